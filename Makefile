@@ -1,0 +1,31 @@
+# siteplanner: `make demo` runs the bundled city; `make test` runs the suite, ruff and mypy.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/siteplanner demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check siteplanner tests benchmarks cli.py
+	$(BIN)/mypy
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_rank.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache
