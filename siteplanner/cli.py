@@ -1,0 +1,148 @@
+"""The ``siteplanner`` command line: thin commands over the Python API.
+
+Library code raises :class:`SitePlannerError` with a message that says what to
+fix; here it becomes one line on stderr and exit code 1 (a traceback only
+with ``--debug``). A failed run writes nothing into the output folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from siteplanner._errors import SitePlannerError
+
+__all__ = ["app", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Where to open the next branches, and how to lay out each floor.")
+err = Console(stderr=True)
+out = Console()
+
+_STATE = {"debug": False}
+
+DEMO_STUDY = Path(__file__).resolve().parent.parent / "data" / "helsinki" / "study.toml"
+
+
+def guarded(fn: F) -> F:
+    """Turn a SitePlannerError into one clean line and exit 1, unless --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = _STATE["debug"]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default" if debug else "ignore", DeprecationWarning)
+                warnings.showwarning = _show_warning
+                return fn(*args, **kwargs)
+        except SitePlannerError as e:
+            if debug:
+                raise
+            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_a: Any, **_k: Any) -> None:
+    if issubclass(category, UserWarning):
+        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+          verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
+                                               help="More log output.")] = 0) -> None:
+    _STATE["debug"] = debug
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+
+
+def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
+              place: str | None = None, bbox: str | None = None, brand: list[str] | None = None,
+              layer: list[str] | None = None, top: int | None = None,
+              sets: list[str] | None = None) -> None:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from siteplanner.config import load_study
+    from siteplanner.io import check_writable, write_rank_outputs
+    from siteplanner.pipeline import rank_sites
+
+    study = load_study(study_path).with_overrides(
+        sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer)
+    check_writable(out_dir)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+        result = rank_sites(study, on_stage=lambda s: progress.update(task, description=s))
+        progress.update(task, description="writing outputs")
+        files = write_rank_outputs(result, out_dir)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    table = Table(title=f"{study.name}: top {len(result.selected)} sites "
+                        f"(foot traffic: {'measured' if result.foot_traffic_measured else 'proxy'})")
+    for col in ("rank", "site_id", "score", "nearest own (m)"):
+        table.add_column(col, justify="right" if col != "site_id" else "left")
+    for _, row in result.selected.iterrows():
+        table.add_row(str(row["rank"]), str(row["site_id"]), f"{row['score']:.3f}",
+                      f"{row['nearest_own_m']:.0f}")
+    out.print(table)
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    out.print(f"stages: {timing}")
+    out.print(f"wrote {', '.join(str(f) for f in files)}", soft_wrap=True)
+
+
+@app.command()
+@guarded
+def rank(
+    study: Annotated[Path, typer.Argument(help="Study TOML file.")] = DEMO_STUDY,
+    osm: Annotated[Path | None, typer.Option("--osm", help="OSM file: .osm.pbf, .osm, .osm.bz2.")] = None,
+    place: Annotated[str | None, typer.Option("--place", help="Place name, fetched online.")] = None,
+    bbox: Annotated[str | None, typer.Option("--bbox", help="W,S,E,N in degrees, online.")] = None,
+    brand: Annotated[list[str] | None, typer.Option("--brand", help="Own brand name.")] = None,
+    layer: Annotated[list[str] | None, typer.Option("--layer", help="KIND=FILE user layer.")] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Number of sites (K).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/rank"),
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override: criteria.NAME.weight=W, criteria.NAME.radius_m=R, selection.F=V.")
+    ] = None,
+) -> None:
+    """Rank candidate branch sites and write the table, layers, map and run.json."""
+    _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
+              layer=layer, top=top, sets=sets)
+
+
+@app.command()
+@guarded
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/demo")
+         ) -> None:
+    """Run the bundled Helsinki study into out/demo/."""
+    _run_rank(DEMO_STUDY, out_dir=out_dir)
+
+
+def _register_floorplan() -> None:
+    try:
+        from siteplanner.floorplan.cli import floorplan_command
+    except ImportError:  # the floor planner is an optional part of a checkout
+        return
+    app.command("floorplan", help=floorplan_command.__doc__)(guarded(floorplan_command))
+
+
+_register_floorplan()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

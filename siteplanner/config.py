@@ -1,0 +1,384 @@
+"""The study: typed, validated settings loaded from a TOML file.
+
+A study file is what a planner versions. Every setting has a documented
+default, so the smallest study is a brand and a data source::
+
+    [study]
+    name = "Helsinki city centre"
+    brand = ["Nordea"]
+    osm = "helsinki.osm.pbf"
+
+Relative paths are resolved against the study file's folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from siteplanner._errors import ConfigError
+
+__all__ = [
+    "CRITERIA",
+    "LAYER_KINDS",
+    "CandidateSettings",
+    "Criterion",
+    "LayerFile",
+    "SelectionSettings",
+    "Study",
+    "load_study",
+]
+
+Direction = Literal["benefit", "cost"]
+
+#: The stable criterion names, their direction and default weight and radius.
+#: Radii are walking-scale distances for a city centre: 400 m is about five
+#: minutes on foot, the distance most pedestrians accept for an errand.
+CRITERIA: dict[str, tuple[Direction, float, float]] = {
+    "foot_traffic": ("benefit", 0.35, 250.0),
+    "transit": ("benefit", 0.20, 400.0),
+    "commercial": ("benefit", 0.20, 250.0),
+    "competition": ("cost", 0.15, 400.0),
+    "cannibalization": ("cost", 0.10, 600.0),
+}
+
+#: Layer kinds a user file may provide (``--layer KIND=FILE``).
+LAYER_KINDS = (
+    "area",
+    "competitors",
+    "own_branches",
+    "transit",
+    "pois",
+    "foot_traffic",
+    "candidates",
+)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One scoring criterion: its direction, weight and kernel radius in metres."""
+
+    name: str
+    direction: Direction
+    weight: float
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class LayerFile:
+    """A user file for one layer kind.
+
+    ``lon_column``/``lat_column`` are used for CSV; ``count_column`` for foot
+    traffic; ``name_column`` for labels on the map.
+    """
+
+    kind: str
+    path: Path
+    lon_column: str = "lon"
+    lat_column: str = "lat"
+    count_column: str = "count"
+    name_column: str = "name"
+
+
+@dataclass(frozen=True)
+class CandidateSettings:
+    """How candidate sites are generated when no candidate file is given.
+
+    H3 resolution 11 cells have ~25 m edges (about 2,150 m²): a block face in
+    a city centre, fine enough to tell one side of a square from the other.
+    """
+
+    h3_resolution: int = 11
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """The rule that turns a ranking into sites: top K with spacing.
+
+    The two spacings are the operating rule "avoid over-competition" made
+    explicit: new sites keep ``min_spacing_m`` from each other and
+    ``min_distance_to_own_m`` from the brand's existing branches.
+    """
+
+    top_k: int = 10
+    min_spacing_m: float = 200.0
+    min_distance_to_own_m: float = 200.0
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study. Build it with :func:`load_study` or :meth:`Study.from_dict`."""
+
+    name: str
+    brand: tuple[str, ...]
+    osm: Path | None = None
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    crs: str | None = None
+    seed: int = 0
+    candidates: CandidateSettings = field(default_factory=CandidateSettings)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    criteria: dict[str, Criterion] = field(default_factory=dict)
+    layers: dict[str, LayerFile] = field(default_factory=dict)
+    source_file: Path | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, base_dir: Path | None = None,
+                  source_file: Path | None = None) -> Study:
+        """Validate a parsed TOML document (or an equivalent dict)."""
+        where = str(source_file) if source_file else "study"
+        raw = copy.deepcopy(raw)
+        _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers"}, where, "")
+        s = raw.get("study", {})
+        _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
+        brand = s.get("brand")
+        if isinstance(brand, str):
+            brand = [brand]
+        if not brand or not all(isinstance(b, str) and b.strip() for b in brand):
+            msg = (f"{where}: study.brand is missing or empty; set it to the brand name(s) "
+                   'of your own branches, e.g. brand = ["Nordea"]')
+            raise ConfigError(msg)
+        base = base_dir or Path.cwd()
+        osm = s.get("osm")
+        bbox = s.get("bbox")
+        if bbox is not None:
+            bbox = _bbox(bbox, f"{where}: study.bbox")
+        cand = raw.get("candidates", {})
+        _only_keys(cand, {"h3_resolution"}, where, "candidates.")
+        res = cand.get("h3_resolution", CandidateSettings.h3_resolution)
+        if not isinstance(res, int) or not 5 <= res <= 13:
+            msg = (f"{where}: candidates.h3_resolution = {res!r} is out of range; "
+                   "use an integer from 5 (city region) to 13 (a shop front); 11 suits a centre")
+            raise ConfigError(msg)
+        sel = raw.get("selection", {})
+        _only_keys(sel, {"top_k", "min_spacing_m", "min_distance_to_own_m"}, where, "selection.")
+        top_k = sel.get("top_k", SelectionSettings.top_k)
+        if not isinstance(top_k, int) or top_k < 1:
+            msg = f"{where}: selection.top_k = {top_k!r}; use a whole number of sites >= 1"
+            raise ConfigError(msg)
+        spacing = _non_negative(sel.get("min_spacing_m", SelectionSettings.min_spacing_m),
+                                f"{where}: selection.min_spacing_m")
+        own = _non_negative(sel.get("min_distance_to_own_m",
+                                    SelectionSettings.min_distance_to_own_m),
+                            f"{where}: selection.min_distance_to_own_m")
+        criteria = _criteria(raw.get("criteria", {}), where)
+        layers = {}
+        for kind, spec in raw.get("layers", {}).items():
+            layers[kind] = _layer(kind, spec, base, where)
+        return cls(
+            name=str(s.get("name", "siteplanner study")),
+            brand=tuple(b.strip() for b in brand),
+            osm=(base / osm) if osm else None,
+            place=s.get("place"),
+            bbox=bbox,
+            crs=s.get("crs"),
+            seed=int(s.get("seed", 0)),
+            candidates=CandidateSettings(h3_resolution=res),
+            selection=SelectionSettings(top_k=top_k, min_spacing_m=spacing,
+                                        min_distance_to_own_m=own),
+            criteria=criteria,
+            layers=layers,
+            source_file=source_file,
+        )
+
+    def with_overrides(self, *, sets: list[str] | None = None, brand: list[str] | None = None,
+                       top_k: int | None = None, osm: Path | None = None,
+                       place: str | None = None, bbox: str | None = None,
+                       layers: list[str] | None = None) -> Study:
+        """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings."""
+        criteria = dict(self.criteria)
+        selection = self.selection
+        for item in sets or []:
+            criteria, selection = _apply_set(item, criteria, selection)
+        new_layers = dict(self.layers)
+        for item in layers or []:
+            kind, sep, path = item.partition("=")
+            if not sep or not path:
+                msg = f"--layer {item!r}: write it as KIND=FILE, e.g. --layer competitors=banks.csv"
+                raise ConfigError(msg)
+            new_layers[kind.strip()] = _layer(kind.strip(), {"path": path}, Path.cwd(), "--layer")
+        if top_k is not None:
+            if top_k < 1:
+                msg = f"--top {top_k}: use a whole number of sites >= 1"
+                raise ConfigError(msg)
+            selection = SelectionSettings(top_k, selection.min_spacing_m,
+                                          selection.min_distance_to_own_m)
+        kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers}
+        if brand:
+            kw["brand"] = tuple(brand)
+        if osm is not None:
+            kw.update(osm=osm, place=None, bbox=None)
+        if place is not None:
+            kw.update(place=place, osm=None, bbox=None)
+        if bbox is not None:
+            kw.update(bbox=_bbox(bbox.split(","), "--bbox"), osm=None, place=None)
+        return _replace(self, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved study as plain data (for run.json)."""
+        d = asdict(self)
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, Path):
+                return str(v)
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            if isinstance(v, list | tuple):
+                return [plain(x) for x in v]
+            return v
+
+        return plain(d)  # type: ignore[no-any-return]
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study TOML file."""
+    p = Path(path)
+    if not p.is_file():
+        msg = f"{p}: study file not found; give the path to a .toml study (see data/helsinki/study.toml)"
+        raise ConfigError(msg)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        msg = f"{p}: not valid TOML ({e}); fix the syntax at that line"
+        raise ConfigError(msg) from None
+    return Study.from_dict(raw, base_dir=p.parent.resolve(), source_file=p)
+
+
+def _replace(study: Study, **kw: Any) -> Study:
+    from dataclasses import replace
+
+    return replace(study, **kw)
+
+
+def _only_keys(d: Any, allowed: set[str], where: str, prefix: str) -> None:
+    if not isinstance(d, dict):
+        msg = f"{where}: {prefix.rstrip('.') or 'document'} must be a table"
+        raise ConfigError(msg)
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        msg = (f"{where}: unknown setting {prefix}{unknown[0]}; "
+               f"known settings here are {', '.join(prefix + k for k in sorted(allowed))}")
+        raise ConfigError(msg)
+
+
+def _non_negative(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        msg = f"{what} = {v!r}; use a number >= 0"
+        raise ConfigError(msg)
+    return float(v)
+
+
+def _bbox(v: Any, what: str) -> tuple[float, float, float, float]:
+    try:
+        w, s, e, n = (float(x) for x in v)
+    except (TypeError, ValueError):
+        msg = f"{what} = {v!r}; give west,south,east,north in degrees"
+        raise ConfigError(msg) from None
+    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+        msg = (f"{what} = {v!r} is not west,south,east,north in degrees "
+               "(west < east, south < north, lon in [-180, 180], lat in [-90, 90])")
+        raise ConfigError(msg)
+    return (w, s, e, n)
+
+
+def _criteria(raw: Any, where: str) -> dict[str, Criterion]:
+    if not isinstance(raw, dict):
+        msg = f"{where}: criteria must be a table of [criteria.NAME] sections"
+        raise ConfigError(msg)
+    out: dict[str, Criterion] = {}
+    for name, (direction, weight, radius) in CRITERIA.items():
+        spec = raw.get(name, {})
+        _only_keys(spec, {"weight", "radius_m"}, where, f"criteria.{name}.")
+        out[name] = Criterion(
+            name, direction,
+            _non_negative(spec.get("weight", weight), f"{where}: criteria.{name}.weight"),
+            _positive(spec.get("radius_m", radius), f"{where}: criteria.{name}.radius_m"),
+        )
+    unknown = sorted(set(raw) - set(CRITERIA))
+    if unknown:
+        msg = (f"{where}: unknown criterion {unknown[0]!r}; "
+               f"the criteria are {', '.join(CRITERIA)}")
+        raise ConfigError(msg)
+    _check_weights(out, where)
+    return out
+
+
+def _positive(v: Any, what: str) -> float:
+    x = _non_negative(v, what)
+    if x == 0:
+        msg = f"{what} = 0; use a radius > 0 metres"
+        raise ConfigError(msg)
+    return x
+
+
+def _check_weights(criteria: dict[str, Criterion], where: str) -> None:
+    if sum(c.weight for c in criteria.values()) <= 0:
+        msg = f"{where}: every criterion weight is 0; give at least one criterion a weight > 0"
+        raise ConfigError(msg)
+
+
+def _apply_set(item: str, criteria: dict[str, Criterion],
+               selection: SelectionSettings) -> tuple[dict[str, Criterion], SelectionSettings]:
+    key, sep, value = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) not in (2, 3):
+        msg = (f"--set {item!r}: write it as criteria.NAME.weight=W, criteria.NAME.radius_m=R "
+               "or selection.FIELD=V")
+        raise ConfigError(msg)
+    try:
+        number = float(value)
+    except ValueError:
+        msg = f"--set {item!r}: {value!r} is not a number"
+        raise ConfigError(msg) from None
+    if parts[0] == "selection" and len(parts) == 2:
+        fields = {"top_k", "min_spacing_m", "min_distance_to_own_m"}
+        if parts[1] not in fields:
+            msg = f"--set {item!r}: unknown selection field; use one of {', '.join(sorted(fields))}"
+            raise ConfigError(msg)
+        if parts[1] == "top_k":
+            if number < 1 or number != int(number):
+                msg = f"--set {item!r}: top_k must be a whole number >= 1"
+                raise ConfigError(msg)
+            return criteria, SelectionSettings(int(number), selection.min_spacing_m,
+                                               selection.min_distance_to_own_m)
+        v = _non_negative(number, f"--set {key}")
+        d = asdict(selection) | {parts[1]: v}
+        return criteria, SelectionSettings(**d)
+    if parts[0] != "criteria" or len(parts) != 3:
+        msg = f"--set {item!r}: only criteria.NAME.weight|radius_m and selection.FIELD can be set"
+        raise ConfigError(msg)
+    name, attr = parts[1], parts[2]
+    if name not in criteria:
+        msg = f"--set {item!r}: unknown criterion {name!r}; the criteria are {', '.join(CRITERIA)}"
+        raise ConfigError(msg)
+    c = criteria[name]
+    if attr == "weight":
+        c = Criterion(name, c.direction, _non_negative(number, f"--set {key}"), c.radius_m)
+    elif attr == "radius_m":
+        c = Criterion(name, c.direction, c.weight, _positive(number, f"--set {key}"))
+    else:
+        msg = f"--set {item!r}: a criterion has 'weight' and 'radius_m', not {attr!r}"
+        raise ConfigError(msg)
+    out = dict(criteria) | {name: c}
+    _check_weights(out, "--set")
+    return out, selection
+
+
+def _layer(kind: str, spec: Any, base: Path, where: str) -> LayerFile:
+    if kind not in LAYER_KINDS:
+        msg = f"{where}: unknown layer kind {kind!r}; use one of {', '.join(LAYER_KINDS)}"
+        raise ConfigError(msg)
+    if isinstance(spec, str):
+        spec = {"path": spec}
+    _only_keys(spec, {"path", "lon_column", "lat_column", "count_column", "name_column"},
+               where, f"layers.{kind}.")
+    if "path" not in spec:
+        msg = f"{where}: layers.{kind} needs a path = \"FILE\""
+        raise ConfigError(msg)
+    p = Path(spec["path"])
+    opts = {k: str(v) for k, v in spec.items() if k != "path"}
+    return LayerFile(kind=kind, path=p if p.is_absolute() else base / p, **opts)

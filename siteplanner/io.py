@@ -1,0 +1,176 @@
+"""Writing a run's outputs atomically, with run.json provenance.
+
+Every file is first written into a temporary folder beside the output folder
+and moved into place only when all of them were written, so a failed run
+never leaves a half-written file where a good one stood.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from siteplanner._errors import OutputError
+from siteplanner.config import CRITERIA
+
+__all__ = [
+    "atomic_outputs",
+    "check_writable",
+    "provenance",
+    "ranked_table",
+    "sha256",
+    "write_rank_outputs",
+]
+
+PACKAGES = ("siteplanner", "geopandas", "shapely", "pyproj", "pyogrio", "osmnx", "pyrosm", "h3",
+            "numpy", "pandas", "scipy", "scikit-learn", "folium")
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail early, before any work, when ``out_dir`` cannot be created or written."""
+    probe_dir = out_dir
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        msg = f"--out {out_dir}: {probe_dir} is a file, not a folder; choose another output folder"
+        raise OutputError(msg)
+    if not os.access(probe_dir, os.W_OK | os.X_OK):
+        msg = f"--out {out_dir}: {probe_dir} is not writable; choose a folder you can write to"
+        raise OutputError(msg)
+
+
+@contextmanager
+def atomic_outputs(out_dir: Path) -> Iterator[Path]:
+    """Yield a temporary folder; on success move its files into ``out_dir``."""
+    check_writable(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".siteplanner-", dir=out_dir.parent))
+    except OSError as e:
+        msg = f"--out {out_dir}: cannot create the output folder ({e.strerror}); choose another"
+        raise OutputError(msg) from None
+    try:
+        yield tmp
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out_dir / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256(path: Path) -> str:
+    """The file's SHA-256 as hex."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(*, study: dict[str, Any], inputs: list[Path], timings: dict[str, float],
+               layers: dict[str, str], data_date: str | None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run.json document: inputs with their sha256, study, versions, timings, sources."""
+    doc: dict[str, Any] = {
+        "siteplanner": _version("siteplanner"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": [{"path": str(p), "bytes": p.stat().st_size, "sha256": sha256(p)}
+                   for p in inputs if p.is_file()],
+        "osm_data_date": data_date,
+        "study": study,
+        "layers": {k: {"source": v, "measured": v.startswith("user:") or v == "osm"}
+                   for k, v in sorted(layers.items())},
+        "seconds_per_stage": timings,
+        "python": platform.python_version(),
+        "packages": {p: _version(p) for p in PACKAGES},
+    }
+    doc.update(extra or {})
+    return doc
+
+
+def ranked_table(selected: gpd.GeoDataFrame) -> pd.DataFrame:
+    """``ranked_sites.csv``: rank, site_id, lon, lat, score, then NAME and NAME_contribution."""
+    wgs = selected.geometry.to_crs(4326)
+    cols: dict[str, Any] = {
+        "rank": selected["rank"].astype(int).to_numpy(),
+        "site_id": selected["site_id"].astype(str).to_numpy(),
+        "lon": wgs.x.round(6).to_numpy(),
+        "lat": wgs.y.round(6).to_numpy(),
+        "score": selected["score"].round(6).to_numpy(),
+    }
+    for name in CRITERIA:
+        cols[name] = selected[name].round(6).to_numpy()
+        cols[f"{name}_contribution"] = selected[f"{name}_contribution"].round(6).to_numpy()
+    cols["nearest_own_m"] = selected["nearest_own_m"].to_numpy()
+    return pd.DataFrame(cols)
+
+
+def write_rank_outputs(result: Any, out_dir: Path, *,
+                       map_writer: Callable[[Any, Path], None] | None = None) -> list[Path]:
+    """Write ranked_sites.csv, sites.gpkg, map.html and run.json for a :class:`RankResult`."""
+    from siteplanner.maps import write_map
+
+    layers = result.layers
+    with atomic_outputs(out_dir) as tmp:
+        ranked_table(result.selected).to_csv(tmp / "ranked_sites.csv", index=False,
+                                             lineterminator="\n")
+        gpkg = tmp / "sites.gpkg"
+        cand = result.candidates.drop(columns=["cell"]).reset_index(drop=True)
+        cand["rank"] = cand["rank"].astype("float64")
+        sel = cand[cand["rank"].notna()].sort_values("rank")
+        keep = ["name", "label", "brand", "operator", "osm_id", "geometry"]
+        tables = {
+            "candidates": cand,
+            "selected": sel,
+            "competitors": layers.competitors[[c for c in keep if c in layers.competitors]],
+            "own_branches": layers.own_branches[[c for c in keep if c in layers.own_branches]],
+            "transit": layers.transit[[c for c in ("name", "mode", "osm_id", "geometry")
+                                       if c in layers.transit]],
+        }
+        for name, gdf in tables.items():
+            g = gpd.GeoDataFrame(gdf, geometry="geometry", crs=layers.crs).to_crs(4326)
+            g.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+        (map_writer or write_map)(result, tmp / "map.html")
+        sel_rule = result.study.selection
+        doc = provenance(
+            study=result.study.to_dict(), inputs=result.inputs, timings=result.timings,
+            layers=layers.sources, data_date=result.data_date,
+            extra={
+                "foot_traffic": "measured" if result.foot_traffic_measured else "proxy",
+                "candidates": {"count": len(result.candidates),
+                               "source": layers.sources.get("candidates", "h3")},
+                "selection": {
+                    "rule": "top_k_with_spacing", "top_k": sel_rule.top_k,
+                    "min_spacing_m": sel_rule.min_spacing_m,
+                    "min_distance_to_own_m": sel_rule.min_distance_to_own_m,
+                    "selected": len(result.selected),
+                    "excluded_near_own": int(result.candidates["status"]
+                                             .str.contains("own branch").sum()),
+                },
+                "crs": layers.crs.to_string(),
+                "warnings": result.warnings,
+            },
+        )
+        (tmp / "run.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+        names = sorted(p.name for p in tmp.iterdir())
+    return [out_dir / n for n in names]

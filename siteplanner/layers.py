@@ -1,0 +1,261 @@
+"""Layers: the study's GeoDataFrames in one projected, metric CRS.
+
+:func:`build_layers` classifies OpenStreetMap features into transit stops,
+competitors, own branches and commercial places, lets a user file replace any
+of them, and converts everything to the study CRS (UTM unless the study sets
+one). Foot traffic is measured counts when a user gives them; otherwise the
+layer stays empty here and :mod:`siteplanner.footfall` builds a proxy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from siteplanner._errors import CRSError, InputError
+from siteplanner.sources._osm import OSMData
+
+__all__ = ["Layers", "bank_label", "build_layers", "classify_transit"]
+
+FOOD = {"restaurant", "cafe", "fast_food", "bar", "pub", "food_court", "ice_cream", "biergarten"}
+SERVICES = {
+    "pharmacy", "post_office", "clinic", "doctors", "dentist", "library", "marketplace",
+    "cinema", "theatre", "townhall", "courthouse", "hospital", "bureau_de_change",
+    "money_transfer", "veterinary", "arts_centre", "nightclub", "community_centre",
+}
+FINANCE = {"bank", "atm"}
+
+
+@dataclass
+class Layers:
+    """The study's layers, all in :attr:`crs` (projected, metres).
+
+    ``sources`` says where each layer came from (``osm``, ``user:<path>`` or
+    ``proxy``); ``measured`` lists the layers that are measured data rather
+    than a proxy.
+    """
+
+    crs: CRS
+    area: gpd.GeoDataFrame
+    street_nodes: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+    transit: gpd.GeoDataFrame
+    competitors: gpd.GeoDataFrame
+    own_branches: gpd.GeoDataFrame
+    pois: gpd.GeoDataFrame
+    foot_traffic: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    banks_found: list[str] = field(default_factory=list)
+
+    @property
+    def foot_traffic_measured(self) -> bool:
+        """True when foot traffic comes from the user's measured counts."""
+        return self.sources.get("foot_traffic", "").startswith("user:")
+
+    @property
+    def area_polygon(self) -> shapely.Geometry:
+        """The study area as one (multi)polygon in the study CRS."""
+        return self.area.geometry.union_all()
+
+
+def bank_label(df: pd.DataFrame) -> pd.Series:
+    """The name a bank is known by: its brand, else its operator, else its name."""
+    label = df["brand"].where(df["brand"].notna(), df["operator"])
+    return label.where(label.notna(), df["name"]).fillna("(unnamed bank)").astype(str)
+
+
+def classify_transit(features: pd.DataFrame) -> pd.DataFrame:
+    """One row per (stop, mode) from OSM tags.
+
+    Modes: ``rail`` (railway=station/halt that is not a metro station),
+    ``metro`` (subway entrances and subway stations), ``tram``
+    (railway=tram_stop) and ``bus`` (highway=bus_stop). Stop positions and bare
+    platforms are left out so that one physical stop counts once per mode.
+    """
+    rw = features["railway"].fillna("")
+    subway = (features["station"].fillna("") == "subway") | (features["subway"].fillna("") == "yes")
+    rules = {
+        "rail": rw.isin(["station", "halt"]) & ~subway,
+        "metro": (rw == "subway_entrance") | (rw.isin(["station"]) & subway),
+        "tram": rw == "tram_stop",
+        "bus": features["highway"].fillna("") == "bus_stop",
+    }
+    parts = [features[mask].assign(mode=mode) for mode, mask in rules.items() if mask.any()]
+    if not parts:
+        return features.iloc[0:0].assign(mode=pd.Series(dtype=str))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _poi_category(features: pd.DataFrame) -> pd.Series:
+    amenity = features["amenity"].fillna("")
+    cat = pd.Series(None, index=features.index, dtype=object)
+    cat[features["office"].notna()] = "office"
+    cat[features["tourism"].notna() | features["leisure"].notna()] = "leisure"
+    cat[amenity.isin(SERVICES)] = "service"
+    cat[amenity.isin(FOOD)] = "food"
+    cat[features["shop"].notna()] = "shop"
+    return cat
+
+
+def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
+                 user: dict[str, gpd.GeoDataFrame] | None = None,
+                 user_paths: dict[str, str] | None = None,
+                 area: shapely.Geometry | None = None, crs: str | None = None) -> Layers:
+    """Assemble the study's layers.
+
+    Parameters
+    ----------
+    brand
+        Names of the planner's own brand; a bank whose brand, operator or
+        name contains one of them (case-insensitive) is an own branch, every
+        other bank a competitor.
+    osm
+        What an OSM source read, or None when every layer is a user file.
+    user
+        User layers by kind, in EPSG:4326 (from :func:`read_layer_file`).
+    user_paths
+        The file behind each user layer, for provenance.
+    area
+        The study area in EPSG:4326 when the source provides one (Nominatim).
+    crs
+        A projected CRS to use instead of the local UTM zone.
+    """
+    user = dict(user or {})
+    paths = user_paths or {}
+    sources: dict[str, str] = {}
+    features = osm.features if osm is not None else None
+
+    if "area" in user:
+        area_geom = shapely.union_all(user["area"].geometry.values)
+        sources["area"] = f"user:{paths.get('area', '')}"
+    elif area is not None:
+        area_geom = area
+        sources["area"] = "osm"
+    elif osm is not None and len(osm.nodes):
+        area_geom = shapely.convex_hull(shapely.multipoints(osm.nodes.geometry.values))
+        sources["area"] = "osm"
+    else:
+        msg = "no study area: give an OSM source (--osm/--place) or an area file (--layer area=FILE)"
+        raise InputError(msg)
+    area_gdf = gpd.GeoDataFrame({"name": ["study area"]}, geometry=[area_geom], crs=4326)
+    target = CRS.from_user_input(crs) if crs else area_gdf.estimate_utm_crs()
+    if not target.is_projected:
+        msg = f"study.crs = {crs!r} is not projected; give a metric CRS such as a UTM zone"
+        raise CRSError(msg)
+
+    def out(gdf: gpd.GeoDataFrame | pd.DataFrame) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(gdf, geometry="geometry", crs=4326).to_crs(target)
+
+    if osm is not None:
+        nodes, edges = osm.nodes.to_crs(target), osm.edges.to_crs(target)
+        sources["streets"] = "osm"
+    else:
+        nodes = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=target))
+        edges = gpd.GeoDataFrame({"u": [], "v": [], "length": []},
+                                 geometry=gpd.GeoSeries([], crs=target))
+
+    empty = gpd.GeoDataFrame({"name": pd.Series([], dtype=object)},
+                             geometry=gpd.GeoSeries([], crs=4326))
+    banks_found: list[str] = []
+    if features is not None:
+        banks = features[features["amenity"] == "bank"].copy()
+        banks["label"] = bank_label(banks)
+        banks_found = sorted(banks["label"].unique())
+        hay = (banks[["brand", "operator", "name"]].fillna("").astype(str)
+               .agg(" | ".join, axis=1).str.casefold())
+        is_own = np.zeros(len(banks), dtype=bool)
+        for b in brand:
+            is_own |= hay.str.contains(b.casefold(), regex=False).to_numpy()
+        own = banks[is_own]
+        comp = banks[~is_own]
+        transit = classify_transit(features)
+        pois = features[~features["amenity"].isin(FINANCE)].copy()
+        pois["category"] = _poi_category(pois)
+        pois = pois[pois["category"].notna()]
+    else:
+        own = comp = transit = pois = empty
+
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for kind, osm_layer in (("own_branches", own), ("competitors", comp),
+                            ("transit", transit), ("pois", pois)):
+        if kind in user:
+            layers[kind] = _user_points(kind, user[kind], area_geom)
+            sources[kind] = f"user:{paths.get(kind, '')}"
+        else:
+            layers[kind] = osm_layer
+            sources[kind] = "osm" if features is not None else "none"
+    if "own_branches" not in user and len(layers["own_branches"]) == 0:
+        found = ", ".join(banks_found) if banks_found else "none"
+        msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found}. "
+               "Set study.brand (or --brand) to one of them, or give --layer own_branches=FILE")
+        raise InputError(msg)
+    if "transit" in user and "mode" not in layers["transit"]:
+        layers["transit"] = layers["transit"].assign(mode="bus")
+        warnings.warn("transit file has no 'mode' column; every stop is treated as a bus stop",
+                      UserWarning, stacklevel=2)
+    if "pois" in user and "category" not in layers["pois"]:
+        layers["pois"] = layers["pois"].assign(category="shop")
+    for kind in ("competitors", "transit", "pois"):
+        if len(layers[kind]) == 0:
+            warnings.warn(f"layer {kind} is empty: the {kind} criterion is 0 everywhere",
+                          UserWarning, stacklevel=2)
+    if "foot_traffic" in user:
+        foot = _user_points("foot_traffic", user["foot_traffic"], area_geom)
+        sources["foot_traffic"] = f"user:{paths.get('foot_traffic', '')}"
+    else:
+        foot = empty.assign(count=pd.Series([], dtype=float))
+        sources["foot_traffic"] = "proxy"
+    cands = None
+    if "candidates" in user:
+        cands = _user_points("candidates", user["candidates"], area_geom)
+        sources["candidates"] = f"user:{paths.get('candidates', '')}"
+    return Layers(
+        crs=target,
+        area=area_gdf.to_crs(target),
+        street_nodes=nodes,
+        streets=edges,
+        transit=out(layers["transit"]),
+        competitors=out(_labelled(layers["competitors"])),
+        own_branches=out(_labelled(layers["own_branches"])),
+        pois=out(layers["pois"]),
+        foot_traffic=out(foot),
+        candidates=out(cands) if cands is not None else None,
+        sources=sources,
+        banks_found=banks_found,
+    )
+
+
+def _labelled(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    gdf = gdf.copy()
+    for col in ("brand", "operator", "name"):
+        if col not in gdf:
+            gdf[col] = None
+    gdf["label"] = bank_label(gdf)
+    return gdf
+
+
+def _user_points(kind: str, gdf: gpd.GeoDataFrame, area: shapely.Geometry) -> gpd.GeoDataFrame:
+    """Check a user point layer against the study area, catching swapped lon/lat."""
+    box = shapely.buffer(shapely.envelope(area), 0.05)
+    inside = shapely.contains(box, gdf.geometry.values)
+    if not inside.any():
+        swapped = shapely.points(shapely.get_coordinates(gdf.geometry.values)[:, ::-1])
+        if shapely.contains(box, swapped).mean() > 0.5:
+            msg = (f"layer {kind}: no point lies near the study area, but with lon and lat "
+                   "swapped they do; swap the coordinate columns in the file")
+            raise InputError(msg)
+        w, s, e, n = shapely.bounds(area)
+        msg = (f"layer {kind}: no point lies within the study area "
+               f"({w:.4f}, {s:.4f}, {e:.4f}, {n:.4f}); check the file's CRS and coordinates")
+        raise InputError(msg)
+    if not inside.all():
+        warnings.warn(f"layer {kind}: {int((~inside).sum())} of {len(gdf)} points lie far "
+                      "outside the study area and are ignored", UserWarning, stacklevel=3)
+    return gdf[inside].copy()

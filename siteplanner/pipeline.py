@@ -1,0 +1,160 @@
+"""The ranking pipeline: study → layers → candidates → features → score → selection.
+
+:func:`rank_sites` runs every stage and returns a :class:`RankResult` holding
+each intermediate table, so an analyst can inspect or change any of them.
+Writing files is :mod:`siteplanner.io`'s job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from siteplanner import features as feat
+from siteplanner._errors import InputError
+from siteplanner.candidates import h3_candidates, user_candidates
+from siteplanner.config import Study
+from siteplanner.footfall import foot_traffic_points
+from siteplanner.layers import Layers, build_layers
+from siteplanner.model import score
+from siteplanner.selection import select_top
+from siteplanner.sources._osm import OSMData
+
+__all__ = ["STAGES", "RankResult", "load_osm", "rank_sites"]
+
+log = logging.getLogger(__name__)
+
+STAGES = ("load", "layers", "candidates", "features", "score", "select")
+
+
+@dataclass
+class RankResult:
+    """Everything a ranking run produced.
+
+    ``candidates`` holds every candidate with its raw criterion values,
+    contributions, score, rank and status; ``selected`` the chosen sites in
+    rank order.
+    """
+
+    study: Study
+    layers: Layers
+    candidates: gpd.GeoDataFrame
+    selected: gpd.GeoDataFrame
+    foot_traffic_measured: bool
+    data_date: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+    inputs: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_osm(study: Study) -> tuple[OSMData | None, Any, list[Path]]:
+    """Read the study's OSM source: a local file, or osmnx online for a place or bbox."""
+    if study.osm is not None:
+        path = study.osm
+        if not path.is_file():
+            msg = f"{path}: OSM file not found; check study.osm or --osm"
+            raise InputError(msg)
+        name = path.name.lower()
+        if name.endswith(".pbf"):
+            from siteplanner.sources.pbf import read_pbf
+
+            return read_pbf(path), None, [path]
+        if name.endswith((".osm", ".osm.bz2", ".xml")):
+            from siteplanner.sources.xml import read_osm_xml
+
+            return read_osm_xml(path), None, [path]
+        msg = f"{path}: unknown OSM format; use .osm.pbf, .osm or .osm.bz2"
+        raise InputError(msg)
+    if study.place is not None or study.bbox is not None:
+        from siteplanner.sources.overpass import read_online
+
+        data, area = read_online(place=study.place, bbox=study.bbox)
+        return data, area, []
+    return None, None, []
+
+
+def rank_sites(study: Study, *,
+               on_stage: Callable[[str], None] | None = None) -> RankResult:
+    """Run the ranking pipeline on a study.
+
+    Parameters
+    ----------
+    study
+        A validated study (see :func:`siteplanner.config.load_study`).
+    on_stage
+        Called with each stage name as it starts (the CLI shows progress).
+    """
+    from siteplanner.sources.files import read_layer_file
+
+    timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(name: str) -> Iterator[None]:
+        if on_stage:
+            on_stage(name)
+        log.info("stage %s", name)
+        t0 = time.perf_counter()
+        yield
+        timings[name] = round(time.perf_counter() - t0, 4)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        with stage("load"):
+            if study.osm is None and study.place is None and study.bbox is None \
+                    and "area" not in study.layers:
+                msg = "no data source: give --osm FILE, --place NAME, --bbox W,S,E,N or an area layer"
+                raise InputError(msg)
+            osm, area, inputs = load_osm(study)
+            user = {kind: read_layer_file(spec) for kind, spec in study.layers.items()}
+            inputs += [spec.path for spec in study.layers.values()]
+        with stage("layers"):
+            layers = build_layers(brand=study.brand, osm=osm, user=user, area=area, crs=study.crs,
+                                  user_paths={k: str(s.path) for k, s in study.layers.items()})
+        with stage("candidates"):
+            if layers.candidates is not None:
+                cands = user_candidates(layers.candidates, layers.area)
+            else:
+                cands = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
+        with stage("features"):
+            raw = _features(cands, layers, study)
+        with stage("score"):
+            scored = score(raw, study.criteria)
+            table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored)
+        with stage("select"):
+            sel = study.selection
+            ranked = select_top(gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs),
+                                layers.own_branches, k=sel.top_k,
+                                min_spacing_m=sel.min_spacing_m,
+                                min_distance_to_own_m=sel.min_distance_to_own_m)
+            selected = ranked[ranked["rank"].notna()].sort_values("rank")
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
+    for m in messages:
+        log.warning("%s", m)
+    return RankResult(
+        study=study, layers=layers, candidates=ranked, selected=selected,
+        foot_traffic_measured=layers.foot_traffic_measured,
+        data_date=osm.data_date if osm is not None else None,
+        timings=timings, inputs=inputs, warnings=messages,
+    )
+
+
+def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study) -> pd.DataFrame:
+    c = study.criteria
+    foot_pts, measured = foot_traffic_points(layers)
+    cols = [
+        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured),
+        feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m),
+        feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m),
+        feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m),
+        feat.cannibalization(cands, layers.own_branches, radius_m=c["cannibalization"].radius_m),
+    ]
+    return pd.concat(cols, axis=1)

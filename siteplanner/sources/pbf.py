@@ -1,0 +1,51 @@
+"""Read an OpenStreetMap .osm.pbf extract with pyrosm."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from siteplanner._errors import InputError
+from siteplanner.sources._osm import OSM_FEATURE_FILTER, OSMData, normalise_features
+
+__all__ = ["read_pbf"]
+
+
+def read_pbf(path: Path) -> OSMData:
+    """Read features and the walking network from a ``.osm.pbf`` file.
+
+    pyrosm builds the walking network from the ways in the file even when the
+    extract is clipped (ways pointing at nodes outside it), where osmnx's XML
+    reader fails.
+    """
+    import pyrosm
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            osm = pyrosm.OSM(str(path))
+            feats = osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
+            network = osm.get_network(network_type="walking", nodes=True)
+    except Exception as e:  # pyrosm raises bare exceptions on corrupt input
+        msg = f"{path}: cannot read as an OSM .pbf extract ({type(e).__name__}: {e}); check the file"
+        raise InputError(msg) from None
+    if feats is None or network is None:
+        msg = f"{path}: the extract holds no streets or tagged places; use a city extract"
+        raise InputError(msg)
+    nodes, edges = network
+    nodes = nodes.set_index("id")[["geometry"]]
+    nodes.index = nodes.index.astype("int64")
+    edges = edges[["u", "v", "length", "highway", "geometry"]].copy()
+    stamps = pd.concat([feats["timestamp"], edges.get("timestamp", pd.Series(dtype=float))])
+    date = None
+    if "timestamp" in feats and feats["timestamp"].notna().any():
+        newest = pd.to_datetime(stamps.max(), unit="s", utc=True)
+        date = newest.isoformat().replace("+00:00", "Z")
+    return OSMData(
+        features=normalise_features(feats, id_column="id"),
+        nodes=nodes,
+        edges=edges.reset_index(drop=True),
+        data_date=date,
+    )
