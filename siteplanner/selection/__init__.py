@@ -3,3 +3,6 @@
 from siteplanner.selection.spacing import select_top
 
 __all__ = ["select_top"]
+from siteplanner.selection.allocation import MaxCapture, MaxCoverage, PMedian  # noqa: E402
+
+__all__ += ["MaxCapture", "MaxCoverage", "PMedian"]
