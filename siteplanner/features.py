@@ -88,7 +88,7 @@ def foot_traffic(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radi
 
     With measured counts, the value is the inverse-distance-weighted mean
     (power 2) of the four nearest counters, in the counters' own unit, with
-    distances floored at 10 m so a candidate on a counter takes its count.
+    distances floored at 1 m so a candidate on a counter takes its count.
     With the OSM proxy points (see :mod:`siteplanner.footfall`), it is the
     kernel sum of their weights within ``radius_m``.
     """
@@ -98,7 +98,7 @@ def foot_traffic(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radi
     k = min(4, len(points))
     d, j = cKDTree(_xy(points)).query(_xy(candidates), k=k)
     d, j = d.reshape(len(candidates), k), j.reshape(len(candidates), k)
-    w = 1.0 / np.maximum(d, 10.0) ** 2
+    w = 1.0 / np.maximum(d, 1.0) ** 2
     counts = points["count"].to_numpy()[j]
     return pd.Series((w * counts).sum(axis=1) / w.sum(axis=1), index=candidates.index,
                      name="foot_traffic")
