@@ -208,14 +208,20 @@ def _levels(p: MinCostProblem) -> _Levels:
 
 
 def _pmedian_model(
-    p: MinCostProblem, lv: _Levels, depth: np.ndarray, *, deadline: float | None, rel_gap: float
+    p: MinCostProblem,
+    lv: _Levels,
+    depth: np.ndarray,
+    required: np.ndarray,
+    *,
+    deadline: float | None,
+    rel_gap: float,
 ) -> tuple[_Milp, float, np.ndarray]:
     """Truncated radius formulation; returns (result, constant, truncated next-level cost)."""
     w = p.weights
     n = p.cost.shape[1]
     keep = lv.level < depth[lv.rows]
     rows, cols, cost, level = lv.rows[keep], lv.cols[keep], lv.cost[keep], lv.level[keep]
-    if rows.size == 0:
+    if rows.size == 0 and not required.any():
         constant = float(w @ p.base)
         return _Milp(np.zeros(n), constant, constant, True), constant, p.base.astype(float)
     first_of_level = np.r_[True, (rows[1:] != rows[:-1]) | (level[1:] != level[:-1])]
@@ -245,10 +251,19 @@ def _pmedian_model(
         lrow * (int(lv.n_levels.max(initial=0)) + 1) + llev,
         rows * (int(lv.n_levels.max(initial=0)) + 1) + level,
     )
-    used_cols, x_of_col = np.unique(cols, return_inverse=True)
+    must = required[lv.rows]
+    req_rows, req_cols = lv.rows[must], lv.cols[must]
+    used_cols = np.unique(np.r_[cols, req_cols])
     n_x = used_cols.size
     x_part = sp.coo_array(
-        (np.ones(cols.size), (con_of_entry, x_of_col.ravel())), shape=(n_z, n_x)
+        (np.ones(cols.size), (con_of_entry, np.searchsorted(used_cols, cols))), shape=(n_z, n_x)
+    )
+    # every required row has an open site within reach: sum_j x_j >= 1
+    _, req_con = np.unique(req_rows, return_inverse=True)
+    n_req = int(req_con.max(initial=-1)) + 1
+    req_part = sp.coo_array(
+        (np.ones(req_rows.size), (req_con.ravel(), np.searchsorted(used_cols, req_cols))),
+        shape=(n_req, n_x + n_z),
     )
     prev = np.flatnonzero(llev > 0)
     z_part = sp.coo_array(
@@ -257,9 +272,9 @@ def _pmedian_model(
     )
     link = sp.hstack([x_part, z_part], format="csr")
     budget = sp.csr_array(np.r_[np.ones(n_x), np.zeros(n_z)][None, :])
-    mat = sp.vstack([link, budget], format="csr")
-    lo = np.r_[np.where(llev == 0, 1.0, 0.0), -np.inf]
-    hi = np.r_[np.full(n_z, np.inf), min(p.k, n_x)]
+    mat = sp.vstack([link, req_part, budget], format="csr")
+    lo = np.r_[np.where(llev == 0, 1.0, 0.0), np.ones(n_req), -np.inf]
+    hi = np.r_[np.full(n_z, np.inf), np.full(n_req, np.inf), min(p.k, n_x)]
     c = np.r_[np.zeros(n_x), w[lrow] * (nxt - lcost)]
     res = _run(
         c, np.r_[np.ones(n_x), np.zeros(n_z)], np.zeros(n_x + n_z), np.ones(n_x + n_z),
@@ -282,9 +297,14 @@ def solve_pmedian(
     deadline: float | None,
     rel_gap: float,
     incumbent: np.ndarray,
+    required: np.ndarray | None = None,
     start_depth: int = 4,
 ) -> ExactResult:
-    """Exact p-median by the iteratively deepened radius formulation."""
+    """Exact p-median by the iteratively deepened radius formulation.
+
+    ``required`` marks rows that must have an open candidate within reach.
+    """
+    need = np.zeros(p.cost.shape[0], dtype=bool) if required is None else required
     lv = _levels(p)
     w = p.weights
     # Start deep enough to hold the incumbent's assignment: the optimum is
@@ -297,7 +317,8 @@ def solve_pmedian(
     best_sel, best_obj = np.sort(incumbent), float(w @ inc_cost)
     bound = -np.inf
     while True:
-        res, _, next_cost = _pmedian_model(p, lv, depth, deadline=deadline, rel_gap=rel_gap)
+        res, _, next_cost = _pmedian_model(p, lv, depth, need, deadline=deadline,
+                                           rel_gap=rel_gap)
         bound = max(bound, res.bound)
         if res.x is None:
             return ExactResult(best_sel, best_obj, bound, False)

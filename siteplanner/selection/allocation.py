@@ -426,7 +426,11 @@ class _MinCostModel(_AllocationModel):
                    "solve(method='exact'); drop capacity or use the exact method")
             raise InputError(msg)
         selected, value, lower = self._min_cost_heuristic(rng, deadline)
+        self._check_covered(selected)
         return selected, self._to_objective(value), self._to_objective(lower)
+
+    def _check_covered(self, selected: np.ndarray) -> None:
+        """Models with a hard service standard raise when ``selected`` misses it."""
 
     @property
     def _capacitated(self) -> bool:
@@ -614,12 +618,14 @@ class PMedian(_MinCostModel):
         fixed_best: np.ndarray,
         unreachable_cost: float,
         max_cost: float | None,
+        cover_all: bool,
         capacity: np.ndarray | None,
         fixed_capacity: np.ndarray | None,
     ) -> None:
         super().__init__(k=k, allowed=allowed, weights=weights)
         self.unreachable_cost = unreachable_cost
         self.max_cost = max_cost
+        self.cover_all = cover_all
         self.capacity = capacity
         self.fixed_capacity = fixed_capacity
         self._cost = cost
@@ -628,10 +634,38 @@ class PMedian(_MinCostModel):
         if max_cost is not None:
             base = np.where(fixed_best <= max_cost, fixed_best, unreachable_cost)
             cost = _keep_below(cost, np.full(cost.shape[0], max_cost), strict=False)
+        self.baseline_ = float(weights @ base)
+        self._required = np.zeros(cost.shape[0], dtype=bool)
+        if cover_all and max_cost is not None:
+            self._required = (weights > 0) & (fixed_best > max_cost)
+            self._check_reach(cost)
+            # A large penalty makes the heuristic cover these rows first; the
+            # MILP has explicit constraints for them, so the value is inert there.
+            base = np.where(self._required, 1e6 * max(unreachable_cost, 1.0), base)
         self._problem = heur.MinCostProblem(
             _keep_below(cost, base, strict=True), base, weights, allowed, k
         )
-        self.baseline_ = self._baseline()
+
+    def _check_reach(self, within: sp.csr_array) -> None:
+        rows = np.repeat(np.arange(within.shape[0]), np.diff(within.indptr))
+        reach = np.bincount(rows[self.allowed[within.indices]], minlength=within.shape[0]) > 0
+        lost = np.flatnonzero(self._required & ~reach)
+        if lost.size:
+            msg = (f"cover_all: {lost.size} demand point(s) (first: row {lost[0]}) have no "
+                   f"candidate or existing branch within max_cost={self.max_cost:g}; raise "
+                   "max_cost or set cover_all=False")
+            raise InputError(msg)
+
+    def _check_covered(self, selected: np.ndarray) -> None:
+        if not self._required.any():
+            return
+        d = heur.evaluate_min_cost(self._problem, selected)
+        lost = np.flatnonzero(self._required & (d >= self._problem.base))
+        if lost.size:
+            msg = (f"cover_all: no {self.k} sites found that put every demand point within "
+                   f"max_cost={self.max_cost:g} ({lost.size} left out, first row {lost[0]}); "
+                   "raise k or max_cost, or try solve(method='exact')")
+            raise InputError(msg)
 
     @classmethod
     def from_cost_matrix(
@@ -642,6 +676,7 @@ class PMedian(_MinCostModel):
         k: int,
         fixed: Any = None,
         max_cost: float | None = None,
+        cover_all: bool = False,
         unreachable_cost: float | None = None,
         capacity: ArrayLike | None = None,
         fixed_capacity: ArrayLike | None = None,
@@ -656,6 +691,9 @@ class PMedian(_MinCostModel):
         max_cost
             Optional cutoff: a site farther than this does not serve a point
             (Esri's impedance cutoff).
+        cover_all
+            With ``max_cost``: a service standard; every demand point with
+            weight must have an open site within ``max_cost``.
         unreachable_cost
             Cost charged for a demand point no open site reaches; default the
             largest reachable cost in ``cost`` and ``fixed`` (the cutoff, for a
@@ -667,6 +705,9 @@ class PMedian(_MinCostModel):
         """
         c, w, allowed, fixed_best, fixed_csr = _common(cost, weights, k, exclude, fixed)
         limit = None if max_cost is None else _positive(max_cost, "max_cost")
+        if cover_all and limit is None:
+            msg = "cover_all: needs max_cost, the service standard every point must meet"
+            raise InputError(msg)
         if unreachable_cost is None:
             reach = [c.data] if fixed_csr is None else [c.data, fixed_csr.data]
             top = float(max((r.max(initial=0.0) for r in reach), default=0.0))
@@ -675,7 +716,7 @@ class PMedian(_MinCostModel):
             penalty = _positive(unreachable_cost, "unreachable_cost")
         cap, fcap = _capacities(capacity, fixed_capacity, c.shape[1], fixed_csr)
         model = cls(c, w, k=int(k), allowed=allowed, fixed=fixed_csr, fixed_best=fixed_best,
-                    unreachable_cost=penalty, max_cost=limit, capacity=cap,
+                    unreachable_cost=penalty, max_cost=limit, cover_all=cover_all, capacity=cap,
                     fixed_capacity=fcap)
         if cap is not None or fcap is not None:
             model._check_capacity()
@@ -746,10 +787,16 @@ class PMedian(_MinCostModel):
                 raise InputError(msg) from None
             return res.selected, res.objective, res.bound, res.optimal
         inc, inc_value, _ = self._min_cost_heuristic(rng, deadline)
-        res = _milp.solve_pmedian(self._problem, deadline=deadline, rel_gap=rel_gap,
-                                  incumbent=inc)
+        try:
+            res = _milp.solve_pmedian(self._problem, deadline=deadline, rel_gap=rel_gap,
+                                      incumbent=inc, required=self._required)
+        except _milp.InfeasibleModel:
+            msg = (f"cover_all: no {self.k} sites put every demand point within "
+                   f"max_cost={self.max_cost:g}; raise k or max_cost")
+            raise InputError(msg) from None
         best, value = (res.selected, res.objective) if res.objective <= inc_value else (
             inc, inc_value)
+        self._check_covered(best)
         return best, value, res.bound, res.optimal
 
 
