@@ -13,12 +13,10 @@ import pytest
 
 from siteplanner._errors import InputError
 from siteplanner.sources._osm import WALK_EXCLUDED_HIGHWAYS, OSMData
-from siteplanner.sources.pbf import read_pbf
 from siteplanner.sources.xml import read_osm_xml
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "osm" / "kluuvi.osm.bz2"
-PBF = ROOT / "data" / "helsinki" / "helsinki.osm.pbf"
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +65,10 @@ def test_edge_geometry_runs_from_u_to_v(kluuvi: OSMData) -> None:
     assert np.allclose(np.array(first.tolist()), np.array([(p.x, p.y) for p in start]))
 
 
-def test_edge_lengths_match_the_pbf_for_the_same_segments(kluuvi: OSMData) -> None:
-    pbf = read_pbf(PBF).edges
+def test_edge_lengths_match_the_pbf_for_the_same_segments(
+    kluuvi: OSMData, helsinki_osm: OSMData,
+) -> None:
+    pbf = helsinki_osm.edges
     a, b = pbf["u"].to_numpy(np.int64), pbf["v"].to_numpy(np.int64)
     pbf = pd.DataFrame({"u": np.minimum(a, b), "v": np.maximum(a, b), "pbf": pbf["length"]})
     both = kluuvi.edges.merge(pbf.drop_duplicates(["u", "v"]), on=["u", "v"])

@@ -1,0 +1,188 @@
+"""Download a study area's OpenStreetMap data online through osmnx (Nominatim, Overpass).
+
+osmnx talks to the servers named in ``ox.settings.nominatim_url`` and
+``ox.settings.overpass_url`` and keeps every answer in its cache folder, so a
+second run of the same study sends no request. Those URLs are left as the
+caller set them; only the cache is switched on, for the call alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from siteplanner._errors import ConfigError, InputError
+from siteplanner.config import _bbox
+from siteplanner.sources._osm import OSMData, normalise_features
+from siteplanner.sources.xml import empty_features, feature_filter, graph_tables
+
+__all__ = ["read_online"]
+
+log = logging.getLogger(__name__)
+
+_OFFLINE = "or work offline with --osm FILE"
+
+
+def read_online(
+    *,
+    place: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    cache_folder: Path | None = None,
+) -> tuple[OSMData, Polygon | MultiPolygon]:
+    """Download features and the walking network of a place or a bounding box.
+
+    Parameters
+    ----------
+    place
+        A place name Nominatim resolves to an area, e.g. ``"Kluuvi, Helsinki, Finland"``.
+    bbox
+        ``(west, south, east, north)`` in degrees, instead of ``place``.
+    cache_folder
+        Where osmnx keeps the answers; osmnx's own ``settings.cache_folder``
+        when None.
+
+    Returns
+    -------
+    data, area
+        The data in the common shape (``data_date`` is Overpass's
+        ``timestamp_osm_base``), and the study area polygon in EPSG:4326.
+
+    Raises
+    ------
+    ConfigError
+        If neither or both of ``place`` and ``bbox`` are given, or the bbox is invalid.
+    InputError
+        If the place is not found, a server cannot be reached or refuses, or
+        the area holds no streets.
+    """
+    import osmnx as ox
+    from osmnx._errors import InsufficientResponseError
+
+    if (place is None) == (bbox is None):
+        msg = "give a place name (--place NAME) or a bounding box (--bbox W,S,E,N), one of them"
+        raise ConfigError(msg)
+    with _cache_on(cache_folder):
+        if place is not None:
+            area = _geocode(place)
+            where = f"place {place!r}"
+        else:
+            # the study file's check, so --bbox and study.toml say the same
+            area = box(*_bbox(bbox, "bbox"))
+            where = f"bbox {','.join(f'{c:g}' for c in area.bounds)}"
+        with _server_errors(ox.settings.overpass_url, where):
+            try:
+                graph = ox.graph_from_polygon(
+                    area, network_type="walk", simplify=False, retain_all=True)
+            except InsufficientResponseError:
+                msg = (f"Overpass ({ox.settings.overpass_url}) has no walkable streets in "
+                       f"{where}; check the area, or give a larger one")
+                raise InputError(msg) from None
+            if len(graph) == 0:
+                msg = f"the walking network of {where} is empty; give a larger area"
+                raise InputError(msg)
+            try:
+                raw = ox.features_from_polygon(area, tags=feature_filter())
+            except InsufficientResponseError:
+                log.warning("Overpass returned no shops, banks or stops in %s", where)
+                raw = None
+        date = _overpass_date(area)
+    nodes, edges = graph_tables(graph)
+    features = empty_features() if raw is None else normalise_features(
+        raw.reset_index(), id_column="id")
+    return OSMData(features=features, nodes=nodes, edges=edges, data_date=date), area
+
+
+def _geocode(place: str) -> Polygon | MultiPolygon:
+    import osmnx as ox
+    from osmnx._errors import InsufficientResponseError
+
+    url = ox.settings.nominatim_url
+    with _server_errors(url, f"place {place!r}"):
+        try:
+            gdf = ox.geocode_to_gdf(place)
+        except InsufficientResponseError:
+            msg = (f"place {place!r} was not found by Nominatim ({url}); check the name, "
+                   "add the city and country (e.g. 'Kluuvi, Helsinki, Finland'), or give --bbox")
+            raise InputError(msg) from None
+        except TypeError:
+            # osmnx raises TypeError when no result has an outline
+            gdf = None
+    geom = None if gdf is None else gdf.geometry.iloc[0]
+    if not isinstance(geom, Polygon | MultiPolygon):
+        msg = (f"place {place!r} is a point, not an area, for Nominatim ({url}); name a "
+               "district or city, or give --bbox W,S,E,N")
+        raise InputError(msg)
+    return geom
+
+
+@contextmanager
+def _cache_on(cache_folder: Path | None) -> Iterator[None]:
+    """Switch osmnx's cache on for the call, and put back the caller's settings."""
+    import osmnx as ox
+
+    before = (ox.settings.use_cache, ox.settings.cache_folder)
+    ox.settings.use_cache = True
+    if cache_folder is not None:
+        ox.settings.cache_folder = str(cache_folder)
+    try:
+        yield
+    finally:
+        ox.settings.use_cache, ox.settings.cache_folder = before
+
+
+@contextmanager
+def _server_errors(url: str, where: str) -> Iterator[None]:
+    """Turn the ways a server call fails into one-line :class:`InputError` messages."""
+    from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
+
+    try:
+        yield
+    except (requests.ConnectionError, requests.Timeout) as e:
+        msg = (f"cannot reach {url} for {where} ({type(e).__name__}): check the network "
+               f"connection and the server URL, {_OFFLINE}")
+        raise InputError(msg) from None
+    except (requests.HTTPError, ResponseStatusCodeError) as e:
+        msg = f"{url} refused the request for {where} ({_one_line(e)}); retry later, {_OFFLINE}"
+        raise InputError(msg) from None
+    except InsufficientResponseError as e:
+        msg = f"{url} gave an unusable answer for {where} ({_one_line(e)}); {_OFFLINE}"
+        raise InputError(msg) from None
+
+
+def _one_line(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _overpass_date(area: Polygon | MultiPolygon) -> str | None:
+    """``timestamp_osm_base`` of the cached Overpass features answer(s) for ``area``.
+
+    osmnx does not hand back the response itself, so this finds it in the
+    cache under the key osmnx filed it (the request as a GET URL).
+    """
+    import osmnx as ox
+    from osmnx import _http, _overpass
+
+    url = ox.settings.overpass_url.rstrip("/") + "/interpreter"
+    stamps = []
+    try:
+        for coords in _overpass._make_overpass_polygon_coord_strs(area):
+            query = _overpass._create_overpass_features_query(coords, feature_filter())
+            key = requests.Request("GET", url, params=OrderedDict(data=query)).prepare().url
+            cached = _http._check_cache(str(key))
+            if cached is not None:
+                base = json.loads(cached.read_text(encoding="utf-8")).get("osm3s", {})
+                stamps.append(base.get("timestamp_osm_base"))
+    except (AttributeError, TypeError, ValueError, OSError) as e:
+        # private osmnx helpers: if a new osmnx moved them, the date is unknown
+        log.warning("cannot find the Overpass data date in the osmnx cache: %s", e)
+        return None
+    stamps = [s for s in stamps if isinstance(s, str) and s]
+    return max(stamps) if stamps else None
