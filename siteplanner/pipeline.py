@@ -42,7 +42,10 @@ class RankResult:
 
     ``candidates`` holds every candidate with its raw criterion values,
     contributions, score, rank and status; ``selected`` the chosen sites in
-    rank order.
+    rank order. The later stages fill the optional parts when they run:
+    ``catchments`` (site_id, minutes, polygon), ``clusters`` and
+    ``territories`` (polygons), and ``extras`` (named figures for run.json,
+    such as the market impact or the model's validation scores).
     """
 
     study: Study
@@ -54,6 +57,10 @@ class RankResult:
     timings: dict[str, float] = field(default_factory=dict)
     inputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    catchments: gpd.GeoDataFrame | None = None
+    clusters: gpd.GeoDataFrame | None = None
+    territories: gpd.GeoDataFrame | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def load_osm(study: Study) -> tuple[OSMData | None, Any, list[Path]]:
