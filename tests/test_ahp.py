@@ -58,8 +58,8 @@ def test_flat_keys_and_fraction_strings_read_like_toml_dotted_keys():
 
 
 def test_inconsistent_judgements_are_rejected_naming_the_worst_comparison():
-    # Consistent judgements (weights 9:3:1:1 up to the commercial/competition
-    # pair), then one of them flipped hard: commercial 7x competition.
+    # Consistent judgements (weights 9:3:1:3 for foot traffic, transit, commercial,
+    # competition), then one flipped hard: commercial 7x competition.
     j = {"foot_traffic": {"transit": 3, "commercial": 9, "competition": 3},
          "transit": {"commercial": 3, "competition": 1},
          "commercial": {"competition": 1 / 3}}
