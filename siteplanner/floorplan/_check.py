@@ -1,0 +1,226 @@
+"""Geometric measures and hard-constraint checks of a zone layout.
+
+Used twice: cheaply inside the search (on the layout frame) and in full for the
+report (on the final geometries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from siteplanner.floorplan.standard import ENTRANCE, RATING_WEIGHTS, Standard
+
+__all__ = [
+    "door_segments",
+    "door_cover",
+    "shared_walls",
+    "width_ok",
+    "turning_ok",
+    "aspect_ratios",
+    "relationship_weights",
+    "check_layout",
+]
+
+_SAMPLE_STEP = 0.05  # metres between the points that measure door contact
+_AREA_EPS = 1e-6  # m²: overlaps and gaps below this are floating-point noise
+
+
+def door_segments(outline: Polygon, entrances: Sequence[Point], width: float) -> list[LineString]:
+    """The stretch of outline wall, ``width`` long, centred on each entrance point."""
+    ring = LineString(outline.exterior.coords)
+    total = ring.length
+    half = min(width / 2.0, total / 2.0)
+    doors = []
+    for p in entrances:
+        d = ring.project(p)
+        steps = np.linspace(d - half, d + half, max(3, int(np.ceil(width / _SAMPLE_STEP)) + 1))
+        pts = shapely.line_interpolate_point(ring, np.mod(steps, total))
+        doors.append(LineString(shapely.get_coordinates(pts)))
+    return doors
+
+
+def door_cover(zones: Sequence[BaseGeometry], doors: Sequence[LineString]) -> np.ndarray:
+    """Length of each door (columns) that each zone (rows) touches, metres."""
+    if not doors:
+        return np.zeros((len(zones), 0))
+    out = np.zeros((len(zones), len(doors)))
+    geoms = np.asarray(zones, dtype=object)
+    for j, door in enumerate(doors):
+        coords = shapely.get_coordinates(door)
+        mids = shapely.points((coords[:-1] + coords[1:]) / 2.0)
+        seg = np.hypot(*np.diff(coords, axis=0).T)
+        touch = shapely.dwithin(geoms[:, None], mids[None, :], 1e-6)
+        out[:, j] = touch @ seg
+    return out
+
+
+def shared_walls(zones: Sequence[BaseGeometry]) -> np.ndarray:
+    """Symmetric matrix of shared wall length between zones, metres."""
+    n = len(zones)
+    walls = np.zeros((n, n))
+    if n < 2:
+        return walls
+    i, j = np.triu_indices(n, 1)
+    bounds = shapely.boundary(np.asarray(zones, dtype=object))
+    length = shapely.length(shapely.intersection(bounds[i], bounds[j]))
+    walls[i, j] = length
+    walls[j, i] = length
+    return walls
+
+
+def width_ok(zones: Sequence[BaseGeometry], widths: np.ndarray, *, keep: float = 0.95) -> np.ndarray:
+    """Whether a disc of each zone's minimum width sweeps at least ``keep`` of its area.
+
+    This is a morphological opening: the parts a ``width``-wide body cannot reach are
+    the narrow necks and slivers that break the minimum-width rule.
+    """
+    geoms = np.asarray(zones, dtype=object)
+    r = widths / 2.0
+    inner = shapely.buffer(geoms, -r, join_style="mitre")
+    opened = shapely.intersection(shapely.buffer(inner, r, join_style="mitre"), geoms)
+    return np.asarray(shapely.area(opened) >= keep * shapely.area(geoms) - _AREA_EPS)
+
+
+def turning_ok(zones: Sequence[BaseGeometry], diameter: float) -> np.ndarray:
+    """Whether each zone holds a turning circle of ``diameter``."""
+    inner = shapely.buffer(np.asarray(zones, dtype=object), -diameter / 2.0 + 1e-9)
+    return ~shapely.is_empty(inner)
+
+
+def aspect_ratios(zones: Sequence[BaseGeometry]) -> np.ndarray:
+    """Long side over short side of each zone's minimum rotated rectangle."""
+    rects = shapely.oriented_envelope(np.asarray(zones, dtype=object))
+    coords = shapely.get_coordinates(shapely.get_exterior_ring(rects)).reshape(len(zones), 5, 2)
+    a = np.hypot(*(coords[:, 1] - coords[:, 0]).T)
+    b = np.hypot(*(coords[:, 2] - coords[:, 1]).T)
+    lo = np.minimum(a, b)
+    return np.where(lo > 0, np.maximum(a, b) / np.where(lo > 0, lo, 1.0), np.inf)
+
+
+def relationship_weights(kinds: Sequence[str], standard: Standard) -> tuple[np.ndarray, np.ndarray,
+                                                                            np.ndarray, np.ndarray]:
+    """Closeness weights: zone-zone matrix, zone-entrance vector, and the two X masks."""
+    n = len(kinds)
+    w = np.zeros((n, n))
+    for a in range(n):
+        for b in range(n):
+            if a != b:
+                w[a, b] = RATING_WEIGHTS[standard.rating(kinds[a], kinds[b])]
+    we = np.array([RATING_WEIGHTS[standard.rating(k, ENTRANCE)] for k in kinds], dtype=float)
+    return np.where(w > 0, w, 0.0), np.where(we > 0, we, 0.0), w < 0, we < 0
+
+
+def satisfaction(walls: np.ndarray, cover: np.ndarray, w: np.ndarray, we: np.ndarray,
+                 min_wall: float) -> float:
+    """Weighted share of A/E/I pairs (O, U ignored) that share at least ``min_wall``."""
+    keep = w >= RATING_WEIGHTS["I"]
+    keep_e = we >= RATING_WEIGHTS["I"]
+    total = w[keep].sum() / 2.0 + we[keep_e].sum()
+    if total == 0:
+        return 1.0
+    entrance_adj = cover.max(axis=1, initial=0.0) >= min_wall
+    got = (w * keep * (walls >= min_wall)).sum() / 2.0 + (we * keep_e * entrance_adj).sum()
+    return float(got / total)
+
+
+def check_layout(
+    zones: Sequence[Polygon],
+    kinds: Sequence[str],
+    targets: np.ndarray,
+    outline: Polygon,
+    entrances: Sequence[Point],
+    standard: Standard,
+) -> dict[str, Any]:
+    """Every hard constraint of issue #3, with the measures behind it."""
+    geoms = np.asarray(zones, dtype=object)
+    n = len(kinds)
+    # vertices are snapped to a micrometre grid, which moves walls by up to that much
+    eps = _AREA_EPS * (1.0 + outline.area + outline.length)
+    area = shapely.area(geoms)
+    err = np.abs(area - targets) / targets
+    outside = shapely.area(shapely.difference(geoms, outline))
+    i, j = np.triu_indices(n, 1)
+    overlap = shapely.area(shapely.intersection(geoms[i], geoms[j])) if n > 1 else np.zeros(0)
+    upper = list(zip(i.tolist(), j.tolist(), strict=True))
+    union = shapely.union_all(geoms)
+    gap = outline.difference(union).area
+    doors = door_segments(outline, entrances, standard.door_width_m)
+    cover = door_cover(zones, doors)
+    walls = shared_walls(zones)
+    w, we, xmask, xmask_e = relationship_weights(kinds, standard)
+    specs = [standard.zones[k] for k in kinds]
+    public = np.array([s.public for s in specs])
+    widths = np.array([s.min_width_m for s in specs])
+    wide = width_ok(zones, widths)
+    turn = turning_ok(zones, standard.turning_circle_m)
+    circle = shapely.length(shapely.maximum_inscribed_circle(geoms, 0.01)) * 2.0
+    aspect = aspect_ratios(zones)
+    ss = list(kinds).index("self_service")
+    x_pairs = [[kinds[a], kinds[b], round(float(walls[a, b]), 3)]
+               for a, b in upper if xmask[a, b] and walls[a, b] > 1e-6]
+    x_pairs += [[kinds[a], ENTRANCE, round(float(cover[a].max(initial=0.0)), 3)]
+                for a in range(n) if xmask_e[a] and cover[a].max(initial=0.0) > 1e-6]
+    tol = standard.area_tolerance
+    single = shapely.get_type_id(geoms) == 3  # Polygon, not MultiPolygon
+
+    def result(ok: bool, detail: str) -> dict[str, Any]:
+        return {"pass": bool(ok), "detail": detail}
+
+    bad_area = [kinds[k] for k in range(n) if err[k] > tol]
+    bad_turn = [kinds[k] for k in range(n) if public[k] and not turn[k]]
+    bad_width = [kinds[k] for k in range(n) if not wide[k]]
+    split = [kinds[k] for k in range(n) if not single[k]]
+    constraints = {
+        "inside_outline": result(outside.max(initial=0.0) <= eps,
+                                 f"largest area outside the outline {outside.max(initial=0.0):.2e} m²"),
+        "no_overlap": result(overlap.max(initial=0.0) <= eps,
+                             f"largest pairwise overlap {overlap.max(initial=0.0):.2e} m²"),
+        "covers_outline": result(gap <= eps,
+                                 f"uncovered floor {gap:.2e} m²"),
+        "area_within_tolerance": result(not bad_area, f"zones off target by more than {tol:.0%}: "
+                                        f"{bad_area}" if bad_area else f"all within {tol:.0%}"),
+        "self_service_at_entrance": result(cover[ss].max(initial=0.0) >= standard.min_shared_wall_m,
+                                           f"self_service holds {cover[ss].max(initial=0.0):.2f} m "
+                                           "of an entrance door"),
+        "x_pairs_no_shared_wall": result(not x_pairs, f"X pairs sharing wall: {x_pairs}"
+                                         if x_pairs else "no X pair shares a wall"),
+        "turning_circle": result(not bad_turn, f"public zones without a "
+                                 f"{standard.turning_circle_m:g} m circle: {bad_turn}"
+                                 if bad_turn else "every public zone holds one"),
+        "min_width": result(not bad_width, f"zones narrower than their minimum width: {bad_width}"
+                            if bad_width else "every zone meets its minimum width"),
+        "connected": result(not split, f"zones in several pieces: {split}" if split
+                            else "every zone is one piece"),
+    }
+    pairs = []
+    for a, b in upper:
+        rating = standard.rating(kinds[a], kinds[b])
+        if rating != "U":
+            pairs.append({"a": kinds[a], "b": kinds[b], "rating": rating,
+                          "shared_wall_m": round(float(walls[a, b]), 3),
+                          "adjacent": bool(walls[a, b] >= standard.min_shared_wall_m)})
+    for a in range(n):
+        rating = standard.rating(kinds[a], ENTRANCE)
+        if rating != "U":
+            c = float(cover[a].max(initial=0.0))
+            pairs.append({"a": kinds[a], "b": ENTRANCE, "rating": rating,
+                          "shared_wall_m": round(c, 3),
+                          "adjacent": bool(c >= standard.min_shared_wall_m)})
+    return {
+        "area_error": {k: float(e) for k, e in zip(kinds, err, strict=True)},
+        "area_error_mean": float(err.mean()),
+        "area_error_max": float(err.max()),
+        "adjacency_satisfaction": satisfaction(walls, cover, w, we, standard.min_shared_wall_m),
+        "relationships": pairs,
+        "x_violations": x_pairs,
+        "aspect_ratio": {k: round(float(a), 3) for k, a in zip(kinds, aspect, strict=True)},
+        "largest_circle_m": {k: round(float(c), 3) for k, c in zip(kinds, circle, strict=True)},
+        "constraints": constraints,
+        "all_constraints_pass": all(c["pass"] for c in constraints.values()),
+    }
