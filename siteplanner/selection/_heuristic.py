@@ -164,47 +164,133 @@ def _best_two(
     return d1, f1, d2
 
 
+class _SwapState:
+    """Nearest / second-nearest open site per row, and the swap-value tables.
+
+    ``gain[j]``: saving from opening ``j``; ``loss[r]``: extra cost from
+    closing the site at position ``r``; ``extra[r, j]``: correction for rows
+    that lose ``r`` and gain ``j`` (Resende & Werneck 2003). A swap only
+    changes the rows in the columns of the two sites involved, so the tables
+    are updated for those rows alone.
+    """
+
+    def __init__(self, p: MinCostProblem, selected: np.ndarray) -> None:
+        self.p = p
+        self.csc = p.cost.tocsc()
+        self.n = p.cost.shape[1]
+        self.sel = np.asarray(selected, dtype=np.int64).copy()
+        self.pos_of = np.full(self.n, -1, dtype=np.int64)
+        self.pos_of[self.sel] = np.arange(self.sel.size)
+        n_rows = p.cost.shape[0]
+        self.d1 = p.base.astype(np.float64).copy()
+        self.d2 = p.base.astype(np.float64).copy()
+        self.f1 = np.full(n_rows, -1, dtype=np.int64)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Recompute everything from scratch (also clears rounding drift)."""
+        self.gain = np.zeros(self.n)
+        self.loss = np.zeros(self.sel.size)
+        self.extra = np.zeros(self.sel.size * self.n)
+        everything = np.arange(self.p.cost.shape[0])
+        self._nearest(everything)
+        self._apply(everything, 1.0)
+
+    def _nearest(self, rows: np.ndarray) -> None:
+        p = self.p
+        ri, ci, vi = row_entries(p.cost, rows)
+        pos = self.pos_of[ci]
+        open_ = pos >= 0
+        ri, pos, vi = ri[open_], pos[open_], vi[open_]
+        order = np.lexsort((vi, ri))
+        ri, pos, vi = ri[order], pos[order], vi[order]
+        self.d1[rows] = p.base[rows]
+        self.d2[rows] = p.base[rows]
+        self.f1[rows] = -1
+        if ri.size == 0:
+            return
+        first = np.r_[True, ri[1:] != ri[:-1]]
+        # entries are all cheaper than base, so the nearest open site serves the row
+        self.d1[ri[first]] = vi[first]
+        self.f1[ri[first]] = pos[first]
+        nxt = np.flatnonzero(first) + 1
+        nxt = nxt[nxt < ri.size]
+        nxt = nxt[ri[nxt] == ri[nxt - 1]]
+        self.d2[ri[nxt]] = vi[nxt]
+
+    def _apply(self, rows: np.ndarray, sign: float) -> None:
+        p, w, d1, d2, f1 = self.p, self.p.weights, self.d1, self.d2, self.f1
+        ri, ci, vi = row_entries(p.cost, rows)
+        self.gain += sign * np.bincount(ci, weights=w[ri] * np.maximum(d1[ri] - vi, 0.0),
+                                        minlength=self.n)
+        served = rows[f1[rows] >= 0]
+        self.loss += sign * np.bincount(f1[served], weights=w[served] * (d2[served] - d1[served]),
+                                        minlength=self.sel.size)
+        fr = f1[ri]
+        hit = (fr >= 0) & (vi < d2[ri])
+        hr = ri[hit]
+        self.extra += sign * np.bincount(
+            fr[hit] * self.n + ci[hit],
+            weights=w[hr] * (d2[hr] - np.maximum(vi[hit], d1[hr])),
+            minlength=self.extra.size,
+        )
+
+    def best_swap(self) -> tuple[int, int, float]:
+        profit = self.gain[None, :] - self.loss[:, None] + self.extra.reshape(self.sel.size, -1)
+        blocked = ~self.p.allowed.copy()
+        blocked[self.sel] = True
+        profit[:, blocked] = -np.inf
+        flat = int(np.argmax(profit))
+        r, j = divmod(flat, self.n)
+        return r, j, float(profit[r, j])
+
+    def swap(self, r: int, j: int) -> None:
+        old = self.sel[r]
+        csc = self.csc
+        rows = np.union1d(csc.indices[csc.indptr[old] : csc.indptr[old + 1]],
+                          csc.indices[csc.indptr[j] : csc.indptr[j + 1]])
+        self._apply(rows, -1.0)
+        self.sel[r] = j
+        self.pos_of[old] = -1
+        self.pos_of[j] = r
+        self._nearest(rows)
+        self._apply(rows, 1.0)
+
+    def objective(self) -> float:
+        return float(self.p.weights @ self.d1)
+
+
 def swap_min_cost(
     p: MinCostProblem,
     selected: np.ndarray,
     *,
     deadline: float | None,
     tol: float = 1e-9,
-) -> np.ndarray:
-    """Best-improvement swaps, all k x n swap values at once (Resende & Werneck 2003)."""
-    cost, w = p.cost, p.weights
-    csc = cost.tocsc()
-    n = cost.shape[1]
-    rows = _row_ids(cost)
-    sel = np.asarray(selected, dtype=np.int64).copy()
-    if sel.size == 0:
-        return sel
+) -> tuple[np.ndarray, float]:
+    """Best-improvement swaps until none improves; returns (selected, lower bound).
+
+    The bound is the submodular one at the final set: its cost minus the k
+    largest single-site savings.
+    """
+    if len(selected) == 0:
+        return np.asarray(selected, dtype=np.int64), -np.inf
+    state = _SwapState(p, selected)
+    verified = False
     while not _deadline_passed(deadline):
-        d1, f1, d2 = _best_two(p, csc, sel)
-        objective = float(w @ d1)
-        served = f1 >= 0
-        loss = np.bincount(f1[served], weights=w[served] * (d2[served] - d1[served]),
-                           minlength=sel.size)
-        gain = np.bincount(
-            cost.indices, weights=w[rows] * np.maximum(d1[rows] - cost.data, 0.0), minlength=n
-        )
-        fr = f1[rows]
-        hit = (fr >= 0) & (cost.data < d2[rows])
-        hr = rows[hit]
-        extra = sp.coo_array(
-            (w[hr] * (d2[hr] - np.maximum(cost.data[hit], d1[hr])), (fr[hit], cost.indices[hit])),
-            shape=(sel.size, n),
-        ).toarray()
-        profit = gain[None, :] - loss[:, None] + extra
-        blocked = ~p.allowed.copy()
-        blocked[sel] = True
-        profit[:, blocked] = -np.inf
-        flat = int(np.argmax(profit))
-        r, j = divmod(flat, n)
-        if profit[r, j] <= tol * max(abs(objective), 1.0):
-            break
-        sel[r] = j
-    return np.sort(sel)
+        r, j, profit = state.best_swap()
+        if profit <= tol * max(abs(state.objective()), 1.0):
+            if verified:
+                break
+            # Incremental tables drift by rounding: confirm on fresh ones.
+            state.rebuild()
+            verified = True
+            continue
+        state.swap(r, j)
+        verified = False
+    gain = state.gain.copy()
+    gain[~p.allowed] = 0.0
+    gain[state.sel] = 0.0
+    return np.sort(state.sel), state.objective() - _top_sum(gain, p.k)
 
 
 # --------------------------------------------------------------------------- Huff

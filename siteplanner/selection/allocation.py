@@ -395,6 +395,16 @@ class _AllocationModel:
         raise NotImplementedError
 
 
+def _min_cost_search(
+    p: heur.MinCostProblem, rng: np.random.Generator, deadline: float | None
+) -> tuple[np.ndarray, float, float]:
+    """Greedy, then swaps; returns (selected, min-cost value, min-cost lower bound)."""
+    greedy, lower = heur.greedy_min_cost(p, rng)
+    selected, lower_after = heur.swap_min_cost(p, greedy, deadline=deadline)
+    value = float(p.weights @ heur.evaluate_min_cost(p, selected))
+    return selected, value, max(lower, lower_after)
+
+
 class _MinCostModel(_AllocationModel):
     """Models whose objective maps to the min-cost form (see ``_heuristic``)."""
 
@@ -411,12 +421,7 @@ class _MinCostModel(_AllocationModel):
     def _min_cost_heuristic(
         self, rng: np.random.Generator, deadline: float | None
     ) -> tuple[np.ndarray, float, float]:
-        """Greedy, then swaps; returns (selected, min-cost value, min-cost lower bound)."""
-        p = self._problem
-        greedy, lower = heur.greedy_min_cost(p, rng)
-        selected = heur.swap_min_cost(p, greedy, deadline=deadline)
-        value = float(p.weights @ heur.evaluate_min_cost(p, selected))
-        return selected, value, lower
+        return _min_cost_search(self._problem, rng, deadline)
 
     def _heuristic(
         self, rng: np.random.Generator, deadline: float | None
@@ -961,10 +966,7 @@ class MaxCapture(_AllocationModel):
         self, rng: np.random.Generator, deadline: float | None
     ) -> tuple[np.ndarray, float, float]:
         if self._coverage is not None:
-            p = self._coverage
-            greedy, lower = heur.greedy_min_cost(p, rng)
-            sel = heur.swap_min_cost(p, greedy, deadline=deadline)
-            value = float(p.weights @ heur.evaluate_min_cost(p, sel))
+            sel, value, lower = _min_cost_search(self._coverage, rng, deadline)
             return sel, self._total - value, self._total - lower
         assert self._huff is not None
         h = self._huff
