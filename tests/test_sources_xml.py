@@ -10,6 +10,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from shapely.geometry import box
 
 from siteplanner._errors import InputError
 from siteplanner.sources._osm import WALK_EXCLUDED_HIGHWAYS, OSMData
@@ -106,6 +107,24 @@ def test_buildings_and_closed_ways_make_no_edges(tmp_path: Path) -> None:
     assert set(data.nodes.index) == {1, 2, 3}
     assert data.features["name"].tolist() == ["Aktia"]
     assert data.data_date is None
+
+
+def test_multipolygon_place_is_read_from_its_untagged_outline(tmp_path: Path) -> None:
+    path = tmp_path / "relation.osm"
+    member = '<member type="way" ref="20" role="outer"/>'
+    tags = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in
+                   {"type": "multipolygon", "shop": "mall", "name": "Forum"}.items())
+    path.write_text(_osm("\n".join([
+        _node(1, 24.940, 60.170), _node(2, 24.941, 60.170), _node(3, 24.941, 60.171),
+        _node(4, 24.940, 60.171),
+        _way(10, [1, 2], {"highway": "footway"}),
+        _way(20, [1, 2, 3, 4, 1], {}),
+        f'<relation id="30">{member}{tags}</relation>',
+    ])), encoding="utf-8")
+    data = read_osm_xml(path)
+    forum = data.features[data.features["name"] == "Forum"]
+    assert forum["osm_id"].tolist() == ["30"]
+    assert forum.geometry.iloc[0].within(box(24.940, 60.170, 24.941, 60.171))
 
 
 def test_clipped_way_is_cut_where_its_nodes_are_missing(tmp_path: Path) -> None:
