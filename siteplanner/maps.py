@@ -43,6 +43,7 @@ __all__ = [
     "criteria_of",
     "escape",
     "floorplan_links",
+    "format_value",
     "write_map",
 ]
 
@@ -117,8 +118,11 @@ def criteria_of(table: pd.DataFrame) -> list[str]:
     return names + extra
 
 
-def _fmt(value: Any, kind: str = "number") -> str:
+def format_value(value: Any, kind: str = "number") -> str:
+    """A figure for people: ``share`` in [0, 1] as a percentage, others to 3 significant digits."""
     v = float(value)
+    if not math.isfinite(v):
+        return "–"
     if kind == "share" and 0 <= v <= 1:
         return f"{v:.0%}"
     if abs(v) >= 100:
@@ -144,7 +148,7 @@ def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str 
             f"width:{width:.0f}px'></div></td><td style='text-align:right'>{c:+.3f}</td></tr>")
     impact = "".join(
         f"<tr><td colspan='3'>{escape(label)}</td><td style='text-align:right'>"
-        f"{escape(_fmt(row[col], kind))}</td></tr>"
+        f"{escape(format_value(row[col], kind))}</td></tr>"
         for col, (label, kind) in IMPACT_FIELDS.items() if _present(row, col))
     near = (f"<br>nearest own branch {float(row['nearest_own_m']):.0f} m"
             if _present(row, "nearest_own_m") and np.isfinite(float(row["nearest_own_m"])) else "")
@@ -416,7 +420,7 @@ def _zones_layer(gdf: gpd.GeoDataFrame, name: str, colour: str) -> folium.GeoJso
     tips = []
     for i, lab in enumerate(labels):
         parts = [f"{name[:-1] if name.endswith('s') else name} {lab}".strip()]
-        parts += [f"{c.replace('_', ' ')} {_fmt(gdf[c].iloc[i])}" for c in numeric
+        parts += [f"{c.replace('_', ' ')} {format_value(gdf[c].iloc[i])}" for c in numeric
                   if pd.notna(gdf[c].iloc[i])]
         tips.append(" · ".join(parts))
     palette = colormaps["tab10"]
