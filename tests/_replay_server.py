@@ -15,7 +15,8 @@ matches each request the way the real services would:
   rate-limit probe (``ox.settings.overpass_rate_limit``, left on) passes
   without a pause.
 
-Every request is kept in :attr:`ReplayServer.requests` so a test can assert
+``fail_status`` makes it answer every request with that HTTP status, as an
+overloaded server does. Every request is kept in :attr:`ReplayServer.requests` so a test can assert
 what osmnx really sent.
 """
 
@@ -64,6 +65,8 @@ class ReplayServer:
     features: dict[str, Any]
     extent: tuple[float, float, float, float]
     requests: list[Request] = field(default_factory=list)
+    #: When set, every request gets this HTTP status and a plain-text page.
+    fail_status: int | None = None
 
     def seen(self, endpoint: str) -> list[Request]:
         """The requests whose path ends with ``endpoint`` (``search``, ``interpreter``)."""
@@ -119,6 +122,9 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             params = {k: v[0] for k, v in parse_qs(query_string).items()}
             server.requests.append(Request(method, path, params))
             body: object
+            if server.fail_status is not None:
+                self._send(server.fail_status, b"<html>Service Unavailable</html>", "text/html")
+                return
             if path.endswith("/status"):
                 self._send(200, STATUS.encode(), "text/plain")
                 return

@@ -109,6 +109,22 @@ def test_unknown_place_says_it_was_not_found(online: ReplayServer, tmp_path: Pat
     assert not online.seen("interpreter")
 
 
+def test_place_that_is_a_point_asks_for_an_area(online: ReplayServer, tmp_path: Path) -> None:
+    station = dict(online.places["kluuvi, helsinki, finland"][0])
+    station.update(name="Helsinki Central Station", type="station",
+                   geojson={"type": "Point", "coordinates": [24.9414, 60.1713]})
+    online.places["helsinki central station"] = [station]
+    with pytest.raises(InputError, match="is a point, not an area.*--bbox"):
+        read_online(place="Helsinki Central Station", cache_folder=tmp_path)
+
+
+def test_server_error_says_retry_or_go_offline(online: ReplayServer, tmp_path: Path) -> None:
+    online.fail_status = 503
+    with pytest.raises(InputError, match=r"refused the request for place.*retry later.*--osm FILE"):
+        read_online(place=KLUUVI, cache_folder=tmp_path)
+    assert online.seen("search")
+
+
 def test_bbox_without_data_says_no_streets(online: ReplayServer, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no walkable streets in bbox 25.1,60.3,25.11,60.31"):
         read_online(bbox=(25.1, 60.3, 25.11, 60.31), cache_folder=tmp_path)
