@@ -20,6 +20,8 @@ __all__ = [
     "door_segments",
     "door_cover",
     "shared_walls",
+    "WIDTH_KEEP",
+    "width_kept",
     "width_ok",
     "turning_ok",
     "aspect_ratios",
@@ -29,6 +31,9 @@ __all__ = [
 
 _SAMPLE_STEP = 0.05  # metres between the points that measure door contact
 _AREA_EPS = 1e-6  # m²: overlaps and gaps below this are floating-point noise
+#: A zone meets its minimum width when a disc that wide sweeps this share of it; the
+#: rest may be corners of acute walls, but not a neck or a sliver.
+WIDTH_KEEP = 0.95
 
 
 def door_segments(outline: Polygon, entrances: Sequence[Point], width: float) -> list[LineString]:
@@ -74,17 +79,22 @@ def shared_walls(zones: Sequence[BaseGeometry]) -> np.ndarray:
     return walls
 
 
-def width_ok(zones: Sequence[BaseGeometry], widths: np.ndarray, *, keep: float = 0.95) -> np.ndarray:
-    """Whether a disc of each zone's minimum width sweeps at least ``keep`` of its area.
+def width_kept(zones: Sequence[BaseGeometry], widths: np.ndarray) -> np.ndarray:
+    """Share of each zone's area that a disc of its minimum width can sweep.
 
-    This is a morphological opening: the parts a ``width``-wide body cannot reach are
+    This is a morphological opening: what a ``width``-wide body cannot reach are
     the narrow necks and slivers that break the minimum-width rule.
     """
     geoms = np.asarray(zones, dtype=object)
     r = widths / 2.0
     inner = shapely.buffer(geoms, -r, join_style="mitre")
     opened = shapely.intersection(shapely.buffer(inner, r, join_style="mitre"), geoms)
-    return np.asarray(shapely.area(opened) >= keep * shapely.area(geoms) - _AREA_EPS)
+    return np.asarray(shapely.area(opened) / shapely.area(geoms))
+
+
+def width_ok(zones: Sequence[BaseGeometry], widths: np.ndarray) -> np.ndarray:
+    """Whether each zone meets its minimum width (``WIDTH_KEEP`` of it sweepable)."""
+    return width_kept(zones, widths) >= WIDTH_KEEP - 1e-9
 
 
 def turning_ok(zones: Sequence[BaseGeometry], diameter: float) -> np.ndarray:

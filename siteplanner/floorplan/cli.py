@@ -109,7 +109,8 @@ def floorplan_command(
         raise InputError(msg)
     plan = plan_floor(poly, doors, demand, standard=std, seed=seed, fit=fit)
     write_plan(plan, out)
-    console = Console()
+    # the table has eleven columns; below about 140 characters rich would elide them
+    console = Console(width=max(Console().width, 150))
     console.print(sizing_table(plan))
     m = plan.metrics
     failed = [k for k, v in m["constraints"].items() if not v["pass"]]

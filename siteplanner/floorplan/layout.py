@@ -30,13 +30,14 @@ from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from siteplanner.floorplan._check import (
+    WIDTH_KEEP,
     aspect_ratios,
     door_cover,
     door_segments,
     relationship_weights,
     satisfaction,
     turning_ok,
-    width_ok,
+    width_kept,
 )
 from siteplanner.floorplan.standard import Standard
 
@@ -142,6 +143,8 @@ class LayoutProblem:
         default_factory=dict, repr=False)
     _zone_cache: dict[tuple[int, tuple[object, ...]], tuple[float, float]] = field(
         default_factory=dict, repr=False)
+    _cuts: dict[tuple[object, ...], tuple[BaseGeometry, BaseGeometry]] = field(
+        default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
@@ -178,16 +181,25 @@ class LayoutProblem:
         k = int(np.argmin(np.abs(cum[:-1] - cum[-1] / 2.0))) + 1
         x0, y0, x1, y1 = region.bounds
         vertical = (x1 - x0 >= y1 - y0) != bool(flips[0])
-        low, high = _split(region, float(cum[k - 1] / cum[-1]), vertical)
+        share = float(cum[k - 1] / cum[-1])
+        low, high = self._split(region, rkey, share, vertical)
         if low.geom_type != "Polygon" or high.geom_type != "Polygon":
             # a cut across a concave neck splits a piece in two; the other way may not
-            alt = _split(region, float(cum[k - 1] / cum[-1]), not vertical)
+            alt = self._split(region, rkey, share, not vertical)
             if alt[0].geom_type == "Polygon" and alt[1].geom_type == "Polygon":
                 low, high = alt
         out = {**self._decode(low, _bounds_key(low), items[:k], flips[1:k]),
                **self._decode(high, _bounds_key(high), items[k:], flips[k:])}
         self._cache[key] = out
         return out
+
+    def _split(self, region: BaseGeometry, rkey: tuple[object, ...], share: float,
+               vertical: bool) -> tuple[BaseGeometry, BaseGeometry]:
+        key = (rkey, round(share, 12), vertical)
+        hit = self._cuts.get(key)
+        if hit is None:
+            hit = self._cuts[key] = _split(region, share, vertical)
+        return hit
 
     def _zone_terms(self, leaves: Sequence[tuple[BaseGeometry, tuple[object, ...]]]
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -196,12 +208,15 @@ class LayoutProblem:
         todo = [k for k, key in enumerate(keys) if key not in self._zone_cache]
         if todo:
             geoms = [leaves[k][0] for k in todo]
-            wide = width_ok(geoms, self.widths[todo])
+            kept = width_kept(geoms, self.widths[todo])
             turn = turning_ok(geoms, self.standard.turning_circle_m) | ~self.public[todo]
             single = shapely.get_type_id(np.asarray(geoms, dtype=object)) == 3
             aspect = aspect_ratios(geoms)
             for idx, k in enumerate(todo):
-                broken = float(~wide[idx]) + float(~turn[idx]) + float(~single[idx])
+                # a broken rule costs 1 plus how badly it is broken, so the search
+                # can tell a nearly wide enough zone from a sliver
+                narrow = 0.0 if kept[idx] >= WIDTH_KEEP else 1.0 + (WIDTH_KEEP - kept[idx])
+                broken = narrow + float(~turn[idx]) + float(~single[idx])
                 self._zone_cache[keys[k]] = (broken, max(0.0, float(aspect[idx]) - 2.0))
         terms = np.array([self._zone_cache[key] for key in keys])
         return terms[:, 0], terms[:, 1]
@@ -216,9 +231,13 @@ class LayoutProblem:
         broken, aspect = self._zone_terms(leaves)
         min_wall = self.standard.min_shared_wall_m
         hard = broken.sum()
-        hard += float(cover[self.ss].max(initial=0.0) < min_wall)
-        hard += float((self.x & (walls > 1e-6)).sum() / 2)
-        hard += float((self.xe & (cover.max(axis=1, initial=0.0) > 1e-6)).sum())
+        at_door = cover[self.ss].max(initial=0.0)
+        if at_door < min_wall:
+            hard += 1.0 + (min_wall - at_door) / min_wall
+        x_walls = walls[self.x]
+        hard += float(((x_walls > 1e-6) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
+        x_door = cover.max(axis=1, initial=0.0)[self.xe]
+        hard += float(((x_door > 1e-6) * (1.0 + np.minimum(x_door / min_wall, 1.0))).sum())
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
         return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
 

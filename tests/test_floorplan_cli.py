@@ -1,0 +1,126 @@
+"""The floorplan command: files written atomically, readable outputs, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import ezdxf
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from siteplanner._errors import ConfigError, InputError, SitePlannerError
+from siteplanner.floorplan import size_servers
+from siteplanner.floorplan.cli import floorplan_command
+
+DATA = Path(__file__).parent / "data" / "floorplan"
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    a = typer.Typer()
+    a.command("floorplan")(floorplan_command)
+    a.command("other")(lambda: None)  # two commands, so "floorplan" is a subcommand as in the app
+    return a
+
+
+def _run(app: typer.Typer, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, ["floorplan", *args])
+
+
+@pytest.fixture(scope="module")
+def written(app: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("fp") / "plan"
+    res = _run(app, "--outline", str(DATA / "l_shape.geojson"), "--entrance", "20,4",
+               "--arrivals", "80", "--seed", "2", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_writes_every_output_and_prints_the_sizing(written: tuple[Path, str]) -> None:
+    out, text = written
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["zones.geojson", "plan.svg", "plan.png", "plan.dxf", "metrics.json"])
+    assert "Zone sizing" in text and "stations" in text and "seats" in text
+    assert "all hard constraints pass" in text
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp dir left
+
+
+def test_geojson_has_one_feature_per_zone_with_areas_and_units(written: tuple[Path, str]) -> None:
+    data = json.loads((written[0] / "zones.geojson").read_text())
+    zones = [f["properties"] for f in data["features"] if "zone" in f["properties"]]
+    assert {z["zone"] for z in zones} >= {"self_service", "waiting", "service"}
+    for z in zones:
+        assert abs(z["area_m2"] - z["target_m2"]) <= 0.1 * z["target_m2"]
+        assert isinstance(z["units"], int) and z["units"] >= 1
+    assert sum(z["area_m2"] for z in zones) == pytest.approx(232.0, abs=0.01)
+
+
+def test_metrics_and_drawings_are_complete(written: tuple[Path, str]) -> None:
+    out = written[0]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["all_constraints_pass"] and 0.0 <= m["adjacency_satisfaction"] <= 1.0
+    for key in ("area_error", "x_violations", "aspect_ratio", "constraints", "runtime_s"):
+        assert key in m
+    svg = (out / "plan.svg").read_text()
+    assert "self service" in svg and "entrance 1" in svg
+    assert (out / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = ezdxf.readfile(out / "plan.dxf")
+    layers = {layer.dxf.name for layer in doc.layers}
+    assert {"ZONE_SELF_SERVICE", "ZONE_WAITING", "ZONE_SERVICE", "OUTLINE"} <= layers
+    assert doc.units == ezdxf.units.M
+
+
+@pytest.mark.parametrize(("args", "kind", "match"), [
+    (["--outline", str(DATA / "bowtie.wkt"), "--entrance", "0,5", "--arrivals", "50"],
+     InputError, "not a simple polygon"),
+    (["--outline", str(DATA / "empty.wkt"), "--entrance", "0,5", "--arrivals", "50"],
+     InputError, "empty"),
+    (["--outline", str(DATA / "outline.csv"), "--entrance", "0,5", "--arrivals", "50"],
+     InputError, "neither GeoJSON nor WKT"),
+    (["--outline", str(DATA / "missing.geojson"), "--entrance", "0,5", "--arrivals", "50"],
+     InputError, "does not exist"),
+    (["--outline", str(DATA / "chamfered.wkt"), "--entrance", "10,5", "--arrivals", "50"],
+     InputError, "5.00 m from the outline wall"),
+    (["--outline", str(DATA / "chamfered.wkt"), "--entrance", "0,5", "--arrivals", "0"],
+     InputError, "must be positive"),
+    (["--outline", str(DATA / "chamfered.wkt"), "--entrance", "0,5", "--arrivals=-3"],
+     InputError, "must not be negative"),
+    (["--outline", str(DATA / "chamfered.wkt"), "--entrance", "0,5", "--arrivals", "300",
+      "--standard", str(DATA / "standard_small.toml")], InputError, "max_servers"),
+    (["--outline", str(DATA / "chamfered.wkt"), "--entrance", "0,5", "--arrivals", "160"],
+     InputError, "m² too small.*reduced programme"),
+    (["--outline", str(DATA / "chamfered.wkt"), "--entrance", "0,5", "--arrivals", "50",
+      "--standard", str(DATA / "standard_unknown_zone.toml")], ConfigError, "unknown zone kind"),
+    (["--outline", str(DATA / "chamfered.wkt"), "--entrance", "0,5", "--arrivals", "50",
+      "--standard", str(DATA / "standard_bad_rating.toml")], ConfigError, "closeness rating"),
+])
+def test_bad_input_raises_one_clear_error_and_writes_nothing(
+        app: typer.Typer, tmp_path: Path, args: list[str], kind: type[SitePlannerError],
+        match: str) -> None:
+    out = tmp_path / "out"
+    res = _run(app, *args, "--out", str(out))
+    assert res.exit_code != 0
+    assert isinstance(res.exception, kind), res.output
+    assert "\n" not in str(res.exception)
+    assert re.search(match, str(res.exception)), str(res.exception)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_per_channel_arrivals_and_targets_change_the_sizing(app: typer.Typer,
+                                                            tmp_path: Path) -> None:
+    res = _run(app, "--outline", str(DATA / "chamfered.wkt"), "--entrance", "0,5",
+               "--arrivals", "60", "--channel-arrivals", "counter=40",
+               "--channel-arrivals", "self_service=20", "--target", "counter=0.9,2",
+               "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "o" / "zones.geojson").read_text())
+    units = {f["properties"]["zone"]: f["properties"]["units"] for f in m["features"]
+             if "zone" in f["properties"]}
+    expected = size_servers(40.0, 4.0, target_level=0.9, target_wait_min=2.0, max_occupancy=0.85)
+    assert units["service"] == expected.servers == 5
+    assert units["advisory"] == 1  # no advisory demand given: the standard's minimum
+    assert units["self_service"] == size_servers(20.0, 2.2, target_level=0.8, target_wait_min=2.0,
+                                                 max_occupancy=0.85).servers
