@@ -366,14 +366,11 @@ def _mini_map(data: ReportInput, row: Mapping[str, Any], geom: shapely.Geometry,
         segs = [np.asarray(ls.coords)[:, :2] for ls in
                 shapely.get_parts(data.streets.geometry.values[idx]) if not ls.is_empty]
         ax.add_collection(LineCollection(segs, colors="#9a9a9a", linewidths=0.7, zorder=1))
-    _draw_points(ax, data.transit, box, s=10, c="#1971c2", zorder=3, label="transit stop")
-    _draw_points(ax, data.competitors, box, s=36, c=COMPETITOR_COLOUR, edgecolors="white", zorder=4,
-                 label="competitor")
-    _draw_points(ax, data.own_branches, box, s=42, c=OWN_COLOUR, edgecolors="white", zorder=4,
-                 label="own branch")
+    _draw_points(ax, data.transit, box, s=10, c="#1971c2", zorder=3)
+    _draw_points(ax, data.competitors, box, s=36, c=COMPETITOR_COLOUR, edgecolors="white", zorder=4)
+    _draw_points(ax, data.own_branches, box, s=42, c=OWN_COLOUR, edgecolors="white", zorder=4)
     others = data.selected[data.selected["site_id"].astype(str) != sid]
-    _draw_points(ax, others, box, s=70, c=SITE_COLOUR, alpha=0.55, edgecolors="white", zorder=5,
-                 label="other new site")
+    _draw_points(ax, others, box, s=70, c=SITE_COLOUR, alpha=0.55, edgecolors="white", zorder=5)
     ax.scatter([x], [y], s=320, c=SITE_COLOUR, edgecolors="white", linewidths=1.5, zorder=6)
     ax.text(x, y, str(int(row["rank"])), ha="center", va="center", color="white",
             fontweight="bold", fontsize=9, zorder=7)
@@ -381,18 +378,13 @@ def _mini_map(data: ReportInput, row: Mapping[str, Any], geom: shapely.Geometry,
     ax.set_xlim(w, e)
     ax.set_ylim(s, n)
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_axis_off()
     bar = 100.0 if (e - w) < 1500 else 500.0
     ax.plot([w + 0.05 * (e - w), w + 0.05 * (e - w) + bar], [s + 0.05 * (n - s)] * 2, color="#222",
             lw=2.5, solid_capstyle="butt", zorder=8)
     ax.text(w + 0.05 * (e - w), s + 0.075 * (n - s), f"{bar:.0f} m", fontsize=7, zorder=8)
     ax.text(e - 0.02 * (e - w), s + 0.02 * (n - s), "© OpenStreetMap contributors", fontsize=6,
             ha="right", va="bottom", color="#444", zorder=8)
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, loc="upper right", fontsize=6.5, framealpha=0.9,
-                  scatterpoints=1, markerscale=0.7)
     return _data_uri(fig, "png")
 
 
@@ -436,8 +428,7 @@ def _overview_map(data: ReportInput) -> str:
     ax.set_xlim(w - pad, e + pad)
     ax.set_ylim(s - pad, n + pad)
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_axis_off()
     ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
     ax.text(0.99, 0.01, "© OpenStreetMap contributors", transform=ax.transAxes, fontsize=6,
             ha="right", va="bottom", color="#444")
@@ -480,8 +471,7 @@ def _zones_drawing(zones: gpd.GeoDataFrame) -> str:
             ax.text(p.x, p.y, f"{lab}\n{geom.area:.0f} m²".strip(), ha="center", va="center",
                     fontsize=6.5)
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_axis_off()
     return _data_uri(fig, "png")
 
 
@@ -506,6 +496,7 @@ th { background: #f4f4f4; } td.num, th.num { text-align: right; font-variant-num
 .card-grid img, img.overview { max-width: 100%; height: auto; }
 img.plan { max-width: 100%; max-height: 340px; border: 1px solid #eee; }
 .note { color: #555; font-size: 12.5px; } .small { font-size: 12px; }
+.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin: 0 3px 0 6px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
   .site-card { break-before: page; page-break-before: always; break-inside: avoid; border: none;
@@ -527,6 +518,14 @@ def _num(v: Any, kind: str = "number") -> str:
 def _has(df: pd.DataFrame, col: str) -> bool:
     return col in df and bool(df[col].notna().any())
 
+
+_MINI_MAP_KEY = (
+    "<p class='note key'>In the maps around each site: "
+    f"<span class='dot' style='background:{SITE_COLOUR}'></span>the site (and, paler, other new "
+    f"sites), <span class='dot' style='background:{COMPETITOR_COLOUR}'></span>competitors, "
+    f"<span class='dot' style='background:{OWN_COLOUR}'></span>own branches, "
+    "<span class='dot' style='background:#1971c2'></span>transit stops, grey lines streets"
+    "; a shaded outline is the walking catchment.</p>")
 
 _DRIVER_WORDS = {"foot_traffic": "foot traffic", "transit": "transit access",
                  "commercial": "shops and services nearby"}
@@ -610,6 +609,7 @@ def build_report(source: Any, *, floorplans_dir: Path | None = None) -> str:
                  + "".join(body) + "</tbody></table>")
 
     # One card per site
+    parts.append(_MINI_MAP_KEY)
     for i, r in enumerate(records):
         parts.append(_site_card(data, r, sel.geometry.iloc[i], names, lat[i], lon[i],
                                 None if has_stability else kept_share.get(str(r["site_id"]))))
