@@ -31,6 +31,7 @@ __all__ = [
     "SelectionSettings",
     "Study",
     "load_study",
+    "parse_bbox",
 ]
 
 Direction = Literal["benefit", "cost"]
@@ -146,7 +147,7 @@ class Study:
         osm = s.get("osm")
         bbox = s.get("bbox")
         if bbox is not None:
-            bbox = _bbox(bbox, f"{where}: study.bbox")
+            bbox = parse_bbox(bbox, f"{where}: study.bbox")
         cand = raw.get("candidates", {})
         _only_keys(cand, {"h3_resolution"}, where, "candidates.")
         res = cand.get("h3_resolution", CandidateSettings.h3_resolution)
@@ -215,7 +216,7 @@ class Study:
         if place is not None:
             kw.update(place=place, osm=None, bbox=None)
         if bbox is not None:
-            kw.update(bbox=_bbox(bbox.split(","), "--bbox"), osm=None, place=None)
+            kw.update(bbox=parse_bbox(bbox.split(","), "--bbox"), osm=None, place=None)
         return _replace(self, **kw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -272,7 +273,8 @@ def _non_negative(v: Any, what: str) -> float:
     return float(v)
 
 
-def _bbox(v: Any, what: str) -> tuple[float, float, float, float]:
+def parse_bbox(v: Any, what: str) -> tuple[float, float, float, float]:
+    """Check a west, south, east, north box in degrees; ``what`` names it in errors."""
     try:
         w, s, e, n = (float(x) for x in v)
     except (TypeError, ValueError):

@@ -8,6 +8,7 @@ Writing files is :mod:`siteplanner.io`'s job.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from siteplanner.model import score
 from siteplanner.selection import select_top
 from siteplanner.sources._osm import OSMData
 
-__all__ = ["STAGES", "RankResult", "load_osm", "rank_sites"]
+__all__ = ["STAGES", "RankResult", "cache_folder", "load_osm", "rank_sites"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,12 @@ class RankResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+def cache_folder() -> Path:
+    """Where online answers are cached: ``$SITEPLANNER_CACHE`` or ``~/.cache/siteplanner``."""
+    root = os.environ.get("SITEPLANNER_CACHE") or Path.home() / ".cache" / "siteplanner"
+    return Path(root) / "osmnx"
+
+
 def load_osm(study: Study) -> tuple[OSMData | None, Any, list[Path]]:
     """Read the study's OSM source: a local file, or osmnx online for a place or bbox."""
     if study.osm is not None:
@@ -84,7 +91,7 @@ def load_osm(study: Study) -> tuple[OSMData | None, Any, list[Path]]:
     if study.place is not None or study.bbox is not None:
         from siteplanner.sources.overpass import read_online
 
-        data, area = read_online(place=study.place, bbox=study.bbox)
+        data, area = read_online(place=study.place, bbox=study.bbox, cache_folder=cache_folder())
         return data, area, []
     return None, None, []
 

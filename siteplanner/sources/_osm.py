@@ -15,7 +15,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-__all__ = ["FEATURE_TAGS", "OSMData", "WALK_EXCLUDED_HIGHWAYS", "normalise_features"]
+__all__ = [
+    "FEATURE_TAGS",
+    "OSM_FEATURE_FILTER",
+    "OSMData",
+    "WALK_EXCLUDED_HIGHWAYS",
+    "normalise_features",
+]
 
 #: Tag keys kept on every feature; the layer classifiers read only these.
 FEATURE_TAGS = (

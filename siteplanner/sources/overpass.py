@@ -19,7 +19,7 @@ import requests
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from siteplanner._errors import ConfigError, InputError
-from siteplanner.config import _bbox
+from siteplanner.config import parse_bbox
 from siteplanner.sources._osm import OSMData, normalise_features
 from siteplanner.sources.xml import empty_features, feature_filter, graph_tables
 
@@ -74,7 +74,7 @@ def read_online(
             where = f"place {place!r}"
         else:
             # the study file's check, so --bbox and study.toml say the same
-            area = box(*_bbox(bbox, "bbox"))
+            area = box(*parse_bbox(bbox, "bbox"))
             where = f"bbox {','.join(f'{c:g}' for c in area.bounds)}"
         with _server_errors(ox.settings.overpass_url, where):
             try:

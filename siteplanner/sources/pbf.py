@@ -37,10 +37,11 @@ def read_pbf(path: Path) -> OSMData:
     nodes, edges = network
     nodes = nodes.set_index("id")[["geometry"]]
     nodes.index = nodes.index.astype("int64")
+    stamps = pd.concat([feats.get("timestamp", pd.Series(dtype=float)),
+                        edges.get("timestamp", pd.Series(dtype=float))]).dropna()
     edges = edges[["u", "v", "length", "highway", "geometry"]].copy()
-    stamps = pd.concat([feats["timestamp"], edges.get("timestamp", pd.Series(dtype=float))])
     date = None
-    if "timestamp" in feats and feats["timestamp"].notna().any():
+    if len(stamps):
         newest = pd.to_datetime(stamps.max(), unit="s", utc=True)
         date = newest.isoformat().replace("+00:00", "Z")
     return OSMData(
