@@ -14,6 +14,7 @@ from shapely.geometry import Point, Polygon, box
 
 from siteplanner._errors import InputError
 from siteplanner.floorplan import FloorPlan, default_standard, load_standard, plan_floor
+from siteplanner.floorplan._check import shared_walls
 from siteplanner.floorplan.layout import cut_area
 
 DATA = Path(__file__).parent / "data" / "floorplan"
@@ -125,3 +126,10 @@ def test_default_turning_circle_fits_every_public_zone(l_plan: FloorPlan) -> Non
         if std.zones[kind].public:
             assert d >= 1.5 - 0.02
     assert math.isfinite(l_plan.metrics["runtime_s"]["total"])
+
+
+def test_shared_walls_survive_rotation(l_plan: FloorPlan) -> None:
+    zones = list(l_plan.zones.geometry)
+    turned = [affinity.rotate(z, 37, origin=(0, 0)) for z in zones]
+    assert np.allclose(shared_walls(zones), shared_walls(turned), atol=1e-3)
+    assert shared_walls(zones).max() > 1.0

@@ -20,6 +20,7 @@ __all__ = [
     "door_segments",
     "door_cover",
     "shared_walls",
+    "TOUCH_M",
     "WIDTH_KEEP",
     "width_kept",
     "width_ok",
@@ -31,6 +32,8 @@ __all__ = [
 
 _SAMPLE_STEP = 0.05  # metres between the points that measure door contact
 _AREA_EPS = 1e-6  # m²: overlaps and gaps below this are floating-point noise
+#: Shared wall shorter than this is a corner touch, not a wall (metres).
+TOUCH_M = 1e-3
 #: A zone meets its minimum width when a disc that wide sweeps this share of it; the
 #: rest may be corners of acute walls, but not a neck or a sliver.
 WIDTH_KEEP = 0.95
@@ -65,15 +68,22 @@ def door_cover(zones: Sequence[BaseGeometry], doors: Sequence[LineString]) -> np
     return out
 
 
-def shared_walls(zones: Sequence[BaseGeometry]) -> np.ndarray:
-    """Symmetric matrix of shared wall length between zones, metres."""
+def shared_walls(zones: Sequence[BaseGeometry], *, tol: float = 1e-5) -> np.ndarray:
+    """Symmetric matrix of shared wall length between zones, metres.
+
+    Walls count as shared within ``tol``: after a rotation two zones' common wall
+    is no longer bit-identical, and an exact overlay would see only points.
+    """
     n = len(zones)
     walls = np.zeros((n, n))
     if n < 2:
         return walls
     i, j = np.triu_indices(n, 1)
     bounds = shapely.boundary(np.asarray(zones, dtype=object))
-    length = shapely.length(shapely.intersection(bounds[i], bounds[j]))
+    near = shapely.buffer(bounds, tol, cap_style="flat")
+    ij = shapely.length(shapely.intersection(bounds[i], near[j]))
+    ji = shapely.length(shapely.intersection(bounds[j], near[i]))
+    length = np.minimum(ij, ji)
     walls[i, j] = length
     walls[j, i] = length
     return walls
@@ -173,7 +183,7 @@ def check_layout(
     aspect = aspect_ratios(zones)
     ss = list(kinds).index("self_service")
     x_pairs = [[kinds[a], kinds[b], round(float(walls[a, b]), 3)]
-               for a, b in upper if xmask[a, b] and walls[a, b] > 1e-6]
+               for a, b in upper if xmask[a, b] and walls[a, b] > TOUCH_M]
     x_pairs += [[kinds[a], ENTRANCE, round(float(cover[a].max(initial=0.0)), 3)]
                 for a in range(n) if xmask_e[a] and cover[a].max(initial=0.0) > 1e-6]
     tol = standard.area_tolerance

@@ -30,6 +30,7 @@ from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from siteplanner.floorplan._check import (
+    TOUCH_M,
     WIDTH_KEEP,
     aspect_ratios,
     door_cover,
@@ -235,7 +236,7 @@ class LayoutProblem:
         if at_door < min_wall:
             hard += 1.0 + (min_wall - at_door) / min_wall
         x_walls = walls[self.x]
-        hard += float(((x_walls > 1e-6) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
+        hard += float(((x_walls > TOUCH_M) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
         x_door = cover.max(axis=1, initial=0.0)[self.xe]
         hard += float(((x_door > 1e-6) * (1.0 + np.minimum(x_door / min_wall, 1.0))).sum())
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)

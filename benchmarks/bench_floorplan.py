@@ -1,0 +1,173 @@
+"""Benchmark the floor-zone planner on seeded outlines; prints JSON.
+
+Outlines: rectangle, L, T, U and irregular (chamfered, skewed), 150-600 m², turned
+by a random angle, with 5-7 zones (the standard has seven zone kinds) and a
+demand whose programme fills 60-95 % of the floor. The baseline is an
+exhaustive search over every layout the method can express (all zone orders and
+cut orientations) on the instances with at most 6 zones, in the same run.
+
+    .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import warnings
+
+import numpy as np
+import shapely
+from shapely import affinity
+from shapely.geometry import Point, Polygon
+
+from siteplanner.floorplan import Demand, default_standard, plan_floor
+from siteplanner.floorplan._check import check_layout
+from siteplanner.floorplan.layout import GRID, LayoutProblem, search_exhaustive
+from siteplanner.floorplan.plan import _allot, _frame
+from siteplanner.floorplan.sizing import programme_area, size_programme
+from siteplanner.floorplan.standard import Standard
+
+OPTIONAL = ("advisory", "back_office", "vault", "restroom")
+
+
+def _shape(kind: str, rng: np.random.Generator) -> Polygon:
+    w, h = rng.uniform(1.0, 1.8), 1.0
+    if kind == "rectangle":
+        return shapely.box(0, 0, w, h)
+    a, b = rng.uniform(0.4, 0.6), rng.uniform(0.4, 0.6)
+    if kind == "L":
+        return Polygon([(0, 0), (w, 0), (w, b * h), (a * w, b * h), (a * w, h), (0, h)])
+    if kind == "T":
+        s0, s1 = (0.5 - a / 3) * w, (0.5 + a / 3) * w
+        return Polygon([(s0, 0), (s1, 0), (s1, b * h), (w, b * h), (w, h), (0, h), (0, b * h),
+                        (s0, b * h)])
+    if kind == "U":
+        arm = rng.uniform(0.28, 0.34) * w
+        return Polygon([(0, 0), (w, 0), (w, h), (w - arm, h), (w - arm, b * h), (arm, b * h),
+                        (arm, h), (0, h)])
+    c1, c2 = rng.uniform(0.1, 0.3, 2)
+    skew = rng.uniform(-0.15, 0.15)
+    return Polygon([(0, 0), (w - c1, 0), (w, c1), (w + skew, h - c2), (w + skew - c2, h),
+                    (skew, h)])
+
+
+def _instance(k: int, rng: np.random.Generator, std: Standard) -> dict[str, object]:
+    kind = ("rectangle", "L", "T", "U", "irregular")[k % 5]
+    area = rng.uniform(150, 600)
+    poly = _shape(kind, rng)
+    poly = affinity.scale(poly, math.sqrt(area / poly.area), math.sqrt(area / poly.area),
+                          origin=(0, 0))
+    poly = affinity.rotate(poly, rng.uniform(0, 180), origin=(0, 0))
+    n_opt = int(rng.integers(2, 5))
+    zones = [str(z) for z in rng.choice(OPTIONAL, size=n_opt, replace=False)]
+    sub = std.with_zones(zones)
+    fill = rng.uniform(0.6, 0.95)
+    lo, hi = 5.0, 600.0
+    for _ in range(40):  # bisection on arrivals for the wanted programme share
+        mid = (lo + hi) / 2
+        try:
+            too_big = programme_area(size_programme(Demand(mid), sub)) > fill * area
+        except Exception:  # demand beyond a max_servers cap counts as too big
+            too_big = True
+        lo, hi = (lo, mid) if too_big else (mid, hi)
+    ring = poly.exterior
+    edges = np.diff(shapely.get_coordinates(ring), axis=0)
+    lengths = np.hypot(*edges.T)
+    e = int(rng.choice(len(lengths), p=lengths / lengths.sum()))
+    at = float(lengths[:e].sum() + rng.uniform(0.25, 0.75) * lengths[e])
+    return {"kind": kind, "outline": poly, "entrance": ring.interpolate(at), "standard": sub,
+            "arrivals": lo, "seed": k}
+
+
+def _problem(inst: dict[str, object]) -> LayoutProblem:
+    """The same search problem plan_floor builds, for the exhaustive baseline."""
+    std = inst["standard"]
+    poly = inst["outline"]
+    assert isinstance(std, Standard) and isinstance(poly, Polygon)
+    sizing = size_programme(Demand(float(inst["arrivals"])), std)  # type: ignore[arg-type]
+    target = _allot(sizing["programme_m2"], poly.area, std)
+    fwd, _ = _frame(poly)
+    local = shapely.set_precision(affinity.affine_transform(poly, fwd), GRID)
+    door = affinity.affine_transform(poly.exterior.interpolate(
+        poly.exterior.project(inst["entrance"])), fwd)  # type: ignore[arg-type]
+    return LayoutProblem(local, tuple(str(k) for k in sizing.index), target.to_numpy(dtype=float),
+                         (Point(door.coords[0]),), std)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--exhaustive", type=int, default=12, help="instances with an exhaustive "
+                    "baseline (5-6 zones; 6 zones cost 23,040 layouts each)")
+    args = ap.parse_args()
+    rng = np.random.default_rng(20240603)
+    std = default_standard()
+    runtimes, err_mean, err_max, sat, violated = [], [], [], [], []
+    failed: dict[str, int] = {}
+    by_kind: dict[str, list[float]] = {}
+    gaps: list[dict[str, float]] = []
+    for k in range(args.n):
+        inst = _instance(k, rng, std)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plan = plan_floor(inst["outline"], [inst["entrance"]],  # type: ignore[arg-type]
+                              float(inst["arrivals"]),  # type: ignore[arg-type]
+                              standard=inst["standard"], seed=int(inst["seed"]))  # type: ignore
+        runtimes.append(time.perf_counter() - t0)
+        m = plan.metrics
+        err_mean.append(m["area_error_mean"])
+        err_max.append(m["area_error_max"])
+        sat.append(m["adjacency_satisfaction"])
+        violated.append(not m["all_constraints_pass"])
+        by_kind.setdefault(str(inst["kind"]), []).append(float(not m["all_constraints_pass"]))
+        for name, c in m["constraints"].items():
+            failed[name] = failed.get(name, 0) + (not c["pass"])
+        n_zones = len(plan.zones)
+        if len(gaps) < args.exhaustive and n_zones <= 6 and (n_zones == 5 or len(gaps) % 4 == 3):
+            problem = _problem(inst)
+            order = tuple(problem.kinds.index(z) for z in m["genome"]["order"])
+            ours = problem.cost((order, tuple(m["genome"]["flips"])))
+            t1 = time.perf_counter()
+            genome, best = search_exhaustive(problem)
+            seconds = time.perf_counter() - t1
+            opt = check_layout(problem.decode(genome), problem.kinds, problem.targets,
+                               problem.outline, problem.entrances, problem.standard)
+            gaps.append({"zones": n_zones, "ours": ours, "optimum": best, "seconds": seconds,
+                         "sat_ours": m["adjacency_satisfaction"],
+                         "sat_opt": opt["adjacency_satisfaction"],
+                         "feasible_ours": m["all_constraints_pass"],
+                         "feasible_opt": opt["all_constraints_pass"]})
+    rt = np.array(runtimes)
+    ours = np.array([g["ours"] for g in gaps])
+    best = np.array([g["optimum"] for g in gaps])
+    sat_ours = np.array([g["sat_ours"] for g in gaps])
+    sat_best = np.array([g["sat_opt"] for g in gaps])
+    out = {
+        "instances": args.n,
+        "runtime_s": {"median": float(np.median(rt)), "p95": float(np.quantile(rt, 0.95))},
+        "area_error": {"mean": float(np.mean(err_mean)), "max": float(np.max(err_max))},
+        "adjacency_satisfaction": {"mean": float(np.mean(sat)), "min": float(np.min(sat))},
+        "hard_violation_rate": float(np.mean(violated)),
+        "violation_rate_by_shape": {k: float(np.mean(v)) for k, v in by_kind.items()},
+        "failed_constraints": failed,
+        "exhaustive_baseline": {
+            "instances": len(gaps),
+            "zones": [g["zones"] for g in gaps],
+            "found_optimum_rate": float(np.mean(ours <= best + 1e-9)) if gaps else None,
+            "mean_cost_gap": float(np.mean(ours - best)) if gaps else None,
+            "satisfaction_ratio_to_optimum": float(np.mean(sat_ours) / np.mean(sat_best))
+            if gaps else None,
+            "feasible_ours_vs_optimum": [int(sum(g["feasible_ours"] for g in gaps)),
+                                         int(sum(g["feasible_opt"] for g in gaps))],
+            "exhaustive_median_s": float(np.median([g["seconds"] for g in gaps]))
+            if gaps else None,
+        },
+    }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
