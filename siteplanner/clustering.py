@@ -1,0 +1,331 @@
+"""Opportunity zones and service territories (scikit-learn clustering on the candidates).
+
+**Opportunity zones** answer "where do good sites bunch together?". The
+candidates scoring in the top ``1 - quantile`` share (10 % by default) are
+clustered with DBSCAN (or HDBSCAN) on their coordinates. DBSCAN's reach ``eps_m`` defaults to 1.5
+candidate spacings (median nearest-neighbour distance), so adjacent cells join
+and a gap of one cell splits a zone. Each zone becomes the union of its cells
+with its size, best site and mean score. Zones are numbered by best score.
+
+**Territories** split the study area into contiguous service areas of about
+equal demand, one around each seed (the brand's branches and the chosen
+sites; without seeds, Ward agglomerative clustering under the same
+connectivity graph proposes ``n_territories`` compact regions and their most
+central cells become the seeds). The connectivity graph links each candidate
+to its neighbours within 1.5 spacings: on H3 candidates that is exactly its
+six H3 neighbours. Cells are assigned to the seed with the least *walking
+distance on that graph plus an offset*; the offsets are tuned so territories
+carry about equal demand (a heavy territory's offset rises and it cedes its
+border cells). This "additively weighted graph Voronoi" keeps every territory
+contiguous: a cell's shortest path back to its seed runs only through cells
+that prefer the same seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering
+
+from siteplanner._errors import InputError
+
+__all__ = ["Territories", "Zones", "connectivity_graph", "opportunity_zones", "territories"]
+
+
+@dataclass
+class Zones:
+    """Opportunity zones: ``polygons`` (one row per zone), ``labels`` (zone id per
+    candidate, 0 outside every zone) and ``report`` for run.json."""
+
+    polygons: gpd.GeoDataFrame
+    labels: pd.Series
+    report: dict[str, Any]
+
+
+@dataclass
+class Territories:
+    """Service territories: ``polygons`` (one row per territory), ``labels``
+    (territory id per candidate) and ``report`` (balance figures for run.json)."""
+
+    polygons: gpd.GeoDataFrame
+    labels: pd.Series
+    report: dict[str, Any]
+
+
+def _xy(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    if gdf.crs is None or not gdf.crs.is_projected:
+        msg = "clustering needs candidates in a projected, metric CRS (the study CRS)"
+        raise InputError(msg)
+    return np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
+
+
+def _spacing(xy: np.ndarray) -> float:
+    if len(xy) < 2:
+        return 1.0
+    d = cKDTree(xy).query(xy, k=2)[0][:, 1]
+    return float(np.median(d[d > 0])) if (d > 0).any() else 1.0
+
+
+def _shapes(candidates: gpd.GeoDataFrame, spacing: float) -> np.ndarray:
+    """Each candidate's area: its H3 cell, or a disc of half a spacing around a point."""
+    if "cell" in candidates.columns:
+        return np.asarray(gpd.GeoSeries(candidates["cell"]).values)
+    return np.asarray(shapely.buffer(candidates.geometry.values, spacing / 2))
+
+
+def _dissolve(shapes: np.ndarray, labels: np.ndarray, ids: np.ndarray, crs: Any) -> gpd.GeoSeries:
+    geoms = [shapely.union_all(shapes[labels == i]) for i in ids]  # one union per zone
+    return gpd.GeoSeries(geoms, crs=crs)
+
+
+def opportunity_zones(candidates: gpd.GeoDataFrame, *, score_column: str = "score",
+                      quantile: float = 0.9, method: Literal["dbscan", "hdbscan"] = "dbscan",
+                      eps_m: float | None = None, min_samples: int = 4) -> Zones:
+    """Clusters of high-scoring candidates as polygons.
+
+    Parameters
+    ----------
+    candidates
+        Scored candidates in the study CRS (with ``cell`` polygons when H3).
+    score_column
+        The score to threshold.
+    quantile
+        Candidates scoring at or above this quantile take part (0.9 = the top 10 %).
+    method
+        ``"dbscan"`` (fixed reach ``eps_m``) or ``"hdbscan"`` (adapts to
+        density; ``min_samples`` is then the smallest zone).
+    eps_m
+        DBSCAN reach; 1.5 candidate spacings when None.
+    min_samples
+        Sites a zone needs around a core site (DBSCAN), or its smallest size.
+
+    Returns
+    -------
+    Zones
+        ``polygons``: ``zone_id`` (1 = the zone with the best site),
+        ``n_sites``, ``area_m2``, ``best_site``, ``best_score``,
+        ``mean_score``, ``geometry``.
+    """
+    if score_column not in candidates.columns:
+        msg = f"opportunity zones: no {score_column!r} column; score the candidates first"
+        raise InputError(msg)
+    if not 0 <= quantile < 1:
+        msg = f"quantile = {quantile!r}; use a share in [0, 1), e.g. 0.8 for the top 20 %"
+        raise InputError(msg)
+    xy = _xy(candidates)
+    spacing = _spacing(xy)
+    scores = candidates[score_column].to_numpy(dtype=float)
+    high = np.flatnonzero(scores >= np.quantile(scores, quantile))
+    raw = np.full(len(candidates), -1)
+    reach = float(eps_m) if eps_m is not None else 1.5 * spacing
+    if len(high) >= max(min_samples, 2):
+        if method == "dbscan":
+            est: Any = DBSCAN(eps=reach, min_samples=min_samples)
+        elif method == "hdbscan":
+            est = HDBSCAN(min_cluster_size=max(min_samples, 2), copy=True)
+        else:
+            msg = f"method = {method!r}; use 'dbscan' or 'hdbscan'"
+            raise InputError(msg)
+        raw[high] = est.fit_predict(xy[high])
+    ids = np.unique(raw[raw >= 0])
+    # Number zones by their best site so the ids do not depend on input order.
+    best_pos = np.array([np.flatnonzero(raw == i)[np.argmax(scores[raw == i])] for i in ids], dtype=int)
+    site_ids = candidates.index.astype(str).to_numpy()
+    order = np.lexsort((site_ids[best_pos], -scores[best_pos])) if len(ids) else np.array([], dtype=int)
+    labels = np.zeros(len(candidates), dtype=int)
+    for new, old in enumerate(ids[order], start=1):
+        labels[raw == old] = new
+    zone_ids = np.arange(1, len(ids) + 1)
+    s = pd.Series(scores)
+    grp = s.groupby(labels)
+    polys = _dissolve(_shapes(candidates, spacing), labels, zone_ids, candidates.crs)
+    table = gpd.GeoDataFrame({
+        "zone_id": zone_ids,
+        "n_sites": grp.size().reindex(zone_ids).to_numpy(dtype=int),
+        "area_m2": polys.area.round(1).to_numpy(),
+        "best_site": candidates.index.to_numpy()[best_pos[order]],
+        "best_score": scores[best_pos[order]],
+        "mean_score": grp.mean().reindex(zone_ids).to_numpy(),
+    }, geometry=polys.to_numpy(), crs=candidates.crs)
+    report = {"method": method, "quantile": quantile, "score_threshold": float(np.quantile(scores, quantile)),
+              "eps_m": round(reach, 1) if method == "dbscan" else None, "min_samples": min_samples,
+              "n_zones": len(zone_ids), "sites_in_zones": int((labels > 0).sum())}
+    return Zones(table, pd.Series(labels, index=candidates.index, name="zone"), report)
+
+
+def connectivity_graph(candidates: gpd.GeoDataFrame, *, n_neighbors: int = 6,
+                       reach: float = 1.5) -> sparse.csr_matrix:
+    """Symmetric sparse graph of neighbouring candidates, weighted by distance in metres.
+
+    Each candidate links to its ``n_neighbors`` nearest within ``reach``
+    spacings. Separate pieces (islands of candidates) are then bridged at
+    their closest pair, so every territory can reach every cell.
+    """
+    xy = _xy(candidates)
+    n = len(xy)
+    spacing = _spacing(xy)
+    k = min(n_neighbors + 1, n)
+    d, j = cKDTree(xy).query(xy, k=k)
+    d, j = d.reshape(n, k)[:, 1:], j.reshape(n, k)[:, 1:]
+    keep = d <= reach * spacing
+    rows = np.repeat(np.arange(n), k - 1)[keep.ravel()]
+    g = sparse.coo_matrix((np.maximum(d[keep], 1e-6), (rows, j[keep])), shape=(n, n)).tocsr()
+    g = g.maximum(g.T).tocsr()
+    n_comp, comp = connected_components(g, directed=False)
+    while n_comp > 1:  # one bridge per island: a handful
+        main = comp == np.bincount(comp).argmax()
+        dd, jj = cKDTree(xy[main]).query(xy[~main])
+        a = np.flatnonzero(~main)[int(np.argmin(dd))]
+        b = np.flatnonzero(main)[jj[int(np.argmin(dd))]]
+        g = g.tolil()
+        g[a, b] = g[b, a] = max(float(dd.min()), 1e-6)
+        g = g.tocsr()
+        n_comp, comp = connected_components(g, directed=False)
+    return g
+
+
+def _seed_nodes(candidates: gpd.GeoDataFrame, seeds: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    xy = _xy(candidates)
+    if seeds.crs is not None and candidates.crs is not None and seeds.crs != candidates.crs:
+        seeds = seeds.to_crs(candidates.crs)
+    sxy = np.column_stack([seeds.geometry.x.to_numpy(), seeds.geometry.y.to_numpy()])
+    node = cKDTree(xy).query(sxy)[1]
+    label_col = next((c for c in ("label", "site_id", "name") if c in seeds.columns), None)
+    names = (seeds[label_col].astype(str).to_numpy() if label_col
+             else np.array([f"seed {i + 1}" for i in range(len(seeds))], dtype=object))
+    _, first = np.unique(node, return_index=True)
+    if len(first) < len(node):
+        warnings.warn(f"{len(node) - len(first)} territory seed(s) share a candidate cell with another "
+                      "seed and are merged into it", UserWarning, stacklevel=3)
+    first = np.sort(first)
+    return node[first], names[first]
+
+
+def territories(candidates: gpd.GeoDataFrame, *, demand: str | pd.Series = "foot_traffic",
+                seeds: gpd.GeoDataFrame | None = None, n_territories: int | None = None,
+                n_neighbors: int = 6, max_iter: int = 300, tolerance: float = 0.05) -> Territories:
+    """Contiguous, demand-balanced service territories over the candidate cells.
+
+    Parameters
+    ----------
+    candidates
+        Candidates in the study CRS (with ``cell`` polygons when H3).
+    demand
+        A column of ``candidates`` or a Series on their index; values >= 0
+        (foot traffic by default).
+    seeds
+        Points each territory is built around, e.g. the own branches plus the
+        selected sites; a ``label``, ``site_id`` or ``name`` column names them.
+    n_territories
+        Without seeds: how many territories to draw (agglomerative seeds).
+    n_neighbors
+        Neighbours per cell in the connectivity graph.
+    max_iter, tolerance
+        Balancing stops when every territory's demand is within ``tolerance``
+        of the mean, or after ``max_iter`` rounds (the best round is kept).
+
+    Returns
+    -------
+    Territories
+        ``polygons``: ``territory_id``, ``seed``, ``seed_site``, ``n_cells``,
+        ``demand``, ``demand_share``, ``area_m2``, ``geometry``.
+    """
+    n = len(candidates)
+    w = candidates[demand] if isinstance(demand, str) and demand in candidates.columns else demand
+    if isinstance(w, str):
+        msg = f"territories: no demand column {w!r}; give a column of candidates or a Series"
+        raise InputError(msg)
+    weights = pd.Series(w).reindex(candidates.index).to_numpy(dtype=float)
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        msg = "territories: demand must be a finite number >= 0 for every candidate"
+        raise InputError(msg)
+    if weights.sum() <= 0:
+        weights = np.ones(n)
+    graph = connectivity_graph(candidates, n_neighbors=n_neighbors)
+    if seeds is not None and len(seeds):
+        nodes, names = _seed_nodes(candidates, seeds)
+    else:
+        if n_territories is None or not 1 <= n_territories <= n:
+            msg = (f"territories: n_territories = {n_territories!r}; give seeds (branches and sites) "
+                   f"or a number of territories from 1 to {n}")
+            raise InputError(msg)
+        nodes = _agglomerative_seeds(candidates, graph, weights, n_territories)
+        names = candidates.index.to_numpy()[nodes].astype(str)
+    dist = dijkstra(graph, directed=False, indices=nodes)
+    labels, offsets = _balance(dist, weights, nodes, max_iter=max_iter, tolerance=tolerance,
+                               step=_spacing(_xy(candidates)))
+    return _territory_table(candidates, labels, weights, nodes, names, offsets)
+
+
+def _agglomerative_seeds(candidates: gpd.GeoDataFrame, graph: sparse.csr_matrix, weights: np.ndarray,
+                         k: int) -> np.ndarray:
+    xy = _xy(candidates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        lab = AgglomerativeClustering(n_clusters=k, connectivity=graph, linkage="ward").fit_predict(xy)
+    seeds = []
+    for c in range(k):  # one medoid per territory
+        idx = np.flatnonzero(lab == c)
+        w = weights[idx] + 1e-12
+        centre = (xy[idx] * w[:, None]).sum(axis=0) / w.sum()
+        seeds.append(idx[np.argmin(((xy[idx] - centre) ** 2).sum(axis=1))])
+    return np.sort(np.asarray(seeds, dtype=int))
+
+
+def _balance(dist: np.ndarray, weights: np.ndarray, nodes: np.ndarray, *, max_iter: int,
+             tolerance: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Assign cells to argmin(distance + offset), raising the offsets of heavy territories."""
+    s = len(nodes)
+    target = weights.sum() / s
+    offsets = np.zeros(s)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for it in range(max_iter):  # each round is one vectorised argmin over seeds x cells
+        labels = np.argmin(dist + offsets[:, None], axis=0)
+        labels[nodes] = np.arange(s)
+        load = np.bincount(labels, weights=weights, minlength=s)
+        dev = float(np.max(np.abs(load / target - 1.0)))
+        if best is None or dev < best[0]:
+            best = (dev, labels.copy(), offsets.copy())
+        if dev <= tolerance:
+            break
+        # Steps shrink over the rounds so the offsets settle instead of oscillating.
+        offsets += 4.0 * step * (load / target - 1.0) / np.sqrt(it + 1.0)
+        offsets -= offsets.min()
+    assert best is not None
+    return best[1], best[2]
+
+
+def _territory_table(candidates: gpd.GeoDataFrame, labels: np.ndarray, weights: np.ndarray,
+                     nodes: np.ndarray, names: np.ndarray, offsets: np.ndarray) -> Territories:
+    s = len(nodes)
+    ids = np.arange(1, s + 1)
+    lab = labels + 1
+    polys = _dissolve(_shapes(candidates, _spacing(_xy(candidates))), lab, ids, candidates.crs)
+    load = np.bincount(labels, weights=weights, minlength=s)
+    table = gpd.GeoDataFrame({
+        "territory_id": ids,
+        "seed": names,
+        "seed_site": candidates.index.to_numpy()[nodes],
+        "n_cells": np.bincount(labels, minlength=s),
+        "demand": load,
+        "demand_share": load / load.sum(),
+        "area_m2": polys.area.round(1).to_numpy(),
+    }, geometry=polys.to_numpy(), crs=candidates.crs)
+    mean = load.mean()
+    report = {
+        "n_territories": s,
+        "demand_max_over_mean": round(float(load.max() / mean), 4),
+        "demand_min_over_mean": round(float(load.min() / mean), 4),
+        "demand_cv": round(float(load.std() / mean), 4),
+        "offsets_m": [round(float(o), 1) for o in offsets],
+    }
+    return Territories(table, pd.Series(lab, index=candidates.index, name="territory"), report)

@@ -1,0 +1,109 @@
+"""Opportunity zones and territories on the bundled city."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.sparse.csgraph import connected_components
+
+from siteplanner._errors import InputError
+from siteplanner.clustering import connectivity_graph, opportunity_zones, territories
+
+
+@pytest.fixture(scope="module")
+def city(demo_result):
+    c = demo_result.candidates
+    own = demo_result.layers.own_branches[["geometry", "label"]]
+    chosen = demo_result.selected[["geometry"]].assign(label=demo_result.selected.index)
+    seeds = gpd.GeoDataFrame(pd.concat([own, chosen], ignore_index=True), geometry="geometry", crs=c.crs)
+    return c, seeds
+
+
+def _shuffled(c: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:
+    return c.iloc[np.random.default_rng(seed).permutation(len(c))]
+
+
+def test_zones_are_polygons_of_high_scoring_sites(city):
+    c, _ = city
+    z = opportunity_zones(c)
+    poly, labels = z.polygons, z.labels
+    assert len(poly) >= 2 and list(poly["zone_id"]) == list(range(1, len(poly) + 1))
+    assert (poly.geom_type == "Polygon").all() and poly.is_valid.all()
+    threshold = np.quantile(c["score"], 0.9)
+    for _, row in poly.iterrows():
+        members = c[labels == row["zone_id"]]
+        assert len(members) == row["n_sites"]
+        assert (members["score"] >= threshold).all()
+        assert row["best_site"] == members["score"].idxmax()
+        assert row["mean_score"] == pytest.approx(members["score"].mean())
+        assert row.geometry.contains(c.loc[row["best_site"], "geometry"])
+    assert poly["best_score"].is_monotonic_decreasing
+    assert z.report["sites_in_zones"] == int((labels > 0).sum()) == poly["n_sites"].sum()
+
+
+@pytest.mark.parametrize("method", ["dbscan", "hdbscan"])
+def test_zones_do_not_depend_on_row_order_or_reruns(city, method):
+    c, _ = city
+    a = opportunity_zones(c, method=method, min_samples=5)
+    b = opportunity_zones(_shuffled(c, 1), method=method, min_samples=5)
+    assert a.report["n_zones"] > 0
+    pd.testing.assert_series_equal(a.labels, b.labels.loc[a.labels.index])
+    assert a.polygons.drop(columns="geometry").equals(b.polygons.drop(columns="geometry"))
+    assert a.polygons.geom_equals(b.polygons).all()
+
+
+def test_territories_around_branches_are_contiguous_and_balanced(city):
+    c, seeds = city
+    t = territories(c, seeds=seeds, demand="foot_traffic")
+    poly, labels = t.polygons, t.labels
+    assert len(poly) == len(seeds) == 14
+    assert (poly.geom_type == "Polygon").all()  # one piece each: contiguous
+    graph = connectivity_graph(c)
+    for tid in poly["territory_id"]:
+        members = np.flatnonzero(labels.to_numpy() == tid)
+        assert connected_components(graph[members][:, members], directed=False)[0] == 1
+        assert labels.loc[poly.loc[tid - 1, "seed_site"]] == tid  # the seed's cell is its own
+    share = poly["demand"] / poly["demand"].mean()
+    assert share.between(0.94, 1.06).all()
+    assert poly["n_cells"].sum() == len(c)
+    assert poly["demand"].sum() == pytest.approx(c["foot_traffic"].sum())
+    # The union of the territories is the candidate area, with no overlaps.
+    assert poly.area.sum() == pytest.approx(gpd.GeoSeries(c["cell"]).union_all().area, rel=1e-6)
+
+
+def test_territories_without_seeds_use_agglomerative_regions(city):
+    c, _ = city
+    t = territories(c, n_territories=6)
+    assert len(t.polygons) == 6 and (t.polygons.geom_type == "Polygon").all()
+    assert t.report["demand_max_over_mean"] <= 1.06 and t.report["demand_min_over_mean"] >= 0.94
+    again = territories(_shuffled(c, 2), n_territories=6)
+    assert set(again.polygons["seed_site"]) == set(t.polygons["seed_site"])
+    pd.testing.assert_series_equal(
+        t.labels.map(dict(zip(t.polygons["territory_id"], t.polygons["seed_site"], strict=True))),
+        again.labels.map(dict(zip(again.polygons["territory_id"], again.polygons["seed_site"],
+                                  strict=True))).loc[t.labels.index])
+
+
+def test_connectivity_is_the_h3_neighbourhood(city):
+    c, _ = city
+    g = connectivity_graph(c).tocsr()
+    pos = {s: i for i, s in enumerate(c.index)}
+    for cell in c.index[::37]:
+        ring = {n for n in h3.grid_disk(cell, 1) if n != cell and n in pos}
+        linked = {c.index[j] for j in g[pos[cell]].indices}
+        assert linked == ring
+
+
+def test_bad_clustering_input_says_what_to_fix(city):
+    c, _ = city
+    with pytest.raises(InputError, match="no 'value' column"):
+        opportunity_zones(c, score_column="value")
+    with pytest.raises(InputError, match="give seeds"):
+        territories(c)
+    with pytest.raises(InputError, match=">= 0"):
+        territories(c, n_territories=3, demand=-c["foot_traffic"])
+    with pytest.raises(InputError, match="projected"):
+        opportunity_zones(c.to_crs(4326))
