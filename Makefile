@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/siteplanner demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check siteplanner tests benchmarks cli.py
+	$(BIN)/ruff check siteplanner tests benchmarks cli.py notebooks
 	$(BIN)/mypy
 
 test: $(STAMP) lint
