@@ -260,8 +260,7 @@ def territories(candidates: gpd.GeoDataFrame, *, demand: str | pd.Series = "foot
             raise InputError(msg)
         nodes = _agglomerative_seeds(candidates, graph, weights, n_territories)
         names = candidates.index.to_numpy()[nodes].astype(str)
-    dist = dijkstra(graph, directed=False, indices=nodes)
-    labels, offsets = _balance(dist, weights, nodes, max_iter=max_iter, tolerance=tolerance,
+    labels, offsets = _balance(graph, weights, nodes, max_iter=max_iter, tolerance=tolerance,
                                step=_spacing(_xy(candidates)))
     return _territory_table(candidates, labels, weights, nodes, names, offsets)
 
@@ -281,16 +280,40 @@ def _agglomerative_seeds(candidates: gpd.GeoDataFrame, graph: sparse.csr_matrix,
     return np.sort(np.asarray(seeds, dtype=int))
 
 
-def _balance(dist: np.ndarray, weights: np.ndarray, nodes: np.ndarray, *, max_iter: int,
+def _nearest_seed(graph: sparse.csr_matrix, nodes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """For every cell, the seed minimising graph distance + offset (index into ``nodes``).
+
+    One Dijkstra from a virtual source joined to each seed by an edge of its
+    offset, so memory stays O(cells) however many seeds there are.
+    """
+    n, s = graph.shape[0], len(nodes)
+    # Edge weights must be > 0 for csgraph to see an edge.
+    extra = sparse.csr_matrix((offsets + 1e-6, (np.full(s, n), nodes)), shape=(n + 1, n + 1))
+    big = sparse.bmat([[graph, None], [None, sparse.csr_matrix((1, 1))]]).tocsr() + extra
+    _, pred = dijkstra(big, directed=True, indices=n, return_predecessors=True)
+    pred = pred[:n]
+    root = np.where(pred == n, np.arange(n), pred)
+    while True:  # pointer jumping: halves every path per pass, about log2(depth) passes
+        nxt = root[root]
+        if np.array_equal(nxt, root):
+            break
+        root = nxt
+    which = np.full(n, -1)
+    which[nodes] = np.arange(s)
+    labels = which[root]
+    labels[nodes] = np.arange(s)
+    return labels
+
+
+def _balance(graph: sparse.csr_matrix, weights: np.ndarray, nodes: np.ndarray, *, max_iter: int,
              tolerance: float, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Assign cells to argmin(distance + offset), raising the offsets of heavy territories."""
     s = len(nodes)
     target = weights.sum() / s
     offsets = np.zeros(s)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for it in range(max_iter):  # each round is one vectorised argmin over seeds x cells
-        labels = np.argmin(dist + offsets[:, None], axis=0)
-        labels[nodes] = np.arange(s)
+    for it in range(max_iter):  # each round is one Dijkstra over the cells
+        labels = _nearest_seed(graph, nodes, offsets)
         load = np.bincount(labels, weights=weights, minlength=s)
         dev = float(np.max(np.abs(load / target - 1.0)))
         if best is None or dev < best[0]:
