@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components, dijkstra
-from scipy.spatial import cKDTree
+from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
+from scipy.spatial import Delaunay, cKDTree
 from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering
 
 from siteplanner._errors import InputError
@@ -180,17 +180,40 @@ def connectivity_graph(candidates: gpd.GeoDataFrame, *, n_neighbors: int = 6,
     rows = np.repeat(np.arange(n), k - 1)[keep.ravel()]
     g = sparse.coo_matrix((np.maximum(d[keep], 1e-6), (rows, j[keep])), shape=(n, n)).tocsr()
     g = g.maximum(g.T).tocsr()
+    return _bridge(g, xy)
+
+
+def _bridge(g: sparse.csr_matrix, xy: np.ndarray) -> sparse.csr_matrix:
+    """Join separate pieces of ``g`` by the shortest links that connect them all.
+
+    The Euclidean minimum spanning tree lies within the Delaunay triangulation,
+    so the triangulation's edges between pieces, reduced to a spanning tree
+    over the pieces, are the shortest bridges.
+    """
     n_comp, comp = connected_components(g, directed=False)
-    while n_comp > 1:  # one bridge per island: a handful
-        main = comp == np.bincount(comp).argmax()
-        dd, jj = cKDTree(xy[main]).query(xy[~main])
-        a = np.flatnonzero(~main)[int(np.argmin(dd))]
-        b = np.flatnonzero(main)[jj[int(np.argmin(dd))]]
-        g = g.tolil()
-        g[a, b] = g[b, a] = max(float(dd.min()), 1e-6)
-        g = g.tocsr()
-        n_comp, comp = connected_components(g, directed=False)
-    return g
+    if n_comp == 1:
+        return g
+    if len(xy) < 4:
+        a, b = np.triu_indices(len(xy), 1)
+    else:
+        tri = Delaunay(xy, qhull_options="QJ")  # joggle: grids are degenerate for qhull
+        s = tri.simplices
+        pairs = np.sort(np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]]), axis=1)
+        a, b = np.unique(pairs, axis=0).T
+    across = comp[a] != comp[b]
+    a, b = a[across], b[across]
+    length = np.maximum(np.hypot(*(xy[a] - xy[b]).T), 1e-6)
+    order = np.argsort(length, kind="stable")
+    a, b, length = a[order], b[order], length[order]
+    ca, cb = np.minimum(comp[a], comp[b]), np.maximum(comp[a], comp[b])
+    _, first = np.unique(ca * n_comp + cb, return_index=True)  # shortest link per pair of pieces
+    a, b, length, ca, cb = a[first], b[first], length[first], ca[first], cb[first]
+    tree = minimum_spanning_tree(sparse.coo_matrix((length, (ca, cb)), shape=(n_comp, n_comp))).tocoo()
+    picked = np.minimum(tree.row, tree.col) * n_comp + np.maximum(tree.row, tree.col)
+    keep = np.isin(ca * n_comp + cb, picked)
+    n = g.shape[0]
+    links = sparse.coo_matrix((length[keep], (a[keep], b[keep])), shape=(n, n)).tocsr()
+    return (g + links + links.T).tocsr()
 
 
 def _seed_nodes(candidates: gpd.GeoDataFrame, seeds: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from siteplanner._errors import InputError
 from siteplanner.clustering import connectivity_graph, opportunity_zones, territories
@@ -95,6 +96,23 @@ def test_connectivity_is_the_h3_neighbourhood(city):
         ring = {n for n in h3.grid_disk(cell, 1) if n != cell and n in pos}
         linked = {c.index[j] for j in g[pos[cell]].indices}
         assert linked == ring
+
+
+def test_separate_pieces_are_bridged_at_their_closest_cells(city):
+    c, _ = city
+    far = c.copy()
+    far.geometry = far.geometry.translate(5000.0, 0.0)
+    far.index = far.index + "-east"
+    both = gpd.GeoDataFrame(pd.concat([c, far]), geometry="geometry", crs=c.crs)
+    g = connectivity_graph(both)
+    assert connected_components(g, directed=False)[0] == 1
+    n = len(c)
+    across = g[:n, n:].tocoo()
+    assert across.nnz == 1  # one bridge, the shortest gap between the two cities
+    west = np.column_stack([c.geometry.x, c.geometry.y])
+    east = np.column_stack([far.geometry.x, far.geometry.y])
+    closest = cKDTree(west).query(east)[0].min()
+    assert across.data[0] == pytest.approx(closest)
 
 
 def test_bad_clustering_input_says_what_to_fix(city):
