@@ -180,10 +180,15 @@ def _from_outputs(out_dir: Path) -> ReportInput:
         area=area.to_crs(crs) if area is not None else None,
         catchments=catch.to_crs(crs) if catch is not None else None,
         warnings=list(run.get("warnings") or []),
-        extras={k: v for k, v in run.items() if k in ("market", "impact", "validation", "allocation",
-                                                       "stability", "clusters", "territories")},
+        extras={k: v for k, v in run.items() if k not in _PROVENANCE_KEYS},
         inputs=list(run.get("inputs") or []), packages=dict(run.get("packages") or {}),
         created=run.get("created"), floorplans_dir=out_dir / "floorplans")
+
+
+#: run.json keys that io.provenance writes; any other key is a figure a later stage added.
+_PROVENANCE_KEYS = frozenset({
+    "siteplanner", "created", "inputs", "osm_data_date", "study", "layers", "seconds_per_stage",
+    "python", "packages", "foot_traffic", "candidates", "selection", "crs", "warnings"})
 
 
 def _with_csv_columns(selected: gpd.GeoDataFrame, csv: Path) -> gpd.GeoDataFrame:
@@ -615,6 +620,7 @@ def build_report(source: Any, *, floorplans_dir: Path | None = None) -> str:
                                 None if has_stability else kept_share.get(str(r["site_id"]))))
 
     parts.append(_method(data, names))
+    parts.append(_extras_section(data.extras))
     parts.append(_sensitivity_section(data, scen, has_stability, k))
     parts.append(_sources_section(data))
     title = escape(f"{data.study_name}: top {k} sites for {brand}")
@@ -721,6 +727,30 @@ def _method(data: ReportInput, names: Sequence[str]) -> str:
         f"<p>Sites are then taken in score order, skipping any within {sel.min_spacing_m:.0f} m of "
         f"a site already chosen or within {sel.min_distance_to_own_m:.0f} m of an existing branch, "
         f"until {sel.top_k} are chosen. Scores compare candidates within this study only.</p>")
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, v in d.items():
+        name = f"{prefix}{key}".replace("_", " ")
+        if isinstance(v, Mapping) and depth < 1:
+            rows += _flatten(v, f"{prefix}{key} › ", depth + 1)
+        elif isinstance(v, str | int | float | bool) or v is None:
+            rows.append((name, v))
+    return rows
+
+
+def _extras_section(extras: Mapping[str, Any]) -> str:
+    """The run's other named figures (market impact, validation scores, ...), when it has any."""
+    rows = _flatten(extras)[:40]
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{escape(k)}</td><td class='num'>"
+        f"{_num(v) if isinstance(v, int | float) and not isinstance(v, bool) else escape(str(v))}"
+        "</td></tr>" for k, v in rows)
+    return ("<h3>Other figures from the run</h3><table class='extras small'><tbody>"
+            f"{body}</tbody></table>")
 
 
 def _sensitivity_section(data: ReportInput, scen: pd.DataFrame, has_stability: bool,

@@ -83,15 +83,19 @@ def test_weight_sensitivity_reproduces_the_ranking_when_nothing_changes(demo_res
     assert ((k - moved["kept"]) == moved["entered"].map(len)).all()
 
 
-def test_the_run_s_stability_is_shown_instead_of_the_computed_one(demo_result):
+def test_the_run_s_stability_and_figures_are_shown(demo_result):
     sel = demo_result.selected.iloc[:2].copy()
     sel["stability"] = [0.97, 0.41]
     sel["expected_demand"] = [1520.0, 830.0]
-    html = build_report(replace(demo_result, selected=sel))
+    extras = {"market": {"captured_share": 0.31, "model": "Huff <b>"}}
+    html = build_report(replace(demo_result, selected=sel, extras=extras))
     table = html[html.index("<table class='top-k'>"):]
     table = table[: table.index("</table>")]
     assert "<th class='num'>stability</th>" in table and "kept under" not in table
     assert "97%" in table and "41%" in table and "1,520" in table
+    figures = html[html.index("<table class='extras small'>"):]
+    assert "market › captured share</td><td class='num'>0.31" in figures
+    assert "Huff &lt;b&gt;" in figures
 
 
 def test_hostile_names_show_as_text(demo_result):
