@@ -220,3 +220,26 @@ def test_invalid_inputs_name_the_value(
         graph.snap(gpd.GeoSeries([shapely.box(0, 0, 1, 1)], crs=graph.crs))
     with pytest.raises(CRSError, match="no CRS"):
         graph.snap(gpd.GeoSeries([shapely.Point(0, 0)]))
+
+
+def test_chain_folding_keeps_exact_times_on_awkward_shapes() -> None:
+    """Loops back to one junction, parallel chains, a ring with no junction, a lone edge."""
+    edges = [
+        (0, 1, 5.0), (1, 2, 5.0), (2, 3, 5.0),  # a street 0-3 bent at 1 and 2
+        (0, 4, 2.0), (4, 5, 2.0), (5, 0, 2.0),  # a loop leaving and returning to 0
+        (3, 6, 1.0), (6, 7, 1.0), (7, 0, 30.0),  # a second, longer way back from 3 to 0
+        (3, 8, 4.0), (8, 9, 4.0), (9, 3, 4.0), (3, 10, 7.0),  # another loop, a dead end
+        (11, 12, 1.0), (12, 13, 1.0), (13, 11, 1.0),  # a ring with no junction
+        (14, 15, 3.0),  # a lone footway
+    ]  # fmt: skip
+    u, v, length = (np.array(c) for c in zip(*edges, strict=True))
+    xy = np.random.default_rng(0).uniform(0, 10, (16, 2))
+    ends = np.stack([xy[u], xy[v]], 1).reshape(-1, 2)
+    lines = shapely.linestrings(ends, indices=np.repeat(np.arange(len(u)), 2))
+    graph = WalkGraph(np.arange(16) + 100, xy, u, v, length, lines, crs="EPSG:3067")
+    everything = np.arange(16)
+    got = graph.walk_minutes(everything, cutoff_min=1.0, targets=everything).toarray()
+    want = dijkstra(graph.csgraph, directed=False) / graph.metres_per_minute
+    reach = np.isfinite(want)
+    np.testing.assert_allclose(got[reach], want[reach], atol=1e-12)
+    assert graph.n_components == 3
