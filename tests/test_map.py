@@ -55,9 +55,10 @@ def _layer_data(html: str) -> list[dict[str, Any]]:
     return out
 
 
-def _layer_names(m: Any) -> list[str]:
-    return [c.layer_name for c in m._children.values() if getattr(c, "control", False)
-            and getattr(c, "layer_name", None)]
+def _layer_names(html: str) -> list[str]:
+    """The overlay names the layer control lists, in order."""
+    return [json.loads(n) for n in re.findall(r'^\s*("[^"\n]*") : \w+_[0-9a-f]{20,},\s*$', html,
+                                              flags=re.M)]
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +100,8 @@ def test_every_selected_site_is_a_numbered_marker_with_its_breakdown(demo_map, d
     assert abs(lon - p.x) < 1e-5 and abs(lat - p.y) < 1e-5
 
 
-def test_the_layers_are_switchable_and_named(demo_result):
-    m = build_map(demo_result)
-    names = _layer_names(m)
+def test_the_layers_are_switchable_and_named(demo_map):
+    names = _layer_names(demo_map[1])
     for expected in ("Study area and streets (offline base)", "Candidate score (H3 cells)",
                      "Foot traffic: OSM proxy (shops, stops)", "Transit: bus", "Transit: tram",
                      "Transit: metro", "Competitors", "Own branches (Nordea)",
@@ -144,7 +144,7 @@ def test_optional_parts_are_drawn_when_the_run_has_them(demo_result, tmp_path):
     plan.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
     write_map(result, tmp_path / "map.html")
     html = (tmp_path / "map.html").read_text(encoding="utf-8")
-    names = _layer_names(build_map(result))
+    names = _layer_names(html)
     assert "Catchments (walk time)" in names and "Opportunity clusters" in names
     popups = [f["properties"]["popup"] for fc in _layer_data(html) for f in fc["features"]
               if "popup" in f["properties"]]
@@ -156,9 +156,10 @@ def test_optional_parts_are_drawn_when_the_run_has_them(demo_result, tmp_path):
     assert f"site #1 {sid}: 10-minute walk" in tips
 
 
-def test_hostile_names_never_reach_the_page_as_markup(demo_result):
-    clean = build_map(demo_result).get_root().render()
+def test_hostile_names_never_reach_the_page_as_markup(demo_result, demo_map):
+    clean = demo_map[1]
     html = build_map(hostile_result(demo_result)).get_root().render()
+    assert "Own branches (&#96;&#36;&#123;alert(2)&#125;&#96;)" in _layer_names(html)
     assert XSS not in html
     assert "</script><script>alert(3)" not in html
     assert html.lower().count("<script") == clean.lower().count("<script")
