@@ -240,7 +240,8 @@ def test_hostile_names_show_as_text_and_run_nothing(browser, shared_files):
             page.open(shared_files / name)
             if name == "xss_map.html":
                 # Open every tooltip and the popups, where names are shown.
-                page.js("""(() => { const m = window[Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))];
+                page.js("""(() => {
+                    const m = window[Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))];
                     m.eachLayer(l => { if (l.getTooltip && l.getTooltip()) l.openTooltip(); });
                     document.querySelectorAll('.site-marker').forEach(e => e.click()); })()""")
                 page.js("document.querySelector('.site-marker').click()")
