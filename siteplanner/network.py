@@ -378,7 +378,8 @@ class WalkGraph:
                 total += o_off[start : start + len(total), None]
             if t_off.any():
                 total += t_off[None, :]
-            reached = total <= cutoff_m
+            # A nanometre of slack: sums along a path differ in the last bit by order.
+            reached = total <= cutoff_m + 1e-9
             # np.nonzero is row-major, so these are the CSR arrays as they stand.
             counts.append(reached.sum(axis=1))
             cols.append(np.nonzero(reached)[1])
