@@ -405,10 +405,11 @@ def _catchments_layer(catch: gpd.GeoDataFrame, rank_of: Mapping[str, int]) -> fo
             + (f": {mn:g}-minute walk" if np.isfinite(mn) else " catchment")
             for s, mn in zip(sid, minutes, strict=True)]
     mx = np.nanmax(minutes) if np.isfinite(minutes).any() else 1.0
-    styles = [{"fillOpacity": round(0.08 + 0.14 * (1 - (mn / mx if np.isfinite(mn) else 1)), 3)}
+    # Faint fills: ten sites' catchments overlap, and the map beneath must stay readable.
+    styles = [{"fillOpacity": round(0.04 + 0.08 * (1 - (mn / mx if np.isfinite(mn) else 1)), 3)}
               for mn in minutes]
     return folium.GeoJson(_features(c, {"tip": tips, "style": styles}), name="Catchments (walk time)",
-                          show=True, on_each_feature=_ON_EACH_FEATURE, color="#5f3dc4", weight=1,
+                          show=len(rank_of) <= 3, on_each_feature=_ON_EACH_FEATURE, color="#5f3dc4", weight=1,
                           fill_color="#7950f2")
 
 

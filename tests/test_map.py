@@ -100,14 +100,17 @@ def test_every_selected_site_is_a_numbered_marker_with_its_breakdown(demo_map, d
     assert abs(lon - p.x) < 1e-5 and abs(lat - p.y) < 1e-5
 
 
-def test_the_layers_are_switchable_and_named(demo_map):
+def test_the_layers_are_switchable_and_named(demo_map, demo_result):
     names = _layer_names(demo_map[1])
     for expected in ("Study area and streets (offline base)", "Candidate score (H3 cells)",
                      "Foot traffic: OSM proxy (shops, stops)", "Transit: bus", "Transit: tram",
                      "Transit: metro", "Competitors", "Own branches (Nordea)",
                      "Selected sites (numbered by rank)"):
         assert expected in names
-    assert not any("Catchment" in n or "cluster" in n for n in names)
+    for attr, name in (("catchments", "Catchments (walk time)"), ("clusters", "Opportunity clusters"),
+                       ("territories", "Territories")):
+        part = getattr(demo_result, attr)
+        assert (name in names) == (part is not None and len(part) > 0), name
 
 
 def test_the_legend_scale_title_date_and_credit_are_on_the_map(demo_map):
