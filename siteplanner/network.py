@@ -775,7 +775,9 @@ def _buffered_union(
         order = np.argsort(dense, kind="stable")
         merged = shapely.line_merge(shapely.multilinestrings(lines[order], indices=dense[order]))
         pieces, which = shapely.get_parts(merged, return_index=True)
-    polys = np.concatenate([shapely.buffer(pieces, buffer_m), shapely.buffer(seeds, buffer_m)])
+    # 4 segments per quarter circle: the arcs sit < 0.5 m inside a 25 m buffer's
+    # true circle, and the union that dominates the cost runs a third faster.
+    polys = shapely.buffer(np.concatenate([pieces, seeds]), buffer_m, quad_segs=4)
     owner = np.concatenate([with_lines[which], np.arange(n_groups)])
     order = np.argsort(owner, kind="stable")
     owner = owner[order]
