@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,7 +119,7 @@ def run_spopt(model: str, cost: sp.csr_array, w: np.ndarray, k: int, radius: flo
         )
         start = time.perf_counter()
         try:
-            out, _ = proc.communicate(timeout=SPOPT_LIMIT + 60)
+            out, _ = proc.communicate(timeout=SPOPT_LIMIT + 30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
@@ -202,8 +201,8 @@ def main() -> None:
         return
     sizes = [("200x1000", 200, 1000, 10), ("1000x2000", 1000, 2000, 10)]
     if not args.quick:
-        sizes += [("2000x2000", 2000, 2000, 20), ("2000x5000", 2000, 5000, 20),
-                  ("5000x10000", 5000, 10000, 30), ("20000x20000", 20000, 20000, 50)]
+        sizes += [("2000x2000", 2000, 2000, 20), ("5000x10000", 5000, 10000, 30),
+                  ("20000x20000", 20000, 20000, 50)]
     t = time.perf_counter()
     pools = helsinki_points()
     setup = time.perf_counter() - t

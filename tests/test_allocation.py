@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from shapely.geometry import Point
 
 from siteplanner._errors import CRSError, InputError
-from siteplanner.selection import MaxCapture, MaxCoverage, PMedian
+from siteplanner.selection import MaxCapture, MaxCoverage, PMedian, _milp
 
 
 def _instance(seed: int, n_demand: int = 60, n_cand: int = 9) -> tuple[np.ndarray, np.ndarray]:
@@ -55,10 +55,17 @@ def test_pmedian_finds_the_least_total_cost(seed: int) -> None:
 
 def test_pmedian_deepens_rows_beyond_the_first_levels() -> None:
     # Many candidates and k=1: the optimum serves most points far down their
-    # nearest-candidate lists, so the truncated model must be deepened.
+    # nearest-candidate lists, so the truncated model (used on large
+    # instances, forced here) must be deepened until it is exact.
     cost, w = _instance(5, n_demand=80, n_cand=40)
     best = _brute(40, 1, lambda s: (w * cost[:, s].min(axis=1)).sum(), False)
-    assert PMedian.from_cost_matrix(cost, w, k=1).solve().objective_ == pytest.approx(best)
+    model = PMedian.from_cost_matrix(cost, w, k=1)
+    worst = np.array([int(np.argmax((w[:, None] * cost).sum(axis=0)))])
+    res = _milp.solve_pmedian(model._problem, deadline=None, rel_gap=1e-9, incumbent=worst,
+                              full_below=0, start_depth=1)
+    assert res.optimal
+    assert res.objective == pytest.approx(best)
+    assert res.bound == pytest.approx(best)
 
 
 def test_sparse_and_dense_costs_give_the_same_answer() -> None:

@@ -299,10 +299,13 @@ def solve_pmedian(
     incumbent: np.ndarray,
     required: np.ndarray | None = None,
     start_depth: int = 4,
+    full_below: int = 2_000_000,
 ) -> ExactResult:
     """Exact p-median by the iteratively deepened radius formulation.
 
     ``required`` marks rows that must have an open candidate within reach.
+    Up to ``full_below`` stored pairs the full (untruncated) model is built at
+    once: deepening round by round costs more than it saves there.
     """
     need = np.zeros(p.cost.shape[0], dtype=bool) if required is None else required
     lv = _levels(p)
@@ -311,9 +314,13 @@ def solve_pmedian(
     # usually close to it, so most rows never need deepening.
     inc_cost = evaluate_min_cost(p, incumbent)
     level_start = np.r_[True, (lv.rows[1:] != lv.rows[:-1]) | (lv.level[1:] != lv.level[:-1])]
-    reached = level_start & (lv.cost <= inc_cost[lv.rows]) if lv.rows.size else level_start[:0]
+    served = inc_cost < p.base
+    reached = level_start & (lv.cost <= inc_cost[lv.rows]) & served[lv.rows]
     inc_level = np.bincount(lv.rows[reached], minlength=p.cost.shape[0])
-    depth = np.minimum(lv.n_levels, np.maximum(start_depth, inc_level + 1))
+    if lv.rows.size <= full_below:
+        depth = lv.n_levels.copy()
+    else:
+        depth = np.minimum(lv.n_levels, np.maximum(start_depth, inc_level + 1))
     best_sel, best_obj = np.sort(incumbent), float(w @ inc_cost)
     bound = -np.inf
     while True:

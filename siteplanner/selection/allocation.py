@@ -395,14 +395,36 @@ class _AllocationModel:
         raise NotImplementedError
 
 
+_START_BUDGET = 5_000_000  # stored pairs x starts: extra starts only where they are cheap
+
+
 def _min_cost_search(
     p: heur.MinCostProblem, rng: np.random.Generator, deadline: float | None
 ) -> tuple[np.ndarray, float, float]:
-    """Greedy, then swaps; returns (selected, min-cost value, min-cost lower bound)."""
+    """Greedy then swaps, plus random restarts on small instances.
+
+    Swaps from the greedy set stop at a local optimum that on plateau-rich
+    instances (many points out of reach) can sit 2-3 % off; a few random
+    starts, each improved by swaps, find better ones. The number of starts
+    depends only on the instance size, so results are reproducible.
+    Returns (selected, min-cost value, min-cost lower bound).
+    """
     greedy, lower = heur.greedy_min_cost(p, rng)
-    selected, lower_after = heur.swap_min_cost(p, greedy, deadline=deadline)
-    value = float(p.weights @ heur.evaluate_min_cost(p, selected))
-    return selected, value, max(lower, lower_after)
+    best, lower_after = heur.swap_min_cost(p, greedy, deadline=deadline)
+    lower = max(lower, lower_after)
+    value = float(p.weights @ heur.evaluate_min_cost(p, best))
+    starts = int(min(15, _START_BUDGET // max(p.cost.nnz, 1)))
+    pool = np.flatnonzero(p.allowed)
+    for _ in range(starts):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        start = rng.choice(pool, size=p.k, replace=False)
+        sel, lower_after = heur.swap_min_cost(p, start, deadline=deadline)
+        lower = max(lower, lower_after)
+        v = float(p.weights @ heur.evaluate_min_cost(p, sel))
+        if v < value:
+            best, value = sel, v
+    return best, value, lower
 
 
 class _MinCostModel(_AllocationModel):
