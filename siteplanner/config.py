@@ -27,7 +27,9 @@ __all__ = [
     "LAYER_KINDS",
     "CandidateSettings",
     "Criterion",
+    "HuffSettings",
     "LayerFile",
+    "NetworkSettings",
     "SelectionSettings",
     "Study",
     "load_study",
@@ -111,6 +113,40 @@ class SelectionSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """Walking on the street network.
+
+    4.8 km/h is the usual planning speed for adult pedestrians; ``cutoff_min``
+    bounds every walk-time search; catchments are drawn at
+    ``catchment_minutes``; ``transit_within_min`` is the walk within which
+    stops are counted.
+    """
+
+    walk_speed_kmh: float = 4.8
+    cutoff_min: float = 15.0
+    catchment_minutes: tuple[float, ...] = (5.0, 10.0)
+    transit_within_min: float = 5.0
+
+
+@dataclass(frozen=True)
+class HuffSettings:
+    """The Huff market-share model.
+
+    ``lam`` is the distance-decay exponent: 2 is Huff's (1963) own estimate
+    for shopping trips, and convenience trips on foot fit 1.5-2.5 in most
+    later studies. Attractiveness is relative (a new flagship branch equal to
+    an existing branch is 1.0). ``observed`` is an optional CSV of visits per
+    existing branch (lon, lat, visits) from which ``lam`` is fitted.
+    """
+
+    lam: float = 2.0
+    attractiveness_own: float = 1.0
+    attractiveness_competitor: float = 1.0
+    attractiveness_new: float = 1.0
+    observed: Path | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     """A validated study. Build it with :func:`load_study` or :meth:`Study.from_dict`."""
 
@@ -125,6 +161,8 @@ class Study:
     selection: SelectionSettings = field(default_factory=SelectionSettings)
     criteria: dict[str, Criterion] = field(default_factory=dict)
     layers: dict[str, LayerFile] = field(default_factory=dict)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    huff: HuffSettings = field(default_factory=HuffSettings)
     source_file: Path | None = None
 
     @classmethod
@@ -133,7 +171,8 @@ class Study:
         """Validate a parsed TOML document (or an equivalent dict)."""
         where = str(source_file) if source_file else "study"
         raw = copy.deepcopy(raw)
-        _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers"}, where, "")
+        _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers", "network",
+                         "huff"}, where, "")
         s = raw.get("study", {})
         _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
         brand = s.get("brand")
@@ -183,6 +222,8 @@ class Study:
                                         min_distance_to_own_m=own),
             criteria=criteria,
             layers=layers,
+            network=_network(raw.get("network", {}), where),
+            huff=_huff(raw.get("huff", {}), base, where),
             source_file=source_file,
         )
 
@@ -193,8 +234,13 @@ class Study:
         """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings."""
         criteria = dict(self.criteria)
         selection = self.selection
+        network, huff = self.network, self.huff
         for item in sets or []:
-            criteria, selection = _apply_set(item, criteria, selection)
+            section = item.partition(".")[0]
+            if section in ("network", "huff"):
+                network, huff = _apply_section_set(item, network, huff)
+            else:
+                criteria, selection = _apply_set(item, criteria, selection)
         new_layers = dict(self.layers)
         for item in layers or []:
             kind, sep, path = item.partition("=")
@@ -208,7 +254,8 @@ class Study:
                 raise ConfigError(msg)
             selection = SelectionSettings(top_k, selection.min_spacing_m,
                                           selection.min_distance_to_own_m)
-        kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers}
+        kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers,
+                              "network": network, "huff": huff}
         if brand:
             kw["brand"] = tuple(brand)
         if osm is not None:
@@ -287,6 +334,44 @@ def parse_bbox(v: Any, what: str) -> tuple[float, float, float, float]:
     return (w, s, e, n)
 
 
+def _network(raw: Any, where: str) -> NetworkSettings:
+    _only_keys(raw, {"walk_speed_kmh", "cutoff_min", "catchment_minutes", "transit_within_min"},
+               where, "network.")
+    d = NetworkSettings()
+    speed = _positive(raw.get("walk_speed_kmh", d.walk_speed_kmh), f"{where}: network.walk_speed_kmh")
+    if speed > 20:
+        msg = f"{where}: network.walk_speed_kmh = {speed} is not a walking speed; use about 3-6 km/h"
+        raise ConfigError(msg)
+    cutoff = _positive(raw.get("cutoff_min", d.cutoff_min), f"{where}: network.cutoff_min")
+    minutes = raw.get("catchment_minutes", list(d.catchment_minutes))
+    if not isinstance(minutes, list) or not minutes:
+        msg = f"{where}: network.catchment_minutes must be a list of minutes, e.g. [5, 10]"
+        raise ConfigError(msg)
+    mins = tuple(_positive(m, f"{where}: network.catchment_minutes") for m in minutes)
+    if max(mins) > cutoff:
+        msg = (f"{where}: network.catchment_minutes {max(mins):g} exceeds network.cutoff_min "
+               f"{cutoff:g}; raise the cutoff or shorten the catchment")
+        raise ConfigError(msg)
+    within = _positive(raw.get("transit_within_min", d.transit_within_min),
+                       f"{where}: network.transit_within_min")
+    return NetworkSettings(speed, cutoff, tuple(sorted(mins)), within)
+
+
+def _huff(raw: Any, base: Path, where: str) -> HuffSettings:
+    _only_keys(raw, {"lambda", "attractiveness_own", "attractiveness_competitor",
+                     "attractiveness_new", "observed"}, where, "huff.")
+    d = HuffSettings()
+    lam = raw.get("lambda", d.lam)
+    if isinstance(lam, bool) or not isinstance(lam, int | float) or not 0 < lam <= 5:
+        msg = (f"{where}: huff.lambda = {lam!r} is outside (0, 5]; distance decay for walking "
+               "trips is usually 1.5-2.5")
+        raise ConfigError(msg)
+    att = {k: _positive(raw.get(k, getattr(d, k)), f"{where}: huff.{k}")
+           for k in ("attractiveness_own", "attractiveness_competitor", "attractiveness_new")}
+    observed = raw.get("observed")
+    return HuffSettings(float(lam), observed=(base / observed) if observed else None, **att)
+
+
 def _criteria(raw: Any, where: str) -> dict[str, Criterion]:
     if not isinstance(raw, dict):
         msg = f"{where}: criteria must be a table of [criteria.NAME] sections"
@@ -321,6 +406,29 @@ def _check_weights(criteria: dict[str, Criterion], where: str) -> None:
     if sum(c.weight for c in criteria.values()) <= 0:
         msg = f"{where}: every criterion weight is 0; give at least one criterion a weight > 0"
         raise ConfigError(msg)
+
+
+def _apply_section_set(item: str, network: NetworkSettings,
+                       huff: HuffSettings) -> tuple[NetworkSettings, HuffSettings]:
+    key, sep, value = item.partition("=")
+    section, _, name = key.strip().partition(".")
+    if not sep or not name:
+        msg = f"--set {item!r}: write it as {section}.FIELD=VALUE"
+        raise ConfigError(msg)
+    parsed: Any
+    try:
+        parsed = [float(v) for v in value.split(",")] if name == "catchment_minutes" else float(value)
+    except ValueError:
+        msg = f"--set {item!r}: {value!r} is not a number"
+        raise ConfigError(msg) from None
+    if section == "network":
+        raw = asdict(network) | {"catchment_minutes": list(network.catchment_minutes), name: parsed}
+        return _network(raw, "--set"), huff
+    raw = {("lambda" if k == "lam" else k): v for k, v in asdict(huff).items() if k != "observed"}
+    raw[name] = parsed
+    new = _huff(raw, Path.cwd(), "--set")
+    return network, HuffSettings(new.lam, new.attractiveness_own, new.attractiveness_competitor,
+                                 new.attractiveness_new, huff.observed)
 
 
 def _apply_set(item: str, criteria: dict[str, Criterion],

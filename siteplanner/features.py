@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from siteplanner.proximity import Proximity, StraightLine, xy
+
 __all__ = [
     "MODE_WEIGHTS",
     "cannibalization",
@@ -32,58 +34,55 @@ __all__ = [
 #: metro or rail station moves several times the people of a bus stop.
 MODE_WEIGHTS = {"rail": 4.0, "metro": 4.0, "tram": 1.5, "bus": 1.0}
 
-_CHUNK = 20_000
-
-
-def _xy(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
-    geom = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf
-    return np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()])
-
-
 def kernel_sum(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radius_m: float,
-               weights: np.ndarray | None = None, name: str) -> pd.Series:
-    """Sum of ``weights * K(d)`` over the points within ``radius_m`` of each candidate."""
+               weights: np.ndarray | None = None, name: str,
+               proximity: Proximity | None = None) -> pd.Series:
+    """Sum of ``weights * K(d)`` over the points within ``radius_m`` of each candidate.
+
+    ``d`` is the walking distance along the streets when ``proximity`` is a
+    :class:`~siteplanner.proximity.NetworkWalk`, else the straight-line one.
+    """
     out = np.zeros(len(candidates))
     if len(points) and len(candidates):
         w = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=float)
-        tree = cKDTree(_xy(points))
-        cxy = _xy(candidates)
-        for start in range(0, len(cxy), _CHUNK):
-            block = cKDTree(cxy[start:start + _CHUNK])
-            pairs = block.sparse_distance_matrix(tree, radius_m, output_type="ndarray")
-            k = (1.0 - (pairs["v"] / radius_m) ** 2) ** 2
-            out[start:start + _CHUNK] = np.bincount(pairs["i"], weights=k * w[pairs["j"]],
-                                                    minlength=len(block.data))
+        prox = proximity if proximity is not None else StraightLine(candidates)
+        i, j, d = prox.pairs(points, radius_m)
+        k = (1.0 - (d / radius_m) ** 2) ** 2
+        out = np.bincount(i, weights=k * w[j], minlength=len(candidates)).astype(float)
     return pd.Series(out, index=candidates.index, name=name)
 
 
 def transit(candidates: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, *,
-            radius_m: float) -> pd.Series:
+            radius_m: float, proximity: Proximity | None = None) -> pd.Series:
     """Transit access: stops near the candidate, weighted by mode (:data:`MODE_WEIGHTS`)."""
     w = stops["mode"].map(MODE_WEIGHTS).fillna(1.0).to_numpy() if len(stops) else None
-    return kernel_sum(candidates, stops, radius_m=radius_m, weights=w, name="transit")
+    return kernel_sum(candidates, stops, radius_m=radius_m, weights=w, name="transit",
+                      proximity=proximity)
 
 
 def commercial(candidates: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, *,
-               radius_m: float) -> pd.Series:
+               radius_m: float, proximity: Proximity | None = None) -> pd.Series:
     """Commercial atmosphere: shops, food, offices and services near the candidate."""
-    return kernel_sum(candidates, pois, radius_m=radius_m, name="commercial")
+    return kernel_sum(candidates, pois, radius_m=radius_m, name="commercial",
+                      proximity=proximity)
 
 
 def competition(candidates: gpd.GeoDataFrame, competitors: gpd.GeoDataFrame, *,
-                radius_m: float) -> pd.Series:
+                radius_m: float, proximity: Proximity | None = None) -> pd.Series:
     """Competitor pressure: competitor branches near the candidate (a cost)."""
-    return kernel_sum(candidates, competitors, radius_m=radius_m, name="competition")
+    return kernel_sum(candidates, competitors, radius_m=radius_m, name="competition",
+                      proximity=proximity)
 
 
 def cannibalization(candidates: gpd.GeoDataFrame, own: gpd.GeoDataFrame, *,
-                    radius_m: float) -> pd.Series:
+                    radius_m: float, proximity: Proximity | None = None) -> pd.Series:
     """Overlap with the brand's own branches near the candidate (a cost)."""
-    return kernel_sum(candidates, own, radius_m=radius_m, name="cannibalization")
+    return kernel_sum(candidates, own, radius_m=radius_m, name="cannibalization",
+                      proximity=proximity)
 
 
 def foot_traffic(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radius_m: float,
-                 measured: bool) -> pd.Series:
+                 measured: bool, proximity: Proximity | None = None) -> pd.Series:
     """Foot traffic at each candidate.
 
     With measured counts, the value is the inverse-distance-weighted mean
@@ -94,11 +93,38 @@ def foot_traffic(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radi
     """
     if not measured:
         return kernel_sum(candidates, points, radius_m=radius_m,
-                          weights=points["count"].to_numpy(), name="foot_traffic")
+                          weights=points["count"].to_numpy(), name="foot_traffic",
+                          proximity=proximity)
     k = min(4, len(points))
-    d, j = cKDTree(_xy(points)).query(_xy(candidates), k=k)
+    d, j = cKDTree(xy(points)).query(xy(candidates), k=k)
     d, j = d.reshape(len(candidates), k), j.reshape(len(candidates), k)
     w = 1.0 / np.maximum(d, 1.0) ** 2
     counts = points["count"].to_numpy()[j]
     return pd.Series((w * counts).sum(axis=1) / w.sum(axis=1), index=candidates.index,
                      name="foot_traffic")
+
+
+def transit_access(candidates: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, *,
+                   proximity: Proximity, reach_m: float, metres_per_minute: float,
+                   within_min: float) -> pd.DataFrame:
+    """Walk minutes to the nearest stop of each mode, and the stops within ``within_min``.
+
+    Columns ``walk_min_<mode>`` (missing when no stop of that mode lies within
+    ``reach_m``) and ``stops_within_<N>min``; same index as the candidates.
+    """
+    n = len(candidates)
+    within_col = f"stops_within_{within_min:g}min"
+    out = pd.DataFrame(index=candidates.index)
+    if len(stops) == 0:
+        out[within_col] = 0
+        return out
+    i, j, d = proximity.pairs(stops, reach_m)
+    minutes = d / metres_per_minute
+    modes = stops["mode"].astype(str).to_numpy()
+    for mode in sorted(set(modes)):
+        sel = modes[j] == mode
+        best = np.full(n, np.inf)
+        np.minimum.at(best, i[sel], minutes[sel])
+        out[f"walk_min_{mode}"] = np.where(np.isfinite(best), np.round(best, 2), np.nan)
+    out[within_col] = np.bincount(i[minutes <= within_min], minlength=n)
+    return out

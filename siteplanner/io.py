@@ -121,7 +121,21 @@ def ranked_table(selected: gpd.GeoDataFrame) -> pd.DataFrame:
         cols[name] = selected[name].round(6).to_numpy()
         cols[f"{name}_contribution"] = selected[f"{name}_contribution"].round(6).to_numpy()
     cols["nearest_own_m"] = selected["nearest_own_m"].to_numpy()
+    extra = [c for c in selected.columns if c in OPTIONAL_COLUMNS or c.startswith(ACCESS_PREFIXES)]
+    for c in sorted(extra, key=_optional_order):
+        v = selected[c]
+        cols[c] = v.round(6).to_numpy() if pd.api.types.is_float_dtype(v) else v.to_numpy()
     return pd.DataFrame(cols)
+
+
+#: Columns later stages add to the selected sites, in the order ranked_sites.csv shows them.
+OPTIONAL_COLUMNS = ("expected_demand", "from_competitors", "cannibalized", "net_new_demand",
+                    "predicted", "stability", "fragile")
+ACCESS_PREFIXES = ("walk_min_", "stops_within_")
+
+
+def _optional_order(c: str) -> tuple[int, str]:
+    return (OPTIONAL_COLUMNS.index(c), c) if c in OPTIONAL_COLUMNS else (len(OPTIONAL_COLUMNS), c)
 
 
 def write_rank_outputs(result: Any, out_dir: Path, *,
@@ -146,6 +160,10 @@ def write_rank_outputs(result: Any, out_dir: Path, *,
             "transit": layers.transit[[c for c in ("name", "mode", "osm_id", "geometry")
                                        if c in layers.transit]],
         }
+        for name in ("catchments", "clusters", "territories"):
+            extra_layer = getattr(result, name, None)
+            if extra_layer is not None and len(extra_layer):
+                tables[name] = extra_layer
         for name, gdf in tables.items():
             g = gpd.GeoDataFrame(gdf, geometry="geometry", crs=layers.crs).to_crs(4326)
             g.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
@@ -168,6 +186,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *,
                 },
                 "crs": layers.crs.to_string(),
                 "warnings": result.warnings,
+                **result.extras,
             },
         )
         (tmp / "run.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",

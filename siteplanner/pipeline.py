@@ -26,15 +26,17 @@ from siteplanner.candidates import h3_candidates, user_candidates
 from siteplanner.config import Study
 from siteplanner.footfall import foot_traffic_points
 from siteplanner.layers import Layers, build_layers
+from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
+from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
 from siteplanner.sources._osm import OSMData
 
-__all__ = ["STAGES", "RankResult", "cache_folder", "load_osm", "rank_sites"]
+__all__ = ["MARKET_COLUMNS", "STAGES", "RankResult", "cache_folder", "load_osm", "rank_sites"]
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load", "layers", "candidates", "features", "score", "select")
+STAGES = ("load", "layers", "candidates", "network", "features", "score", "select", "market")
 
 
 @dataclass
@@ -138,11 +140,34 @@ def rank_sites(study: Study, *,
                 cands = user_candidates(layers.candidates, layers.area)
             else:
                 cands = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
+        with stage("network"):
+            net = study.network
+            graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh)
+            mpm = net.walk_speed_kmh * 1000 / 60
+            reach_m = max(max(c.radius_m for c in study.criteria.values()), net.cutoff_min * mpm)
+            prox: Proximity
+            if graph is not None:
+                report = graph.components(cands)
+                network_info = {"walk_times": "network", "nodes": graph.n_nodes,
+                                "components": report.n_components,
+                                "candidates_off_main_network": round(report.unreachable_share, 4)}
+                if report.unreachable_share > 0:
+                    warnings.warn(
+                        f"{report.unreachable_share:.1%} of candidates lie on street pieces cut off "
+                        "from the main walking network; they are measured from the nearest street "
+                        "node of the main network", UserWarning, stacklevel=2)
+                prox = NetworkWalk(graph, cands, cutoff_m=reach_m)
+            else:
+                network_info = {"walk_times": "straight-line",
+                                "note": "no street network in the data; distances are straight lines"}
+                prox = StraightLine(cands)
         with stage("features"):
-            raw = _features(cands, layers, study)
+            raw = _features(cands, layers, study, proximity=prox)
+            access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=reach_m,
+                                         metres_per_minute=mpm, within_min=net.transit_within_min)
         with stage("score"):
             scored = score(raw, study.criteria)
-            table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored)
+            table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored).join(access)
         with stage("select"):
             sel = study.selection
             ranked = select_top(gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs),
@@ -150,6 +175,14 @@ def rank_sites(study: Study, *,
                                 min_spacing_m=sel.min_spacing_m,
                                 min_distance_to_own_m=sel.min_distance_to_own_m)
             selected = ranked[ranked["rank"].notna()].sort_values("rank")
+        with stage("market"):
+            catch = (catchments(graph, selected, minutes=net.catchment_minutes)
+                     if graph is not None and len(selected) else None)
+            demand = _demand_points(cands, raw, layers, study, prox)
+            market = market_share(layers, selected, demand, graph=graph, settings=study.huff,
+                                  cutoff_min=net.cutoff_min, speed_kmh=net.walk_speed_kmh)
+            parts = market.sites[list(MARKET_COLUMNS)].set_axis(selected.index)
+            selected = selected.join(parts)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     for m in messages:
         log.warning("%s", m)
@@ -157,18 +190,41 @@ def rank_sites(study: Study, *,
         study=study, layers=layers, candidates=ranked, selected=selected,
         foot_traffic_measured=layers.foot_traffic_measured,
         data_date=osm.data_date if osm is not None else None,
-        timings=timings, inputs=inputs, warnings=messages,
+        timings=timings, inputs=inputs, warnings=messages, catchments=catch,
+        extras={"network": network_info, "market": market.summary},
     )
 
 
-def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study) -> pd.DataFrame:
+MARKET_COLUMNS = ("expected_demand", "from_competitors", "cannibalized", "net_new_demand")
+
+
+def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
+              proximity: Proximity | None = None) -> pd.DataFrame:
     c = study.criteria
     foot_pts, measured = foot_traffic_points(layers)
+    p = proximity
     cols = [
-        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured),
-        feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m),
-        feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m),
-        feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m),
-        feat.cannibalization(cands, layers.own_branches, radius_m=c["cannibalization"].radius_m),
+        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured,
+                          proximity=p),
+        feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m, proximity=p),
+        feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m, proximity=p),
+        feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m,
+                         proximity=p),
+        feat.cannibalization(cands, layers.own_branches, radius_m=c["cannibalization"].radius_m,
+                             proximity=p),
     ]
     return pd.concat(cols, axis=1)
+
+
+def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers, study: Study,
+                   proximity: Proximity) -> gpd.GeoDataFrame:
+    """H3 cells weighted by foot traffic: the demand that chooses among branches."""
+    if layers.candidates is None:
+        cells, weight = cands, raw["foot_traffic"]
+    else:
+        cells = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
+        foot_pts, measured = foot_traffic_points(layers)
+        weight = feat.foot_traffic(cells, foot_pts, radius_m=study.criteria["foot_traffic"].radius_m,
+                                   measured=measured)
+    return gpd.GeoDataFrame({"weight": weight.to_numpy()}, geometry=cells.geometry.values,
+                            crs=layers.crs, index=cells.index)

@@ -12,6 +12,7 @@ import pandas as pd
 from conftest import PBF, STUDY
 
 from siteplanner.config import CRITERIA
+from siteplanner.pipeline import STAGES
 
 
 def test_demo_writes_the_four_outputs(demo_out):
@@ -99,15 +100,12 @@ def test_run_json_records_provenance(demo_out):
     assert run["foot_traffic"] == "proxy"
     assert run["layers"]["foot_traffic"] == {"source": "proxy", "measured": False}
     assert run["layers"]["competitors"]["measured"] is True
-    assert set(run["seconds_per_stage"]) == {"load", "layers", "candidates", "features",
-                                             "score", "select"}
+    assert set(run["seconds_per_stage"]) == set(STAGES)
     assert run["study"]["brand"] == ["Nordea"]
     assert run["packages"]["geopandas"]
     assert run["study"]["source_file"].endswith(STUDY.name)
 
 
-def test_map_credits_osm_and_shows_k_numbered_sites(demo_out, demo_study):
-    html = (demo_out / "map.html").read_text()
-    assert "© OpenStreetMap contributors" in html
-    assert html.count("site-marker") == demo_study.selection.top_k
-    assert "foot traffic: OSM proxy" in html
+def test_map_credits_openstreetmap(demo_out):
+    # the map's layers and markers are tested in test_map.py and in a real browser
+    assert "© OpenStreetMap contributors" in (demo_out / "map.html").read_text()

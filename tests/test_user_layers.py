@@ -66,14 +66,15 @@ def test_user_candidate_premises_are_ranked_instead_of_h3_cells(runner, tmp_path
 def test_a_competitor_list_overrides_osm_and_moves_the_ranking(runner, tmp_path, osm_points):
     base_out, _ = rank(runner, tmp_path / "a", "--top", "3")
     base = pd.read_csv(base_out / "ranked_sites.csv")
-    # the user's competitor list: a competitor branch on each of the top three sites
+    # the user's competitor list: one rival opens on the best site, one far from the top three
     p = tmp_path / "competitors.gpkg"
-    gpd.GeoDataFrame({"name": ["Rival A", "Rival B", "Rival C"]},
-                     geometry=gpd.points_from_xy(base["lon"], base["lat"]), crs=4326
+    gpd.GeoDataFrame({"name": ["Rival A", "Rival B"]},
+                     geometry=gpd.points_from_xy([base.loc[0, "lon"], 24.9525],
+                                                 [base.loc[0, "lat"], 60.1780]), crs=4326
                      ).to_file(p, driver="GPKG")
     out, _ = rank(runner, tmp_path / "b", "--top", "3", "--layer", f"competitors={p}")
     comp = gpd.read_file(out / "sites.gpkg", layer="competitors")
-    assert sorted(comp["label"]) == ["Rival A", "Rival B", "Rival C"]
+    assert sorted(comp["label"]) == ["Rival A", "Rival B"]
     after = pd.read_csv(out / "ranked_sites.csv")
     assert after.loc[0, "site_id"] != base.loc[0, "site_id"]
     run = json.loads((out / "run.json").read_text())

@@ -1,0 +1,140 @@
+"""Catchments and Huff market share for the chosen sites.
+
+Demand points are the study's H3 cells, each weighted by its foot-traffic
+value (measured or proxy, as the run says). They choose among every branch,
+own, competitor and new, with Huff's rule over walk times
+(:mod:`siteplanner.huff`). Walk times run along the streets when a walking
+graph exists and in a straight line otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from siteplanner import huff
+from siteplanner._errors import InputError
+from siteplanner.config import HuffSettings, LayerFile
+from siteplanner.layers import Layers
+from siteplanner.network import WalkGraph
+from siteplanner.proximity import xy
+
+__all__ = ["MarketResult", "catchments", "market_share", "walk_graph"]
+
+log = logging.getLogger(__name__)
+
+#: How far an observed-visits row may lie from the branch it describes.
+MATCH_M = 75.0
+
+
+def walk_graph(layers: Layers, *, speed_kmh: float) -> WalkGraph | None:
+    """The walking graph of the study's streets, or None (with a warning) when there are none."""
+    if len(layers.streets) == 0 or len(layers.street_nodes) == 0:
+        warnings.warn("no street network: walk times fall back to straight-line distance",
+                      UserWarning, stacklevel=2)
+        return None
+    return WalkGraph.from_gdfs(layers.street_nodes, layers.streets, speed_kmh=speed_kmh)
+
+
+def catchments(graph: WalkGraph, sites: gpd.GeoDataFrame, *,
+               minutes: tuple[float, ...]) -> gpd.GeoDataFrame:
+    """Walking catchments of each site: ``site_id``, ``minutes``, polygon (study CRS)."""
+    iso = graph.isochrones(sites, minutes=minutes, labels=sites["site_id"].astype(str).tolist())
+    iso = iso.rename(columns={"origin": "site_id"})
+    return gpd.GeoDataFrame(iso[["site_id", "minutes", "geometry"]], geometry="geometry",
+                            crs=sites.crs)
+
+
+@dataclass
+class MarketResult:
+    """Per-site demand figures and the run-level summary for run.json."""
+
+    sites: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _minutes(graph: WalkGraph | None, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, *,
+             cutoff_min: float, metres_per_minute: float) -> Any:
+    if graph is not None:
+        return graph.walk_minutes(demand, targets=facilities, cutoff_min=cutoff_min)
+    d = np.hypot(*(xy(demand)[:, None, :] - xy(facilities)[None, :, :]).transpose(2, 0, 1))
+    m = d / metres_per_minute
+    return np.where(m <= cutoff_min, m, np.inf)
+
+
+def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
+                 graph: WalkGraph | None, settings: HuffSettings, cutoff_min: float,
+                 speed_kmh: float) -> MarketResult:
+    """Huff shares before and after opening ``selected``, split by where demand came from.
+
+    Parameters
+    ----------
+    demand
+        Demand points with a ``weight`` column, in the study CRS.
+    """
+    mpm = speed_kmh * 1000 / 60
+    own, comp = layers.own_branches, layers.competitors
+    facilities = gpd.GeoDataFrame(
+        pd.concat([own[["geometry"]], comp[["geometry"]], selected[["geometry"]]],
+                  ignore_index=True), geometry="geometry", crs=layers.crs)
+    roles = np.array(["own"] * len(own) + ["competitor"] * len(comp) + ["new"] * len(selected))
+    attract = np.select([roles == "own", roles == "competitor"],
+                        [settings.attractiveness_own, settings.attractiveness_competitor],
+                        settings.attractiveness_new)
+    ids = ([f"own:{i}" for i in range(len(own))] + [f"competitor:{i}" for i in range(len(comp))]
+           + selected["site_id"].astype(str).tolist())
+    weights = demand["weight"].to_numpy(dtype=float)
+    if not np.isfinite(weights).all() or weights.sum() <= 0:
+        msg = "foot traffic is zero everywhere, so there is no demand to share; check the foot_traffic layer"
+        raise InputError(msg)
+    minutes = _minutes(graph, demand, facilities, cutoff_min=cutoff_min, metres_per_minute=mpm)
+    lam = settings.lam
+    summary: dict[str, Any] = {"lambda": lam, "lambda_source": "study",
+                               "walk_times": "network" if graph is not None else "straight-line",
+                               "cutoff_min": cutoff_min, "demand_points": len(demand)}
+    if settings.observed is not None:
+        lam = _calibrate(settings.observed, facilities, roles, minutes, attract, weights)
+        summary.update({"lambda": round(lam, 4), "lambda_source": f"fitted to {settings.observed}"})
+    impact = huff.market_impact(minutes, attract, weights, roles, lam=lam, facility_ids=ids)
+    sites = impact.sites.loc[selected["site_id"].astype(str)]
+    summary.update({
+        "own_demand_before": round(float(impact.own_demand_before), 3),
+        "own_demand_after": round(float(impact.own_demand_after), 3),
+        "total_demand": round(float(weights.sum()), 3),
+    })
+    return MarketResult(sites=sites, summary=summary)
+
+
+def _calibrate(path: Any, facilities: gpd.GeoDataFrame, roles: np.ndarray, minutes: Any,
+               attract: np.ndarray, weights: np.ndarray) -> float:
+    from siteplanner.sources.files import read_layer_file
+
+    obs = read_layer_file(LayerFile(kind="huff.observed", path=path)).to_crs(facilities.crs)
+    if "visits" not in obs:
+        msg = f"huff.observed ({path}): needs a 'visits' column with visits per existing branch"
+        raise InputError(msg)
+    existing = np.flatnonzero(roles != "new")
+    d, k = cKDTree(xy(facilities.iloc[existing])).query(xy(obs))
+    if (d > MATCH_M).any():
+        row = int(np.argmax(d > MATCH_M))
+        msg = (f"huff.observed ({path}): row {row + 1} lies {d[row]:.0f} m from the nearest "
+               f"existing branch (more than {MATCH_M:.0f} m); give visits at branch locations")
+        raise InputError(msg)
+    cols = existing[k]
+    if len(set(cols)) < len(cols):
+        msg = f"huff.observed ({path}): two rows match the same branch; give one row per branch"
+        raise InputError(msg)
+    visits = pd.to_numeric(obs["visits"], errors="coerce").to_numpy()
+    if np.isnan(visits).any() or (visits < 0).any() or visits.sum() <= 0:
+        msg = f"huff.observed ({path}): visits must be numbers >= 0 with a positive total"
+        raise InputError(msg)
+    sub = minutes[:, cols]
+    return float(huff.calibrate_lambda(sub, attract[cols], observed_visits=visits,
+                                       demand_weights=weights))
