@@ -39,11 +39,13 @@ __all__ = [
     "ATTRIBUTION",
     "IMPACT_FIELDS",
     "MODE_COLOURS",
+    "access_facts",
     "build_map",
     "criteria_of",
     "escape",
     "floorplan_links",
     "format_value",
+    "signed",
     "write_map",
 ]
 
@@ -130,6 +132,25 @@ def format_value(value: Any, kind: str = "number") -> str:
     return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
 
 
+def access_facts(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Walking access to transit from a site's ``walk_min_<mode>`` and ``stops_within_<N>min``."""
+    facts = []
+    for col in sorted(k for k in row if isinstance(k, str) and k.startswith("walk_min_")):
+        if _present(row, col):
+            facts.append((f"Walk to nearest {col[len('walk_min_'):]} stop",
+                          f"{float(row[col]):.1f} min"))
+    for col in sorted(k for k in row if isinstance(k, str) and k.startswith("stops_within_")):
+        if _present(row, col):
+            within = col[len("stops_within_"):].replace("min", " min")
+            facts.append((f"Transit stops within {within} walk", f"{float(row[col]):.0f}"))
+    return facts
+
+
+def signed(value: float) -> str:
+    """``+0.123`` / ``-0.123``, with no ``-0.000`` for a part that rounds to zero."""
+    return f"{round(float(value), 3) + 0.0:+.3f}"
+
+
 def _present(row: Mapping[str, Any], col: str) -> bool:
     v = row.get(col)
     return v is not None and not (isinstance(v, float) and math.isnan(v))
@@ -145,11 +166,13 @@ def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str 
         rows.append(
             f"<tr><td>{escape(name.replace('_', ' '))}</td><td style='text-align:right'>{raw}</td>"
             f"<td style='width:104px'><div class='bar' style='background:{colour};"
-            f"width:{width:.0f}px'></div></td><td style='text-align:right'>{c:+.3f}</td></tr>")
+            f"width:{width:.0f}px'></div></td><td style='text-align:right'>{signed(c)}</td></tr>")
     impact = "".join(
         f"<tr><td colspan='3'>{escape(label)}</td><td style='text-align:right'>"
         f"{escape(format_value(row[col], kind))}</td></tr>"
         for col, (label, kind) in IMPACT_FIELDS.items() if _present(row, col))
+    impact += "".join(f"<tr><td colspan='3'>{escape(label)}</td><td style='text-align:right'>"
+                      f"{escape(value)}</td></tr>" for label, value in access_facts(row))
     near = (f"<br>nearest own branch {float(row['nearest_own_m']):.0f} m"
             if _present(row, "nearest_own_m") and np.isfinite(float(row["nearest_own_m"])) else "")
     link = (f"<br><a href='{escape(floorplan)}' target='_blank'>floor plan</a>"

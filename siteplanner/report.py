@@ -33,7 +33,15 @@ import shapely
 from siteplanner._errors import InputError, OutputError, SitePlannerError
 from siteplanner.config import Criterion, SelectionSettings
 from siteplanner.io import sha256
-from siteplanner.maps import COMPETITOR_COLOUR, IMPACT_FIELDS, OWN_COLOUR, SITE_COLOUR, format_value
+from siteplanner.maps import (
+    COMPETITOR_COLOUR,
+    IMPACT_FIELDS,
+    OWN_COLOUR,
+    SITE_COLOUR,
+    access_facts,
+    format_value,
+    signed,
+)
 from siteplanner.maps import criteria_of as _criteria_of
 
 __all__ = [
@@ -330,7 +338,7 @@ def _breakdown_chart(row: Mapping[str, Any], names: Sequence[str]) -> str:
         span = max(0.05, float(np.abs(vals).max()) * 1.35)
         ax.set_xlim(-span if (vals < 0).any() else -span * 0.08, span)
         for yi, v in zip(y, vals, strict=True):
-            ax.text(v + (span * 0.02 if v >= 0 else -span * 0.02), yi, f"{v:+.3f}", va="center",
+            ax.text(v + (span * 0.02 if v >= 0 else -span * 0.02), yi, signed(v), va="center",
                     ha="left" if v >= 0 else "right", fontsize=8)
         ax.set_title(f"score {float(row['score']):.3f} = sum of the parts", fontsize=9, loc="left")
         for side in ("top", "right"):
@@ -366,6 +374,11 @@ def _mini_map(data: ReportInput, row: Mapping[str, Any], geom: shapely.Geometry,
             for part in shapely.get_parts(poly):
                 if isinstance(part, shapely.Polygon):
                     ax.fill(*part.exterior.xy, color="#7950f2", alpha=0.16, ec="#5f3dc4", lw=1)
+    # A square view around everything drawn, so the square figure has no blank band.
+    bw, bs, be, bn = box.bounds
+    half = max(be - bw, bn - bs) / 2
+    cx, cy = (bw + be) / 2, (bs + bn) / 2
+    box = shapely.box(cx - half, cy - half, cx + half, cy + half)
     if data.streets is not None and len(data.streets):
         idx = data.streets.sindex.query(box, predicate="intersects")
         segs = [np.asarray(ls.coords)[:, :2] for ls in
@@ -501,6 +514,7 @@ th { background: #f4f4f4; } td.num, th.num { text-align: right; font-variant-num
 .card-grid img, img.overview { max-width: 100%; height: auto; }
 img.plan { max-width: 100%; max-height: 340px; border: 1px solid #eee; }
 .note { color: #555; font-size: 12.5px; } .small { font-size: 12px; }
+p.facts { margin: 3px 0; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin: 0 3px 0 6px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
@@ -675,17 +689,19 @@ def _sources_table(data: ReportInput) -> str:
 def _site_card(data: ReportInput, r: Mapping[str, Any], geom: shapely.Geometry,
                names: Sequence[str], lat: float, lon: float, kept: float | None) -> str:
     sid = str(r["site_id"])
-    facts = [f"score <b>{float(r['score']):.3f}</b>", f"at {lat:.5f}, {lon:.5f}"]
+    place = [f"score <b>{float(r['score']):.3f}</b>", f"at {lat:.5f}, {lon:.5f}"]
     if r.get("nearest_own_m") is not None and math.isfinite(float(r["nearest_own_m"])):
-        facts.append(f"{float(r['nearest_own_m']):.0f} m from the nearest own branch")
-    for col, (label, kind) in IMPACT_FIELDS.items():
-        v = r.get(col)
-        if v is not None and not (isinstance(v, float) and math.isnan(v)):
-            facts.append(f"{escape(label)}: <b>{_num(v, kind)}</b>")
+        place.append(f"{float(r['nearest_own_m']):.0f} m from the nearest own branch")
     if kept is not None and math.isfinite(kept):
-        facts.append(f"chosen in {kept:.0%} of the &plusmn;{SENSITIVITY_CHANGE:.0%} weight scenarios")
+        place.append(f"chosen in {kept:.0%} of the &plusmn;{SENSITIVITY_CHANGE:.0%} weight scenarios")
+    demand = [f"{escape(label)}: <b>{_num(r.get(col), kind)}</b>"
+              for col, (label, kind) in IMPACT_FIELDS.items()
+              if r.get(col) is not None and not (isinstance(r[col], float) and math.isnan(r[col]))]
+    access = [f"{escape(label)}: <b>{escape(value)}</b>" for label, value in access_facts(r)]
+    facts = "".join(f"<p class='facts'>{' &middot; '.join(line)}</p>"
+                    for line in (place, demand, access) if line)
     raw = "".join(f"<tr><td>{escape(n.replace('_', ' '))}</td><td class='num'>{_num(r.get(n))}</td>"
-                  f"<td class='num'>{float(r[f'{n}_contribution']):+.3f}</td></tr>" for n in names)
+                  f"<td class='num'>{signed(r[f'{n}_contribution'])}</td></tr>" for n in names)
     figs = [f"<figure><img alt='score breakdown' src='{_breakdown_chart(r, names)}'>"
             "<figcaption>How the score is made: green parts add, red parts subtract."
             "</figcaption></figure>",
@@ -699,7 +715,7 @@ def _site_card(data: ReportInput, r: Mapping[str, Any], geom: shapely.Geometry,
         figs.append(f"<figure>{plan}<figcaption>Floor plan.</figcaption></figure>")
     return (f"<section class='site-card' id='site-{escape(sid)}'>"
             f"<h3>Site #{int(r['rank'])} &middot; {escape(sid)}</h3>"
-            f"<p>{' &middot; '.join(facts)}</p><div class='card-grid'>{''.join(figs)}</div>"
+            f"{facts}<div class='card-grid'>{''.join(figs)}</div>"
             "<table class='small'><thead><tr><th>criterion</th><th class='num'>raw value</th>"
             f"<th class='num'>part of score</th></tr></thead><tbody>{raw}</tbody></table></section>")
 

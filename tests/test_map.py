@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from siteplanner.maps import build_map, escape, write_map
+from siteplanner.maps import build_map, escape, signed, write_map
 
 XSS = "<img src=x onerror=alert(1)>"
 TICKS = "`${alert(2)}`"
@@ -126,6 +126,8 @@ def _with_optional_parts(result: Any) -> Any:
     sel["expected_demand"] = np.linspace(1200, 800, len(sel))
     sel["net_new_demand"] = np.linspace(700, 300, len(sel))
     sel["stability"] = np.linspace(1.0, 0.5, len(sel))
+    sel["walk_min_metro"] = np.linspace(3.24, 9.0, len(sel))
+    sel["stops_within_5min"] = np.arange(len(sel)) + 4
     rows = []
     for sid, geom in zip(sel["site_id"], sel.geometry, strict=True):
         rows += [{"site_id": sid, "minutes": 5, "geometry": geom.buffer(300)},
@@ -154,6 +156,8 @@ def test_optional_parts_are_drawn_when_the_run_has_them(demo_result, tmp_path):
     assert "Expected demand" in popups[0] and "1,200" in popups[0]
     assert "Net-new demand" in popups[0] and "100%" in popups[0]
     assert f"floorplans/{sid}/plan.svg" in popups[0]
+    assert "Walk to nearest metro stop" in popups[0] and "3.2 min" in popups[0]
+    assert "Transit stops within 5 min walk" in popups[0]
     assert "floor plan" not in popups[1]
     tips = [f["properties"].get("tip", "") for fc in _layer_data(html) for f in fc["features"]]
     assert f"site #1 {sid}: 10-minute walk" in tips
@@ -175,3 +179,8 @@ def test_escape_turns_markup_and_template_characters_into_entities():
     assert escape(XSS) == "&lt;img src=x onerror=alert(1)&gt;"
     assert escape(TICKS) == "&#96;&#36;&#123;alert(2)&#125;&#96;"
     assert escape("a\\b 'c' \"d\"") == "a&#92;b &#x27;c&#x27; &quot;d&quot;"
+
+
+def test_parts_that_round_to_zero_show_no_minus_sign():
+    assert signed(-0.0001) == "+0.000"
+    assert signed(-0.07) == "-0.070" and signed(0.2981) == "+0.298"
