@@ -588,7 +588,6 @@ class _ChainContraction:
             chain &= ~stranded
             walks = _walk_chains(graph, chain)
         walker, node, offset, start, end_of, total = walks
-        self.n_nodes = n
         self.junctions = np.flatnonzero(~chain)
         self.n_junctions = len(self.junctions)
         self.junction_index = np.full(n, -1, dtype=np.int64)
@@ -598,8 +597,6 @@ class _ChainContraction:
         walker, node, offset, start = walker[order], node[order], offset[order], start[order]
         first, second = slice(0, None, 2), slice(1, None, 2)
         self.chain_nodes = node[first]
-        self.end = np.stack([start[first], start[second]], axis=1)
-        self.offset = np.stack([offset[first], offset[second]], axis=1)
         # A chain is named by its lower walker id; position along it is the
         # offset seen by that walker.
         self.chain_id = np.full(n, -1, dtype=np.int64)
@@ -607,9 +604,9 @@ class _ChainContraction:
         self.along = np.zeros(n)
         self.along[self.chain_nodes] = offset[first]
         self.ends = np.full((n, 2), -1, dtype=np.int64)
-        self.ends[self.chain_nodes] = self.junction_index[self.end]
+        self.ends[self.chain_nodes] = self.junction_index[np.c_[start[first], start[second]]]
         self.end_offset = np.zeros((n, 2))
-        self.end_offset[self.chain_nodes] = self.offset
+        self.end_offset[self.chain_nodes] = np.c_[offset[first], offset[second]]
         # Junction-to-junction streets stay; each chain becomes one edge.
         coo = graph.tocoo()
         direct = ~chain[coo.row] & ~chain[coo.col]
