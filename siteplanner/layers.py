@@ -196,11 +196,12 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found}. "
                "Set study.brand (or --brand) to one of them, or give --layer own_branches=FILE")
         raise InputError(msg)
-    if "transit" in user and "mode" not in layers["transit"]:
+    if "mode" not in layers["transit"]:
+        if "transit" in user:
+            warnings.warn("transit file has no 'mode' column; every stop is treated as a bus stop",
+                          UserWarning, stacklevel=2)
         layers["transit"] = layers["transit"].assign(mode="bus")
-        warnings.warn("transit file has no 'mode' column; every stop is treated as a bus stop",
-                      UserWarning, stacklevel=2)
-    if "pois" in user and "category" not in layers["pois"]:
+    if "category" not in layers["pois"]:
         layers["pois"] = layers["pois"].assign(category="shop")
     for kind in ("competitors", "transit", "pois"):
         if len(layers[kind]) == 0:

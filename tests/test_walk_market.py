@@ -1,0 +1,137 @@
+"""Walking catchments and Huff demand in the ranking outputs (issue: walk and market share)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import STUDY
+
+from siteplanner import huff
+from siteplanner.cli import app
+from siteplanner.market import _minutes
+
+
+def test_ranked_sites_carry_the_demand_split(demo_out):
+    df = pd.read_csv(demo_out / "ranked_sites.csv")
+    cols = ["expected_demand", "from_competitors", "cannibalized", "net_new_demand"]
+    assert set(cols) <= set(df.columns)
+    assert (df[cols] >= -1e-9).all().all()
+    np.testing.assert_allclose(df["net_new_demand"], df["expected_demand"] - df["cannibalized"],
+                               atol=1e-5)
+    assert (df["from_competitors"] + df["cannibalized"] <= df["expected_demand"] + 1e-5).all()
+    # every site has a bus stop within the study's reach, and counts the stops within 5 minutes
+    assert df["walk_min_bus"].notna().all() and "stops_within_5min" in df
+
+
+def test_run_json_has_the_brand_demand_before_and_after(demo_out):
+    run = json.loads((demo_out / "run.json").read_text())
+    m = run["market"]
+    assert m["walk_times"] == "network" and m["lambda"] == 2.0
+    assert 0 < m["own_demand_before"] < m["own_demand_after"] <= m["total_demand"]
+    assert run["network"]["walk_times"] == "network"
+    # the clipped extract leaves some candidates on street pieces cut off from the rest
+    assert 0 < run["network"]["candidates_off_main_network"] < 0.2
+
+
+def test_catchments_are_street_shaped_and_nested(demo_out, demo_study):
+    cat = gpd.read_file(demo_out / "sites.gpkg", layer="catchments").to_crs(3067)
+    sel = gpd.read_file(demo_out / "sites.gpkg", layer="selected").to_crs(3067)
+    assert sorted(cat["minutes"].unique()) == list(demo_study.network.catchment_minutes)
+    assert set(cat["site_id"]) == set(sel["site_id"])
+    for site_id, g in cat.groupby("site_id"):
+        five = g.loc[g["minutes"] == 5, "geometry"].iloc[0]
+        ten = g.loc[g["minutes"] == 10, "geometry"].iloc[0]
+        assert five.area < ten.area
+        assert five.difference(ten.buffer(1)).area < 1.0
+        site = sel.loc[sel["site_id"] == site_id, "geometry"].iloc[0]
+        assert five.buffer(60).contains(site)
+        # along the streets a 10-minute walk (800 m) covers less than the 800 m circle
+        assert ten.area < np.pi * 800**2
+
+
+def run(runner, tmp_path, *args):
+    out = tmp_path / "out"
+    return runner.invoke(app, ["rank", str(STUDY), "--out", str(out), *args]), out
+
+
+@pytest.mark.parametrize(("setting", "needle"), [
+    ("network.walk_speed_kmh=0", "network.walk_speed_kmh"),
+    ("network.cutoff_min=-5", "network.cutoff_min"),
+    ("huff.lambda=7", "outside (0, 5]"),
+])
+def test_bad_walk_and_huff_settings(runner, tmp_path, setting, needle):
+    res, out = run(runner, tmp_path, "--set", setting)
+    assert res.exit_code == 1
+    assert res.stderr.startswith("error:") and needle in res.stderr
+    assert not out.exists()
+
+
+def test_without_streets_distances_fall_back_to_straight_lines(runner, tmp_path, helsinki_osm):
+    f = helsinki_osm.features
+    files = {
+        "area": gpd.GeoDataFrame(geometry=[helsinki_osm.nodes.union_all().convex_hull], crs=4326),
+        "own_branches": f[f["name"].fillna("").str.contains("Nordea")][["name", "geometry"]],
+        "competitors": f[(f["amenity"] == "bank") & ~f["name"].fillna("").str.contains("Nordea")],
+        "pois": f[f["shop"].notna()][["name", "geometry"]],
+    }
+    args = []
+    for kind, gdf in files.items():
+        p = tmp_path / f"{kind}.gpkg"
+        gdf[[c for c in gdf.columns if c in ("name", "geometry")]].to_file(p, driver="GPKG")
+        args += ["--layer", f"{kind}={p}"]
+    study = tmp_path / "study.toml"
+    study.write_text('[study]\nname = "files only"\nbrand = "Nordea"\n'
+                     "[selection]\ntop_k = 3\n")
+    res = runner.invoke(app, ["rank", str(study), "--out", str(tmp_path / "out"), *args])
+    assert res.exit_code == 0, res.stderr
+    assert "straight-line" in res.stderr
+    run_doc = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run_doc["network"]["walk_times"] == "straight-line"
+    assert run_doc["market"]["walk_times"] == "straight-line"
+    assert len(pd.read_csv(tmp_path / "out" / "ranked_sites.csv")) == 3
+
+
+def test_lambda_is_fitted_from_observed_visits(runner, tmp_path, demo_result, demo_study):
+    """Plant visits made by Huff at λ = 1.4 on the real branches; the run recovers λ."""
+    layers = demo_result.layers
+    branches = pd.concat([layers.own_branches[["geometry"]], layers.competitors[["geometry"]]],
+                         ignore_index=True)
+    branches = gpd.GeoDataFrame(branches, geometry="geometry", crs=layers.crs)
+    demand = demo_result.candidates
+    from siteplanner.market import walk_graph
+
+    graph = walk_graph(layers, speed_kmh=demo_study.network.walk_speed_kmh)
+    minutes = _minutes(graph, demand, branches, cutoff_min=demo_study.network.cutoff_min,
+                       metres_per_minute=80.0)
+    p = huff.huff_probabilities(minutes, np.ones(len(branches)), lam=1.4)
+    visits = huff.facility_demand(p, demand["foot_traffic"].to_numpy())
+    wgs = branches.to_crs(4326)
+    path = tmp_path / "visits.csv"
+    pd.DataFrame({"lon": wgs.geometry.x, "lat": wgs.geometry.y, "visits": visits}).to_csv(
+        path, index=False)
+    study = STUDY.read_text().replace('osm = "helsinki.osm.pbf"',
+                                      f'osm = "{STUDY.parent / "helsinki.osm.pbf"}"')
+    study += f'\n[huff]\nobserved = "{path}"\n'
+    sp = tmp_path / "study.toml"
+    sp.write_text(study)
+    res = runner.invoke(app, ["rank", str(sp), "--out", str(tmp_path / "out"), "--top", "2"])
+    assert res.exit_code == 0, res.stderr
+    m = json.loads((tmp_path / "out" / "run.json").read_text())["market"]
+    assert m["lambda_source"].startswith("fitted")
+    assert m["lambda"] == pytest.approx(1.4, abs=0.05)
+
+
+def test_observed_visits_away_from_any_branch_are_refused(runner, tmp_path):
+    path = tmp_path / "visits.csv"
+    pd.DataFrame({"lon": [24.9300], "lat": [60.1790], "visits": [100]}).to_csv(path, index=False)
+    study = STUDY.read_text().replace('osm = "helsinki.osm.pbf"',
+                                      f'osm = "{STUDY.parent / "helsinki.osm.pbf"}"')
+    sp = tmp_path / "study.toml"
+    sp.write_text(study + f'\n[huff]\nobserved = "{path}"\n')
+    res = runner.invoke(app, ["rank", str(sp), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert "visits.csv" in res.stderr and "from the nearest existing branch" in res.stderr
