@@ -122,6 +122,8 @@ def criteria_of(table: pd.DataFrame) -> list[str]:
 
 def format_value(value: Any, kind: str = "number") -> str:
     """A figure for people: ``share`` in [0, 1] as a percentage, others to 3 significant digits."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return f"{int(value):,}"
     v = float(value)
     if not math.isfinite(v):
         return "–"

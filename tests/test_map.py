@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from siteplanner.maps import build_map, escape, signed, write_map
+from siteplanner.maps import build_map, escape, format_value, signed, write_map
 
 XSS = "<img src=x onerror=alert(1)>"
 TICKS = "`${alert(2)}`"
@@ -184,3 +184,9 @@ def test_escape_turns_markup_and_template_characters_into_entities():
 def test_parts_that_round_to_zero_show_no_minus_sign():
     assert signed(-0.0001) == "+0.000"
     assert signed(-0.07) == "-0.070" and signed(0.2981) == "+0.298"
+
+
+def test_figures_read_naturally():
+    assert format_value(62) == "62" and format_value(5559) == "5,559"
+    assert format_value(1520.4) == "1,520" and format_value(0.41, "share") == "41%"
+    assert format_value(float("nan")) == "–" and format_value(2.345) == "2.35"
