@@ -16,9 +16,11 @@ to its neighbours within 1.5 spacings: on H3 candidates that is exactly its
 six H3 neighbours. Cells are assigned to the seed with the least *walking
 distance on that graph plus an offset*; the offsets are tuned so territories
 carry about equal demand (a heavy territory's offset rises and it cedes its
-border cells). This "additively weighted graph Voronoi" keeps every territory
-contiguous: a cell's shortest path back to its seed runs only through cells
-that prefer the same seed.
+border cells), to within ``tolerance`` or as near as whole cells allow (a
+territory cannot be balanced more finely than its busiest cell). This
+"additively weighted graph Voronoi" keeps every territory contiguous: a cell's
+shortest path back to its seed runs only through cells that prefer the same
+seed.
 """
 
 from __future__ import annotations
@@ -283,9 +285,12 @@ def territories(candidates: gpd.GeoDataFrame, *, demand: str | pd.Series = "foot
             raise InputError(msg)
         nodes = _agglomerative_seeds(candidates, graph, weights, n_territories)
         names = candidates.index.to_numpy()[nodes].astype(str)
-    labels, offsets = _balance(graph, weights, nodes, max_iter=max_iter, tolerance=tolerance,
+    labels, offsets, plain = _balance(graph, weights, nodes, max_iter=max_iter, tolerance=tolerance,
                                step=_spacing(_xy(candidates)))
-    return _territory_table(candidates, labels, weights, nodes, names, offsets)
+    out = _territory_table(candidates, labels, weights, nodes, names, offsets)
+    out.report["unbalanced_max_over_mean"] = round(plain, 4)
+    out.report["largest_cell_over_mean"] = round(float(weights.max() / (weights.sum() / len(nodes))), 4)
+    return out
 
 
 def _agglomerative_seeds(candidates: gpd.GeoDataFrame, graph: sparse.csr_matrix, weights: np.ndarray,
@@ -329,16 +334,23 @@ def _nearest_seed(graph: sparse.csr_matrix, nodes: np.ndarray, offsets: np.ndarr
 
 
 def _balance(graph: sparse.csr_matrix, weights: np.ndarray, nodes: np.ndarray, *, max_iter: int,
-             tolerance: float, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Assign cells to argmin(distance + offset), raising the offsets of heavy territories."""
+             tolerance: float, step: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Assign cells to argmin(distance + offset), raising the offsets of heavy territories.
+
+    Returns the best labels and offsets, and the max/mean demand with no offsets
+    (the plain graph Voronoi) for comparison.
+    """
     s = len(nodes)
     target = weights.sum() / s
     offsets = np.zeros(s)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
+    plain = 1.0
     for it in range(max_iter):  # each round is one Dijkstra over the cells
         labels = _nearest_seed(graph, nodes, offsets)
         load = np.bincount(labels, weights=weights, minlength=s)
         dev = float(np.max(np.abs(load / target - 1.0)))
+        if it == 0:
+            plain = float(load.max() / target)
         if best is None or dev < best[0]:
             best = (dev, labels.copy(), offsets.copy())
         if dev <= tolerance:
@@ -347,7 +359,7 @@ def _balance(graph: sparse.csr_matrix, weights: np.ndarray, nodes: np.ndarray, *
         offsets += 4.0 * step * (load / target - 1.0) / np.sqrt(it + 1.0)
         offsets -= offsets.min()
     assert best is not None
-    return best[1], best[2]
+    return best[1], best[2], plain
 
 
 def _territory_table(candidates: gpd.GeoDataFrame, labels: np.ndarray, weights: np.ndarray,
