@@ -73,6 +73,7 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
               place: str | None = None, bbox: str | None = None, brand: list[str] | None = None,
               layer: list[str] | None = None, top: int | None = None,
+              select: str | None = None, solver: str | None = None,
               sets: list[str] | None = None) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -81,7 +82,8 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
     from siteplanner.pipeline import rank_sites
 
     study = load_study(study_path).with_overrides(
-        sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer)
+        sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
+        select=select, solver=solver)
     check_writable(out_dir)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
@@ -115,13 +117,17 @@ def rank(
     layer: Annotated[list[str] | None, typer.Option("--layer", help="KIND=FILE user layer.")] = None,
     top: Annotated[int | None, typer.Option("--top", help="Number of sites (K).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/rank"),
+    select: Annotated[str | None, typer.Option(
+        "--select", help="top (score order with spacing) | coverage | pmedian | capture.")] = None,
+    solver: Annotated[str | None, typer.Option(
+        "--solver", help="For joint rules: auto | exact | heuristic.")] = None,
     sets: Annotated[list[str] | None, typer.Option(
         "--set", help="Override: criteria.NAME.weight=W, criteria.NAME.radius_m=R, selection.F=V.")
     ] = None,
 ) -> None:
     """Rank candidate branch sites and write the table, layers, map and run.json."""
     _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
-              layer=layer, top=top, sets=sets)
+              layer=layer, top=top, select=select, solver=solver, sets=sets)
 
 
 @app.command()
@@ -130,6 +136,15 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] 
          ) -> None:
     """Run the bundled Helsinki study into out/demo/."""
     _run_rank(DEMO_STUDY, out_dir=out_dir)
+
+
+@app.command()
+@guarded
+def report(out_dir: Annotated[Path, typer.Argument(help="The --out folder of a rank run.")]) -> None:
+    """Rebuild report.html from a run's outputs (e.g. after adding floor plans)."""
+    from siteplanner.report import rebuild_report
+
+    out.print(f"wrote {rebuild_report(out_dir)}", soft_wrap=True)
 
 
 def _register_floorplan() -> None:

@@ -18,7 +18,7 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from siteplanner._errors import ConfigError
 
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 Direction = Literal["benefit", "cost"]
+_T = TypeVar("_T")
 
 #: The stable criterion names, their direction and default weight and radius.
 #: Radii are walking-scale distances for a city centre: 400 m is about five
@@ -110,6 +111,13 @@ class SelectionSettings:
     top_k: int = 10
     min_spacing_m: float = 200.0
     min_distance_to_own_m: float = 200.0
+    #: ``top`` (score order with spacing), or a joint location model:
+    #: ``coverage`` (MCLP), ``pmedian`` or ``capture`` (see selection/joint.py).
+    method: str = "top"
+    #: ``exact`` (MILP), ``heuristic`` (greedy + swaps) or ``auto`` (exact up to 2,000 candidates).
+    solver: str = "auto"
+    coverage_minutes: float = 5.0
+    time_limit_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,8 @@ class Study:
                    "use an integer from 5 (city region) to 13 (a shop front); 11 suits a centre")
             raise ConfigError(msg)
         sel = raw.get("selection", {})
-        _only_keys(sel, {"top_k", "min_spacing_m", "min_distance_to_own_m"}, where, "selection.")
+        _only_keys(sel, {"top_k", "min_spacing_m", "min_distance_to_own_m", "method", "solver",
+                         "coverage_minutes", "time_limit_s"}, where, "selection.")
         top_k = sel.get("top_k", SelectionSettings.top_k)
         if not isinstance(top_k, int) or top_k < 1:
             msg = f"{where}: selection.top_k = {top_k!r}; use a whole number of sites >= 1"
@@ -218,8 +227,13 @@ class Study:
             crs=s.get("crs"),
             seed=int(s.get("seed", 0)),
             candidates=CandidateSettings(h3_resolution=res),
-            selection=SelectionSettings(top_k=top_k, min_spacing_m=spacing,
-                                        min_distance_to_own_m=own),
+            selection=_selection_rule(SelectionSettings(
+                top_k=top_k, min_spacing_m=spacing, min_distance_to_own_m=own,
+                method=str(sel.get("method", "top")), solver=str(sel.get("solver", "auto")),
+                coverage_minutes=_positive(sel.get("coverage_minutes", 5.0),
+                                           f"{where}: selection.coverage_minutes"),
+                time_limit_s=_positive(sel.get("time_limit_s", 60.0),
+                                       f"{where}: selection.time_limit_s")), where),
             criteria=criteria,
             layers=layers,
             network=_network(raw.get("network", {}), where),
@@ -230,7 +244,8 @@ class Study:
     def with_overrides(self, *, sets: list[str] | None = None, brand: list[str] | None = None,
                        top_k: int | None = None, osm: Path | None = None,
                        place: str | None = None, bbox: str | None = None,
-                       layers: list[str] | None = None) -> Study:
+                       layers: list[str] | None = None, select: str | None = None,
+                       solver: str | None = None) -> Study:
         """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings."""
         criteria = dict(self.criteria)
         selection = self.selection
@@ -252,8 +267,11 @@ class Study:
             if top_k < 1:
                 msg = f"--top {top_k}: use a whole number of sites >= 1"
                 raise ConfigError(msg)
-            selection = SelectionSettings(top_k, selection.min_spacing_m,
-                                          selection.min_distance_to_own_m)
+            selection = _replace(selection, top_k=top_k)
+        if select is not None:
+            selection = _selection_rule(_replace(selection, method=select), "--select")
+        if solver is not None:
+            selection = _selection_rule(_replace(selection, solver=solver), "--solver")
         kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers,
                               "network": network, "huff": huff}
         if brand:
@@ -296,10 +314,10 @@ def load_study(path: str | Path) -> Study:
     return Study.from_dict(raw, base_dir=p.parent.resolve(), source_file=p)
 
 
-def _replace(study: Study, **kw: Any) -> Study:
+def _replace(obj: _T, **kw: Any) -> _T:
     from dataclasses import replace
 
-    return replace(study, **kw)
+    return replace(obj, **kw)  # type: ignore[type-var]
 
 
 def _only_keys(d: Any, allowed: set[str], where: str, prefix: str) -> None:
@@ -311,6 +329,21 @@ def _only_keys(d: Any, allowed: set[str], where: str, prefix: str) -> None:
         msg = (f"{where}: unknown setting {prefix}{unknown[0]}; "
                f"known settings here are {', '.join(prefix + k for k in sorted(allowed))}")
         raise ConfigError(msg)
+
+
+SELECTION_METHODS = ("top", "coverage", "pmedian", "capture")
+SOLVERS = ("auto", "exact", "heuristic")
+
+
+def _selection_rule(sel: SelectionSettings, where: str) -> SelectionSettings:
+    if sel.method not in SELECTION_METHODS:
+        msg = (f"{where}: selection method {sel.method!r} is unknown; "
+               f"use one of {', '.join(SELECTION_METHODS)}")
+        raise ConfigError(msg)
+    if sel.solver not in SOLVERS:
+        msg = f"{where}: selection solver {sel.solver!r} is unknown; use one of {', '.join(SOLVERS)}"
+        raise ConfigError(msg)
+    return sel
 
 
 def _non_negative(v: Any, what: str) -> float:
@@ -445,7 +478,8 @@ def _apply_set(item: str, criteria: dict[str, Criterion],
         msg = f"--set {item!r}: {value!r} is not a number"
         raise ConfigError(msg) from None
     if parts[0] == "selection" and len(parts) == 2:
-        fields = {"top_k", "min_spacing_m", "min_distance_to_own_m"}
+        fields = {"top_k", "min_spacing_m", "min_distance_to_own_m", "coverage_minutes",
+                  "time_limit_s"}
         if parts[1] not in fields:
             msg = f"--set {item!r}: unknown selection field; use one of {', '.join(sorted(fields))}"
             raise ConfigError(msg)
@@ -453,8 +487,7 @@ def _apply_set(item: str, criteria: dict[str, Criterion],
             if number < 1 or number != int(number):
                 msg = f"--set {item!r}: top_k must be a whole number >= 1"
                 raise ConfigError(msg)
-            return criteria, SelectionSettings(int(number), selection.min_spacing_m,
-                                               selection.min_distance_to_own_m)
+            return criteria, _replace(selection, top_k=int(number))
         v = _non_negative(number, f"--set {key}")
         d = asdict(selection) | {parts[1]: v}
         return criteria, SelectionSettings(**d)

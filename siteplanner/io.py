@@ -140,8 +140,9 @@ def _optional_order(c: str) -> tuple[int, str]:
 
 def write_rank_outputs(result: Any, out_dir: Path, *,
                        map_writer: Callable[[Any, Path], None] | None = None) -> list[Path]:
-    """Write ranked_sites.csv, sites.gpkg, map.html and run.json for a :class:`RankResult`."""
-    from siteplanner.maps import write_map
+    """Write ranked_sites.csv, sites.gpkg, map.html, report.html and run.json for a :class:`RankResult`."""
+    from siteplanner.maps import floorplan_links, write_map
+    from siteplanner.report import write_report
 
     layers = result.layers
     with atomic_outputs(out_dir) as tmp:
@@ -167,7 +168,16 @@ def write_rank_outputs(result: Any, out_dir: Path, *,
         for name, gdf in tables.items():
             g = gpd.GeoDataFrame(gdf, geometry="geometry", crs=layers.crs).to_crs(4326)
             g.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
-        (map_writer or write_map)(result, tmp / "map.html")
+        if len(layers.streets):
+            # simplified streets let `siteplanner report` redraw the mini-maps without the OSM file
+            tables["streets"] = gpd.GeoDataFrame(
+                geometry=layers.streets.geometry.simplify(1.0).values, crs=layers.crs)
+        ids = result.selected["site_id"].astype(str).tolist()
+        if map_writer is not None:
+            map_writer(result, tmp / "map.html")
+        else:
+            write_map(result, tmp / "map.html", floorplans=floorplan_links(out_dir, ids))
+        write_report(result, tmp / "report.html", floorplans_dir=out_dir / "floorplans")
         sel_rule = result.study.selection
         doc = provenance(
             study=result.study.to_dict(), inputs=result.inputs, timings=result.timings,
@@ -177,7 +187,8 @@ def write_rank_outputs(result: Any, out_dir: Path, *,
                 "candidates": {"count": len(result.candidates),
                                "source": layers.sources.get("candidates", "h3")},
                 "selection": {
-                    "rule": "top_k_with_spacing", "top_k": sel_rule.top_k,
+                    "rule": ("top_k_with_spacing" if sel_rule.method == "top"
+                             else sel_rule.method), "top_k": sel_rule.top_k,
                     "min_spacing_m": sel_rule.min_spacing_m,
                     "min_distance_to_own_m": sel_rule.min_distance_to_own_m,
                     "selected": len(result.selected),

@@ -30,6 +30,7 @@ from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
+from siteplanner.selection.joint import select_joint
 from siteplanner.sources._osm import OSMData
 
 __all__ = ["MARKET_COLUMNS", "STAGES", "RankResult", "cache_folder", "load_osm", "rank_sites"]
@@ -174,11 +175,23 @@ def rank_sites(study: Study, *,
                                 layers.own_branches, k=sel.top_k,
                                 min_spacing_m=sel.min_spacing_m,
                                 min_distance_to_own_m=sel.min_distance_to_own_m)
+            demand = _demand_points(cands, raw, layers, study)
+            joint: dict[str, Any] = {}
+            if sel.method != "top":
+                h = study.huff
+                ranked, joint = select_joint(
+                    sel.method, ranked, demand, own=layers.own_branches,  # type: ignore[arg-type]
+                    competitors=layers.competitors, graph=graph, k=sel.top_k,
+                    min_distance_to_own_m=sel.min_distance_to_own_m,
+                    coverage_minutes=sel.coverage_minutes, cutoff_min=net.cutoff_min,
+                    speed_kmh=net.walk_speed_kmh, lam=h.lam,
+                    attractiveness=(h.attractiveness_own, h.attractiveness_competitor,
+                                    h.attractiveness_new),
+                    solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed)
             selected = ranked[ranked["rank"].notna()].sort_values("rank")
         with stage("market"):
             catch = (catchments(graph, selected, minutes=net.catchment_minutes)
                      if graph is not None and len(selected) else None)
-            demand = _demand_points(cands, raw, layers, study, prox)
             market = market_share(layers, selected, demand, graph=graph, settings=study.huff,
                                   cutoff_min=net.cutoff_min, speed_kmh=net.walk_speed_kmh)
             parts = market.sites[list(MARKET_COLUMNS)].set_axis(selected.index)
@@ -191,7 +204,8 @@ def rank_sites(study: Study, *,
         foot_traffic_measured=layers.foot_traffic_measured,
         data_date=osm.data_date if osm is not None else None,
         timings=timings, inputs=inputs, warnings=messages, catchments=catch,
-        extras={"network": network_info, "market": market.summary},
+        extras={"network": network_info, "market": market.summary,
+                **({"selection_model": joint} if joint else {})},
     )
 
 
@@ -216,8 +230,8 @@ def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
     return pd.concat(cols, axis=1)
 
 
-def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers, study: Study,
-                   proximity: Proximity) -> gpd.GeoDataFrame:
+def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
+                   study: Study) -> gpd.GeoDataFrame:
     """H3 cells weighted by foot traffic: the demand that chooses among branches."""
     if layers.candidates is None:
         cells, weight = cands, raw["foot_traffic"]

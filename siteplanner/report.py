@@ -835,6 +835,8 @@ def write_report(source: Any, path: Path, *, floorplans_dir: Path | None = None)
         fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        # mkstemp makes the file private; a shared report is read by others like any output
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as e:
         msg = f"{path}: cannot write the report ({e.strerror}); choose a writable output folder"

@@ -17,7 +17,7 @@ from siteplanner.pipeline import STAGES
 
 def test_demo_writes_the_four_outputs(demo_out):
     assert sorted(p.name for p in demo_out.iterdir()) == [
-        "map.html", "ranked_sites.csv", "run.json", "sites.gpkg"]
+        "map.html", "ranked_sites.csv", "report.html", "run.json", "sites.gpkg"]
 
 
 def test_ranked_sites_has_the_documented_columns_and_k_rows(demo_out, demo_study):

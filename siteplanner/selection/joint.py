@@ -1,0 +1,128 @@
+"""Choose the set of sites jointly with a location-allocation model.
+
+``top`` (the default) takes candidates in score order with spacing
+(:mod:`.spacing`). The other rules pick the best *set* of k sites with the
+brand's existing branches kept open, over walk times from the demand points
+(H3 cells weighted by foot traffic) to the candidates:
+
+- ``coverage``: the most demand within ``coverage_minutes`` (MCLP);
+- ``pmedian``: the least total demand-weighted walk time;
+- ``capture``: the most demand captured against competitors (Huff rule, the
+  study's λ and attractiveness).
+
+Candidates within ``min_distance_to_own_m`` of an own branch are excluded,
+as in ``top``; spacing between new sites is left to the objective, which
+already gains nothing from two sites serving the same people.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from siteplanner._errors import InputError
+from siteplanner.network import WalkGraph
+from siteplanner.proximity import xy
+from siteplanner.selection.allocation import MaxCapture, MaxCoverage, PMedian
+
+__all__ = ["RULES", "select_joint"]
+
+Rule = Literal["top", "coverage", "pmedian", "capture"]
+RULES: tuple[str, ...] = ("top", "coverage", "pmedian", "capture")
+
+#: Above this many candidates the exact MILP gives way to the heuristic under "auto".
+#: Coverage MILPs solve fast; p-median and capture MILPs on a city's cells
+#: (~1,000 x 1,000) do not prove optimality within a minute here, while the
+#: heuristic reaches 99 % of the optimum in a second (benchmarks/bench_selection.py).
+EXACT_MAX_CANDIDATES = {"coverage": 2_000, "pmedian": 300, "capture": 300}
+
+
+def _cost(graph: WalkGraph | None, demand: gpd.GeoDataFrame, targets: gpd.GeoDataFrame, *,
+          cutoff_min: float, metres_per_minute: float) -> Any:
+    if graph is not None:
+        return graph.walk_minutes(demand, targets=targets, cutoff_min=cutoff_min)
+    d = np.hypot(*(xy(demand)[:, None, :] - xy(targets)[None, :, :]).transpose(2, 0, 1))
+    m = d / metres_per_minute
+    return np.where(m <= cutoff_min, m, np.inf)
+
+
+def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
+                 own: gpd.GeoDataFrame, competitors: gpd.GeoDataFrame, graph: WalkGraph | None,
+                 k: int, min_distance_to_own_m: float, coverage_minutes: float,
+                 cutoff_min: float, speed_kmh: float, lam: float,
+                 attractiveness: tuple[float, float, float], solver: str = "auto",
+                 time_limit_s: float = 60.0, seed: int = 0
+                 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Replace the top-K choice in ``ranked`` by the set a location model chooses.
+
+    ``ranked`` is the output of :func:`~siteplanner.selection.select_top` (it
+    carries ``nearest_own_m``); the returned copy has new ``rank`` and
+    ``status`` columns. The dict holds the model, method, objective, gap,
+    runtime and the objective with the existing branches alone.
+    """
+    mpm = speed_kmh * 1000 / 60
+    weights = demand["weight"].to_numpy(dtype=float)
+    exclude = np.flatnonzero(ranked["nearest_own_m"].to_numpy() < min_distance_to_own_m)
+    free = len(ranked) - len(exclude)
+    if k > free:
+        msg = (f"selection.top_k = {k} is more than the {free} candidates left after excluding "
+               f"those within {min_distance_to_own_m:.0f} m of own branches; lower top_k or "
+               "selection.min_distance_to_own_m")
+        raise InputError(msg)
+    cost = _cost(graph, demand, ranked, cutoff_min=cutoff_min, metres_per_minute=mpm)
+    fixed = (_cost(graph, demand, own, cutoff_min=cutoff_min, metres_per_minute=mpm)
+             if len(own) else None)
+    method = solver if solver != "auto" else (
+        "exact" if len(ranked) <= EXACT_MAX_CANDIDATES.get(rule, 0) else "heuristic")
+    model: MaxCoverage | PMedian | MaxCapture
+    if rule == "coverage":
+        model = MaxCoverage.from_cost_matrix(cost, weights, k=k, max_cost=coverage_minutes,
+                                             fixed=fixed, exclude=exclude)
+    elif rule == "pmedian":
+        model = PMedian.from_cost_matrix(cost, weights, k=k, fixed=fixed, exclude=exclude,
+                                         unreachable_cost=cutoff_min * 2)
+    elif rule == "capture":
+        if len(competitors) == 0:
+            msg = "--select capture needs competitors, and the competitors layer is empty"
+            raise InputError(msg)
+        a_own, a_comp, a_new = attractiveness
+        comp_cost = _cost(graph, demand, competitors, cutoff_min=cutoff_min, metres_per_minute=mpm)
+        model = MaxCapture.from_cost_matrix(
+            cost, weights, k=k, competitor_cost=comp_cost, fixed=fixed, rule="huff", beta=lam,
+            attractiveness=np.full(len(ranked), a_new),
+            fixed_attractiveness=np.full(len(own), a_own) if len(own) else None,
+            competitor_attractiveness=np.full(len(competitors), a_comp), exclude=exclude)
+    else:
+        msg = f"--select {rule!r}: use one of {', '.join(RULES)}"
+        raise InputError(msg)
+    model.solve(method, time_limit=time_limit_s, random_state=seed)  # type: ignore[arg-type]
+    chosen = np.asarray(model.selected_, dtype=int)
+    out = ranked.copy()
+    order = chosen[np.lexsort((out.index.to_numpy()[chosen].astype(str),
+                               -out["score"].to_numpy()[chosen]))]
+    rank = np.zeros(len(out), dtype=int)
+    rank[order] = np.arange(1, len(order) + 1)
+    status = np.where(out["nearest_own_m"].to_numpy() < min_distance_to_own_m,
+                      out["status"].to_numpy(), f"not in the {rule} set")
+    status = status.astype(object)
+    status[order] = [f"selected #{r} ({rule} set)" for r in range(1, len(order) + 1)]
+    out["rank"] = pd.array(np.where(rank > 0, rank, np.nan), dtype="Int64")
+    out["status"] = status
+    info = {
+        "rule": rule,
+        "model": type(model).__name__,
+        "method": method,
+        "objective": round(float(model.objective_), 6),
+        "existing_only_objective": round(float(model.baseline_), 6),
+        "gap": None if not np.isfinite(model.gap_) else round(float(model.gap_), 6),
+        "runtime_s": round(float(model.runtime_), 3),
+        "status": model.status_,
+        "units": {"coverage": "weighted demand within coverage_minutes",
+                  "pmedian": "demand-weighted walk minutes",
+                  "capture": "weighted demand captured by the brand"}[rule],
+        "coverage_minutes": coverage_minutes if rule == "coverage" else None,
+    }
+    return out, info
