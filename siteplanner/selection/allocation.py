@@ -271,6 +271,13 @@ def _column(gdf: Any, col: str | None, name: str) -> np.ndarray | None:
         raise InputError(msg) from err
 
 
+def _optional_column(gdf: Any, col: str | None, name: str) -> np.ndarray | None:
+    """A column that the existing/competitor layers may lack (then: no limit / default)."""
+    if gdf is None or col is None or col not in gdf.columns:
+        return None
+    return _column(gdf, col, name)
+
+
 def _geo_inputs(
     demand: Any, candidates: Any, others: dict[str, Any], weights_col: str, cutoff: float | None
 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
@@ -578,7 +585,7 @@ class MaxCoverage(_MinCostModel):
         return cls.from_cost_matrix(
             cost, w, k=k, max_cost=limit, fixed=other["existing"],
             capacity=_column(candidates_gdf, capacity_col, "candidates_gdf"),
-            fixed_capacity=_column(existing, capacity_col, "existing"), exclude=exclude,
+            fixed_capacity=_optional_column(existing, capacity_col, "existing"), exclude=exclude,
         )
 
     def _exact(
@@ -773,7 +780,7 @@ class PMedian(_MinCostModel):
         return cls.from_cost_matrix(
             cost, w, k=k, fixed=other["existing"], max_cost=limit,
             capacity=_column(candidates_gdf, capacity_col, "candidates_gdf"),
-            fixed_capacity=_column(existing, capacity_col, "existing"), exclude=exclude,
+            fixed_capacity=_optional_column(existing, capacity_col, "existing"), exclude=exclude,
         )
 
     @property
@@ -979,8 +986,8 @@ class MaxCapture(_AllocationModel):
             cost, w, k=k, competitor_cost=other["competitors"], fixed=other["existing"],
             rule=rule, beta=beta, cost_floor=cost_floor,
             attractiveness=_column(candidates_gdf, attractiveness_col, "candidates_gdf"),
-            fixed_attractiveness=_column(existing, attractiveness_col, "existing"),
-            competitor_attractiveness=_column(competitors, attractiveness_col, "competitors"),
+            fixed_attractiveness=_optional_column(existing, attractiveness_col, "existing"),
+            competitor_attractiveness=_optional_column(competitors, attractiveness_col, "competitors"),
             exclude=exclude,
         )
 
