@@ -42,6 +42,7 @@ looking at banks.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -210,6 +211,13 @@ def _xy(X: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- validation
 
 
+def _threads_for(n_samples: int) -> AbstractContextManager[Any]:
+    """One thread for small fits: OpenMP/BLAS start-up costs more than it saves below
+    ~10k rows, and on a busy machine two threads on tiny data ran 100x slower."""
+    return threadpool_limits(limits=1) if n_samples < 10_000 else nullcontext()
+
+
+
 def _target(y: Any, what: str, *, need: int, unit: str) -> np.ndarray:
     s = pd.Series(np.asarray(y, dtype=object)).reset_index(drop=True)
     num = pd.to_numeric(s, errors="coerce")
@@ -332,7 +340,8 @@ class FootTrafficCalibrator(RegressorMixin, BaseEstimator):
             raise InputError(msg)
         self.scale_ = float(target.mean())
         self.pipeline_ = make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), reg)
-        self.pipeline_.fit(arr, target / self.scale_)
+        with _threads_for(len(arr)):
+            self.pipeline_.fit(arr, target / self.scale_)
         self.n_features_in_ = arr.shape[1]
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -550,7 +559,8 @@ class SiteModel(BaseEstimator):
             msg = f"method = {self.method!r}; use 'linear' or 'additive_gbm'"
             raise InputError(msg)
         self.pipeline_ = Pipeline([("scale", StandardScaler()), ("model", est)])
-        self.pipeline_.fit(arr, target)
+        with _threads_for(len(arr)):
+            self.pipeline_.fit(arr, target)
         self.n_features_in_ = arr.shape[1]
         self.feature_names_ = names or [f"x{i}" for i in range(arr.shape[1])]
         if names is not None:
