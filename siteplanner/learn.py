@@ -309,20 +309,24 @@ class FootTrafficCalibrator(RegressorMixin, BaseEstimator):
         with Poisson loss), for many counters and non-linear effects.
     alpha
         L2 penalty of the GLM.
+    min_samples
+        Fewest counters to fit on; :data:`MIN_COUNTERS` when None.
     random_state
         Seed of the GBM.
     """
 
     def __init__(self, method: Literal["glm", "gbm"] = "glm", *, alpha: float = 0.01,
-                 random_state: int | None = None) -> None:
+                 min_samples: int | None = None, random_state: int | None = None) -> None:
         self.method = method
         self.alpha = alpha
+        self.min_samples = min_samples
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> FootTrafficCalibrator:
         """Fit to counts ``y`` (>= 0) at points with features ``X``."""
         arr, names = _matrix(X, "foot-traffic calibration")
-        target = _target(y, "foot-traffic counts", need=MIN_COUNTERS, unit="counter")
+        need = MIN_COUNTERS if self.min_samples is None else self.min_samples
+        target = _target(y, "foot-traffic counts", need=need, unit="counter")
         if len(target) != len(arr):
             msg = f"foot-traffic calibration: {len(arr)} feature rows but {len(target)} counts"
             raise InputError(msg)
@@ -377,9 +381,16 @@ class FootTrafficCalibration:
 
 def _oof(model: Any, X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
          predict: Callable[[Any, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Out-of-fold predictions; NaN for a fold whose training part holds one class only."""
     out = np.full(len(y), np.nan)
     for train, test in folds:
-        m = clone(model).fit(X[train], y[train])
+        m = clone(model)
+        if "min_samples" in m.get_params():
+            # The minimum guards the whole data set; a training fold is smaller by design.
+            m.set_params(min_samples=1)
+        if getattr(m, "kind", None) == "presence" and len(np.unique(y[train])) < 2:
+            continue
+        m.fit(X[train], y[train])
         out[test] = predict(m, X[test]) if predict else m.predict(X[test])
     return out
 
@@ -506,6 +517,9 @@ class SiteModel(BaseEstimator):
     alpha
         Ridge penalty (performance) or inverse of the logistic ``C``
         (presence), on standardised criteria.
+    min_samples
+        Fewest branches (performance) or bank cells (presence) to fit on;
+        :data:`MIN_BRANCHES` or :data:`MIN_PRESENCE` when None.
     random_state
         Seed of the boosted trees.
 
@@ -518,24 +532,28 @@ class SiteModel(BaseEstimator):
     """
 
     def __init__(self, kind: Kind = "performance", *, method: Literal["linear", "additive_gbm"] = "linear",
-                 alpha: float = 1.0, random_state: int | None = None) -> None:
+                 alpha: float = 1.0, min_samples: int | None = None,
+                 random_state: int | None = None) -> None:
         self.kind = kind
         self.method = method
         self.alpha = alpha
+        self.min_samples = min_samples
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> SiteModel:
         """Fit to site criteria ``X`` and performance or 0/1 presence ``y``."""
         arr, names = _matrix(X, f"{self.kind} model")
         if self.kind == "performance":
-            target = _target(y, "performance", need=MIN_BRANCHES, unit="branch")
+            need = MIN_BRANCHES if self.min_samples is None else self.min_samples
+            target = _target(y, "performance", need=need, unit="branch")
         elif self.kind == "presence":
             target = pd.to_numeric(pd.Series(np.asarray(y, dtype=object)), errors="coerce").to_numpy(float)
             if not np.isin(target, (0.0, 1.0)).all():
                 msg = "presence must be 0 (background cell) or 1 (cell holding a bank) for every cell"
                 raise InputError(msg)
-            if target.sum() < MIN_PRESENCE or target.sum() == len(target):
-                msg = (f"presence model: needs at least {MIN_PRESENCE} cells holding a bank and one "
+            need = MIN_PRESENCE if self.min_samples is None else self.min_samples
+            if target.sum() < need or target.sum() == len(target):
+                msg = (f"presence model: needs at least {need} cells holding a bank and one "
                        f"without, got {int(target.sum())} of {len(target)}; widen the study area "
                        "or give branch performance")
                 raise InputError(msg)
@@ -774,8 +792,15 @@ def _learn(kind: Kind, X: pd.DataFrame, y: np.ndarray, geometry: gpd.GeoSeries, 
             base["spearman_weighted_score"] = round(_spearman(baseline_values, y), 4)
     else:
         oof = _oof(model, arr, y, folds, predict=lambda m, a: m.decision_function(a))
-        metrics = {"roc_auc": round(float(roc_auc_score(y, oof)), 4),
-                   "average_precision": round(float(average_precision_score(y, oof)), 4)}
+        ok = np.isfinite(oof)
+        if len(np.unique(y[ok])) < 2:
+            metrics = {"roc_auc": None, "average_precision": None, "cells_tested": int(ok.sum()),
+                       "note": "the bank cells fill too few blocks to test on held-out banks; "
+                               "use smaller blocks (block_size_m)"}
+        else:
+            metrics = {"roc_auc": round(float(roc_auc_score(y[ok], oof[ok])), 4),
+                       "average_precision": round(float(average_precision_score(y[ok], oof[ok])), 4),
+                       "cells_tested": int(ok.sum())}
         base = {"roc_auc_random": 0.5, "average_precision_random": round(float(y.mean()), 4)}
         if baseline_values is not None:
             base["roc_auc_weighted_score"] = round(float(roc_auc_score(y, baseline_values)), 4)

@@ -94,6 +94,15 @@ def test_without_counts_the_proxy_stays_and_says_so(city):
     assert cal.report["foot_traffic"] == "proxy" and "no measured counts" in cal.report["reason"]
 
 
+def test_the_fewest_counters_allowed_still_cross_validate(city):
+    cands, _, layers, _ = city
+    at = np.random.default_rng(3).choice(len(cands), MIN_COUNTERS, replace=False)
+    few = gpd.GeoDataFrame({"count": 100.0 + 10 * np.arange(MIN_COUNTERS)},
+                           geometry=cands.geometry.iloc[at].to_numpy(), crs=cands.crs)
+    rep = calibrate_foot_traffic(few, cands, layers).report
+    assert rep["n_counters"] == MIN_COUNTERS and np.isfinite(rep["model"]["r2"])
+
+
 def test_too_few_counters_says_how_many_are_needed(city):
     cands, _, layers, _ = city
     few = gpd.GeoDataFrame({"count": np.arange(5.0)}, geometry=cands.geometry.iloc[:5].to_numpy(),
@@ -187,6 +196,14 @@ def test_estimators_follow_the_sklearn_contract():
 
 
 # --------------------------------------------------------------------------- bad input
+
+def test_the_fewest_branches_allowed_still_cross_validate(city):
+    cands, raw, _, _ = city
+    branches, planted, featurize, _ = _planted_branches(city)
+    few = dataclasses.replace(planted, own_branches=branches.iloc[:MIN_BRANCHES])
+    res = learned_scores(cands, raw, few, featurize=featurize, block_size_m=250.0)
+    assert res.report["n_train"] == MIN_BRANCHES and np.isfinite(res.report["cv"]["model"]["r2"])
+
 
 def test_bad_performance_input_says_what_to_fix(city):
     cands, raw, _, _ = city
