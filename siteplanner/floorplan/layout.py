@@ -32,7 +32,6 @@ from shapely.geometry.base import BaseGeometry
 from siteplanner.floorplan._check import (
     TOUCH_M,
     WIDTH_KEEP,
-    aspect_ratios,
     door_cover,
     door_segments,
     relationship_weights,
@@ -46,6 +45,12 @@ __all__ = ["Genome", "LayoutProblem", "cut_area", "search_exhaustive", "search_l
 
 GRID = 1e-6  # metres; cut positions and vertices are snapped to it so shared walls coincide
 _PENALTY = 10.0  # per broken hard constraint; satisfaction lies in [0, 1]
+_MARGIN = 0.01  # metres of slack over a minimum width, so the exact width check passes
+_MEAN_DEPTH = 0.9  # a piece whose area over its long side is below this share of a width is a sliver
+# Cuts whose subtrees are decoded at a node of 1, 2, ... zones before settling for the least
+# broken: small rooms near the leaves need the choice; near the root the search over orders
+# gives it, and backtracking there multiplies the work.
+_TRIES = (1, 3, 3, 2, 1)
 
 Genome = tuple[tuple[int, ...], tuple[int, ...]]
 
@@ -77,6 +82,31 @@ def _area_below(e: np.ndarray, t: np.ndarray, sign: float) -> np.ndarray:
     return sign * (-np.sign(dx) * integral).sum(axis=1)
 
 
+def _area_profile(geom: BaseGeometry, vertical: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Breakpoints of the area-below-``t`` function, its values there and at each midpoint."""
+    e = _edges(geom, vertical)
+    # swapping x and y mirrors the polygon, which reverses the sign of the formula
+    sign = 1.0 if vertical else -1.0
+    knots = np.unique(np.concatenate([e[:, 0], e[:, 2]]))
+    both = _area_below(e, np.concatenate([knots, (knots[:-1] + knots[1:]) / 2.0]), sign)
+    return knots, both[:knots.size], both[knots.size:]
+
+
+def _solve_cut(profile: tuple[np.ndarray, np.ndarray, np.ndarray], share: float) -> float:
+    knots, a_knots, a_mid = profile
+    goal = share * float(a_knots[-1])
+    k = min(max(int(np.searchsorted(a_knots, goal)), 1), knots.size - 1)
+    t0, t1 = float(knots[k - 1]), float(knots[k])
+    a0, a1, am = float(a_knots[k - 1]), float(a_knots[k]), float(a_mid[k - 1])
+    c = 2.0 * (a1 + a0) - 4.0 * am
+    b = (a1 - a0) - c
+    rhs = goal - a0
+    disc = max(b * b + 4.0 * c * rhs, 0.0)
+    denom = b + math.sqrt(disc)
+    u = 2.0 * rhs / denom if denom > 0 else 0.0
+    return t0 + min(max(u, 0.0), 1.0) * (t1 - t0)
+
+
 def cut_area(geom: BaseGeometry, share: float, *, vertical: bool) -> float:
     """Position ``t`` of the line (``x = t`` or ``y = t``) leaving ``share`` of the area below it.
 
@@ -84,28 +114,23 @@ def cut_area(geom: BaseGeometry, share: float, *, vertical: bool) -> float:
     vertex coordinates, so the crossing interval is found on the breakpoints and
     the quadratic through its ends and midpoint is solved.
     """
-    e = _edges(geom, vertical)
-    # swapping x and y mirrors the polygon, which reverses the sign of the formula
-    sign = 1.0 if vertical else -1.0
-    knots = np.unique(np.concatenate([e[:, 0], e[:, 2]]))
-    a_knots = _area_below(e, knots, sign)
-    goal = share * a_knots[-1]
-    k = int(np.clip(np.searchsorted(a_knots, goal), 1, knots.size - 1))
-    t0, t1 = knots[k - 1], knots[k]
-    a0, a1 = a_knots[k - 1], a_knots[k]
-    am = float(_area_below(e, np.array([(t0 + t1) / 2.0]), sign)[0])
-    c = 2.0 * (a1 + a0) - 4.0 * am
-    b = (a1 - a0) - c
-    rhs = goal - a0
-    disc = max(b * b + 4.0 * c * rhs, 0.0)
-    denom = b + math.sqrt(disc)
-    u = 2.0 * rhs / denom if denom > 0 else 0.0
-    return float(t0 + np.clip(u, 0.0, 1.0) * (t1 - t0))
+    return _solve_cut(_area_profile(geom, vertical), share)
 
 
-def _split(geom: BaseGeometry, share: float, vertical: bool) -> tuple[BaseGeometry, BaseGeometry]:
-    t = round(cut_area(geom, share, vertical=vertical) / GRID) * GRID
+def _split(geom: BaseGeometry, share: float, vertical: bool,
+           profile: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+           ) -> tuple[BaseGeometry, BaseGeometry]:
     x0, y0, x1, y1 = geom.bounds
+    if _is_rect(geom):
+        # most pieces in the layout frame are rectangles: the cut is linear in t
+        lo, hi = (x0, x1) if vertical else (y0, y1)
+        t = round((lo + share * (hi - lo)) / GRID) * GRID
+        if vertical:
+            return shapely.box(x0, y0, t, y1), shapely.box(t, y0, x1, y1)
+        return shapely.box(x0, y0, x1, t), shapely.box(x0, t, x1, y1)
+    if profile is None:
+        profile = _area_profile(geom, vertical)
+    t = round(_solve_cut(profile, share) / GRID) * GRID
     pad = 1.0
     # clip_by_rect is several times faster than a general overlay; a cut of a simple
     # polygon by a half-plane box is exactly its case
@@ -119,6 +144,55 @@ def _split(geom: BaseGeometry, share: float, vertical: bool) -> tuple[BaseGeomet
     return _polygonal(parts[0]), _polygonal(parts[1])
 
 
+def _is_rect(g: BaseGeometry) -> bool:
+    x0, y0, x1, y1 = g.bounds
+    box_area = (x1 - x0) * (y1 - y0)
+    return g.geom_type == "Polygon" and abs(g.area - box_area) <= 1e-9 * box_area
+
+
+def _wall_span(region: BaseGeometry, vertical: bool, at_low: bool, end: int
+               ) -> tuple[float, float, float] | None:
+    """Where a band can lean on the region's outermost wall across the cut axis.
+
+    Returns the wall's coordinate on the cut axis and the stretch ``(v0, v1)`` of
+    it at the chosen end (lowest start or highest end when the wall is broken).
+    """
+    c = shapely.get_coordinates(shapely.get_exterior_ring(region))
+    if not vertical:
+        c = c[:, ::-1]
+    x0, x1 = c[:, 0].min(), c[:, 0].max()
+    u = x0 if at_low else x1
+    on = np.abs(c[:, 0] - u) < GRID / 2
+    seg = on[:-1] & on[1:]
+    if not seg.any():
+        return None
+    v0 = np.minimum(c[:-1, 1], c[1:, 1])[seg]
+    v1 = np.maximum(c[:-1, 1], c[1:, 1])[seg]
+    k = int(np.argmin(v0)) if end == 0 else int(np.argmax(v1))
+    return float(u), float(v0[k]), float(v1[k])
+
+
+def _band(region: BaseGeometry, area: float, depth: float, vertical: bool, at_low: bool,
+          end: int) -> tuple[BaseGeometry, BaseGeometry] | None:
+    """A ``depth``-deep rectangle of ``area`` against one wall, from one end; and the rest."""
+    span = _wall_span(region, vertical, at_low, end)
+    if span is None:
+        return None
+    u, v0, v1 = span
+    length = area / depth
+    u_in = u + depth if at_low else u - depth
+    v_a, v_b = (v0, v0 + length) if end == 0 else (v1 - length, v1)
+    ua, ub = sorted((u, round(u_in / GRID) * GRID))
+    va, vb = round(v_a / GRID) * GRID, round(v_b / GRID) * GRID
+    rect = shapely.box(ua, va, ub, vb) if vertical else shapely.box(va, ua, vb, ub)
+    if not shapely.covers(region, rect):
+        return None
+    rest = _polygonal(shapely.set_precision(shapely.difference(region, rect), GRID))
+    if rest.geom_type != "Polygon":
+        return None
+    return rect, rest
+
+
 def _polygonal(g: BaseGeometry) -> BaseGeometry:
     """Drop the points and lines an intersection may leave along the cut."""
     if g.geom_type in ("Polygon", "MultiPolygon"):
@@ -127,8 +201,12 @@ def _polygonal(g: BaseGeometry) -> BaseGeometry:
     return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
 
 
-def _bounds_key(g: BaseGeometry) -> tuple[object, ...]:
-    return tuple(round(v / GRID) for v in g.bounds)
+def _key(g: BaseGeometry) -> bytes:
+    """Identity of a piece: its snapped coordinates (cheap, and equal pieces merge)."""
+    return shapely.get_coordinates(g).tobytes()
+
+
+Leaf = tuple[BaseGeometry, bytes]
 
 
 @dataclass
@@ -140,12 +218,15 @@ class LayoutProblem:
     targets: np.ndarray
     entrances: tuple[Point, ...]
     standard: Standard
-    _cache: dict[tuple[object, ...], dict[int, tuple[BaseGeometry, tuple[object, ...]]]] = field(
+    _cache: dict[tuple[object, ...], tuple[dict[int, Leaf], float]] = field(
         default_factory=dict, repr=False)
-    _zone_cache: dict[tuple[int, tuple[object, ...]], tuple[float, float]] = field(
+    _zone_cache: dict[tuple[int, bytes], tuple[float, float]] = field(
         default_factory=dict, repr=False)
-    _cuts: dict[tuple[object, ...], tuple[BaseGeometry, BaseGeometry]] = field(
+    _cuts: dict[tuple[object, ...], tuple[Leaf, Leaf] | None] = field(
         default_factory=dict, repr=False)
+    _profiles: dict[tuple[bytes, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False)
+    _fit_cache: dict[tuple[bytes, float], bool] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
@@ -155,72 +236,201 @@ class LayoutProblem:
         specs = [self.standard.zones[k] for k in self.kinds]
         self.public = np.array([s.public for s in specs])
         self.widths = np.array([s.min_width_m for s in specs])
+        # the narrowest a piece may be for each zone: its minimum width, and the turning
+        # circle for public zones, plus a centimetre so the exact check has room
+        self.need = np.maximum(self.widths, np.where(self.public, self.standard.turning_circle_m,
+                                                     0.0)) + _MARGIN
         self.ss = self.kinds.index("self_service")
+        self.outline_key = _key(self.outline)
 
     def decode(self, genome: Genome) -> list[BaseGeometry]:
         """Zone geometries, in ``kinds`` order, for one genome."""
         return [g for g, _ in self._leaves(genome)]
 
-    def _leaves(self, genome: Genome) -> list[tuple[BaseGeometry, tuple[object, ...]]]:
+    def _leaves(self, genome: Genome) -> list[Leaf]:
         order, flips = genome
-        out = self._decode(self.outline, _bounds_key(self.outline), order, flips)
+        out, _ = self._decode(self.outline, self.outline_key, tuple(order), tuple(flips))
         return [out[k] for k in range(self.n)]
 
-    def _decode(self, region: BaseGeometry, rkey: tuple[object, ...], items: tuple[int, ...],
-                flips: tuple[int, ...]) -> dict[int, tuple[BaseGeometry, tuple[object, ...]]]:
-        # Every region is the outline clipped to an axis-parallel rectangle, and so is
-        # named by its own bounding box: a cheap key that also merges identical regions
-        # reached through different cut sequences.
+    def _decode(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...],
+                flips: tuple[int, ...]) -> tuple[dict[int, Leaf], float]:
+        """Leaves of one subtree and how many local rules they break.
+
+        Tries the cuts in :meth:`_candidates` order and keeps the first whose
+        subtree breaks nothing (else the least broken among ``_TRIES``), so a
+        piece too thin for a zone is never cut when a cut that fits exists.
+        """
         if len(items) == 1:
-            return {items[0]: (region, rkey)}
+            return {items[0]: (region, rkey)}, self._leaf_broken(items[0], region, rkey)
         key = (rkey, items, flips)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
+        best: tuple[dict[int, Leaf], float] | None = None
+        if region.is_empty or not region.area > 0:
+            # an earlier fallback cut left nothing here: every zone in it is broken
+            best = {k: (region, rkey) for k in items}, 3.0 * len(items)
+            self._cache[key] = best
+            return best
+        for tries, (k, low, high) in enumerate(self._candidates(region, rkey, items, flips[0])):
+            left, bad = self._decode(*low, items[:k], flips[1:k])
+            if best is not None and bad >= best[1]:
+                continue
+            right, bad_r = self._decode(*high, items[k:], flips[k:])
+            bad += bad_r
+            if best is None or bad < best[1]:
+                best = ({**left, **right}, bad)
+            if best[1] == 0 or tries + 1 >= _TRIES[min(len(items), len(_TRIES)) - 1]:
+                break
+        assert best is not None
+        self._cache[key] = best
+        return best
+
+    def _candidates(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...], flip: int
+                    ) -> Iterator[tuple[int, Leaf, Leaf]]:
+        """Cuts of ``region`` for the ordered ``items``, the likeliest to fit first.
+
+        First straight cuts across the whole piece, splitting the list nearest
+        half the area first and across the longer side (``flip`` swaps the axis);
+        then bands: the zones on one side of the split laid side by side in a
+        rectangle against a wall, as deep as they all allow, so small rooms are not
+        cut as slivers across a large piece. The first split is the fallback when
+        nothing fits.
+        """
         areas = self.targets[list(items)]
         cum = np.cumsum(areas)
-        k = int(np.argmin(np.abs(cum[:-1] - cum[-1] / 2.0))) + 1
+        ks = sorted(range(1, len(items)), key=lambda k: (abs(cum[k - 1] - cum[-1] / 2.0), k))
         x0, y0, x1, y1 = region.bounds
-        vertical = (x1 - x0 >= y1 - y0) != bool(flips[0])
-        share = float(cum[k - 1] / cum[-1])
-        low, high = self._split(region, rkey, share, vertical)
-        if low.geom_type != "Polygon" or high.geom_type != "Polygon":
-            # a cut across a concave neck splits a piece in two; the other way may not
-            alt = self._split(region, rkey, share, not vertical)
-            if alt[0].geom_type == "Polygon" and alt[1].geom_type == "Polygon":
-                low, high = alt
-        out = {**self._decode(low, _bounds_key(low), items[:k], flips[1:k]),
-               **self._decode(high, _bounds_key(high), items[k:], flips[k:])}
-        self._cache[key] = out
+        pref = (x1 - x0 >= y1 - y0) != bool(flip)
+        fallback = None
+        yielded = False
+        thin: list[tuple[int, bool, bool]] = []
+        for k in ks:
+            for vertical in (pref, not pref):
+                cut = self._cut(region, rkey, ("cut", float(cum[k - 1] / cum[-1]), vertical))
+                if cut is None:
+                    continue
+                if fallback is None:
+                    fallback = (k, *cut)
+                low_ok, high_ok = self._fits(cut[0], items[:k]), self._fits(cut[1], items[k:])
+                if low_ok and high_ok:
+                    yielded = True
+                    yield (k, *cut)
+                # a side too thin as a full-width strip may still fit as a band
+                thin += [(k, vertical, at_low) for at_low, ok in ((True, low_ok), (False, high_ok))
+                         if not ok]
+        for k, vertical, at_low in thin:
+            band = items[:k] if at_low else items[k:]
+            depth = self._band_depth(band)
+            if depth is None:
+                continue
+            area = float(self.targets[list(band)].sum())
+            if area / depth > (y1 - y0 if vertical else x1 - x0):
+                continue
+            for end in (0, 1):
+                cut = self._cut(region, rkey, ("band", area, depth, vertical, at_low, end))
+                if cut is None:
+                    continue
+                low, high = cut if at_low else cut[::-1]
+                if self._fits(low, items[:k]) and self._fits(high, items[k:]):
+                    yielded = True
+                    yield k, low, high
+        if not yielded and fallback is not None:
+            yield fallback
+
+    def _band_depth(self, band: tuple[int, ...]) -> float | None:
+        """Depth of a band holding ``band`` side by side: each room at least its width
+        deep and at least its width long; as square as that allows."""
+        idx = list(band)
+        lo = float(self.need[idx].max())
+        hi = float((self.targets[idx] / self.need[idx]).min())
+        if lo > hi:
+            return None
+        return min(hi, max(lo, math.sqrt(float(self.targets[idx].sum()) / len(idx))))
+
+    def _cut(self, region: BaseGeometry, rkey: bytes, how: tuple[object, ...]
+             ) -> tuple[Leaf, Leaf] | None:
+        key = (rkey, *how)
+        if key in self._cuts:
+            return self._cuts[key]
+        if region.geom_type not in ("Polygon", "MultiPolygon") or not region.area > 0:
+            return None
+        pieces: tuple[BaseGeometry, BaseGeometry] | None
+        if how[0] == "cut":
+            _, share, vertical = how
+            profile = None
+            if not _is_rect(region):
+                pkey = (rkey, bool(vertical))
+                profile = self._profiles.get(pkey)
+                if profile is None:
+                    profile = self._profiles[pkey] = _area_profile(region, bool(vertical))
+            pieces = _split(region, float(share), bool(vertical), profile)  # type: ignore[arg-type]
+        else:
+            _, area, depth, vertical, at_low, end = how
+            pieces = _band(region, float(area), float(depth), bool(vertical),  # type: ignore[arg-type]
+                           bool(at_low), int(end))  # type: ignore[call-overload]
+        out = None if pieces is None else ((pieces[0], _key(pieces[0])),
+                                           (pieces[1], _key(pieces[1])))
+        self._cuts[key] = out
         return out
 
-    def _split(self, region: BaseGeometry, rkey: tuple[object, ...], share: float,
-               vertical: bool) -> tuple[BaseGeometry, BaseGeometry]:
-        key = (rkey, round(share, 12), vertical)
-        hit = self._cuts.get(key)
+    def _fits(self, piece: Leaf, items: tuple[int, ...]) -> bool:
+        """Cheap necessary test: one piece whose box and mean depth hold the widest zone."""
+        need = float(self.need[list(items)].max())
+        hit = self._fit_cache.get((piece[1], need))
         if hit is None:
-            hit = self._cuts[key] = _split(region, share, vertical)
+            geom = piece[0]
+            hit = geom.geom_type == "Polygon" and not geom.is_empty
+            if hit:
+                x0, y0, x1, y1 = geom.bounds
+                short, long = sorted((x1 - x0, y1 - y0))
+                hit = short >= need and geom.area / long >= need * _MEAN_DEPTH
+            self._fit_cache[(piece[1], need)] = hit
         return hit
 
-    def _zone_terms(self, leaves: Sequence[tuple[BaseGeometry, tuple[object, ...]]]
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def _leaf_broken(self, k: int, geom: BaseGeometry, gkey: bytes) -> float:
+        key = (k, gkey)
+        hit = self._zone_cache.get(key)
+        if hit is None:
+            hit = self._zone_cache[key] = self._zone_check(k, geom)
+        return hit[0]
+
+    def _zone_check(self, k: int, geom: BaseGeometry) -> tuple[float, float]:
+        """Broken local rules of one zone (width, turning circle, one piece) and aspect excess."""
+        if _is_rect(geom):
+            # a rectangle meets a width, or holds a circle, exactly when its short side does
+            x0, y0, x1, y1 = geom.bounds
+            short, long = sorted((x1 - x0, y1 - y0))
+            kept = 1.0 if short >= self.widths[k] else short / self.widths[k] * WIDTH_KEEP
+            turn = not self.public[k] or short >= self.standard.turning_circle_m
+            single, aspect = True, long / short if short > 0 else math.inf
+        else:
+            kept = float(width_kept([geom], self.widths[[k]])[0])
+            # a zone swept by a disc of its width holds any smaller circle
+            turn = (not self.public[k] or (kept > 0 and self.widths[k] >= self.standard.turning_circle_m)
+                    or bool(turning_ok([geom], self.standard.turning_circle_m)[0]))
+            single = geom.geom_type == "Polygon"
+            x0, y0, x1, y1 = geom.bounds
+            # the box in the layout frame is a good enough aspect ratio inside the search
+            short, long = sorted((x1 - x0, y1 - y0))
+            aspect = long / short if short > 0 else math.inf
+        # a broken rule costs 1 plus how badly it is broken, so the search can tell a
+        # nearly wide enough zone from a sliver
+        narrow = 0.0 if kept >= WIDTH_KEEP else 1.0 + (WIDTH_KEEP - kept)
+        broken = narrow + float(not turn) + float(not single)
+        return broken, max(0.0, aspect - 2.0)
+
+    def _zone_terms(self, leaves: Sequence[Leaf]) -> tuple[np.ndarray, np.ndarray]:
         """Per zone: broken local constraints (width, turning, pieces) and aspect excess."""
-        keys = [(k, rkey) for k, (_, rkey) in enumerate(leaves)]
-        todo = [k for k, key in enumerate(keys) if key not in self._zone_cache]
-        if todo:
-            geoms = [leaves[k][0] for k in todo]
-            kept = width_kept(geoms, self.widths[todo])
-            turn = turning_ok(geoms, self.standard.turning_circle_m) | ~self.public[todo]
-            single = shapely.get_type_id(np.asarray(geoms, dtype=object)) == 3
-            aspect = aspect_ratios(geoms)
-            for idx, k in enumerate(todo):
-                # a broken rule costs 1 plus how badly it is broken, so the search
-                # can tell a nearly wide enough zone from a sliver
-                narrow = 0.0 if kept[idx] >= WIDTH_KEEP else 1.0 + (WIDTH_KEEP - kept[idx])
-                broken = narrow + float(~turn[idx]) + float(~single[idx])
-                self._zone_cache[keys[k]] = (broken, max(0.0, float(aspect[idx]) - 2.0))
-        terms = np.array([self._zone_cache[key] for key in keys])
-        return terms[:, 0], terms[:, 1]
+        terms = []
+        for k, (geom, gkey) in enumerate(leaves):
+            key = (k, gkey)
+            hit = self._zone_cache.get(key)
+            if hit is None:
+                hit = self._zone_cache[key] = self._zone_check(k, geom)
+            terms.append(hit)
+        arr = np.array(terms)
+        return arr[:, 0], arr[:, 1]
 
     def cost(self, genome: Genome) -> float:
         """Lower is better: broken hard constraints dominate, then unmet closeness."""
