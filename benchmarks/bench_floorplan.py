@@ -22,6 +22,7 @@ import shapely
 from shapely import affinity
 from shapely.geometry import Point, Polygon
 
+from siteplanner._errors import InputError
 from siteplanner.floorplan import Demand, default_standard, plan_floor
 from siteplanner.floorplan._check import check_layout
 from siteplanner.floorplan.layout import GRID, LayoutProblem, search_exhaustive
@@ -30,6 +31,9 @@ from siteplanner.floorplan.sizing import programme_area, size_programme
 from siteplanner.floorplan.standard import Standard
 
 OPTIONAL = ("advisory", "back_office", "vault", "restroom")
+CONSTRAINTS = ("inside_outline", "no_overlap", "covers_outline", "area_within_tolerance",
+               "self_service_at_entrance", "x_pairs_no_shared_wall", "turning_circle",
+               "min_width", "connected")
 
 
 def _shape(kind: str, rng: np.random.Generator) -> Polygon:
@@ -101,22 +105,49 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--exhaustive", type=int, default=12, help="instances with an exhaustive "
                     "baseline (5-6 zones; 6 zones cost 23,040 layouts each)")
+    ap.add_argument("--check-refused", type=int, default=4, help="refused instances of at most "
+                    "6 zones searched exhaustively for any valid layout")
+    ap.add_argument("--budget", type=int, default=None, help="plan_floor's search budget "
+                    "(its default when not given)")
     args = ap.parse_args()
     rng = np.random.default_rng(20240603)
     std = default_standard()
-    runtimes, err_mean, err_max, sat, violated = [], [], [], [], []
+    runtimes, cpu, err_mean, err_max, sat, violated = [], [], [], [], [], []
+    refused: list[dict[str, object]] = []
+    checked = 0
+    extra = {} if args.budget is None else {"budget": args.budget}
     failed: dict[str, int] = {}
     by_kind: dict[str, list[float]] = {}
     gaps: list[dict[str, float]] = []
     for k in range(args.n):
         inst = _instance(k, rng, std)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            plan = plan_floor(inst["outline"], [inst["entrance"]],  # type: ignore[arg-type]
-                              float(inst["arrivals"]),  # type: ignore[arg-type]
-                              standard=inst["standard"], seed=int(inst["seed"]))  # type: ignore
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                plan = plan_floor(inst["outline"], [inst["entrance"]],  # type: ignore[arg-type]
+                                  float(inst["arrivals"]),  # type: ignore[arg-type]
+                                  standard=inst["standard"], seed=int(inst["seed"]),  # type: ignore
+                                  **extra)
+        except InputError as exc:
+            # no layout met every hard constraint: a clear refusal, counted apart from plans
+            runtimes.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            why = [c for c in CONSTRAINTS if c in str(exc)]
+            entry: dict[str, object] = {"instance": k, "kind": inst["kind"], "broken": why}
+            n_zones = len(inst["standard"].zones)  # type: ignore[attr-defined]
+            if n_zones <= 6 and checked < args.check_refused:
+                # does any layout the method can express pass? exhaustive, so it decides
+                checked += 1
+                problem = _problem(inst)
+                genome, _ = search_exhaustive(problem)
+                entry["expressible_valid_layout"] = check_layout(
+                    problem.decode(genome), problem.kinds, problem.targets, problem.outline,
+                    problem.entrances, problem.standard)["all_constraints_pass"]
+            refused.append(entry)
+            continue
         runtimes.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         m = plan.metrics
         err_mean.append(m["area_error_mean"])
         err_max.append(m["area_error_max"])
@@ -147,10 +178,17 @@ def main() -> None:
     sat_best = np.array([g["sat_opt"] for g in gaps])
     out = {
         "instances": args.n,
-        "runtime_s": {"median": float(np.median(rt)), "p95": float(np.quantile(rt, 0.95))},
+        "runtime_s": {"median": float(np.median(rt)), "p95": float(np.quantile(rt, 0.95)),
+                      "cpu_median": float(np.median(cpu)),
+                      "cpu_p95": float(np.quantile(cpu, 0.95))},
+        "plans": len(violated),
+        "refused": len(refused),
+        "refusals": refused,
         "area_error": {"mean": float(np.mean(err_mean)), "max": float(np.max(err_max))},
         "adjacency_satisfaction": {"mean": float(np.mean(sat)), "min": float(np.min(sat))},
-        "hard_violation_rate": float(np.mean(violated)),
+        "hard_violation_rate": float(np.mean(violated)) if violated else None,
+        "refusal_rate": len(refused) / args.n,
+        "violations": int(np.sum(violated)),
         "violation_rate_by_shape": {k: float(np.mean(v)) for k, v in by_kind.items()},
         "failed_constraints": failed,
         "exhaustive_baseline": {

@@ -45,6 +45,7 @@ __all__ = ["Genome", "LayoutProblem", "cut_area", "search_exhaustive", "search_l
 
 GRID = 1e-6  # metres; cut positions and vertices are snapped to it so shared walls coincide
 _PENALTY = 10.0  # per broken hard constraint; satisfaction lies in [0, 1]
+_DOOR_SNAP = 1e-3  # metres: a door this close to a wall line is in that wall
 _MARGIN = 0.01  # metres of slack over a minimum width, so the exact width check passes
 _MEAN_DEPTH = 0.9  # a piece whose area over its long side is below this share of a width is a sliver
 # Cuts whose subtrees are decoded at a node of 1, 2, ... zones before settling for the least
@@ -150,12 +151,13 @@ def _is_rect(g: BaseGeometry) -> bool:
     return g.geom_type == "Polygon" and abs(g.area - box_area) <= 1e-9 * box_area
 
 
-def _wall_span(region: BaseGeometry, vertical: bool, at_low: bool, end: int
-               ) -> tuple[float, float, float] | None:
+def _wall_span(region: BaseGeometry, vertical: bool, at_low: bool, end: int,
+               door: float | None = None) -> tuple[float, float, float] | None:
     """Where a band can lean on the region's outermost wall across the cut axis.
 
     Returns the wall's coordinate on the cut axis and the stretch ``(v0, v1)`` of
-    it at the chosen end (lowest start or highest end when the wall is broken).
+    it at the chosen end (lowest start or highest end when the wall is broken), or
+    the stretch holding ``door`` (a coordinate along the wall) when given.
     """
     c = shapely.get_coordinates(shapely.get_exterior_ring(region))
     if not vertical:
@@ -168,20 +170,43 @@ def _wall_span(region: BaseGeometry, vertical: bool, at_low: bool, end: int
         return None
     v0 = np.minimum(c[:-1, 1], c[1:, 1])[seg]
     v1 = np.maximum(c[:-1, 1], c[1:, 1])[seg]
-    k = int(np.argmin(v0)) if end == 0 else int(np.argmax(v1))
+    if door is not None:
+        holds = np.flatnonzero((v0 <= door) & (door <= v1))
+        if not holds.size:
+            return None
+        k = int(holds[0])
+    else:
+        k = int(np.argmin(v0)) if end == 0 else int(np.argmax(v1))
     return float(u), float(v0[k]), float(v1[k])
 
 
 def _band(region: BaseGeometry, area: float, depth: float, vertical: bool, at_low: bool,
-          end: int) -> tuple[BaseGeometry, BaseGeometry] | None:
-    """A ``depth``-deep rectangle of ``area`` against one wall, from one end; and the rest."""
-    span = _wall_span(region, vertical, at_low, end)
+          end: int, doors: np.ndarray) -> tuple[BaseGeometry, BaseGeometry] | None:
+    """A ``depth``-deep rectangle of ``area`` against one wall, and the rest.
+
+    ``end`` 0 and 1 start it at either end of the wall; 2 centres it on a door in
+    that wall (``doors``: door centres, x and y), slid to stay on the wall.
+    """
+    door = None
+    if end == 2:
+        uv = doors if vertical else doors[:, ::-1]
+        x0, y0, x1, y1 = region.bounds
+        u_wall = (x0 if at_low else x1) if vertical else (y0 if at_low else y1)
+        on = np.flatnonzero(np.abs(uv[:, 0] - u_wall) < _DOOR_SNAP)
+        if not on.size:
+            return None
+        door = float(uv[on[0], 1])
+    span = _wall_span(region, vertical, at_low, end, door)
     if span is None:
         return None
     u, v0, v1 = span
     length = area / depth
     u_in = u + depth if at_low else u - depth
-    v_a, v_b = (v0, v0 + length) if end == 0 else (v1 - length, v1)
+    if door is not None:
+        v_a = max(min(door - length / 2.0, v1 - length), v0)
+        v_a, v_b = v_a, v_a + length
+    else:
+        v_a, v_b = (v0, v0 + length) if end == 0 else (v1 - length, v1)
     ua, ub = sorted((u, round(u_in / GRID) * GRID))
     va, vb = round(v_a / GRID) * GRID, round(v_b / GRID) * GRID
     rect = shapely.box(ua, va, ub, vb) if vertical else shapely.box(va, ua, vb, ub)
@@ -242,6 +267,7 @@ class LayoutProblem:
                                                      0.0)) + _MARGIN
         self.ss = self.kinds.index("self_service")
         self.outline_key = _key(self.outline)
+        self.door_xy = np.array([[p.x, p.y] for p in self.entrances]).reshape(-1, 2)
 
     def decode(self, genome: Genome) -> list[BaseGeometry]:
         """Zone geometries, in ``kinds`` order, for one genome."""
@@ -327,7 +353,8 @@ class LayoutProblem:
             area = float(self.targets[list(band)].sum())
             if area / depth > (y1 - y0 if vertical else x1 - x0):
                 continue
-            for end in (0, 1):
+            # the self-service band may also sit on a door, where the issue wants it
+            for end in (0, 1, 2) if self.ss in band else (0, 1):
                 cut = self._cut(region, rkey, ("band", area, depth, vertical, at_low, end))
                 if cut is None:
                     continue
@@ -368,7 +395,7 @@ class LayoutProblem:
         else:
             _, area, depth, vertical, at_low, end = how
             pieces = _band(region, float(area), float(depth), bool(vertical),  # type: ignore[arg-type]
-                           bool(at_low), int(end))  # type: ignore[call-overload]
+                           bool(at_low), int(end), self.door_xy)  # type: ignore[call-overload]
         out = None if pieces is None else ((pieces[0], _key(pieces[0])),
                                            (pieces[1], _key(pieces[1])))
         self._cuts[key] = out

@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 
 #: Entrances further than this from the outline wall are rejected, metres.
 ENTRANCE_TOLERANCE_M = 0.10
+#: Just over nothing: asking reduce_programme for this much less takes one unit off.
+_STEP_M2 = 1e-6
+#: Searches (each of ``budget`` layouts, from another seed) before a programme is given up.
+_ATTEMPTS = 4
+_RESEED = 7919
+#: Units --fit takes off, one at a time, looking for a programme that lays out.
+_FIT_STEPS = 6
 
 
 @dataclass
@@ -153,7 +160,7 @@ def plan_floor(
     standard: Standard | None = None,
     seed: int = 0,
     fit: bool = False,
-    budget: int = 500,
+    budget: int = 120,
 ) -> FloorPlan:
     """Size the zones of a branch for ``demand`` and lay them out inside ``outline``.
 
@@ -170,16 +177,20 @@ def plan_floor(
     seed
         Seed of the local search; the same inputs and seed give the same plan.
     fit
-        When the outline is too small, lay out the reduced programme that fits
-        instead of raising.
+        When the outline is too small, or its shape holds no valid layout of the
+        programme, lay out a reduced programme that fits instead of raising.
     budget
-        Layouts the local search may cost.
+        Layouts one local search may cost; when its best layout breaks a hard
+        constraint, up to three more searches from other seeds follow.
 
     Raises
     ------
     InputError
-        Bad outline, entrance off the wall, bad or unmeetable demand, or an
-        outline too small for the programme (unless ``fit``).
+        Bad outline, entrance off the wall, bad or unmeetable demand, an
+        outline too small for the programme (unless ``fit``), or no layout found
+        that meets every hard constraint (with ``fit``: not even of a programme
+        reduced one unit at a time). A plan that breaks a hard constraint is never
+        returned.
     """
     t0 = time.perf_counter()
     standard = standard or default_standard()
@@ -205,20 +216,44 @@ def plan_floor(
             msg = (f"outline is {needed - available:.1f} m² too small: it has {available:.1f} m² "
                    f"but the programme needs {needed:.1f} m²; {offer}")
             raise InputError(msg)
-    programme = sizing["programme_m2"]
-    target = _allot(programme, available, standard)
-    kinds = tuple(str(k) for k in sizing.index)
-
     fwd, back = _frame(outline)
     local = shapely.set_precision(affine_transform(outline, fwd), GRID)
     local_doors = tuple(Point(affine_transform(p, fwd).coords[0]) for p in entrances)
-    problem = LayoutProblem(local, kinds, target.to_numpy(dtype=float), local_doors, standard)
-    genome, _ = search_layout(problem, seed=seed, budget=budget)
-    geoms = [affine_transform(g, back) for g in problem.decode(genome)]
+    steps = 0
+    while True:
+        programme = sizing["programme_m2"]
+        target = _allot(programme, available, standard)
+        kinds = tuple(str(k) for k in sizing.index)
+        problem = LayoutProblem(local, kinds, target.to_numpy(dtype=float), local_doors, standard)
+        for attempt in range(_ATTEMPTS):
+            # a search that ends on a broken layout restarts from other seeds; the
+            # problem keeps its cache of cut pieces, so a retry costs less than the first
+            genome, _ = search_layout(problem, seed=seed + _RESEED * attempt, budget=budget)
+            geoms = [affine_transform(g, back) for g in problem.decode(genome)]
+            metrics = check_layout(geoms, kinds, target.to_numpy(dtype=float), outline,
+                                   entrances, standard)
+            if metrics["all_constraints_pass"]:
+                break
+        if metrics["all_constraints_pass"]:
+            break
+        failed = {k: v["detail"] for k, v in metrics["constraints"].items() if not v["pass"]}
+        # a smaller programme leaves more floor to the public zones, which can free a
+        # wall or a corner for the rooms that did not fit
+        steps += 1
+        smaller = (reduce_programme(sizing, programme_area(sizing) - _STEP_M2, standard)
+                   if fit and steps <= _FIT_STEPS else None)
+        if smaller is None:
+            hint = ("--fit found no smaller programme that lays out" if fit else
+                    "rerun with --fit to lay out a reduced programme, or try another --seed")
+            msg = (f"no layout of {describe_programme(sizing)} in this {available:.1f} m² "
+                   f"outline meets every hard constraint (best try: "
+                   f"{'; '.join(f'{k}: {v}' for k, v in failed.items())}); {hint}")
+            raise InputError(msg)
+        sizing, reduced = smaller, True
+        warnings.warn(f"the programme does not lay out in this outline ({', '.join(failed)}); "
+                      f"trying the reduced programme {describe_programme(smaller)}", stacklevel=2)
     t_layout = time.perf_counter() - t0
 
-    metrics = check_layout(geoms, kinds, target.to_numpy(dtype=float), outline, entrances,
-                           standard)
     sizing = sizing.assign(target_m2=target)
     zones = gpd.GeoDataFrame(
         {
@@ -245,10 +280,6 @@ def plan_floor(
         "layouts_costed": problem.evaluations,
         "runtime_s": {"layout": t_layout, "total": time.perf_counter() - t0},
     })
-    if not metrics["all_constraints_pass"]:
-        failed = [k for k, v in metrics["constraints"].items() if not v["pass"]]
-        warnings.warn(f"floor plan breaks hard constraints {failed}; see metrics['constraints']",
-                      stacklevel=2)
     log.info("floor plan: %d zones, satisfaction %.2f, %.2f s", len(kinds),
              metrics["adjacency_satisfaction"], metrics["runtime_s"]["total"])
     return FloorPlan(zones=zones, sizing=sizing, metrics=metrics, outline=outline,
