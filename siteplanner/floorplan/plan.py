@@ -152,6 +152,20 @@ def _allot(programme: pd.Series, available: float, standard: Standard) -> pd.Ser
     return target
 
 
+def _check_wide_enough(outline: Polygon, kinds: Sequence[str], standard: Standard) -> None:
+    """Refuse at once an outline nowhere as wide as its widest-needing zone: no search helps."""
+    wide = 2.0 * float(shapely.length(shapely.maximum_inscribed_circle(outline, 0.01)))
+    need = {k: max(standard.zones[k].min_width_m,
+                   standard.turning_circle_m if standard.zones[k].public else 0.0)
+            for k in kinds}
+    worst = max(need, key=lambda k: need[k])
+    if need[worst] > wide:
+        msg = (f"the outline is at most {wide:.2f} m wide but the {worst} zone needs "
+               f"{need[worst]:g} m; no layout can meet the minimum widths of the standard "
+               "(give a wider floor, or a standard with narrower zones)")
+        raise InputError(msg)
+
+
 def plan_floor(
     outline: Polygon,
     entrances: Sequence[Point],
@@ -216,6 +230,7 @@ def plan_floor(
             msg = (f"outline is {needed - available:.1f} m² too small: it has {available:.1f} m² "
                    f"but the programme needs {needed:.1f} m²; {offer}")
             raise InputError(msg)
+    _check_wide_enough(outline, [str(k) for k in sizing.index], standard)
     fwd, back = _frame(outline)
     local = shapely.set_precision(affine_transform(outline, fwd), GRID)
     local_doors = tuple(Point(affine_transform(p, fwd).coords[0]) for p in entrances)
