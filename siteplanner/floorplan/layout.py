@@ -1,9 +1,10 @@
 """Zone layout inside a real outline: an area-exact slicing tree plus a seeded local search.
 
 A layout is a *genome*: an order of the zones and one orientation bit per cut.
-Decoding it cuts the outline recursively: the ordered list is split where the
-cumulative target area is nearest to half; the cut runs across the longer side
-of the current piece (the bit flips that), and its position is solved exactly
+Decoding it cuts the outline recursively: each cut picks the split of the ordered
+list and the axis (nearest half the area and across the longer side first; the
+bit flips the axis) that keep both sides wide enough for their zones, or lays the
+zones of a too-thin side side by side in a band against a wall; its position is solved exactly
 on the real, possibly concave piece, because the area left of a line ``x = t``
 is a piecewise quadratic in ``t`` whose pieces come from the polygon's edges.
 Every zone therefore gets its target area to floating-point precision, and
