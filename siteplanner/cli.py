@@ -73,7 +73,7 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
               place: str | None = None, bbox: str | None = None, brand: list[str] | None = None,
               layer: list[str] | None = None, top: int | None = None,
-              select: str | None = None, solver: str | None = None,
+              select: str | None = None, solver: str | None = None, model: str | None = None,
               sets: list[str] | None = None) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -83,10 +83,10 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
 
     study = load_study(study_path).with_overrides(
         sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
-        select=select, solver=solver)
+        select=select, solver=solver, model=model)
     check_writable(out_dir)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("starting", total=None)
         result = rank_sites(study, on_stage=lambda s: progress.update(task, description=s))
         progress.update(task, description="writing outputs")
@@ -121,13 +121,16 @@ def rank(
         "--select", help="top (score order with spacing) | coverage | pmedian | capture.")] = None,
     solver: Annotated[str | None, typer.Option(
         "--solver", help="For joint rules: auto | exact | heuristic.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="weighted (the study's weights) | learned (fitted to existing banks).")
+    ] = None,
     sets: Annotated[list[str] | None, typer.Option(
         "--set", help="Override: criteria.NAME.weight=W, criteria.NAME.radius_m=R, selection.F=V.")
     ] = None,
 ) -> None:
     """Rank candidate branch sites and write the table, layers, map and run.json."""
     _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
-              layer=layer, top=top, select=select, solver=solver, sets=sets)
+              layer=layer, top=top, select=select, solver=solver, model=model, sets=sets)
 
 
 @app.command()

@@ -29,6 +29,7 @@ __all__ = [
     "Criterion",
     "HuffSettings",
     "LayerFile",
+    "ModelSettings",
     "NetworkSettings",
     "SelectionSettings",
     "Study",
@@ -155,6 +156,26 @@ class HuffSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """How candidates are scored and how sure the ranking is.
+
+    ``kind`` is ``weighted`` (the study's weights) or ``learned`` (a model
+    fitted to the existing branches: their ``performance_column`` when the
+    own-branch file has one, else where banks of any brand chose to be).
+    ``stability_draws`` Monte Carlo draws of the weights (Dirichlet with
+    ``stability_concentration`` around them), or bootstrap refits of the
+    learned model, give each site's chance of staying in the top K.
+    """
+
+    kind: str = "weighted"
+    performance_column: str = "performance"
+    stability_draws: int = 100
+    stability_concentration: float = 50.0
+    clusters: bool = True
+    territories: bool = True
+
+
+@dataclass(frozen=True)
 class Study:
     """A validated study. Build it with :func:`load_study` or :meth:`Study.from_dict`."""
 
@@ -171,6 +192,8 @@ class Study:
     layers: dict[str, LayerFile] = field(default_factory=dict)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     huff: HuffSettings = field(default_factory=HuffSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    ahp: dict[str, Any] | None = None
     source_file: Path | None = None
 
     @classmethod
@@ -180,7 +203,7 @@ class Study:
         where = str(source_file) if source_file else "study"
         raw = copy.deepcopy(raw)
         _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers", "network",
-                         "huff"}, where, "")
+                         "huff", "model", "ahp"}, where, "")
         s = raw.get("study", {})
         _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
         brand = s.get("brand")
@@ -215,6 +238,9 @@ class Study:
                                     SelectionSettings.min_distance_to_own_m),
                             f"{where}: selection.min_distance_to_own_m")
         criteria = _criteria(raw.get("criteria", {}), where)
+        ahp = raw.get("ahp")
+        if ahp is not None:
+            criteria = _ahp_weights(ahp, criteria, where)
         layers = {}
         for kind, spec in raw.get("layers", {}).items():
             layers[kind] = _layer(kind, spec, base, where)
@@ -238,6 +264,8 @@ class Study:
             layers=layers,
             network=_network(raw.get("network", {}), where),
             huff=_huff(raw.get("huff", {}), base, where),
+            model=_model(raw.get("model", {}), where),
+            ahp=ahp,
             source_file=source_file,
         )
 
@@ -245,7 +273,7 @@ class Study:
                        top_k: int | None = None, osm: Path | None = None,
                        place: str | None = None, bbox: str | None = None,
                        layers: list[str] | None = None, select: str | None = None,
-                       solver: str | None = None) -> Study:
+                       solver: str | None = None, model: str | None = None) -> Study:
         """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings."""
         criteria = dict(self.criteria)
         selection = self.selection
@@ -274,6 +302,11 @@ class Study:
             selection = _selection_rule(_replace(selection, solver=solver), "--solver")
         kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers,
                               "network": network, "huff": huff}
+        if model is not None:
+            if model not in MODEL_KINDS:
+                msg = f"--model {model!r}: use one of {', '.join(MODEL_KINDS)}"
+                raise ConfigError(msg)
+            kw["model"] = _replace(self.model, kind=model)
         if brand:
             kw["brand"] = tuple(brand)
         if osm is not None:
@@ -365,6 +398,43 @@ def parse_bbox(v: Any, what: str) -> tuple[float, float, float, float]:
                "(west < east, south < north, lon in [-180, 180], lat in [-90, 90])")
         raise ConfigError(msg)
     return (w, s, e, n)
+
+
+MODEL_KINDS = ("weighted", "learned")
+
+
+def _model(raw: Any, where: str) -> ModelSettings:
+    _only_keys(raw, {"kind", "performance_column", "stability_draws", "stability_concentration",
+                     "clusters", "territories"}, where, "model.")
+    d = ModelSettings()
+    kind = str(raw.get("kind", d.kind))
+    if kind not in MODEL_KINDS:
+        msg = f"{where}: model.kind = {kind!r}; use one of {', '.join(MODEL_KINDS)}"
+        raise ConfigError(msg)
+    draws = raw.get("stability_draws", d.stability_draws)
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 0:
+        msg = f"{where}: model.stability_draws = {draws!r}; use a whole number >= 0 (0 skips it)"
+        raise ConfigError(msg)
+    return ModelSettings(
+        kind=kind, performance_column=str(raw.get("performance_column", d.performance_column)),
+        stability_draws=draws,
+        stability_concentration=_positive(raw.get("stability_concentration",
+                                                  d.stability_concentration),
+                                          f"{where}: model.stability_concentration"),
+        clusters=bool(raw.get("clusters", d.clusters)),
+        territories=bool(raw.get("territories", d.territories)))
+
+
+def _ahp_weights(ahp: Any, criteria: dict[str, Criterion], where: str) -> dict[str, Criterion]:
+    """Replace the criteria's weights by those of the AHP judgements (validated there)."""
+    from siteplanner.ahp import weights_from_judgements
+
+    if not isinstance(ahp, dict):
+        msg = f"{where}: ahp must be a table of judgements such as foot_traffic.transit = 3"
+        raise ConfigError(msg)
+    result = weights_from_judgements(ahp, list(CRITERIA), where=f"{where}: ahp")
+    return {n: Criterion(n, c.direction, float(result.weights[n]), c.radius_m)
+            for n, c in criteria.items()}
 
 
 def _network(raw: Any, where: str) -> NetworkSettings:

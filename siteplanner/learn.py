@@ -218,6 +218,10 @@ def _threads_for(n_samples: int) -> AbstractContextManager[Any]:
 
 
 
+def _plural(unit: str) -> str:
+    return unit + ("es" if unit.endswith(("s", "sh", "ch", "x")) else "s")
+
+
 def _target(y: Any, what: str, *, need: int, unit: str) -> np.ndarray:
     s = pd.Series(np.asarray(y, dtype=object)).reset_index(drop=True)
     num = pd.to_numeric(s, errors="coerce")
@@ -229,11 +233,11 @@ def _target(y: Any, what: str, *, need: int, unit: str) -> np.ndarray:
         raise InputError(msg)
     arr = num.to_numpy(dtype=float)
     if len(arr) < need:
-        msg = (f"{what}: the model needs at least {need} {unit}s, got {len(arr)}; "
-               f"add {unit}s or leave the model out")
+        msg = (f"{what}: the model needs at least {need} {_plural(unit)}, got {len(arr)}; "
+               f"add {_plural(unit)} or score with the study's weights (--model weighted)")
         raise InputError(msg)
     if np.ptp(arr) == 0:
-        msg = (f"{what} is {arr[0]:g} for all {len(arr)} {unit}s, so there is nothing to learn; "
+        msg = (f"{what} is {arr[0]:g} for all {len(arr)} {_plural(unit)}, so there is nothing to learn; "
                "check the column holds the right figures")
         raise InputError(msg)
     return arr
@@ -786,7 +790,8 @@ def _learn(kind: Kind, X: pd.DataFrame, y: np.ndarray, geometry: gpd.GeoSeries, 
     arr = X.to_numpy(dtype=float)
     if kind == "performance":
         oof = _oof(model, arr, y, folds)
-        metrics = {"r2": round(float(r2_score(y, oof)), 4), "spearman": round(_spearman(oof, y), 4)}
+        metrics: dict[str, Any] = {"r2": round(float(r2_score(y, oof)), 4),
+                                   "spearman": round(_spearman(oof, y), 4)}
         base = {"r2_mean_only": 0.0}
         if baseline_values is not None:
             base["spearman_weighted_score"] = round(_spearman(baseline_values, y), 4)

@@ -22,22 +22,27 @@ import pandas as pd
 
 from siteplanner import features as feat
 from siteplanner._errors import InputError
+from siteplanner.ahp import weights_from_judgements
 from siteplanner.candidates import h3_candidates, user_candidates
-from siteplanner.config import Study
+from siteplanner.clustering import opportunity_zones, territories
+from siteplanner.config import CRITERIA, Study
 from siteplanner.footfall import foot_traffic_points
 from siteplanner.layers import Layers, build_layers
+from siteplanner.learn import calibrate_foot_traffic, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
 from siteplanner.selection.joint import select_joint
 from siteplanner.sources._osm import OSMData
+from siteplanner.stability import bootstrap_stability, weight_stability
 
 __all__ = ["MARKET_COLUMNS", "STAGES", "RankResult", "cache_folder", "load_osm", "rank_sites"]
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load", "layers", "candidates", "network", "features", "score", "select", "market")
+STAGES = ("load", "layers", "candidates", "network", "features", "score", "select", "stability",
+          "clusters", "market")
 
 
 @dataclass
@@ -162,12 +167,30 @@ def rank_sites(study: Study, *,
                 network_info = {"walk_times": "straight-line",
                                 "note": "no street network in the data; distances are straight lines"}
                 prox = StraightLine(cands)
+        extras: dict[str, Any] = {"network": network_info}
+        if study.ahp is not None:
+            extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
         with stage("features"):
             raw = _features(cands, layers, study, proximity=prox)
             access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=reach_m,
                                          metres_per_minute=mpm, within_min=net.transit_within_min)
+            if layers.foot_traffic_measured:
+                raw["foot_traffic"], extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
+                    raw["foot_traffic"], cands, layers, study)
         with stage("score"):
-            scored = score(raw, study.criteria)
+            learned = None
+            if study.model.kind == "learned":
+                def featurize(pts: gpd.GeoDataFrame) -> pd.DataFrame:
+                    p = NetworkWalk(graph, pts, cutoff_m=reach_m) if graph is not None else None
+                    return _features(pts, layers, study, proximity=p)
+
+                learned = learned_scores(cands, raw, layers, featurize=featurize,
+                                         performance_column=study.model.performance_column,
+                                         criteria=study.criteria, random_state=study.seed)
+                scored = learned.table
+                extras["learned_model"] = learned.report
+            else:
+                scored = score(raw, study.criteria)
             table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored).join(access)
         with stage("select"):
             sel = study.selection
@@ -189,6 +212,33 @@ def rank_sites(study: Study, *,
                                     h.attractiveness_new),
                     solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed)
             selected = ranked[ranked["rank"].notna()].sort_values("rank")
+        with stage("stability"):
+            if study.model.stability_draws > 0 and sel.method == "top":
+                rule: dict[str, Any] = {"k": sel.top_k, "min_spacing_m": sel.min_spacing_m,
+                                        "min_distance_to_own_m": sel.min_distance_to_own_m}
+                if learned is not None:
+                    stab, extras["stability"] = bootstrap_stability(
+                        learned, cands, raw, layers.own_branches, n_draws=study.model.stability_draws,
+                        seed=study.seed, **rule)
+                else:
+                    stab, extras["stability"] = weight_stability(
+                        cands, raw, study.criteria, layers.own_branches,
+                        n_draws=study.model.stability_draws,
+                        concentration=study.model.stability_concentration, seed=study.seed, **rule)
+                ranked = ranked.join(stab[["stability", "fragile"]])
+                selected = ranked[ranked["rank"].notna()].sort_values("rank")
+        with stage("clusters"):
+            zones = terr = None
+            if study.model.clusters:
+                z = opportunity_zones(ranked)
+                zones, extras["clusters"] = z.polygons, z.report
+            if study.model.territories:
+                seeds = pd.concat([layers.own_branches[["label", "geometry"]],
+                                   selected[["geometry"]].assign(label=selected["site_id"])],
+                                  ignore_index=True)
+                t = territories(ranked, demand=raw["foot_traffic"],
+                                seeds=gpd.GeoDataFrame(seeds, geometry="geometry", crs=layers.crs))
+                terr, extras["territories"] = t.polygons, t.report
         with stage("market"):
             catch = (catchments(graph, selected, minutes=net.catchment_minutes)
                      if graph is not None and len(selected) else None)
@@ -204,7 +254,8 @@ def rank_sites(study: Study, *,
         foot_traffic_measured=layers.foot_traffic_measured,
         data_date=osm.data_date if osm is not None else None,
         timings=timings, inputs=inputs, warnings=messages, catchments=catch,
-        extras={"network": network_info, "market": market.summary,
+        clusters=zones, territories=terr,
+        extras={**extras, "market": market.summary,
                 **({"selection_model": joint} if joint else {})},
     )
 
@@ -228,6 +279,22 @@ def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
                              proximity=p),
     ]
     return pd.concat(cols, axis=1)
+
+
+def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: Layers,
+                             study: Study) -> tuple[pd.Series, dict[str, Any]]:
+    """Foot traffic from a model fitted to the counters, or their interpolation when too few."""
+    try:
+        cal = calibrate_foot_traffic(layers.foot_traffic, cands, layers,
+                                     proxy_radius_m=study.criteria["foot_traffic"].radius_m,
+                                     random_state=study.seed)
+    except InputError as e:
+        warnings.warn(f"{e}; foot traffic is interpolated between the counters instead",
+                      UserWarning, stacklevel=2)
+        return idw, {"source": "inverse-distance interpolation of the counters", "reason": str(e)}
+    if cal.predicted is None:
+        return idw, {"source": "inverse-distance interpolation of the counters", **cal.report}
+    return cal.predicted.rename("foot_traffic"), {"source": "calibrated model", **cal.report}
 
 
 def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
