@@ -20,13 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from siteplanner._errors import ConfigError
+from siteplanner._errors import ConfigError, InputError
 
 __all__ = [
     "CRITERIA",
     "LAYER_KINDS",
     "CandidateSettings",
     "Criterion",
+    "FloorplanSettings",
     "HuffSettings",
     "LayerFile",
     "ModelSettings",
@@ -176,6 +177,25 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class FloorplanSettings:
+    """Floor plans for the top sites, drawn into the run's report.
+
+    Every new branch is built to the brand standard in the same kind of
+    premises: ``outline`` (GeoJSON or WKT in local metres) with its
+    ``entrances``. A site's peak-hour arrivals are ``arrivals_per_hour``
+    scaled by its expected demand relative to the mean of the planned sites
+    (the Huff model's ``expected_demand``), so a busier site gets more
+    counters and seats.
+    """
+
+    outline: Path | None = None
+    entrances: tuple[tuple[float, float], ...] = ()
+    sites: int = 3
+    arrivals_per_hour: float = 60.0
+    standard: Path | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     """A validated study. Build it with :func:`load_study` or :meth:`Study.from_dict`."""
 
@@ -193,6 +213,7 @@ class Study:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     huff: HuffSettings = field(default_factory=HuffSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    floorplan: FloorplanSettings = field(default_factory=FloorplanSettings)
     ahp: dict[str, Any] | None = None
     source_file: Path | None = None
 
@@ -203,7 +224,7 @@ class Study:
         where = str(source_file) if source_file else "study"
         raw = copy.deepcopy(raw)
         _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers", "network",
-                         "huff", "model", "ahp"}, where, "")
+                         "huff", "model", "ahp", "floorplan"}, where, "")
         s = raw.get("study", {})
         _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
         brand = s.get("brand")
@@ -265,6 +286,7 @@ class Study:
             network=_network(raw.get("network", {}), where),
             huff=_huff(raw.get("huff", {}), base, where),
             model=_model(raw.get("model", {}), where),
+            floorplan=_floorplan(raw.get("floorplan", {}), base, where),
             ahp=ahp,
             source_file=source_file,
         )
@@ -398,6 +420,59 @@ def parse_bbox(v: Any, what: str) -> tuple[float, float, float, float]:
                "(west < east, south < north, lon in [-180, 180], lat in [-90, 90])")
         raise ConfigError(msg)
     return (w, s, e, n)
+
+
+def _floorplan(raw: Any, base: Path, where: str) -> FloorplanSettings:
+    _only_keys(raw, {"outline", "entrances", "sites", "arrivals_per_hour", "standard"},
+               where, "floorplan.")
+    if not raw:
+        return FloorplanSettings()
+    if "outline" not in raw:
+        msg = f"{where}: floorplan needs outline = \"FILE\" (GeoJSON or WKT in local metres)"
+        raise ConfigError(msg)
+    outline = base / str(raw["outline"])
+    if not outline.is_file():
+        msg = f"{where}: floorplan.outline {outline} not found; check the path"
+        raise ConfigError(msg)
+    ents = raw.get("entrances")
+    try:
+        entrances = tuple((float(x), float(y)) for x, y in ents)
+    except (TypeError, ValueError):
+        msg = (f"{where}: floorplan.entrances = {ents!r}; give a list of [x, y] points on the "
+               "outline's wall, e.g. [[10.0, 0.0]]")
+        raise ConfigError(msg) from None
+    if not entrances:
+        msg = f"{where}: floorplan.entrances is empty; give at least one [x, y] on the wall"
+        raise ConfigError(msg)
+    _check_premises(outline, entrances, where)
+    sites = raw.get("sites", 3)
+    if isinstance(sites, bool) or not isinstance(sites, int) or sites < 1:
+        msg = f"{where}: floorplan.sites = {sites!r}; use a whole number of top sites >= 1"
+        raise ConfigError(msg)
+    standard = raw.get("standard")
+    if standard is not None and not (base / str(standard)).is_file():
+        msg = f"{where}: floorplan.standard {base / str(standard)} not found; check the path"
+        raise ConfigError(msg)
+    return FloorplanSettings(
+        outline=outline, entrances=entrances, sites=sites,
+        arrivals_per_hour=_positive(raw.get("arrivals_per_hour", 60.0),
+                                    f"{where}: floorplan.arrivals_per_hour"),
+        standard=(base / str(standard)) if standard is not None else None)
+
+
+def _check_premises(outline: Path, entrances: tuple[tuple[float, float], ...], where: str) -> None:
+    """Fail at load time, not after the ranking, when the premises cannot be planned."""
+    from shapely.geometry import Point
+
+    from siteplanner.floorplan.export import read_outline
+    from siteplanner.floorplan.plan import validate_entrances, validate_outline
+
+    try:
+        poly = validate_outline(read_outline(outline), source=str(outline))
+        validate_entrances([Point(x, y) for x, y in entrances], poly)
+    except InputError as e:
+        msg = f"{where}: floorplan: {e}"
+        raise ConfigError(msg) from None
 
 
 MODEL_KINDS = ("weighted", "learned")

@@ -65,7 +65,10 @@ def atomic_outputs(out_dir: Path) -> Iterator[Path]:
     try:
         yield tmp
         for f in sorted(tmp.iterdir()):
-            os.replace(f, out_dir / f.name)
+            dest = out_dir / f.name
+            if f.is_dir() and dest.is_dir():
+                shutil.rmtree(dest)
+            os.replace(f, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -141,6 +144,7 @@ def _optional_order(c: str) -> tuple[int, str]:
 def write_rank_outputs(result: Any, out_dir: Path, *,
                        map_writer: Callable[[Any, Path], None] | None = None) -> list[Path]:
     """Write ranked_sites.csv, sites.gpkg, map.html, report.html and run.json for a :class:`RankResult`."""
+    from siteplanner.floorplan.sites import plan_top_sites
     from siteplanner.maps import floorplan_links, write_map
     from siteplanner.report import write_report
 
@@ -173,11 +177,17 @@ def write_rank_outputs(result: Any, out_dir: Path, *,
             tables["streets"] = gpd.GeoDataFrame(
                 geometry=layers.streets.geometry.simplify(1.0).values, crs=layers.crs)
         ids = result.selected["site_id"].astype(str).tolist()
+        floorplans: dict[str, Any] = {}
+        plans_dir = out_dir / "floorplans"
+        if result.study.floorplan.outline is not None:
+            floorplans = plan_top_sites(result.selected, result.study.floorplan,
+                                        tmp / "floorplans", seed=result.study.seed)
+            plans_dir = tmp / "floorplans"
         if map_writer is not None:
             map_writer(result, tmp / "map.html")
         else:
-            write_map(result, tmp / "map.html", floorplans=floorplan_links(out_dir, ids))
-        write_report(result, tmp / "report.html", floorplans_dir=out_dir / "floorplans")
+            write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
+        write_report(result, tmp / "report.html", floorplans_dir=plans_dir)
         sel_rule = result.study.selection
         doc = provenance(
             study=result.study.to_dict(), inputs=result.inputs, timings=result.timings,
@@ -198,6 +208,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *,
                 "crs": layers.crs.to_string(),
                 "warnings": result.warnings,
                 **result.extras,
+                **({"floorplans": floorplans} if floorplans else {}),
             },
         )
         (tmp / "run.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",

@@ -169,3 +169,33 @@ def test_debug_shows_the_traceback(runner, tmp_path):
                               "--brand", "Nobody"])
     assert res.exit_code != 0
     assert isinstance(res.exception, InputError)
+
+
+@pytest.mark.parametrize(("section", "needle"), [
+    ('[floorplan]\noutline = "nowhere.geojson"\nentrances = [[1, 0]]\n', "floorplan.outline"),
+    ('[floorplan]\noutline = "branch_outline.geojson"\nentrances = "door"\n',
+     "floorplan.entrances"),
+    ('[floorplan]\noutline = "branch_outline.geojson"\nentrances = [[14, 0]]\nsites = 0\n',
+     "floorplan.sites"),
+])
+def test_bad_floorplan_settings(runner, tmp_path, section, needle):
+    import shutil
+
+    shutil.copy(STUDY.parent / "branch_outline.geojson", tmp_path)
+    text = STUDY.read_text().split("[floorplan]")[0]
+    p = tmp_path / "study.toml"
+    p.write_text(text + section)
+    res = runner.invoke(app, ["rank", str(p), "--out", str(tmp_path / "out")])
+    assert_clean_failure(res, tmp_path / "out", needle)
+
+
+def test_an_entrance_off_the_wall_names_the_distance(runner, tmp_path):
+    import shutil
+
+    shutil.copy(STUDY.parent / "branch_outline.geojson", tmp_path)
+    text = STUDY.read_text().replace("entrances = [[14.0, 0.0]]", "entrances = [[14.0, 3.0]]")
+    p = tmp_path / "study.toml"
+    p.write_text(text.replace('osm = "helsinki.osm.pbf"',
+                              f'osm = "{STUDY.parent / "helsinki.osm.pbf"}"'))
+    res = runner.invoke(app, ["rank", str(p), "--out", str(tmp_path / "out"), "--top", "2"])
+    assert_clean_failure(res, tmp_path / "out", "entrance", "3.0")

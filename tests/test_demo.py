@@ -17,7 +17,29 @@ from siteplanner.pipeline import STAGES
 
 def test_demo_writes_the_four_outputs(demo_out):
     assert sorted(p.name for p in demo_out.iterdir()) == [
-        "map.html", "ranked_sites.csv", "report.html", "run.json", "sites.gpkg"]
+        "floorplans", "map.html", "ranked_sites.csv", "report.html", "run.json", "sites.gpkg"]
+
+
+def test_the_top_sites_get_floor_plans_sized_by_their_demand(demo_out, demo_study):
+    ranked = pd.read_csv(demo_out / "ranked_sites.csv")
+    top = ranked.head(demo_study.floorplan.sites)
+    plans = json.loads((demo_out / "run.json").read_text())["floorplans"]
+    assert list(plans) == top["site_id"].tolist()
+    for site_id in plans:
+        assert plans[site_id]["all_constraints_pass"] is True
+        for name in ("zones.geojson", "plan.svg", "plan.png", "plan.dxf", "metrics.json"):
+            assert (demo_out / "floorplans" / site_id / name).is_file()
+
+    # the busiest site gets at least as many counter stations as the quietest planned one
+    def stations(site_id: str) -> int:
+        z = gpd.read_file(demo_out / "floorplans" / site_id / "zones.geojson")
+        return int(z.loc[z["zone"] == "service", "units"].iloc[0])
+
+    arrivals = {k: v["arrivals_per_hour"] for k, v in plans.items()}
+    busiest, quietest = max(arrivals, key=arrivals.get), min(arrivals, key=arrivals.get)
+    assert stations(busiest) >= stations(quietest)
+    report = (demo_out / "report.html").read_text()
+    assert all(f"floor plan of site {site_id}" in report for site_id in plans)
 
 
 def test_ranked_sites_has_the_documented_columns_and_k_rows(demo_out, demo_study):

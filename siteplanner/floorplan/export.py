@@ -113,7 +113,11 @@ def _geojson(plan: FloorPlan) -> str:
 
 def _label(row: Any) -> str:
     name = str(row.zone).replace("_", " ")
-    return f"{name}\n{row.area_m2:.1f} m²\n{int(row.units)} {row.unit}"
+    n = int(row.units)
+    unit = str(row.unit)
+    if n == 1 and unit.endswith("s") and not unit.endswith("ss"):
+        unit = unit[:-1]
+    return f"{name}\n{row.area_m2:.1f} m²\n{n} {unit}"
 
 
 def _draw(plan: FloorPlan, svg: Path, png: Path) -> None:
