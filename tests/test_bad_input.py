@@ -155,10 +155,14 @@ def test_a_failed_run_leaves_the_previous_good_output_untouched(runner, tmp_path
     out = tmp_path / "out"
     ok = runner.invoke(app, ["rank", str(STUDY), "--out", str(out), "--top", "3"])
     assert ok.exit_code == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    before = files()
+    assert "floorplans" in {p.name for p in out.iterdir()}
     bad = runner.invoke(app, ["rank", str(STUDY), "--out", str(out), "--brand", "Nobody"])
     assert bad.exit_code == 1
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert files() == before
     assert not list(tmp_path.glob(".siteplanner-*"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -18,9 +19,23 @@ def read_pbf(path: Path) -> OSMData:
 
     pyrosm builds the walking network from the ways in the file even when the
     extract is clipped (ways pointing at nodes outside it), where osmnx's XML
-    reader fails.
+    reader fails. Repeated reads of an unchanged file in one process (a
+    notebook re-running a study, what-if runs) reuse the first read; callers
+    treat the result as read-only.
     """
+    try:
+        st = path.stat()
+    except OSError:
+        msg = f"{path}: cannot read the OSM file; check the path"
+        raise InputError(msg) from None
+    return _read_pbf(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
     import pyrosm
+
+    path = Path(path_str)
 
     try:
         with warnings.catch_warnings():
