@@ -47,6 +47,10 @@ __all__ = [
 
 _STATUS_OPTIMAL = 0
 _STATUS_INFEASIBLE = 2
+# HiGHS's presolve ignored a 60 s time limit for ~10 minutes on a 2.4M-pair
+# MCLP, and without it the models here solved 2-3x faster (1000 x 2000 MCLP:
+# 21 s against 49 s; 200 x 1000 p-median: 24 s against 67 s).
+_PRESOLVE = False
 
 
 class InfeasibleModel(Exception):
@@ -88,7 +92,7 @@ def _run(
     rel_gap: float,
 ) -> _Milp:
     """Minimise ``c @ x``; returns the incumbent (if any) and HiGHS's dual bound."""
-    options: dict[str, object] = {"disp": False, "mip_rel_gap": rel_gap}
+    options: dict[str, object] = {"disp": False, "mip_rel_gap": rel_gap, "presolve": _PRESOLVE}
     left = _remaining(deadline)
     if left is not None:
         options["time_limit"] = max(left, 0.5)
