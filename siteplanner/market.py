@@ -24,7 +24,7 @@ from siteplanner._errors import InputError
 from siteplanner.config import HuffSettings, LayerFile
 from siteplanner.layers import Layers
 from siteplanner.network import WalkGraph
-from siteplanner.proximity import xy
+from siteplanner.proximity import walk_minutes, xy
 
 __all__ = ["MarketResult", "catchments", "market_share", "walk_graph"]
 
@@ -60,15 +60,6 @@ class MarketResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _minutes(graph: WalkGraph | None, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, *,
-             cutoff_min: float, metres_per_minute: float) -> Any:
-    if graph is not None:
-        return graph.walk_minutes(demand, targets=facilities, cutoff_min=cutoff_min)
-    d = np.hypot(*(xy(demand)[:, None, :] - xy(facilities)[None, :, :]).transpose(2, 0, 1))
-    m = d / metres_per_minute
-    return np.where(m <= cutoff_min, m, np.inf)
-
-
 def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
                  graph: WalkGraph | None, settings: HuffSettings, cutoff_min: float,
                  speed_kmh: float) -> MarketResult:
@@ -94,7 +85,7 @@ def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoData
     if not np.isfinite(weights).all() or weights.sum() <= 0:
         msg = "foot traffic is zero everywhere, so there is no demand to share; check the foot_traffic layer"
         raise InputError(msg)
-    minutes = _minutes(graph, demand, facilities, cutoff_min=cutoff_min, metres_per_minute=mpm)
+    minutes = walk_minutes(graph, demand, facilities, cutoff_min=cutoff_min, metres_per_minute=mpm)
     lam = settings.lam
     summary: dict[str, Any] = {"lambda": lam, "lambda_source": "study",
                                "walk_times": "network" if graph is not None else "straight-line",

@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 
 from siteplanner.network import WalkGraph
 
-__all__ = ["NetworkWalk", "Proximity", "StraightLine", "xy"]
+__all__ = ["NetworkWalk", "Proximity", "StraightLine", "walk_minutes", "xy"]
 
 _CHUNK = 20_000
 
@@ -91,3 +91,17 @@ class NetworkWalk:
         d = sub.data * self.graph.metres_per_minute + snap_m[sub.col]
         keep = d < radius_m
         return sub.row[keep].astype(np.int64), sub.col[keep].astype(np.int64), d[keep]
+
+
+def walk_minutes(graph: WalkGraph | None, origins: gpd.GeoDataFrame, targets: gpd.GeoDataFrame, *,
+                 cutoff_min: float, metres_per_minute: float) -> sp.csr_matrix | np.ndarray:
+    """Origins × targets walk minutes within ``cutoff_min``.
+
+    Along the streets (sparse; a missing entry is beyond the cutoff) when
+    there is a graph, else straight lines (dense; ``inf`` beyond the cutoff).
+    """
+    if graph is not None:
+        return graph.walk_minutes(origins, targets=targets, cutoff_min=cutoff_min)
+    d = np.hypot(*(xy(origins)[:, None, :] - xy(targets)[None, :, :]).transpose(2, 0, 1))
+    m = d / metres_per_minute
+    return np.where(m <= cutoff_min, m, np.inf)

@@ -49,3 +49,11 @@ def demo_out(tmp_path_factory, runner) -> Path:
     res = runner.invoke(app, ["demo", "--out", str(out)])
     assert res.exit_code == 0, res.output
     return out
+
+
+def absolute_study_text() -> str:
+    """The demo study with its file paths made absolute, to copy into a test folder."""
+    return (STUDY.read_text()
+            .replace('osm = "helsinki.osm.pbf"', f'osm = "{PBF}"')
+            .replace('outline = "branch_outline.geojson"',
+                     f'outline = "{HELSINKI / "branch_outline.geojson"}"'))

@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-from conftest import STUDY
+from conftest import STUDY, absolute_study_text
 
 from siteplanner.cli import app
 
@@ -125,9 +125,9 @@ def test_negative_radius(runner, tmp_path):
 
 
 def test_negative_radius_in_the_study_file(runner, tmp_path):
-    bad = STUDY.read_text().replace("radius_m = 400", "radius_m = -400", 1)
+    bad = absolute_study_text().replace("radius_m = 400", "radius_m = -400", 1)
     p = tmp_path / "study.toml"
-    p.write_text(bad.replace('osm = "helsinki.osm.pbf"', f'osm = "{STUDY.parent}/helsinki.osm.pbf"'))
+    p.write_text(bad)
     res = runner.invoke(app, ["rank", str(p), "--out", str(tmp_path / "out")])
     assert_clean_failure(res, tmp_path / "out", "study.toml", "criteria.transit.radius_m")
 

@@ -7,7 +7,7 @@ import json
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from conftest import STUDY
+from conftest import STUDY, absolute_study_text
 
 from siteplanner.cli import app
 
@@ -15,7 +15,7 @@ ABS_OSM = f'osm = "{STUDY.parent / "helsinki.osm.pbf"}"'
 
 
 def study_with(tmp_path, extra: str):
-    text = STUDY.read_text().replace('osm = "helsinki.osm.pbf"', ABS_OSM) + "\n" + extra
+    text = absolute_study_text().replace('osm = "helsinki.osm.pbf"', ABS_OSM) + "\n" + extra
     p = tmp_path / "study.toml"
     p.write_text(text)
     return p

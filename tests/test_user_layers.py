@@ -7,7 +7,7 @@ import json
 import geopandas as gpd
 import pandas as pd
 import pytest
-from conftest import STUDY
+from conftest import STUDY, absolute_study_text
 
 from siteplanner.cli import app
 
@@ -88,7 +88,7 @@ def test_own_branch_list_in_the_study_file(runner, tmp_path, osm_points):
     aktia = osm_points[osm_points["name"].fillna("").str.contains("Aktia")]
     p = tmp_path / "own.geojson"
     aktia[["name", "geometry"]].to_file(p, driver="GeoJSON")
-    study = STUDY.read_text().replace('osm = "helsinki.osm.pbf"',
+    study = absolute_study_text().replace('osm = "helsinki.osm.pbf"',
                                       f'osm = "{STUDY.parent / "helsinki.osm.pbf"}"')
     study += f'\n[layers.own_branches]\npath = "{p.name}"\n'
     sp = tmp_path / "study.toml"

@@ -8,11 +8,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import STUDY
+from conftest import STUDY, absolute_study_text
 
 from siteplanner import huff
 from siteplanner.cli import app
-from siteplanner.market import _minutes
+from siteplanner.proximity import walk_minutes
 
 
 def test_ranked_sites_carry_the_demand_split(demo_out):
@@ -105,7 +105,7 @@ def test_lambda_is_fitted_from_observed_visits(runner, tmp_path, demo_result, de
     from siteplanner.market import walk_graph
 
     graph = walk_graph(layers, speed_kmh=demo_study.network.walk_speed_kmh)
-    minutes = _minutes(graph, demand, branches, cutoff_min=demo_study.network.cutoff_min,
+    minutes = walk_minutes(graph, demand, branches, cutoff_min=demo_study.network.cutoff_min,
                        metres_per_minute=80.0)
     p = huff.huff_probabilities(minutes, np.ones(len(branches)), lam=1.4)
     visits = huff.facility_demand(p, demand["foot_traffic"].to_numpy())
@@ -113,7 +113,7 @@ def test_lambda_is_fitted_from_observed_visits(runner, tmp_path, demo_result, de
     path = tmp_path / "visits.csv"
     pd.DataFrame({"lon": wgs.geometry.x, "lat": wgs.geometry.y, "visits": visits}).to_csv(
         path, index=False)
-    study = STUDY.read_text().replace('osm = "helsinki.osm.pbf"',
+    study = absolute_study_text().replace('osm = "helsinki.osm.pbf"',
                                       f'osm = "{STUDY.parent / "helsinki.osm.pbf"}"')
     study += f'\n[huff]\nobserved = "{path}"\n'
     sp = tmp_path / "study.toml"
@@ -128,7 +128,7 @@ def test_lambda_is_fitted_from_observed_visits(runner, tmp_path, demo_result, de
 def test_observed_visits_away_from_any_branch_are_refused(runner, tmp_path):
     path = tmp_path / "visits.csv"
     pd.DataFrame({"lon": [24.9300], "lat": [60.1790], "visits": [100]}).to_csv(path, index=False)
-    study = STUDY.read_text().replace('osm = "helsinki.osm.pbf"',
+    study = absolute_study_text().replace('osm = "helsinki.osm.pbf"',
                                       f'osm = "{STUDY.parent / "helsinki.osm.pbf"}"')
     sp = tmp_path / "study.toml"
     sp.write_text(study + f'\n[huff]\nobserved = "{path}"\n')

@@ -25,7 +25,7 @@ import pandas as pd
 
 from siteplanner._errors import InputError
 from siteplanner.network import WalkGraph
-from siteplanner.proximity import xy
+from siteplanner.proximity import walk_minutes
 from siteplanner.selection.allocation import MaxCapture, MaxCoverage, PMedian
 
 __all__ = ["RULES", "select_joint"]
@@ -38,15 +38,6 @@ RULES: tuple[str, ...] = ("top", "coverage", "pmedian", "capture")
 #: (~1,000 x 1,000) do not prove optimality within a minute here, while the
 #: heuristic reaches 99 % of the optimum in a second (benchmarks/bench_selection.py).
 EXACT_MAX_CANDIDATES = {"coverage": 2_000, "pmedian": 300, "capture": 300}
-
-
-def _cost(graph: WalkGraph | None, demand: gpd.GeoDataFrame, targets: gpd.GeoDataFrame, *,
-          cutoff_min: float, metres_per_minute: float) -> Any:
-    if graph is not None:
-        return graph.walk_minutes(demand, targets=targets, cutoff_min=cutoff_min)
-    d = np.hypot(*(xy(demand)[:, None, :] - xy(targets)[None, :, :]).transpose(2, 0, 1))
-    m = d / metres_per_minute
-    return np.where(m <= cutoff_min, m, np.inf)
 
 
 def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
@@ -72,8 +63,8 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
                f"those within {min_distance_to_own_m:.0f} m of own branches; lower top_k or "
                "selection.min_distance_to_own_m")
         raise InputError(msg)
-    cost = _cost(graph, demand, ranked, cutoff_min=cutoff_min, metres_per_minute=mpm)
-    fixed = (_cost(graph, demand, own, cutoff_min=cutoff_min, metres_per_minute=mpm)
+    cost = walk_minutes(graph, demand, ranked, cutoff_min=cutoff_min, metres_per_minute=mpm)
+    fixed = (walk_minutes(graph, demand, own, cutoff_min=cutoff_min, metres_per_minute=mpm)
              if len(own) else None)
     method = solver if solver != "auto" else (
         "exact" if len(ranked) <= EXACT_MAX_CANDIDATES.get(rule, 0) else "heuristic")
@@ -89,7 +80,7 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
             msg = "--select capture needs competitors, and the competitors layer is empty"
             raise InputError(msg)
         a_own, a_comp, a_new = attractiveness
-        comp_cost = _cost(graph, demand, competitors, cutoff_min=cutoff_min, metres_per_minute=mpm)
+        comp_cost = walk_minutes(graph, demand, competitors, cutoff_min=cutoff_min, metres_per_minute=mpm)
         model = MaxCapture.from_cost_matrix(
             cost, weights, k=k, competitor_cost=comp_cost, fixed=fixed, rule="huff", beta=lam,
             attractiveness=np.full(len(ranked), a_new),
