@@ -88,6 +88,11 @@ class LayerFile:
     lat_column: str = "lat"
     count_column: str = "count"
     name_column: str = "name"
+    #: For foot traffic as hourly series: ``path`` is a long table (counter,
+    #: timestamp, count) and ``locations`` a CSV of counter, lon, lat.
+    locations: Path | None = None
+    counter_column: str = "counter"
+    time_column: str = "timestamp"
 
 
 @dataclass(frozen=True)
@@ -662,11 +667,17 @@ def _layer(kind: str, spec: Any, base: Path, where: str) -> LayerFile:
         raise ConfigError(msg)
     if isinstance(spec, str):
         spec = {"path": spec}
-    _only_keys(spec, {"path", "lon_column", "lat_column", "count_column", "name_column"},
-               where, f"layers.{kind}.")
+    _only_keys(spec, {"path", "lon_column", "lat_column", "count_column", "name_column",
+                      "locations", "counter_column", "time_column"}, where, f"layers.{kind}.")
+    if "locations" in spec and kind != "foot_traffic":
+        msg = f"{where}: layers.{kind}.locations is only for foot_traffic given as hourly series"
+        raise ConfigError(msg)
     if "path" not in spec:
         msg = f"{where}: layers.{kind} needs a path = \"FILE\""
         raise ConfigError(msg)
     p = Path(spec["path"])
-    opts = {k: str(v) for k, v in spec.items() if k != "path"}
+    opts: dict[str, Any] = {k: str(v) for k, v in spec.items() if k not in ("path", "locations")}
+    if "locations" in spec:
+        loc = Path(spec["locations"])
+        opts["locations"] = loc if loc.is_absolute() else base / loc
     return LayerFile(kind=kind, path=p if p.is_absolute() else base / p, **opts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -37,7 +38,9 @@ def read_layer_file(spec: LayerFile) -> gpd.GeoDataFrame:
                f"use one of {', '.join(sorted(SUFFIXES))}")
         raise InputError(msg)
     try:
-        if fmt == "CSV":
+        if spec.locations is not None:
+            gdf = _read_hourly(spec, label)
+        elif fmt == "CSV":
             gdf = _read_csv(spec, label)
         elif fmt == "GeoParquet":
             gdf = gpd.read_parquet(path)
@@ -74,7 +77,8 @@ def read_layer_file(spec: LayerFile) -> gpd.GeoDataFrame:
             raise InputError(msg)
         return polys
     if spec.kind == "foot_traffic":
-        gdf = _counts(gdf, spec, label)
+        # hourly series arrive already averaged into a "count" column
+        gdf = _counts(gdf, replace(spec, count_column="count") if spec.locations else spec, label)
     pts = gdf.geometry.where(gdf.geom_type == "Point", gdf.geometry.representative_point())
     return gdf.set_geometry(pts)
 
@@ -103,6 +107,25 @@ def _read_csv(spec: LayerFile, label: str) -> gpd.GeoDataFrame:
                "lon and lat look swapped: swap the column names or set lon_column/lat_column")
         raise InputError(msg)
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+
+
+def _read_hourly(spec: LayerFile, label: str) -> gpd.GeoDataFrame:
+    """Hourly counts per counter, averaged to a daily mean over complete days."""
+    from siteplanner.counts import daily_mean_counts
+
+    assert spec.locations is not None
+    if not spec.locations.is_file():
+        msg = f"{label}: locations file {spec.locations} not found; check layers.foot_traffic.locations"
+        raise InputError(msg)
+    try:
+        hourly = pd.read_csv(spec.path)
+        where = pd.read_csv(spec.locations)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        msg = f"{label}: cannot read the hourly counts or their locations as CSV ({e})"
+        raise InputError(msg) from None
+    return daily_mean_counts(hourly, where, counter_column=spec.counter_column,
+                             time_column=spec.time_column, count_column=spec.count_column,
+                             lon_column=spec.lon_column, lat_column=spec.lat_column)
 
 
 def _check_range(gdf: gpd.GeoDataFrame, label: str) -> None:
