@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,6 +125,8 @@ def test_rebuild_from_a_run_folder_draws_the_same_sites_and_the_floor_plans(demo
     ids = list(pd.read_csv(out / "ranked_sites.csv", dtype={"site_id": str})["site_id"])
     zones = gpd.GeoDataFrame({"name": ["banking hall", "back office"]},
                              geometry=[box(0, 0, 12, 10), box(12, 0, 18, 10)])
+    # replace the plans the run drew with one zones-only plan and one hostile drawing
+    shutil.rmtree(out / "floorplans", ignore_errors=True)
     (out / "floorplans" / ids[0]).mkdir(parents=True)
     (out / "floorplans" / ids[0] / "zones.geojson").write_text(zones.to_json())
     (out / "floorplans" / ids[1]).mkdir(parents=True)
