@@ -95,11 +95,22 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     table = Table(title=f"{study.name}: top {len(result.selected)} sites "
                         f"(foot traffic: {'measured' if result.foot_traffic_measured else 'proxy'})")
-    for col in ("rank", "site_id", "score", "nearest own (m)"):
-        table.add_column(col, justify="right" if col != "site_id" else "left")
-    for _, row in result.selected.iterrows():
+    sel = result.selected
+    extra = [(c, label, fmt) for c, label, fmt in (
+        ("net_new_demand", "net new", "{:.0f}"), ("cannibalized", "cannib.", "{:.0f}"),
+        ("stability", "stable", "{:.2f}")) if c in sel]
+    table.caption = ("own m: metres to the nearest own branch; net new / cannib.: demand won / "
+                     "taken from own branches (Huff); stable: share of weight draws keeping the "
+                     "site in the top K")
+    table.add_column("rank", justify="right")
+    table.add_column("site_id", no_wrap=True, min_width=15)
+    for col in ("score", "own m", *(label for _, label, _ in extra)):
+        table.add_column(col, justify="right", no_wrap=True)
+    for _, row in sel.iterrows():
+        cells = [fmt.format(row[c]) + (" fragile" if c == "stability" and row.get("fragile") else "")
+                 for c, _, fmt in extra]
         table.add_row(str(row["rank"]), str(row["site_id"]), f"{row['score']:.3f}",
-                      f"{row['nearest_own_m']:.0f}")
+                      f"{row['nearest_own_m']:.0f}", *cells)
     out.print(table)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     out.print(f"stages: {timing}")
