@@ -13,7 +13,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -141,8 +141,7 @@ def _optional_order(c: str) -> tuple[int, str]:
     return (OPTIONAL_COLUMNS.index(c), c) if c in OPTIONAL_COLUMNS else (len(OPTIONAL_COLUMNS), c)
 
 
-def write_rank_outputs(result: Any, out_dir: Path, *,
-                       map_writer: Callable[[Any, Path], None] | None = None) -> list[Path]:
+def write_rank_outputs(result: Any, out_dir: Path) -> list[Path]:
     """Write ranked_sites.csv, sites.gpkg, map.html, report.html and run.json for a :class:`RankResult`."""
     from siteplanner.floorplan.sites import plan_top_sites
     from siteplanner.maps import floorplan_links, write_map
@@ -183,10 +182,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *,
             floorplans = plan_top_sites(result.selected, result.study.floorplan,
                                         tmp / "floorplans", seed=result.study.seed)
             plans_dir = tmp / "floorplans"
-        if map_writer is not None:
-            map_writer(result, tmp / "map.html")
-        else:
-            write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
+        write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
         write_report(result, tmp / "report.html", floorplans_dir=plans_dir)
         sel_rule = result.study.selection
         doc = provenance(

@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ import shapely
 
 from siteplanner._errors import InputError, OutputError, SitePlannerError
 from siteplanner.config import Criterion, SelectionSettings
-from siteplanner.io import sha256
+from siteplanner.io import atomic_outputs, sha256
 from siteplanner.maps import (
     COMPETITOR_COLOUR,
     IMPACT_FIELDS,
@@ -832,12 +831,10 @@ def write_report(source: Any, path: Path, *, floorplans_dir: Path | None = None)
         floorplans_dir = path.parent / "floorplans"
     text = build_report(source, floorplans_dir=floorplans_dir)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        # mkstemp makes the file private; a shared report is read by others like any output
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        with atomic_outputs(path.parent) as tmp:
+            (tmp / path.name).write_text(text, encoding="utf-8")
+    except OutputError:
+        raise
     except OSError as e:
         msg = f"{path}: cannot write the report ({e.strerror}); choose a writable output folder"
         raise OutputError(msg) from None

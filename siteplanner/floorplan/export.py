@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +11,7 @@ import shapely
 from shapely.geometry import Polygon, mapping, shape
 
 from siteplanner._errors import InputError, OutputError
+from siteplanner.io import atomic_outputs
 
 if TYPE_CHECKING:
     from siteplanner.floorplan.plan import FloorPlan
@@ -212,30 +210,19 @@ def _metrics_json(plan: FloorPlan) -> str:
 def write_plan(plan: FloorPlan, out: str | Path) -> list[Path]:
     """Write the plan's files into directory ``out``, all or none.
 
-    Everything is written into a temporary directory next to ``out`` first and
-    moved into place only after every file succeeded.
+    The files are written into a temporary directory next to ``out`` and moved
+    into place only after every one succeeded (:func:`siteplanner.io.atomic_outputs`).
     """
     out = Path(out)
-    parent = out.resolve().parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+        with atomic_outputs(out) as tmp:
+            (tmp / "zones.geojson").write_text(_geojson(plan), encoding="utf-8")
+            _draw(plan, tmp / "plan.svg", tmp / "plan.png")
+            _dxf(plan, tmp / "plan.dxf")
+            (tmp / "metrics.json").write_text(_metrics_json(plan), encoding="utf-8")
     except OSError as exc:
-        msg = f"cannot create output directory next to {out}: {exc}"
-        raise OutputError(msg) from None
-    try:
-        (tmp / "zones.geojson").write_text(_geojson(plan), encoding="utf-8")
-        _draw(plan, tmp / "plan.svg", tmp / "plan.png")
-        _dxf(plan, tmp / "plan.dxf")
-        (tmp / "metrics.json").write_text(_metrics_json(plan), encoding="utf-8")
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name in OUTPUT_FILES:
-            os.replace(tmp / name, out / name)
-            written.append(out / name)
-        return written
-    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
         msg = f"cannot write the floor plan to {out}: {exc}"
         raise OutputError(msg) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / name for name in OUTPUT_FILES]
