@@ -74,7 +74,7 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
               place: str | None = None, bbox: str | None = None, brand: list[str] | None = None,
               layer: list[str] | None = None, top: int | None = None,
               select: str | None = None, solver: str | None = None, model: str | None = None,
-              sets: list[str] | None = None) -> None:
+              sets: list[str] | None = None, report: bool = True) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from siteplanner.config import load_study
@@ -90,7 +90,7 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
         task = progress.add_task("starting", total=None)
         result = rank_sites(study, on_stage=lambda s: progress.update(task, description=s))
         progress.update(task, description="writing outputs")
-        files = write_rank_outputs(result, out_dir)
+        files = write_rank_outputs(result, out_dir, report=report)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     table = Table(title=f"{study.name}: top {len(result.selected)} sites "
@@ -138,10 +138,14 @@ def rank(
     sets: Annotated[list[str] | None, typer.Option(
         "--set", help="Override: criteria.NAME.weight=W, criteria.NAME.radius_m=R, selection.F=V.")
     ] = None,
+    report: Annotated[bool, typer.Option(
+        "--report/--no-report", help="Write report.html and the study's floor plans; "
+        "--no-report is faster and `siteplanner report OUT` builds the report later.")] = True,
 ) -> None:
-    """Rank candidate branch sites and write the table, layers, map and run.json."""
+    """Rank candidate branch sites and write the table, layers, map, report and run.json."""
     _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
-              layer=layer, top=top, select=select, solver=solver, model=model, sets=sets)
+              layer=layer, top=top, select=select, solver=solver, model=model, sets=sets,
+              report=report)
 
 
 @app.command()

@@ -141,8 +141,21 @@ def _optional_order(c: str) -> tuple[int, str]:
     return (OPTIONAL_COLUMNS.index(c), c) if c in OPTIONAL_COLUMNS else (len(OPTIONAL_COLUMNS), c)
 
 
-def write_rank_outputs(result: Any, out_dir: Path) -> list[Path]:
-    """Write ranked_sites.csv, sites.gpkg, map.html, report.html and run.json for a :class:`RankResult`."""
+def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> list[Path]:
+    """Write ranked_sites.csv, sites.gpkg, map.html, report.html and run.json for a :class:`RankResult`.
+
+    Parameters
+    ----------
+    result
+        The ranking run to write.
+    out_dir
+        The output folder; it is replaced as a whole only when every file was written.
+    report
+        Write ``report.html`` and, with a ``[floorplan]`` study section, the floor plans it
+        draws. Without them a run is much faster (e.g. when comparing scenarios by their
+        tables), and a report.html left in ``out_dir`` by an earlier run is removed;
+        ``siteplanner report OUT_DIR`` can build the report later.
+    """
     from siteplanner.floorplan.sites import plan_top_sites
     from siteplanner.maps import floorplan_links, write_map
     from siteplanner.report import write_report
@@ -178,12 +191,13 @@ def write_rank_outputs(result: Any, out_dir: Path) -> list[Path]:
         ids = result.selected["site_id"].astype(str).tolist()
         floorplans: dict[str, Any] = {}
         plans_dir = out_dir / "floorplans"
-        if result.study.floorplan.outline is not None:
+        if report and result.study.floorplan.outline is not None:
             floorplans = plan_top_sites(result.selected, result.study.floorplan,
                                         tmp / "floorplans", seed=result.study.seed)
             plans_dir = tmp / "floorplans"
         write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
-        write_report(result, tmp / "report.html", floorplans_dir=plans_dir)
+        if report:
+            write_report(result, tmp / "report.html", floorplans_dir=plans_dir)
         sel_rule = result.study.selection
         doc = provenance(
             study=result.study.to_dict(), inputs=result.inputs, timings=result.timings,
@@ -210,4 +224,7 @@ def write_rank_outputs(result: Any, out_dir: Path) -> list[Path]:
         (tmp / "run.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
         names = sorted(p.name for p in tmp.iterdir())
+    if not report:
+        # a report left by an earlier run would describe other sites than the new table
+        (out_dir / "report.html").unlink(missing_ok=True)
     return [out_dir / n for n in names]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import PBF, STUDY
 
 from siteplanner.config import CRITERIA
@@ -89,15 +91,31 @@ def test_the_spacing_rule_is_visible_for_excluded_candidates(demo_out):
     assert better_unchosen["status"].str.startswith("within").all()
 
 
-def test_two_runs_give_identical_tables(demo_out, runner, tmp_path):
+@pytest.fixture(scope="module")
+def tables_only_out(runner, tmp_path_factory) -> Path:
+    """The demo study run again with --no-report, into a folder an earlier full run left."""
     from siteplanner.cli import app
 
-    res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    out = tmp_path_factory.mktemp("tables_only")
+    (out / "report.html").write_text("the report of an earlier run")
+    res = runner.invoke(app, ["rank", str(STUDY), "--no-report", "--out", str(out)])
     assert res.exit_code == 0, res.output
+    return out
+
+
+def test_two_runs_give_identical_tables(demo_out, tables_only_out):
     a = (demo_out / "ranked_sites.csv").read_bytes()
-    assert a == (tmp_path / "ranked_sites.csv").read_bytes()
+    assert a == (tables_only_out / "ranked_sites.csv").read_bytes()
     pd.testing.assert_frame_equal(gpd.read_file(demo_out / "sites.gpkg", layer="candidates"),
-                                  gpd.read_file(tmp_path / "sites.gpkg", layer="candidates"))
+                                  gpd.read_file(tables_only_out / "sites.gpkg", layer="candidates"))
+
+
+def test_no_report_writes_the_table_layers_map_and_run_json_only(tables_only_out):
+    assert sorted(p.name for p in tables_only_out.iterdir()) == [
+        "map.html", "ranked_sites.csv", "run.json", "sites.gpkg"]
+    run = json.loads((tables_only_out / "run.json").read_text())
+    assert "floorplans" not in run and run["selection"]["selected"] == 10
+    assert "floorplans/" not in (tables_only_out / "map.html").read_text()
 
 
 def test_gpkg_has_every_layer_in_wgs84(demo_out):
