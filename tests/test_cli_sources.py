@@ -18,7 +18,7 @@ KLUUVI_OSM = DATA / "kluuvi.osm.bz2"
 def test_rank_from_an_osm_bz2_extract(runner, tmp_path: Path):
     out = tmp_path / "out"
     res = runner.invoke(app, ["rank", str(STUDY), "--osm", str(KLUUVI_OSM), "--top", "2",
-                              "--set", "selection.min_spacing_m=100", "--out", str(out)])
+                              "--set", "selection.min_spacing_m=100", "--no-report", "--out", str(out)])
     assert res.exit_code == 0, res.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["inputs"][0]["path"].endswith("kluuvi.osm.bz2")

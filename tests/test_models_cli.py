@@ -54,7 +54,7 @@ def pytest_approx(x):
 def test_learned_model_scores_from_where_banks_are(runner, tmp_path):
     out = tmp_path / "out"
     res = runner.invoke(app, ["rank", str(STUDY), "--model", "learned", "--top", "5",
-                              "--out", str(out)])
+                              "--no-report", "--out", str(out)])
     assert res.exit_code == 0, res.stderr
     df = pd.read_csv(out / "ranked_sites.csv")
     contrib = df[[c for c in df.columns if c.endswith("_contribution")]].sum(axis=1)
@@ -86,7 +86,7 @@ def test_ahp_judgements_set_the_weights(runner, tmp_path):
                               "transit.cannibalization = 2\ncommercial.competition = 2\n"
                               "commercial.cannibalization = 2\ncompetition.cannibalization = 1\n")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["rank", str(sp), "--top", "3", "--out", str(out)])
+    res = runner.invoke(app, ["rank", str(sp), "--top", "3", "--no-report", "--out", str(out)])
     assert res.exit_code == 0, res.stderr
     run = json.loads((out / "run.json").read_text())
     w = run["ahp"]["weights"]
@@ -117,7 +117,7 @@ def test_measured_counts_are_calibrated_and_validated(runner, tmp_path, demo_res
         p, index=False)
     out = tmp_path / "out"
     res = runner.invoke(app, ["rank", str(STUDY), "--layer", f"foot_traffic={p}", "--top", "3",
-                              "--out", str(out)])
+                              "--no-report", "--out", str(out)])
     assert res.exit_code == 0, res.stderr
     cal = json.loads((out / "run.json").read_text())["foot_traffic_calibration"]
     assert cal["source"] == "calibrated model" and cal["method"] == "glm"

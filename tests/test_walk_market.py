@@ -86,7 +86,7 @@ def test_without_streets_distances_fall_back_to_straight_lines(runner, tmp_path,
     study = tmp_path / "study.toml"
     study.write_text('[study]\nname = "files only"\nbrand = "Nordea"\n'
                      "[selection]\ntop_k = 3\n")
-    res = runner.invoke(app, ["rank", str(study), "--out", str(tmp_path / "out"), *args])
+    res = runner.invoke(app, ["rank", str(study), "--no-report", "--out", str(tmp_path / "out"), *args])
     assert res.exit_code == 0, res.stderr
     assert "straight-line" in res.stderr
     run_doc = json.loads((tmp_path / "out" / "run.json").read_text())
@@ -118,7 +118,8 @@ def test_lambda_is_fitted_from_observed_visits(runner, tmp_path, demo_result, de
     study += f'\n[huff]\nobserved = "{path}"\n'
     sp = tmp_path / "study.toml"
     sp.write_text(study)
-    res = runner.invoke(app, ["rank", str(sp), "--out", str(tmp_path / "out"), "--top", "2"])
+    res = runner.invoke(app, ["rank", str(sp), "--out", str(tmp_path / "out"), "--top", "2",
+                              "--no-report"])
     assert res.exit_code == 0, res.stderr
     m = json.loads((tmp_path / "out" / "run.json").read_text())["market"]
     assert m["lambda_source"].startswith("fitted")
