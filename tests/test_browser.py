@@ -180,13 +180,12 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def shared_files(demo_result, tmp_path_factory):
+def hostile_files(demo_result, tmp_path_factory):
+    """The demo's map and report with hostile names (the demo run's own files are in demo_out)."""
     from siteplanner.maps import write_map
     from siteplanner.report import write_report
 
     out = tmp_path_factory.mktemp("browser")
-    write_map(demo_result, out / "map.html")
-    write_report(demo_result, out / "report.html")
     hostile = hostile_result(demo_result, k=3)
     write_map(hostile, out / "xss_map.html")
     write_report(hostile, out / "xss_report.html")
@@ -199,10 +198,10 @@ def _outside_requests(page: Page) -> list[str]:
 
 
 def test_map_initialises_offline_with_k_numbered_sites_and_the_layer_list(
-        browser, shared_files, demo_result, tmp_path):
+        browser, demo_out, demo_result, tmp_path):
     page = browser.new_page()
     try:
-        page.open(shared_files / "map.html")
+        page.open(demo_out / "map.html")
         assert page.js("typeof L === 'object' && L.version") == "1.9.4"
         markers = page.js("Array.from(document.querySelectorAll('.site-marker'))"
                           ".map(e => e.textContent)")
@@ -233,11 +232,11 @@ def test_map_initialises_offline_with_k_numbered_sites_and_the_layer_list(
         page.close()
 
 
-def test_hostile_names_show_as_text_and_run_nothing(browser, shared_files):
+def test_hostile_names_show_as_text_and_run_nothing(browser, hostile_files):
     page = browser.new_page()
     try:
         for name in ("xss_map.html", "xss_report.html"):
-            page.open(shared_files / name)
+            page.open(hostile_files / name)
             if name == "xss_map.html":
                 # Open every tooltip and the popups, where names are shown.
                 page.js("""(() => {
@@ -257,13 +256,15 @@ def test_hostile_names_show_as_text_and_run_nothing(browser, shared_files):
         page.close()
 
 
-def test_report_renders_offline_with_a_card_per_site(browser, shared_files, demo_result, tmp_path):
+def test_report_renders_offline_with_a_card_per_site(browser, demo_out, demo_result, tmp_path):
     page = browser.new_page()
     try:
-        page.open(shared_files / "report.html")
+        page.open(demo_out / "report.html")
         k = len(demo_result.selected)
         assert page.js("document.querySelectorAll('section.site-card').length") == k
         assert page.js("document.querySelectorAll('table.top-k tbody tr').length") == k
+        # the run's floor plans are drawn on the top sites' cards
+        assert page.js("document.querySelectorAll('img.plan').length") == demo_result.study.floorplan.sites
         broken = page.js("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
                          ".length")
         assert broken == 0

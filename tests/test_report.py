@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +13,8 @@ from test_map import SCRIPT_END, XSS, hostile_result
 
 from siteplanner._errors import InputError
 from siteplanner.config import CRITERIA
-from siteplanner.report import build_report, rebuild_report, weight_sensitivity, write_report
+from siteplanner.io import write_rank_outputs
+from siteplanner.report import build_report, rebuild_report, weight_sensitivity
 
 
 def _cards(html: str) -> list[str]:
@@ -29,9 +28,9 @@ def _top_k_ids(html: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo_report(demo_result, tmp_path_factory) -> str:
-    path = write_report(demo_result, tmp_path_factory.mktemp("report") / "report.html")
-    return path.read_text(encoding="utf-8")
+def demo_report(demo_out) -> str:
+    """The report of the demo run, with the floor plans of its top sites."""
+    return (demo_out / "report.html").read_text(encoding="utf-8")
 
 
 def test_the_report_answers_with_a_summary_table_and_a_card_per_site(demo_report, demo_result):
@@ -55,7 +54,9 @@ def test_the_report_is_one_file_with_inline_charts_and_no_script(demo_report, de
     html = demo_report
     srcs = re.findall(r"<img[^>]*\bsrc='([^']*)'", html)
     k = len(demo_result.selected)
-    assert len(srcs) == 2 * k + 1  # breakdown and mini-map per site, and the overview
+    plans = html.count("<img class='plan'")
+    assert plans == demo_result.study.floorplan.sites
+    assert len(srcs) == 2 * k + 1 + plans  # breakdown and mini-map per site, the overview, the plans
     assert all(s.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for s in srcs)
     assert "<script" not in html.lower()
     assert not re.search(r"(href|src)=['\"]?(https?:)?//(?!www\.openstreetmap\.org/copyright)", html)
@@ -106,12 +107,6 @@ def test_hostile_names_show_as_text(demo_result):
     assert "<script" not in html.lower()
 
 
-def _write_run(result, out: Path) -> None:
-    from siteplanner.io import write_rank_outputs
-
-    write_rank_outputs(result, out)
-
-
 def test_rebuild_from_a_run_folder_draws_the_same_sites_and_the_floor_plans(demo_result, tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
@@ -121,12 +116,13 @@ def test_rebuild_from_a_run_folder_draws_the_same_sites_and_the_floor_plans(demo
     cands.loc[~cands.index.isin(sel.index), "rank"] = np.nan
     result = replace(demo_result, selected=sel, candidates=cands)
     out = tmp_path / "run"
-    _write_run(result, out)
+    # as `rank --no-report` writes it: no report, no floor plans
+    write_rank_outputs(result, out, report=False)
+    assert not (out / "report.html").exists() and not (out / "floorplans").exists()
     ids = list(pd.read_csv(out / "ranked_sites.csv", dtype={"site_id": str})["site_id"])
     zones = gpd.GeoDataFrame({"name": ["banking hall", "back office"]},
                              geometry=[box(0, 0, 12, 10), box(12, 0, 18, 10)])
-    # replace the plans the run drew with one zones-only plan and one hostile drawing
-    shutil.rmtree(out / "floorplans", ignore_errors=True)
+    # floor plans added to the run's folder: one zones-only plan and one hostile drawing
     (out / "floorplans" / ids[0]).mkdir(parents=True)
     (out / "floorplans" / ids[0] / "zones.geojson").write_text(zones.to_json())
     (out / "floorplans" / ids[1]).mkdir(parents=True)
