@@ -34,21 +34,38 @@ def demo_study():
 
 
 @pytest.fixture(scope="session")
-def demo_result(demo_study):
-    from siteplanner.pipeline import rank_sites
-
-    return rank_sites(demo_study)
-
-
-@pytest.fixture(scope="session")
-def demo_out(tmp_path_factory, runner) -> Path:
-    """The demo run through the CLI, as a planner would run it."""
+def _demo_run(tmp_path_factory, runner):
+    """The demo run through the CLI, as a planner would run it, and the RankResult it wrote."""
+    from siteplanner import pipeline
     from siteplanner.cli import app
 
     out = tmp_path_factory.mktemp("demo")
-    res = runner.invoke(app, ["demo", "--out", str(out)])
+    results = []
+    rank_sites = pipeline.rank_sites
+
+    def recorded(*args, **kwargs):
+        results.append(rank_sites(*args, **kwargs))
+        return results[-1]
+
+    # the CLI looks rank_sites up when it runs: keeping its answer spares a second run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "rank_sites", recorded)
+        res = runner.invoke(app, ["demo", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    return out
+    assert len(results) == 1
+    return out, results[0]
+
+
+@pytest.fixture(scope="session")
+def demo_result(_demo_run):
+    """The demo study's RankResult (the one the demo_out files were written from)."""
+    return _demo_run[1]
+
+
+@pytest.fixture(scope="session")
+def demo_out(_demo_run) -> Path:
+    """The output folder of the demo run through the CLI."""
+    return _demo_run[0]
 
 
 def absolute_study_text() -> str:

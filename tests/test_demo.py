@@ -20,6 +20,8 @@ from siteplanner.pipeline import STAGES
 def test_demo_writes_the_four_outputs(demo_out):
     assert sorted(p.name for p in demo_out.iterdir()) == [
         "floorplans", "map.html", "ranked_sites.csv", "report.html", "run.json", "sites.gpkg"]
+    # the files are written beside the folder and moved in: nothing of that is left
+    assert not list(demo_out.parent.glob(".siteplanner-*"))
 
 
 def test_the_top_sites_get_floor_plans_sized_by_their_demand(demo_out, demo_study):
