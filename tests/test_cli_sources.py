@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from _replay_server import DATA, ReplayServer, replay_server  # noqa: F401
 from conftest import STUDY
-from test_sources_online import online, osmnx_settings  # noqa: F401
+from test_sources_online import no_courtesy_pause, online, osmnx_settings  # noqa: F401
 
 from siteplanner.cli import app
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,8 +47,26 @@ def osmnx_settings() -> Iterator[None]:
         socket.getaddrinfo = resolver
 
 
+class _NoCourtesyPause:
+    """osmnx's ``time`` for Nominatim, less the 1 s pause its usage policy asks of the real server."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        if seconds > 1:
+            time.sleep(seconds)
+
+
 @pytest.fixture
-def online(osmnx_settings: None, replay_server: ReplayServer) -> ReplayServer:  # noqa: F811
+def no_courtesy_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local server has no rate limit to respect."""
+    import osmnx._nominatim
+
+    monkeypatch.setattr(osmnx._nominatim, "time", _NoCourtesyPause)
+
+
+@pytest.fixture
+def online(osmnx_settings: None, no_courtesy_pause: None,
+           replay_server: ReplayServer) -> ReplayServer:  # noqa: F811
     ox.settings.nominatim_url = replay_server.url + "/nominatim/"
     ox.settings.overpass_url = replay_server.url + "/api"
     ox.settings.requests_timeout = 10
@@ -131,7 +150,8 @@ def test_bbox_without_data_says_no_streets(online: ReplayServer, tmp_path: Path)
     assert online.seen("interpreter")
 
 
-def test_server_down_points_to_the_offline_option(osmnx_settings: None, tmp_path: Path) -> None:
+def test_server_down_points_to_the_offline_option(osmnx_settings: None, no_courtesy_pause: None,
+                                                  tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
