@@ -94,7 +94,7 @@ def test_own_branch_list_in_the_study_file(runner, tmp_path, osm_points):
     study += f'\n[layers.own_branches]\npath = "{p.name}"\n'
     sp = tmp_path / "study.toml"
     sp.write_text(study)
-    res = runner.invoke(app, ["rank", str(sp), "--no-report", "--out", str(tmp_path / "o")])
+    res = runner.invoke(app, ["rank", str(sp), "--no-report", "--top", "3", "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.stderr
     own = gpd.read_file(tmp_path / "o" / "sites.gpkg", layer="own_branches")
     assert len(own) == len(aktia) == 3
