@@ -102,24 +102,3 @@ def test_inconsistent_ahp_is_refused_naming_the_comparison(runner, tmp_path):
     assert res.exit_code == 1
     assert "consistency ratio" in res.stderr.lower() or "CR" in res.stderr
     assert "foot_traffic" in res.stderr and "study.toml" in res.stderr
-
-
-def test_measured_counts_are_calibrated_and_validated(runner, tmp_path, demo_result):
-    """Counts planted as a known function of the real city's shops at 40 real bus stops."""
-    layers = demo_result.layers
-    stops = layers.transit[layers.transit["mode"] == "bus"].head(40)
-    pois = layers.pois
-    d = stops.geometry.apply(lambda p: (pois.distance(p) < 200).sum())
-    counts = np.round(500 + 120 * d.to_numpy())
-    wgs = stops.to_crs(4326)
-    p = tmp_path / "counts.csv"
-    pd.DataFrame({"lon": wgs.geometry.x, "lat": wgs.geometry.y, "count": counts}).to_csv(
-        p, index=False)
-    out = tmp_path / "out"
-    res = runner.invoke(app, ["rank", str(STUDY), "--layer", f"foot_traffic={p}", "--top", "3",
-                              "--no-report", "--out", str(out)])
-    assert res.exit_code == 0, res.stderr
-    cal = json.loads((out / "run.json").read_text())["foot_traffic_calibration"]
-    assert cal["source"] == "calibrated model" and cal["method"] == "glm"
-    text = json.dumps(cal)
-    assert "spearman" in text and "r2" in text and "proxy" in text

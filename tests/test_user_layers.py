@@ -43,8 +43,11 @@ def test_measured_foot_traffic_replaces_the_proxy_and_says_so(runner, tmp_path, 
     # foot traffic is now in the counters' own unit (people per day), not the proxy's
     assert ranked["foot_traffic"].min() > 0.2 * stops["count"].min()
     assert ranked["foot_traffic"].max() < 5 * stops["count"].max()
-    assert run["foot_traffic_calibration"]["source"] in (
-        "calibrated model", "inverse-distance interpolation of the counters")
+    # the counts are calibrated (a Poisson GLM on OSM features) and validated against the proxy
+    cal = run["foot_traffic_calibration"]
+    assert cal["source"] == "calibrated model" and cal["method"] == "glm"
+    text = json.dumps(cal)
+    assert "spearman" in text and "r2" in text and "proxy" in text
 
 
 def test_foot_traffic_without_a_count_column_is_refused(runner, tmp_path, osm_points):
