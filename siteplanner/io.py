@@ -181,13 +181,13 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
             extra_layer = getattr(result, name, None)
             if extra_layer is not None and len(extra_layer):
                 tables[name] = extra_layer
-        for name, gdf in tables.items():
-            g = gpd.GeoDataFrame(gdf, geometry="geometry", crs=layers.crs).to_crs(4326)
-            g.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
         if len(layers.streets):
             # simplified streets let `siteplanner report` redraw the mini-maps without the OSM file
             tables["streets"] = gpd.GeoDataFrame(
                 geometry=layers.streets.geometry.simplify(1.0).values, crs=layers.crs)
+        for name, gdf in tables.items():
+            g = gpd.GeoDataFrame(gdf, geometry="geometry", crs=layers.crs).to_crs(4326)
+            g.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
         ids = result.selected["site_id"].astype(str).tolist()
         floorplans: dict[str, Any] = {}
         plans_dir = out_dir / "floorplans"

@@ -124,7 +124,10 @@ def test_gpkg_has_every_layer_in_wgs84(demo_out):
     con = sqlite3.connect(demo_out / "sites.gpkg")
     names = {r[0] for r in con.execute("select table_name from gpkg_contents")}
     con.close()
-    assert {"candidates", "selected", "competitors", "own_branches", "transit"} <= names
+    assert {"candidates", "selected", "competitors", "own_branches", "transit", "streets"} <= names
+    # the streets let `siteplanner report` redraw the mini-maps without the OSM file
+    streets = gpd.read_file(demo_out / "sites.gpkg", layer="streets")
+    assert len(streets) > 1000 and streets.crs.to_epsg() == 4326
     own = gpd.read_file(demo_out / "sites.gpkg", layer="own_branches")
     assert own.crs.to_epsg() == 4326
     assert len(own) == 4 and (own["label"] == "Nordea").all()
