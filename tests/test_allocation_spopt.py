@@ -62,6 +62,8 @@ def test_max_coverage_matches_spopt_mclp(
     heur = MaxCoverage.from_cost_matrix(cost, demand, k=k, max_cost=radius).solve("heuristic")
     assert heur.objective_ >= 0.99 * ref_obj
     assert len(heur.selected_) == k
+    # The heuristic's bound is a true upper limit on the optimum.
+    assert heur.bound_ >= ref_obj * (1 - 1e-9)
 
 
 @pytest.mark.parametrize("k", [2, 4, 6])
@@ -79,6 +81,10 @@ def test_pmedian_matches_spopt(sf: tuple[np.ndarray, np.ndarray], k: int) -> Non
 
     heur = PMedian.from_cost_matrix(cost, demand, k=k).solve("heuristic")
     assert heur.objective_ <= 1.01 * ref_obj
+    # The Lagrangian bound brackets the optimum within 1 %, so the gap a
+    # planner reads from a heuristic run is close to the truth.
+    assert heur.bound_ <= ref_obj * (1 + 1e-9)
+    assert heur.gap_ <= 0.01
 
 
 def test_existing_stores_match_spopt_predefined_facilities(

@@ -25,10 +25,12 @@ import scipy.sparse as sp
 __all__ = [
     "HuffProblem",
     "MinCostProblem",
+    "SortedEntries",
     "evaluate_huff",
     "evaluate_min_cost",
     "greedy_huff",
     "greedy_min_cost",
+    "iterated_swaps",
     "row_entries",
     "swap_huff",
     "swap_min_cost",
@@ -99,9 +101,13 @@ def evaluate_min_cost(p: MinCostProblem, selected: np.ndarray) -> np.ndarray:
 
 
 def greedy_min_cost(
-    p: MinCostProblem, rng: np.random.Generator
+    p: MinCostProblem, rng: np.random.Generator, choices: int = 1
 ) -> tuple[np.ndarray, float]:
-    """Greedy with exact incremental gain updates; returns (selected, lower bound)."""
+    """Greedy with exact incremental gain updates; returns (selected, lower bound).
+
+    ``choices > 1`` makes it a randomised greedy (GRASP): each step opens one
+    of the ``choices`` sites of largest gain, at random.
+    """
     cost, w = p.cost, p.weights
     csc = cost.tocsc()
     n = cost.shape[1]
@@ -117,7 +123,12 @@ def greedy_min_cost(
     chosen: list[int] = []
     for _ in range(p.k):
         lower = max(lower, current - _top_sum(gains, p.k))
-        j = _pick(gains, priority)
+        if choices > 1:
+            top = np.argpartition(-gains, choices - 1)[:choices]
+            top = top[np.isfinite(gains[top])]
+            j = int(rng.choice(top))
+        else:
+            j = _pick(gains, priority)
         chosen.append(j)
         col_rows = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
         col_cost = csc.data[csc.indptr[j] : csc.indptr[j + 1]]
@@ -133,6 +144,39 @@ def greedy_min_cost(
         gains[j] = -np.inf
     lower = max(lower, current - _top_sum(gains, p.k))
     return np.array(chosen, dtype=np.int64), lower
+
+
+class SortedEntries:
+    """A cost matrix's entries sorted by (row, cost), for "entries of row i cheaper than t".
+
+    One float key per entry, ``row * scale + cost``, where the row number
+    dominates: the entries of a row cheaper than a limit are then a prefix of
+    that row's range, found by one binary search.
+    """
+
+    def __init__(self, cost: sp.csr_array) -> None:
+        rows = _row_ids(cost)
+        self.scale = 2.0 * float(cost.data.max(initial=0.0)) + 1.0
+        key = rows * self.scale + cost.data
+        order = np.argsort(key, kind="stable")
+        self.key = key[order]
+        self.cols = cost.indices[order]
+        self.vals = cost.data[order]
+        self.indptr = cost.indptr
+
+    def entries(
+        self, rows: np.ndarray, limit: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row ids, columns and costs of ``rows``' entries (cheaper than ``limit`` per row)."""
+        starts = self.indptr[rows]
+        if limit is None:
+            ends = self.indptr[rows + 1]
+        else:
+            ends = np.searchsorted(self.key, rows * self.scale + limit, side="left")
+            ends = np.clip(ends, starts, self.indptr[rows + 1])
+        lens = ends - starts
+        idx = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        return np.repeat(rows, lens), self.cols[idx], self.vals[idx]
 
 
 def _best_two(
@@ -175,21 +219,14 @@ class _SwapState:
     only from each row's entries cheaper than its second-nearest open site.
     """
 
-    def __init__(self, p: MinCostProblem, selected: np.ndarray) -> None:
+    def __init__(
+        self, p: MinCostProblem, selected: np.ndarray, entries: SortedEntries | None = None
+    ) -> None:
         self.p = p
         cost = p.cost
         self.csc = cost.tocsc()
         self.n = cost.shape[1]
-        rows = _row_ids(cost)
-        # Entries sorted by (row, cost) through one float key: the row number
-        # dominates, so prefixes "entries of row i cheaper than t" are ranges.
-        self.scale = 2.0 * float(cost.data.max(initial=0.0)) + 1.0
-        key = rows * self.scale + cost.data
-        order = np.argsort(key, kind="stable")
-        self.key = key[order]
-        self.cols = cost.indices[order]
-        self.vals = cost.data[order]
-        self.indptr = cost.indptr
+        self.sorted = SortedEntries(cost) if entries is None else entries
         self.sel = np.asarray(selected, dtype=np.int64).copy()
         self.pos_of = np.full(self.n, -1, dtype=np.int64)
         self.pos_of[self.sel] = np.arange(self.sel.size)
@@ -198,6 +235,7 @@ class _SwapState:
         self.d2 = p.base.astype(np.float64).copy()
         self.f1 = np.full(n_rows, -1, dtype=np.int64)
         self.f2 = np.full(n_rows, -1, dtype=np.int64)
+        self.swaps = 0
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -211,20 +249,6 @@ class _SwapState:
         everything = np.arange(self.p.cost.shape[0])
         self._nearest(everything, rows, pos, sub.data)
         self._apply(everything, 1.0)
-
-    def _entries(
-        self, rows: np.ndarray, limit: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Entries of ``rows`` (cheaper than ``limit`` per row, when given)."""
-        starts = self.indptr[rows]
-        if limit is None:
-            ends = self.indptr[rows + 1]
-        else:
-            ends = np.searchsorted(self.key, rows * self.scale + limit, side="left")
-            ends = np.clip(ends, starts, self.indptr[rows + 1])
-        lens = ends - starts
-        idx = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
-        return np.repeat(rows, lens), self.cols[idx], self.vals[idx]
 
     def _nearest(
         self, rows: np.ndarray, ri: np.ndarray, pos: np.ndarray, vi: np.ndarray
@@ -251,7 +275,7 @@ class _SwapState:
 
     def _apply(self, rows: np.ndarray, sign: float) -> None:
         w, d1, d2, f1 = self.p.weights, self.d1, self.d2, self.f1
-        ri, ci, vi = self._entries(rows, d2[rows])
+        ri, ci, vi = self.sorted.entries(rows, d2[rows])
         self.gain += sign * np.bincount(ci, weights=w[ri] * np.maximum(d1[ri] - vi, 0.0),
                                         minlength=self.n)
         served = rows[f1[rows] >= 0]
@@ -260,11 +284,9 @@ class _SwapState:
         fr = f1[ri]
         hit = fr >= 0
         hr = ri[hit]
-        self.extra += sign * np.bincount(
-            fr[hit] * self.n + ci[hit],
-            weights=w[hr] * (d2[hr] - np.maximum(vi[hit], d1[hr])),
-            minlength=self.extra.size,
-        )
+        # k x n table, touched in a few places: add in place, not a dense bincount
+        np.add.at(self.extra, fr[hit] * self.n + ci[hit],
+                  sign * w[hr] * (d2[hr] - np.maximum(vi[hit], d1[hr])))
 
     def best_swap(self) -> tuple[int, int, float]:
         profit = self.gain[None, :] - self.loss[:, None] + self.extra.reshape(self.sel.size, -1)
@@ -290,7 +312,7 @@ class _SwapState:
         self.pos_of[old] = -1
         self.pos_of[j] = r
         # rows that lost a top-two site: rescan their open entries
-        ri, ci, vi = self._entries(lost, None)
+        ri, ci, vi = self.sorted.entries(lost, None)
         pos = self.pos_of[ci]
         keep = pos >= 0
         self._nearest(lost, ri[keep], pos[keep], vi[keep])
@@ -301,9 +323,34 @@ class _SwapState:
         self.d1[g1], self.f1[g1] = gained_cost[first], r
         self.d2[g2], self.f2[g2] = gained_cost[~first], r
         self._apply(rows, 1.0)
+        self.swaps += 1
+        if self.swaps % 200 == 0:
+            self.rebuild()  # clears the tables' rounding drift
 
     def objective(self) -> float:
         return float(self.p.weights @ self.d1)
+
+
+_MAX_SHAKE = 8
+
+
+def _improve(state: _SwapState, deadline: float | None, tol: float) -> None:
+    """Best-improvement swaps until none improves."""
+    scale = max(abs(state.objective()), 1.0)
+    while not _deadline_passed(deadline):
+        r, j, profit = state.best_swap()
+        # Rounding drift in the tables is ~1e-16 relative per update, far below tol.
+        if profit <= tol * scale:
+            break
+        state.swap(r, j)
+
+
+def _submodular_lower(state: _SwapState) -> float:
+    """The set's cost minus the k largest single-site savings from it."""
+    gain = state.gain.copy()
+    gain[~state.p.allowed] = 0.0
+    gain[state.sel] = 0.0
+    return state.objective() - _top_sum(gain, state.p.k)
 
 
 def swap_min_cost(
@@ -315,26 +362,67 @@ def swap_min_cost(
 ) -> tuple[np.ndarray, float]:
     """Best-improvement swaps until none improves; returns (selected, lower bound).
 
-    The bound is the submodular one at the final set: its cost minus the k
-    largest single-site savings.
+    The bound is the submodular one at the final set.
     """
     if len(selected) == 0:
         return np.asarray(selected, dtype=np.int64), -np.inf
     state = _SwapState(p, selected)
-    swaps = 0
-    while not _deadline_passed(deadline):
-        r, j, profit = state.best_swap()
-        # Rounding drift in the tables is ~1e-16 relative per update, far below tol.
-        if profit <= tol * max(abs(state.objective()), 1.0):
+    _improve(state, deadline, tol)
+    return np.sort(state.sel), _submodular_lower(state)
+
+
+def iterated_swaps(
+    p: MinCostProblem,
+    selected: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    rounds: int,
+    lower: float,
+    deadline: float | None,
+    tol: float = 1e-9,
+    entries: SortedEntries | None = None,
+) -> tuple[np.ndarray, float, float]:
+    """Iterated local search: swaps, then ``rounds`` of shake-and-swap.
+
+    Each round replaces a third of the current set's sites (at most
+    ``_MAX_SHAKE``) by random free ones and improves the result by swaps; the new local optimum is kept when
+    it is no worse (so the search can drift along plateaus), otherwise the
+    round's swaps are undone. All on one swap state, so a round costs the rows
+    its swaps touch, not a rebuild. Stops early when the value meets
+    ``lower`` (a proven bound: the set is optimal). Returns (best set, its
+    cost, the submodular lower bound at the first local optimum).
+    ``entries``: ``p.cost`` as :class:`SortedEntries`, when the caller has it.
+    """
+    if len(selected) == 0:
+        return np.asarray(selected, dtype=np.int64), float(p.weights @ p.base), -np.inf
+    state = _SwapState(p, selected, entries)
+    _improve(state, deadline, tol)
+    submodular = _submodular_lower(state)
+    current = state.objective()
+    best, best_value = state.sel.copy(), current
+    pool = np.flatnonzero(p.allowed)
+    shake = max(1, min(p.k // 3, _MAX_SHAKE))
+    for _ in range(rounds if pool.size > p.k else 0):
+        if best_value - lower <= tol * max(abs(best_value), 1.0) or _deadline_passed(deadline):
             break
-        state.swap(r, j)
-        swaps += 1
-        if swaps % 200 == 0:
-            state.rebuild()
-    gain = state.gain.copy()
-    gain[~p.allowed] = 0.0
-    gain[state.sel] = 0.0
-    return np.sort(state.sel), state.objective() - _top_sum(gain, p.k)
+        saved = state.sel.copy()
+        free = pool[state.pos_of[pool] < 0]
+        for r, j in zip(rng.choice(p.k, size=shake, replace=False),
+                        rng.choice(free, size=shake, replace=False), strict=True):
+            state.swap(int(r), int(j))
+        _improve(state, deadline, tol)
+        value = state.objective()
+        if value <= current + tol * max(abs(current), 1.0):
+            current = value
+            if value < best_value - tol * max(abs(best_value), 1.0):
+                best, best_value = state.sel.copy(), value
+            continue
+        # Undo by swapping the set difference back (positions may differ).
+        opened = np.setdiff1d(state.sel, saved)
+        for site, back in zip(opened, np.setdiff1d(saved, state.sel), strict=True):
+            state.swap(int(state.pos_of[site]), int(back))
+        current = state.objective()
+    return np.sort(best), best_value, submodular
 
 
 # --------------------------------------------------------------------------- Huff

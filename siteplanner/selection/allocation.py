@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 from siteplanner._errors import CRSError, InputError
 from siteplanner.selection import _heuristic as heur
 from siteplanner.selection import _milp
+from siteplanner.selection._lagrange import lagrangian_min_cost
 
 __all__ = ["MaxCapture", "MaxCoverage", "PMedian"]
 
@@ -402,43 +403,72 @@ class _AllocationModel:
         raise NotImplementedError
 
 
-_START_BUDGET = 5_000_000  # stored pairs x starts: extra starts only where they are cheap
+_ROUNDS = 10  # shake-and-swap rounds per local-search chain
+_CHAINS = 10  # chains at most: the first from the greedy / Lagrangian start, the rest
+_GRASP = 5  # ... from randomised greedy sets: each step opens one of the 5 best sites
+_SEARCH_BUDGET = 50_000_000  # rounds x stored pairs: fewer chains on large instances
+_LAGRANGE_BUDGET = 100_000_000  # subgradient steps x stored pairs (20 to 300 steps)
 
 
 def _min_cost_search(
     p: heur.MinCostProblem, rng: np.random.Generator, deadline: float | None
 ) -> tuple[np.ndarray, float, float]:
-    """Greedy then swaps, plus random restarts on small instances.
+    """Greedy, a Lagrangian bound, then chains of iterated swaps.
 
-    Swaps from the greedy set stop at a local optimum that on plateau-rich
-    instances (many points out of reach) can sit 2-3 % off; further starts,
-    random or the best set with a third of its sites replaced, each improved
-    by swaps, find better ones. The number of starts
-    depends only on the instance size, so results are reproducible.
+    1. Greedy, then swaps to a first local optimum.
+    2. The Lagrangian relaxation (``_lagrange``) from there: a lower bound
+       and a second candidate start.
+    3. Chains of iterated local search, the first from the better start, the
+       others from random sets (on plateau-rich instances the optimum often
+       shares few sites with the greedy basin). The search stops as soon as
+       its value meets the bound (proven optimal).
+    4. If the search improved on the first local optimum, the Lagrangian
+       ascent resumes with that better target, for a tighter bound.
+
+    The work done depends only on the instance and the seed (unless the
+    deadline cuts it short), so results are reproducible.
     Returns (selected, min-cost value, min-cost lower bound).
     """
     greedy, lower = heur.greedy_min_cost(p, rng)
-    best, lower_after = heur.swap_min_cost(p, greedy, deadline=deadline)
-    lower = max(lower, lower_after)
-    value = float(p.weights @ heur.evaluate_min_cost(p, best))
-    starts = int(min(15, _START_BUDGET // max(p.cost.nnz, 1)))
+    entries = heur.SortedEntries(p.cost)  # sorted once, shared by every step below
+    # The first local optimum is a close target for the Lagrangian step sizes.
+    start, value, submodular = heur.iterated_swaps(p, greedy, rng, rounds=0, lower=lower,
+                                                   deadline=deadline, entries=entries)
+    lag_target = value
+    iterations = int(np.clip(_LAGRANGE_BUDGET // max(p.cost.nnz, 1), 20, 300))
+    # Each row's cost at that optimum is a good first multiplier, and keeps the
+    # active entries (those cheaper than it) few from the first step.
+    lag = lagrangian_min_cost(p, value, deadline=deadline, max_iter=iterations,
+                              start=heur.evaluate_min_cost(p, start), entries=entries)
+    lower = max(lower, submodular, lag.lower)
+    for candidate in lag.sets[:1]:
+        v = float(p.weights @ heur.evaluate_min_cost(p, candidate))
+        if v < value:
+            start, value = candidate, v
+    chains = int(np.clip(_SEARCH_BUDGET // (_ROUNDS * max(p.cost.nnz, 1)), 1, _CHAINS))
     pool = np.flatnonzero(p.allowed)
-    for _ in range(starts):
-        if deadline is not None and time.perf_counter() > deadline:
+    best = start
+    for chain in range(chains):
+        if _proven(value, lower, 1e-9) or (chain and pool.size <= p.k):
             break
-        if len(pool) > p.k and rng.random() < 0.5:
-            # Iterated local search: shake a third of the best set, then swap.
-            start = best.copy()
-            out = rng.choice(p.k, size=max(1, p.k // 3), replace=False)
-            start[out] = rng.choice(pool[~np.isin(pool, best)], size=out.size, replace=False)
-        else:
-            start = rng.choice(pool, size=p.k, replace=False)
-        sel, lower_after = heur.swap_min_cost(p, start, deadline=deadline)
-        lower = max(lower, lower_after)
-        v = float(p.weights @ heur.evaluate_min_cost(p, sel))
+        if chain and deadline is not None and time.perf_counter() > deadline:
+            break
+        first = start if chain == 0 else heur.greedy_min_cost(p, rng, choices=_GRASP)[0]
+        sel, v, _ = heur.iterated_swaps(p, first, rng, rounds=_ROUNDS, lower=lower,
+                                        deadline=deadline, entries=entries)
         if v < value:
             best, value = sel, v
+    if not _proven(value, lower, 1e-9) and value < lag_target:
+        # A better target lets the ascent, resumed where it stopped, go further.
+        again = lagrangian_min_cost(p, value, deadline=deadline, start=lag.multipliers,
+                                    max_iter=iterations // 2, entries=entries)
+        lower = max(lower, again.lower)
     return best, value, lower
+
+
+def _proven(value: float, lower: float, rel_gap: float) -> bool:
+    """Whether a min-cost ``value`` is within ``rel_gap`` of the ``lower`` bound."""
+    return value - lower <= rel_gap * max(abs(value), 1.0)
 
 
 class _MinCostModel(_AllocationModel):
@@ -605,7 +635,9 @@ class MaxCoverage(_MinCostModel):
                 cover=True, penalty=None, deadline=deadline, rel_gap=rel_gap,
             )
             return res.selected, res.objective, res.bound, res.optimal
-        inc, inc_value, _ = self._min_cost_heuristic(rng, deadline)
+        inc, inc_value, inc_lower = self._min_cost_heuristic(rng, deadline)
+        if _proven(inc_value, inc_lower, rel_gap):
+            return inc, self._to_objective(inc_value), self._to_objective(inc_lower), True
         res = _milp.solve_coverage(self._problem, deadline=deadline, rel_gap=rel_gap)
         best, value = (res.selected, res.objective) if res.objective <= inc_value else (
             inc, inc_value)
@@ -827,7 +859,10 @@ class PMedian(_MinCostModel):
                        "their capacities and reach; raise capacity, k or the cost cutoff")
                 raise InputError(msg) from None
             return res.selected, res.objective, res.bound, res.optimal
-        inc, inc_value, _ = self._min_cost_heuristic(rng, deadline)
+        inc, inc_value, inc_lower = self._min_cost_heuristic(rng, deadline)
+        if _proven(inc_value, inc_lower, rel_gap):
+            self._check_covered(inc)
+            return inc, inc_value, inc_lower, True
         try:
             res = _milp.solve_pmedian(self._problem, deadline=deadline, rel_gap=rel_gap,
                                       incumbent=inc, required=self._required)
@@ -1013,8 +1048,10 @@ class MaxCapture(_AllocationModel):
     def _exact(
         self, rng: np.random.Generator, deadline: float | None, rel_gap: float
     ) -> tuple[np.ndarray, float, float, bool]:
-        inc, inc_value, _ = self._heuristic(rng, deadline)
+        inc, inc_value, inc_bound = self._heuristic(rng, deadline)
         if self._coverage is not None:
+            if _proven(inc_bound, inc_value, rel_gap):
+                return inc, inc_value, inc_bound, True
             res = _milp.solve_coverage(self._coverage, deadline=deadline, rel_gap=rel_gap)
             value = self._total - res.objective
             bound = self._total - res.bound

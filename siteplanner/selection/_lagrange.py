@@ -1,0 +1,137 @@
+"""Lagrangian lower bound for the min-cost form, and the sets it suggests.
+
+The min-cost form (see ``_heuristic``) as an integer programme: every row is
+served by one open site (``x_ij <= y_j``, cost ``w_i c_ij``) or by its base
+(cost ``w_i base_i``), and ``sum_j y_j = k``. Relaxing "served exactly once"
+with a multiplier ``lambda_i = w_i v_i`` per row, ``0 <= v_i <= base_i``,
+leaves a problem that splits by site:
+
+    L(v) = sum_i w_i v_i + sum of the k smallest rho_j(v) over allowed sites,
+    rho_j(v) = sum_i w_i * min(0, c_ij - v_i).
+
+Every ``L(v)`` is a lower bound on the optimum (Cornuejols, Fisher &
+Nemhauser 1977 for p-median; Galvao & ReVelle 1996 for max coverage, where
+``c_ij = 0`` and ``base_i = 1``). Its maximum equals the LP relaxation's
+value, which for these models is usually within a fraction of a percent of
+the optimum: a far tighter bound than the submodular one, for a few passes
+over the matrix. It is maximised by subgradient steps (Polyak's rule with the
+best known solution as target, Held, Wolfe & Crowder 1974). The k sites
+``Y(v)`` that attain ``L(v)`` near the maximum are good starting sets for
+swaps (the Lagrangian heuristic, Beasley 1993).
+
+Only entries with ``c_ij < v_i`` contribute to ``rho``; with the entries
+sorted by (row, cost) they are a prefix of each row, so one pass costs the
+number of such entries, which for p-median near the optimum is a few per row
+rather than the whole matrix.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from siteplanner.selection._heuristic import MinCostProblem, SortedEntries
+
+__all__ = ["LagrangianResult", "lagrangian_min_cost"]
+
+
+@dataclass
+class LagrangianResult:
+    """Best lower bound found, and the relaxed site sets met near it."""
+
+    lower: float
+    iterations: int
+    multipliers: np.ndarray
+    sets: list[np.ndarray] = field(default_factory=list)
+
+
+def lagrangian_min_cost(
+    p: MinCostProblem,
+    upper: float,
+    *,
+    deadline: float | None,
+    max_iter: int = 300,
+    patience: int = 15,
+    rel_tol: float = 1e-6,
+    keep: int = 3,
+    start: np.ndarray | None = None,
+    entries: SortedEntries | None = None,
+) -> LagrangianResult:
+    """Subgradient ascent on ``L(v)``.
+
+    Parameters
+    ----------
+    p
+        The problem in min-cost form.
+    upper
+        Cost of the best known solution: the target of the Polyak step, and
+        the stopping test (stop once the bound is within ``rel_tol`` of it).
+    deadline
+        ``time.perf_counter()`` value after which to stop.
+    max_iter, patience
+        Iteration cap; the step scale halves after ``patience`` iterations
+        without a better bound, and the ascent stops when it falls below 1e-3.
+    keep
+        How many distinct relaxed site sets to return, best bound first.
+    start
+        Multipliers ``v`` (per unit weight, one per row) to start from, e.g.
+        a previous result's ``multipliers``; default ``base``.
+    entries
+        ``p.cost`` as :class:`SortedEntries`, when the caller has it.
+    """
+    w = p.weights
+    base = p.base.astype(np.float64)
+    n_rows, n = p.cost.shape
+    entries = SortedEntries(p.cost) if entries is None else entries
+    has_entries = np.diff(p.cost.indptr) > 0
+    rows = np.flatnonzero(has_entries & (w > 0))
+    # Rows without entries (or weight) pay their base whatever is open.
+    constant = float(w[~has_entries] @ base[~has_entries])
+    wr, br = w[rows], base[rows]
+    v = br.copy() if start is None else np.clip(start[rows], 0.0, br)  # per row of ``rows``
+    position = np.full(n_rows, -1, dtype=np.int64)
+    position[rows] = np.arange(rows.size)
+    blocked = ~p.allowed
+    k = p.k
+    best, best_v, theta, stall = -np.inf, v, 2.0, 0
+    found: dict[bytes, tuple[float, np.ndarray]] = {}
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
+        ri, ci, vi = entries.entries(rows, v)
+        local = position[ri]
+        rho = np.bincount(ci, weights=wr[local] * (vi - v[local]), minlength=n).astype(float)
+        rho[blocked] = np.inf
+        chosen = np.argpartition(rho, k - 1)[:k] if k < n else np.arange(n)
+        bound = constant + float(wr @ v) + float(rho[chosen].sum())
+        if not bound <= best + 1e-12 * abs(bound):
+            best, best_v, stall = bound, v, 0
+        else:
+            stall += 1
+            if stall >= patience:
+                theta, stall = theta / 2.0, 0
+        key = np.sort(chosen).tobytes()
+        if key not in found or found[key][0] < bound:
+            found[key] = (bound, np.sort(chosen))
+        if upper - best <= rel_tol * max(abs(upper), 1.0) or theta < 1e-3:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        opened = np.zeros(n, dtype=bool)
+        opened[chosen] = True
+        served = np.bincount(local[opened[ci]], minlength=rows.size)
+        g = 1.0 - served
+        g[(v >= br) & (g > 0)] = 0.0  # v_i is capped at base_i
+        norm = float(g @ g)
+        if norm == 0.0:
+            break  # a zero subgradient: v maximises L
+        step = theta * max(upper - bound, 0.0) / norm
+        if step == 0.0:
+            break
+        v = np.clip(v + step * g / wr, 0.0, br)
+    ranked = sorted(found.values(), key=lambda t: -t[0])[:keep]
+    multipliers = base.copy()
+    multipliers[rows] = best_v
+    return LagrangianResult(best, it, multipliers, [s for _, s in ranked])
+
