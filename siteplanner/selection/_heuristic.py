@@ -381,6 +381,7 @@ def iterated_swaps(
     deadline: float | None,
     tol: float = 1e-9,
     entries: SortedEntries | None = None,
+    stop_gap: float = 1e-9,
 ) -> tuple[np.ndarray, float, float]:
     """Iterated local search: swaps, then ``rounds`` of shake-and-swap.
 
@@ -388,8 +389,8 @@ def iterated_swaps(
     ``_MAX_SHAKE``) by random free ones and improves the result by swaps; the new local optimum is kept when
     it is no worse (so the search can drift along plateaus), otherwise the
     round's swaps are undone. All on one swap state, so a round costs the rows
-    its swaps touch, not a rebuild. Stops early when the value meets
-    ``lower`` (a proven bound: the set is optimal). Returns (best set, its
+    its swaps touch, not a rebuild. Stops early when the value is within
+    ``stop_gap`` (relative) of ``lower``, a proven bound. Returns (best set, its
     cost, the submodular lower bound at the first local optimum).
     ``entries``: ``p.cost`` as :class:`SortedEntries`, when the caller has it.
     """
@@ -403,7 +404,7 @@ def iterated_swaps(
     pool = np.flatnonzero(p.allowed)
     shake = max(1, min(p.k // 3, _MAX_SHAKE))
     for _ in range(rounds if pool.size > p.k else 0):
-        if best_value - lower <= tol * max(abs(best_value), 1.0) or _deadline_passed(deadline):
+        if best_value - lower <= stop_gap * max(abs(best_value), 1.0) or _deadline_passed(deadline):
             break
         saved = state.sel.copy()
         free = pool[state.pos_of[pool] < 0]

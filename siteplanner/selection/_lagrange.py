@@ -58,6 +58,7 @@ def lagrangian_min_cost(
     keep: int = 3,
     start: np.ndarray | None = None,
     entries: SortedEntries | None = None,
+    work: float = np.inf,
 ) -> LagrangianResult:
     """Subgradient ascent on ``L(v)``.
 
@@ -80,6 +81,9 @@ def lagrangian_min_cost(
         a previous result's ``multipliers``; default ``base``.
     entries
         ``p.cost`` as :class:`SortedEntries`, when the caller has it.
+    work
+        Stop once this many matrix entries have been touched in all: a cap
+        that, unlike time, gives the same bound on any machine.
     """
     w = p.weights
     base = p.base.astype(np.float64)
@@ -100,6 +104,7 @@ def lagrangian_min_cost(
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
         ri, ci, vi = entries.entries(rows, v)
+        work -= ri.size + rows.size
         local = position[ri]
         rho = np.bincount(ci, weights=wr[local] * (vi - v[local]), minlength=n).astype(float)
         rho[blocked] = np.inf
@@ -116,7 +121,7 @@ def lagrangian_min_cost(
             found[key] = (bound, np.sort(chosen))
         if upper - best <= rel_tol * max(abs(upper), 1.0) or theta < 1e-3:
             break
-        if deadline is not None and time.perf_counter() > deadline:
+        if work <= 0 or (deadline is not None and time.perf_counter() > deadline):
             break
         opened = np.zeros(n, dtype=bool)
         opened[chosen] = True

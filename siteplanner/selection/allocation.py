@@ -407,7 +407,8 @@ _ROUNDS = 10  # shake-and-swap rounds per local-search chain
 _CHAINS = 10  # chains at most: the first from the greedy / Lagrangian start, the rest
 _GRASP = 5  # ... from randomised greedy sets: each step opens one of the 5 best sites
 _SEARCH_BUDGET = 50_000_000  # rounds x stored pairs: fewer chains on large instances
-_LAGRANGE_BUDGET = 100_000_000  # subgradient steps x stored pairs (20 to 300 steps)
+_STOP_GAP = 1e-4  # the search stops within 0.01 % of its proven bound
+_LAGRANGE_WORK = 100_000_000  # matrix entries the subgradient steps may touch (<= 300 steps)
 
 
 def _min_cost_search(
@@ -421,7 +422,7 @@ def _min_cost_search(
     3. Chains of iterated local search, the first from the better start, the
        others from random sets (on plateau-rich instances the optimum often
        shares few sites with the greedy basin). The search stops as soon as
-       its value meets the bound (proven optimal).
+       its value is within 0.01 % of the bound.
     4. If the search improved on the first local optimum, the Lagrangian
        ascent resumes with that better target, for a tighter bound.
 
@@ -435,10 +436,9 @@ def _min_cost_search(
     start, value, submodular = heur.iterated_swaps(p, greedy, rng, rounds=0, lower=lower,
                                                    deadline=deadline, entries=entries)
     lag_target = value
-    iterations = int(np.clip(_LAGRANGE_BUDGET // max(p.cost.nnz, 1), 20, 300))
     # Each row's cost at that optimum is a good first multiplier, and keeps the
     # active entries (those cheaper than it) few from the first step.
-    lag = lagrangian_min_cost(p, value, deadline=deadline, max_iter=iterations,
+    lag = lagrangian_min_cost(p, value, deadline=deadline, work=_LAGRANGE_WORK,
                               start=heur.evaluate_min_cost(p, start), entries=entries)
     lower = max(lower, submodular, lag.lower)
     for candidate in lag.sets[:1]:
@@ -449,19 +449,19 @@ def _min_cost_search(
     pool = np.flatnonzero(p.allowed)
     best = start
     for chain in range(chains):
-        if _proven(value, lower, 1e-9) or (chain and pool.size <= p.k):
+        if _proven(value, lower, _STOP_GAP) or (chain and pool.size <= p.k):
             break
         if chain and deadline is not None and time.perf_counter() > deadline:
             break
         first = start if chain == 0 else heur.greedy_min_cost(p, rng, choices=_GRASP)[0]
         sel, v, _ = heur.iterated_swaps(p, first, rng, rounds=_ROUNDS, lower=lower,
-                                        deadline=deadline, entries=entries)
+                                        deadline=deadline, entries=entries, stop_gap=_STOP_GAP)
         if v < value:
             best, value = sel, v
     if not _proven(value, lower, 1e-9) and value < lag_target:
         # A better target lets the ascent, resumed where it stopped, go further.
         again = lagrangian_min_cost(p, value, deadline=deadline, start=lag.multipliers,
-                                    max_iter=iterations // 2, entries=entries)
+                                    work=_LAGRANGE_WORK / 2, entries=entries)
         lower = max(lower, again.lower)
     return best, value, lower
 
