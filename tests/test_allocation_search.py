@@ -89,3 +89,4 @@ def test_same_seed_same_sites(streets):
         "heuristic", random_state=4) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].selected_, runs[1].selected_)
     assert runs[0].objective_ == runs[1].objective_
+

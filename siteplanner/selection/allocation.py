@@ -641,8 +641,9 @@ class MaxCoverage(_MinCostModel):
         res = _milp.solve_coverage(self._problem, deadline=deadline, rel_gap=rel_gap)
         best, value = (res.selected, res.objective) if res.objective <= inc_value else (
             inc, inc_value)
-        optimal = res.optimal and value <= res.objective
-        return best, self._to_objective(value), self._to_objective(res.bound), optimal
+        lower = max(res.bound, inc_lower)  # the heuristic's bound can be the better one
+        optimal = (res.optimal and value <= res.objective) or _proven(value, lower, rel_gap)
+        return best, self._to_objective(value), self._to_objective(lower), optimal
 
 
 def _pairs_with_existing(
@@ -873,7 +874,8 @@ class PMedian(_MinCostModel):
         best, value = (res.selected, res.objective) if res.objective <= inc_value else (
             inc, inc_value)
         self._check_covered(best)
-        return best, value, res.bound, res.optimal
+        lower = max(res.bound, inc_lower)  # the heuristic's bound can be the better one
+        return best, value, lower, res.optimal or _proven(value, lower, rel_gap)
 
 
 # --------------------------------------------------------------------------- MaxCapture
@@ -1054,10 +1056,10 @@ class MaxCapture(_AllocationModel):
                 return inc, inc_value, inc_bound, True
             res = _milp.solve_coverage(self._coverage, deadline=deadline, rel_gap=rel_gap)
             value = self._total - res.objective
-            bound = self._total - res.bound
+            bound = min(self._total - res.bound, inc_bound)  # the better of the two bounds
             if value >= inc_value:
-                return res.selected, value, bound, res.optimal
-            return inc, inc_value, bound, False
+                return res.selected, value, bound, res.optimal or _proven(bound, value, rel_gap)
+            return inc, inc_value, bound, _proven(bound, inc_value, rel_gap)
         assert self._huff is not None
         res = _milp.solve_huff(self._huff, deadline=deadline, rel_gap=rel_gap, incumbent=inc)
         return res.selected, res.objective, res.bound, res.optimal
