@@ -415,7 +415,7 @@ def _selection_rule(sel: SelectionSettings, where: str) -> SelectionSettings:
     if sel.capacity is not None and sel.method not in CAPACITY_METHODS:
         msg = (f"{where}: selection.capacity = {sel.capacity:g} applies to the "
                f"{' and '.join(CAPACITY_METHODS)} methods, not {sel.method!r}; choose one of "
-               "those or drop capacity")
+               "those or drop it (--set selection.capacity=none)")
         raise ConfigError(msg)
     return sel
 
