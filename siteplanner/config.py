@@ -125,6 +125,10 @@ class SelectionSettings:
     solver: str = "auto"
     coverage_minutes: float = 5.0
     time_limit_s: float = 60.0
+    #: Demand (in the units of the demand weights) one branch can serve, applied
+    #: to every new site and existing own branch under ``coverage`` / ``pmedian``;
+    #: ``None``: no limit.
+    capacity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -253,7 +257,7 @@ class Study:
             raise ConfigError(msg)
         sel = raw.get("selection", {})
         _only_keys(sel, {"top_k", "min_spacing_m", "min_distance_to_own_m", "method", "solver",
-                         "coverage_minutes", "time_limit_s"}, where, "selection.")
+                         "coverage_minutes", "time_limit_s", "capacity"}, where, "selection.")
         top_k = sel.get("top_k", SelectionSettings.top_k)
         if not isinstance(top_k, int) or top_k < 1:
             msg = f"{where}: selection.top_k = {top_k!r}; use a whole number of sites >= 1"
@@ -285,7 +289,8 @@ class Study:
                 coverage_minutes=_positive(sel.get("coverage_minutes", 5.0),
                                            f"{where}: selection.coverage_minutes"),
                 time_limit_s=_positive(sel.get("time_limit_s", 60.0),
-                                       f"{where}: selection.time_limit_s")), where),
+                                       f"{where}: selection.time_limit_s"),
+                capacity=_capacity(sel.get("capacity"), f"{where}: selection.capacity")), where),
             criteria=criteria,
             layers=layers,
             network=_network(raw.get("network", {}), where),
@@ -327,6 +332,8 @@ class Study:
             selection = _selection_rule(_replace(selection, method=select), "--select")
         if solver is not None:
             selection = _selection_rule(_replace(selection, solver=solver), "--solver")
+        if selection.capacity is not None:
+            selection = _selection_rule(selection, "command line")
         kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers,
                               "network": network, "huff": huff}
         if model is not None:
@@ -393,6 +400,8 @@ def _only_keys(d: Any, allowed: set[str], where: str, prefix: str) -> None:
 
 SELECTION_METHODS = ("top", "coverage", "pmedian", "capture")
 SOLVERS = ("auto", "exact", "heuristic")
+#: Selection methods whose location models take a per-branch capacity.
+CAPACITY_METHODS = ("coverage", "pmedian")
 
 
 def _selection_rule(sel: SelectionSettings, where: str) -> SelectionSettings:
@@ -403,7 +412,22 @@ def _selection_rule(sel: SelectionSettings, where: str) -> SelectionSettings:
     if sel.solver not in SOLVERS:
         msg = f"{where}: selection solver {sel.solver!r} is unknown; use one of {', '.join(SOLVERS)}"
         raise ConfigError(msg)
+    if sel.capacity is not None and sel.method not in CAPACITY_METHODS:
+        msg = (f"{where}: selection.capacity = {sel.capacity:g} applies to the "
+               f"{' and '.join(CAPACITY_METHODS)} methods, not {sel.method!r}; choose one of "
+               "those or drop it (--set selection.capacity=none)")
+        raise ConfigError(msg)
     return sel
+
+
+def _capacity(v: Any, what: str) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        msg = (f"{what} = {v!r}; use a number > 0: the demand one branch can serve, "
+               "in the units of the demand weights")
+        raise ConfigError(msg)
+    return float(v)
 
 
 def _non_negative(v: Any, what: str) -> float:
@@ -622,6 +646,15 @@ def _apply_set(item: str, criteria: dict[str, Criterion],
         msg = (f"--set {item!r}: write it as criteria.NAME.weight=W, criteria.NAME.radius_m=R "
                "or selection.FIELD=V")
         raise ConfigError(msg)
+    if parts == ["selection", "capacity"]:
+        # "none" lifts a capacity the study file sets.
+        text = value.strip()
+        parsed: Any
+        try:
+            parsed = float(text)
+        except ValueError:
+            parsed = None if text.lower() == "none" else text
+        return criteria, _replace(selection, capacity=_capacity(parsed, "--set selection.capacity"))
     try:
         number = float(value)
     except ValueError:
@@ -629,7 +662,7 @@ def _apply_set(item: str, criteria: dict[str, Criterion],
         raise ConfigError(msg) from None
     if parts[0] == "selection" and len(parts) == 2:
         fields = {"top_k", "min_spacing_m", "min_distance_to_own_m", "coverage_minutes",
-                  "time_limit_s"}
+                  "time_limit_s", "capacity"}
         if parts[1] not in fields:
             msg = f"--set {item!r}: unknown selection field; use one of {', '.join(sorted(fields))}"
             raise ConfigError(msg)

@@ -211,6 +211,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
                              else sel_rule.method), "top_k": sel_rule.top_k,
                     "min_spacing_m": sel_rule.min_spacing_m,
                     "min_distance_to_own_m": sel_rule.min_distance_to_own_m,
+                    "capacity": sel_rule.capacity,
                     "selected": len(result.selected),
                     "excluded_near_own": int(result.candidates["status"]
                                              .str.contains("own branch").sum()),

@@ -210,7 +210,8 @@ def rank_sites(study: Study, *,
                     speed_kmh=net.walk_speed_kmh, lam=h.lam,
                     attractiveness=(h.attractiveness_own, h.attractiveness_competitor,
                                     h.attractiveness_new),
-                    solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed)
+                    solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed,
+                    capacity=sel.capacity)
             selected = ranked[ranked["rank"].notna()].sort_values("rank")
         with stage("stability"):
             if study.model.stability_draws > 0 and sel.method == "top":

@@ -122,9 +122,10 @@ def test_capacity_limits_what_one_site_serves() -> None:
     pm = PMedian.from_cost_matrix(cost, w, k=2, capacity=[40.0, 100.0, 100.0]).solve()
     # 40 of the 60 go to site 0 at cost 1, the other 20 travel 50 to site 1 or 2.
     assert pm.objective_ == pytest.approx(40 * 1 + 20 * 50 + 5 * 1)
-    with pytest.raises(InputError, match="only supported by solve"):
-        MaxCoverage.from_cost_matrix(cost, w, k=1, max_cost=10, capacity=[1, 1, 1]).solve(
-            "heuristic")
+    heur = MaxCoverage.from_cost_matrix(
+        cost, w, k=1, max_cost=10, capacity=[10.0, 100.0, 100.0]
+    ).solve("heuristic")
+    assert heur.objective_ == pytest.approx(10.0)
 
 
 def test_nearest_capture_counts_ties_as_half() -> None:
@@ -230,13 +231,19 @@ def test_k_larger_than_candidates_left(small: tuple[np.ndarray, np.ndarray]) -> 
 
 def test_infeasible_capacity_names_the_constraint(small: tuple[np.ndarray, np.ndarray]) -> None:
     cost, w = small
-    with pytest.raises(InputError, match=r"capacity: the 2 largest candidate capacities"):
-        PMedian.from_cost_matrix(cost, w, k=2, capacity=np.full(4, 1.0))
+    with pytest.raises(InputError, match=r"capacity: cover_all=True needs all .* the 2 largest"):
+        PMedian.from_cost_matrix(cost, w, k=2, max_cost=2000, cover_all=True,
+                                 capacity=np.full(4, 1.0))
     # Enough in total, but the only site that reaches point 0 is too small.
     reach = np.array([[1.0, np.inf], [np.inf, 1.0], [np.inf, 1.0]])
-    m = PMedian.from_cost_matrix(reach, [5.0, 1.0, 1.0], k=2, capacity=[2.0, 50.0])
-    with pytest.raises(InputError, match="capacity: no 2 sites can serve every demand point"):
+    m = PMedian.from_cost_matrix(reach, [5.0, 1.0, 1.0], k=2, max_cost=2, cover_all=True,
+                                 capacity=[2.0, 50.0])
+    with pytest.raises(InputError, match="cover_all: no 2 sites can serve all demand"):
         m.solve()
+    # Without the service standard the 3 units site 0 cannot take pay the penalty (2).
+    m = PMedian.from_cost_matrix(reach, [5.0, 1.0, 1.0], k=2, max_cost=2, capacity=[2.0, 50.0])
+    assert m.solve().objective_ == pytest.approx(2 * 1 + 3 * 2 + 2 * 1)
+    assert m.unserved_ == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize(

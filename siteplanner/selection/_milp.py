@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from siteplanner.selection._capacitated import CapacitatedProblem
 from siteplanner.selection._heuristic import (
     HuffProblem,
     MinCostProblem,
@@ -354,57 +355,41 @@ def solve_pmedian(
 
 
 def solve_capacitated(
-    pairs: sp.csr_array,
-    weights: np.ndarray,
-    capacity: np.ndarray,
-    n_candidates: int,
-    allowed: np.ndarray,
-    k: int,
-    *,
-    cover: bool,
-    penalty: np.ndarray | None,
-    deadline: float | None,
-    rel_gap: float,
-) -> tuple[ExactResult, np.ndarray]:
-    """Splittable capacitated assignment over stored pairs.
+    p: CapacitatedProblem, *, deadline: float | None, rel_gap: float
+) -> ExactResult:
+    """Splittable capacitated assignment over the stored pairs of ``p``.
 
-    ``pairs`` is rows x (candidates + existing); its stored entries are the
-    allowed assignments with their cost. With ``cover`` the model maximises
-    assigned weight (each row at most once); otherwise it minimises weighted
-    cost and every row with a stored pair must be fully assigned; a row with
-    none costs its ``penalty``. Returns the result (objective: covered weight,
-    or total cost) and the assigned share per row.
+    Minimises assignment cost plus ``p.penalty`` per unit of weight left
+    unassigned (for coverage: cost 0 and penalty 1, i.e. the uncovered
+    weight); rows in ``p.required`` must be fully assigned.
+    Raises :class:`InfeasibleModel` when the required rows cannot be served.
     """
-    n_rows, n_cols = pairs.shape
-    rows = np.repeat(np.arange(n_rows), np.diff(pairs.indptr))
-    cols = pairs.indices
-    ok = (cols >= n_candidates) | allowed[np.minimum(cols, n_candidates - 1)]
-    rows, cols, cost = rows[ok], cols[ok], pairs.data[ok]
+    n_rows, n_cols = p.cost.shape
+    n_candidates = p.n_candidates
+    pairs = p.cost.tocoo()
+    ok = (p.weights[pairs.row] > 0) & (
+        (pairs.col >= n_candidates) | p.allowed[np.minimum(pairs.col, n_candidates - 1)])
+    rows, cols, cost = pairs.row[ok].astype(np.int64), pairs.col[ok].astype(np.int64), pairs.data[ok]
     n_z = rows.size
-    cand_cols = np.flatnonzero(allowed)
+    cand_cols = np.flatnonzero(p.allowed)
     x_of = np.full(n_candidates, -1)
     x_of[cand_cols] = np.arange(cand_cols.size)
     n_x = cand_cols.size
     z = np.arange(n_z)
-    wz = weights[rows]
-    # (1) per row: sum_z <= 1 (cover) or == 1 (cost)
+    wz = p.weights[rows]
+    constant = float(p.weights @ p.penalty)
+    # (1) per row: sum_z <= 1, and == 1 for required rows
     row_con = sp.coo_array((np.ones(n_z), (rows, n_x + z)), shape=(n_rows, n_x + n_z))
-    served_rows = np.zeros(n_rows, dtype=bool)
-    served_rows[rows] = True
-    constant_cost = 0.0 if cover or penalty is None else float(
-        weights[~served_rows] @ penalty[~served_rows]
-    )
-    row_lo = np.where(served_rows, 1.0, 0.0) if not cover else np.full(n_rows, -np.inf)
-    row_hi = np.where(served_rows, 1.0, 0.0) if not cover else np.ones(n_rows)
+    row_lo = np.where(p.required, 1.0, -np.inf)
     # (2) per site: sum w z <= cap (existing) or cap x (candidates)
-    finite = np.isfinite(capacity)
-    cap_cols = np.flatnonzero(finite)
+    capacity = p.capacity
+    cap_cols = np.flatnonzero(np.isfinite(capacity))
     cap_row_of = np.full(n_cols, -1)
     cap_row_of[cap_cols] = np.arange(cap_cols.size)
     zc = cap_row_of[cols] >= 0
     cap_entries = [(wz[zc], cap_row_of[cols[zc]], n_x + z[zc])]
     cand_cap = cap_cols[cap_cols < n_candidates]
-    cand_cap = cand_cap[allowed[cand_cap]]
+    cand_cap = cand_cap[p.allowed[cand_cap]]
     cap_entries.append((-capacity[cand_cap], cap_row_of[cand_cap], x_of[cand_cap]))
     cv, cr, cc = (np.concatenate(t) for t in zip(*cap_entries, strict=True))
     cap_con = sp.coo_array((cv, (cr, cc)), shape=(cap_cols.size, n_x + n_z))
@@ -419,25 +404,14 @@ def solve_capacitated(
     budget = sp.csr_array(np.r_[np.ones(n_x), np.zeros(n_z)][None, :])
     mat = sp.vstack([row_con, cap_con, link, budget], format="csr")
     lo = np.r_[row_lo, np.full(cap_cols.size, -np.inf), np.full(cz.size, -np.inf), -np.inf]
-    hi = np.r_[row_hi, cap_hi, np.zeros(cz.size), min(k, n_x)]
-    c = np.r_[np.zeros(n_x), -wz if cover else wz * cost]
-    res = _run(
-        c, np.r_[np.ones(n_x), np.zeros(n_z)], np.zeros(n_x + n_z), np.ones(n_x + n_z),
-        mat, lo, hi, deadline=deadline, rel_gap=rel_gap,
-    )
-    sign = -1.0 if cover else 1.0
+    hi = np.r_[np.ones(n_rows), cap_hi, np.zeros(cz.size), min(p.k, n_x)]
+    c = np.r_[np.zeros(n_x), wz * (cost - p.penalty[rows])]
+    res = _run(c, np.r_[np.ones(n_x), np.zeros(n_z)], np.zeros(n_x + n_z), np.ones(n_x + n_z),
+               mat, lo, hi, deadline=deadline, rel_gap=rel_gap)
     if res.x is None:
-        empty = ExactResult(np.array([], dtype=np.int64), np.nan,
-                            sign * res.bound + constant_cost, False)
-        return empty, np.zeros(n_rows)
-    share = np.bincount(rows, weights=res.x[n_x:], minlength=n_rows)
-    out = ExactResult(
-        _pick_sites(res.x[:n_x], cand_cols),
-        sign * res.objective + constant_cost,
-        sign * res.bound + constant_cost,
-        res.optimal,
-    )
-    return out, share
+        return ExactResult(np.array([], dtype=np.int64), np.inf, constant + res.bound, False)
+    return ExactResult(_pick_sites(res.x[:n_x], cand_cols), constant + res.objective,
+                       constant + res.bound, res.optimal)
 
 
 # --------------------------------------------------------------------------- Huff

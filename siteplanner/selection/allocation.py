@@ -14,6 +14,8 @@ branches enter every model as always-open facilities through ``fixed``
 (demand x existing costs). ``solve(method="exact")`` uses a MILP through
 ``scipy.optimize.milp`` (HiGHS, no external binary); ``method="heuristic"``
 uses greedy plus swap improvement and scales to tens of thousands of sites.
+``MaxCoverage`` and ``PMedian`` take an optional capacity per site (demand is
+then split among sites in reach; the heuristic is in :mod:`._capacitated`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from siteplanner._errors import CRSError, InputError
+from siteplanner.selection import _capacitated as capacitated
 from siteplanner.selection import _heuristic as heur
 from siteplanner.selection import _milp
 from siteplanner.selection._lagrange import lagrangian_min_cost
@@ -348,7 +351,9 @@ class _AllocationModel:
         -------
         self, with ``selected_`` (candidate indices), ``objective_``,
         ``bound_`` (best proven bound on the optimum), ``gap_``, ``runtime_``,
-        ``status_`` and ``baseline_`` (the objective with existing branches only).
+        ``status_`` and ``baseline_`` (the objective with existing branches only);
+        with capacity also ``allocation_`` (served weight, demand points x
+        candidates then existing branches).
         """
         if method not in ("exact", "heuristic"):
             msg = f"method: expected 'exact' or 'heuristic', got {method!r}"
@@ -420,8 +425,8 @@ def _min_cost_search(
     2. The Lagrangian relaxation (``_lagrange``) from there: a lower bound
        and a second candidate start.
     3. Chains of iterated local search, the first from the better start, the
-       others from random sets (on plateau-rich instances the optimum often
-       shares few sites with the greedy basin). The search stops as soon as
+       others from randomised greedy sets (on plateau-rich instances the
+       optimum can share few sites with the greedy basin). The search stops as soon as
        its value is within 0.01 % of the bound.
     4. If the search improved on the first local optimum, the Lagrangian
        ascent resumes with that better target, for a tighter bound.
@@ -480,6 +485,8 @@ class _MinCostModel(_AllocationModel):
     capacity: np.ndarray | None
     fixed_capacity: np.ndarray | None
     max_cost: float | None
+    #: With capacity: served weight, demand points x (candidates, then existing branches).
+    allocation_: sp.csr_array | None = None
 
     def _to_objective(self, min_cost: float) -> float:
         return min_cost
@@ -493,9 +500,7 @@ class _MinCostModel(_AllocationModel):
         self, rng: np.random.Generator, deadline: float | None
     ) -> tuple[np.ndarray, float, float]:
         if self._capacitated:
-            msg = (f"{type(self).__name__}: capacity is only supported by "
-                   "solve(method='exact'); drop capacity or use the exact method")
-            raise InputError(msg)
+            return self._capacitated_heuristic(rng, deadline)
         selected, value, lower = self._min_cost_heuristic(rng, deadline)
         self._check_covered(selected)
         return selected, self._to_objective(value), self._to_objective(lower)
@@ -512,7 +517,85 @@ class _MinCostModel(_AllocationModel):
             self._cost, self._fixed, self.capacity, self.fixed_capacity, self.max_cost
         )
 
+    # ----------------------------------------------------------------- capacity
+
+    #: Stored pairs x subgradient rounds for the heuristic's Lagrangian bound.
+    _BOUND_BUDGET = 300_000_000
+
+    def _capacity_problem(self) -> capacitated.CapacitatedProblem:
+        raise NotImplementedError
+
+    def _uncapacitated_bound_holds(self) -> bool:
+        """Whether every set costs at least as much with capacity as without."""
+        return True
+
+    def _capacitated_heuristic(
+        self, rng: np.random.Generator, deadline: float | None
+    ) -> tuple[np.ndarray, float, float]:
+        p = self._capacity_problem()
+        best, lower = self._capacitated_search(p, rng, deadline)
+        self._keep_allocation(p, best, exact=False)
+        value = best.objective(p)
+        # Capacity only removes options, so the uncapacitated bound holds; the
+        # Lagrangian one from the LP prices is usually much tighter.
+        rounds = int(np.clip(self._BOUND_BUDGET // max(p.cost.nnz, 1), 10, 100))
+        bound = max(lower if self._uncapacitated_bound_holds() else -np.inf,
+                    capacitated.lagrangian_bound(p, best.row_price, target=value,
+                                                  rounds=rounds, deadline=deadline))
+        return best.selected, self._to_objective(value), self._to_objective(bound)
+
+    def _capacitated_search(
+        self, p: capacitated.CapacitatedProblem, rng: np.random.Generator,
+        deadline: float | None,
+    ) -> tuple[capacitated.Allocation, float]:
+        """Swap search from the uncapacitated heuristic's set or the capacity-aware greedy."""
+        start, _, lower = self._min_cost_heuristic(rng, deadline)
+        return capacitated.search(p, start, rng, deadline=deadline), lower
+
+    def _capacitated_exact(
+        self, rng: np.random.Generator, deadline: float | None, rel_gap: float
+    ) -> tuple[np.ndarray, float, float, bool]:
+        p = self._capacity_problem()
+        res = self._capacitated_milp(p, deadline, rel_gap)
+        # The MILP's flows carry its tolerances; the LP for its sites is exact.
+        best = capacitated.allocate(p, res.selected) if res.selected.size else None
+        if best is None or not res.optimal:
+            heuristic, _ = self._capacitated_search(p, rng, deadline)
+            if best is None or heuristic.value < best.value:
+                best = heuristic
+        self._keep_allocation(p, best, exact=True)
+        return best.selected, self._to_objective(best.objective(p)), self._to_objective(
+            res.bound), res.optimal
+
+    def _capacitated_milp(
+        self, p: capacitated.CapacitatedProblem, deadline: float | None, rel_gap: float
+    ) -> _milp.ExactResult:
+        try:
+            return _milp.solve_capacitated(p, deadline=deadline, rel_gap=rel_gap)
+        except _milp.InfeasibleModel:
+            msg = (f"cover_all: no {self.k} sites can serve all demand within "
+                   f"max_cost={self.max_cost:g} under these capacities; raise capacity, k "
+                   "or max_cost, or drop cover_all")
+            raise InputError(msg) from None
+
+    def _keep_allocation(
+        self, p: capacitated.CapacitatedProblem, best: capacitated.Allocation, *, exact: bool
+    ) -> None:
+        served = best.served(p.weights.size)
+        short = np.flatnonzero(p.required & (served < p.weights * (1 - 1e-6)))
+        if short.size:
+            hint = "" if exact else ", or try solve(method='exact')"
+            msg = (f"cover_all: no {self.k} sites found that serve all demand within "
+                   f"max_cost={self.max_cost:g} under these capacities ({short.size} demand "
+                   f"point(s) short, first row {short[0]}); raise capacity, k or max_cost{hint}")
+            raise InputError(msg)
+        self.allocation_ = best.matrix(p.cost.shape)
+
     def _baseline(self) -> float:
+        if self._capacitated:
+            cap = self._capacity_problem()
+            return self._to_objective(capacitated.allocate(cap, np.array([], np.int64))
+                                      .objective(cap))
         p = self._problem
         return self._to_objective(float(p.weights @ p.base))
 
@@ -592,7 +675,8 @@ class MaxCoverage(_MinCostModel):
             Demand points x existing branches costs; those branches are open.
         capacity, fixed_capacity
             Optional demand each candidate / existing branch can serve; a
-            covered demand point's weight is split among sites in reach.
+            covered demand point's weight is split among sites in reach, each
+            covering at most its capacity. ``allocation_`` holds the split.
         exclude
             Candidate indices (or a boolean mask) that may not be chosen.
         """
@@ -625,16 +709,20 @@ class MaxCoverage(_MinCostModel):
             fixed_capacity=_optional_column(existing, capacity_col, "existing"), exclude=exclude,
         )
 
+    def _capacity_problem(self) -> capacitated.CapacitatedProblem:
+        # Coverage as min-cost: a covered unit costs 0, an uncovered one 1.
+        pairs, caps = self._pairs()
+        pairs.data = np.zeros_like(pairs.data)
+        ones = np.ones(pairs.shape[0])
+        return capacitated.CapacitatedProblem(
+            sp.csc_array(pairs), ones, ones, self.weights, caps, self.allowed, self.k,
+            np.zeros(pairs.shape[0], dtype=bool))
+
     def _exact(
         self, rng: np.random.Generator, deadline: float | None, rel_gap: float
     ) -> tuple[np.ndarray, float, float, bool]:
         if self._capacitated:
-            pairs, caps = self._pairs()
-            res, _ = _milp.solve_capacitated(
-                pairs, self.weights, caps, self._cost.shape[1], self.allowed, self.k,
-                cover=True, penalty=None, deadline=deadline, rel_gap=rel_gap,
-            )
-            return res.selected, res.objective, res.bound, res.optimal
+            return self._capacitated_exact(rng, deadline, rel_gap)
         inc, inc_value, inc_lower = self._min_cost_heuristic(rng, deadline)
         if _proven(inc_value, inc_lower, rel_gap):
             return inc, self._to_objective(inc_value), self._to_objective(inc_lower), True
@@ -719,6 +807,8 @@ class PMedian(_MinCostModel):
         self._problem = heur.MinCostProblem(
             _keep_below(cost, base, strict=True), base, weights, allowed, k
         )
+        if self._capacitated:
+            self.baseline_ = self._baseline()
 
     def _check_reach(self, within: sp.csr_array) -> None:
         rows = np.repeat(np.arange(within.shape[0]), np.diff(within.indptr))
@@ -773,9 +863,12 @@ class PMedian(_MinCostModel):
             largest reachable cost in ``cost`` and ``fixed`` (the cutoff, for a
             matrix built with one), or ``max_cost`` when given.
         capacity, fixed_capacity
-            Optional demand each candidate / existing branch can serve; demand
-            is then split among sites and every point a site reaches must be
-            served (exact method only).
+            Optional demand each candidate / existing branch can serve. Each
+            point's weight is then split among open sites within reach, each
+            serving at most its capacity; a unit no open site takes pays
+            ``unreachable_cost`` (with infinite capacities this is the model
+            without capacity). With ``cover_all`` every point with weight
+            must be served in full. ``allocation_`` holds the split.
         """
         c, w, allowed, fixed_best, fixed_csr = _common(cost, weights, k, exclude, fixed)
         limit = None if max_cost is None else _positive(max_cost, "max_cost")
@@ -825,41 +918,55 @@ class PMedian(_MinCostModel):
 
     @property
     def unserved_(self) -> float:
-        """Weight of demand that no open site reaches."""
+        """Weight of demand that no open site serves (none in reach, or, with
+        capacity, those in reach full)."""
+        if self.allocation_ is not None:
+            return float(np.maximum(self.weights - self.allocation_.sum(axis=1), 0.0).sum())
         d = heur.evaluate_min_cost(self._problem, self.selected_)
         reached = d < self._problem.base
         return float(self.weights[(~reached) & (self._problem.base >= self.unreachable_cost)]
                      .sum())
 
-    def _check_capacity(self) -> None:
+    def _must_serve(self) -> np.ndarray:
+        """Rows a capacitated ``cover_all`` model must serve in full: every weighted row
+        (one near an existing branch too, as that branch may be full)."""
+        if not self.cover_all:
+            return np.zeros(self.weights.size, dtype=bool)
+        return self.weights > 0
+
+    def _capacity_problem(self) -> capacitated.CapacitatedProblem:
         pairs, caps = self._pairs()
+        required = self._must_serve()
+        penalty = np.full(pairs.shape[0], self.unreachable_cost)
+        # Serving at or above the penalty never pays, except where service is required.
+        base = np.where(required, 1e6 * max(self.unreachable_cost, 1.0), penalty)
+        return capacitated.CapacitatedProblem(
+            sp.csc_array(_keep_below(pairs, base, strict=True)), base, penalty, self.weights,
+            caps, self.allowed, self.k, required)
+
+    def _uncapacitated_bound_holds(self) -> bool:
+        # Without capacity a point an existing branch reaches pays that branch's
+        # cost even above unreachable_cost; with capacity it pays at most the penalty.
+        return bool((self._problem.base[~self._required] <= self.unreachable_cost).all())
+
+    def _check_capacity(self) -> None:
+        need = float(self.weights[self._must_serve()].sum())
+        if need == 0:
+            return
         n_c = self._cost.shape[1]
-        reached = np.diff(pairs.indptr) > 0
-        need = float(self.weights[reached].sum())
-        cand = np.sort(caps[:n_c][self.allowed])[::-1][: self.k]
-        have = float(cand.sum() + caps[n_c:].sum())
+        _, caps = self._pairs()
+        have = float(np.sort(caps[:n_c][self.allowed])[::-1][: self.k].sum() + caps[n_c:].sum())
         if have < need:
-            msg = (f"capacity: the {self.k} largest candidate capacities plus the existing "
-                   f"branches' give {have:g}, less than the {need:g} demand that must be "
-                   "served; raise capacity or k")
+            msg = (f"capacity: cover_all=True needs all {need:g} demand served, but the "
+                   f"{self.k} largest candidate capacities plus the existing branches' give "
+                   f"{have:g}; raise capacity or k, or drop cover_all")
             raise InputError(msg)
 
     def _exact(
         self, rng: np.random.Generator, deadline: float | None, rel_gap: float
     ) -> tuple[np.ndarray, float, float, bool]:
         if self._capacitated:
-            pairs, caps = self._pairs()
-            try:
-                res, _ = _milp.solve_capacitated(
-                    pairs, self.weights, caps, self._cost.shape[1], self.allowed, self.k,
-                    cover=False, penalty=np.full(pairs.shape[0], self.unreachable_cost),
-                    deadline=deadline, rel_gap=rel_gap,
-                )
-            except _milp.InfeasibleModel:
-                msg = (f"capacity: no {self.k} sites can serve every demand point within "
-                       "their capacities and reach; raise capacity, k or the cost cutoff")
-                raise InputError(msg) from None
-            return res.selected, res.objective, res.bound, res.optimal
+            return self._capacitated_exact(rng, deadline, rel_gap)
         inc, inc_value, inc_lower = self._min_cost_heuristic(rng, deadline)
         if _proven(inc_value, inc_lower, rel_gap):
             self._check_covered(inc)

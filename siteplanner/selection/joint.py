@@ -38,6 +38,10 @@ RULES: tuple[str, ...] = ("top", "coverage", "pmedian", "capture")
 #: (~1,000 x 1,000) do not prove optimality within a minute here, while the
 #: heuristic reaches 99 % of the optimum in a second (benchmarks/bench_selection.py).
 EXACT_MAX_CANDIDATES = {"coverage": 2_000, "pmedian": 300, "capture": 300}
+#: The same with a capacity: the capacitated MILPs are slower (a 200-candidate
+#: MCLP took ~100 s), while the capacitated heuristic stays within 1 % of the
+#: optimum where it is known (benchmarks/bench_capacity.py).
+EXACT_MAX_CANDIDATES_CAPACITATED = {"coverage": 100, "pmedian": 100}
 
 
 def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
@@ -45,7 +49,7 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
                  k: int, min_distance_to_own_m: float, coverage_minutes: float,
                  cutoff_min: float, speed_kmh: float, lam: float,
                  attractiveness: tuple[float, float, float], solver: str = "auto",
-                 time_limit_s: float = 60.0, seed: int = 0
+                 time_limit_s: float = 60.0, seed: int = 0, capacity: float | None = None
                  ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Replace the top-K choice in ``ranked`` by the set a location model chooses.
 
@@ -53,6 +57,9 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
     carries ``nearest_own_m``); the returned copy has new ``rank`` and
     ``status`` columns. The dict holds the model, method, objective, gap,
     runtime and the objective with the existing branches alone.
+    ``capacity`` (``coverage`` and ``pmedian``) is the demand weight each new
+    site and each existing own branch can serve; demand is then split among
+    the branches in reach.
     """
     mpm = speed_kmh * 1000 / 60
     weights = demand["weight"].to_numpy(dtype=float)
@@ -66,15 +73,22 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
     cost = walk_minutes(graph, demand, ranked, cutoff_min=cutoff_min, metres_per_minute=mpm)
     fixed = (walk_minutes(graph, demand, own, cutoff_min=cutoff_min, metres_per_minute=mpm)
              if len(own) else None)
+    if capacity is not None and rule not in ("coverage", "pmedian"):
+        msg = f"selection.capacity applies to --select coverage or pmedian, not {rule!r}"
+        raise InputError(msg)
+    limits = EXACT_MAX_CANDIDATES if capacity is None else EXACT_MAX_CANDIDATES_CAPACITATED
     method = solver if solver != "auto" else (
-        "exact" if len(ranked) <= EXACT_MAX_CANDIDATES.get(rule, 0) else "heuristic")
+        "exact" if len(ranked) <= limits.get(rule, 0) else "heuristic")
+    caps: dict[str, Any] = {} if capacity is None else {
+        "capacity": np.full(len(ranked), capacity),
+        "fixed_capacity": np.full(len(own), capacity) if fixed is not None else None}
     model: MaxCoverage | PMedian | MaxCapture
     if rule == "coverage":
         model = MaxCoverage.from_cost_matrix(cost, weights, k=k, max_cost=coverage_minutes,
-                                             fixed=fixed, exclude=exclude)
+                                             fixed=fixed, exclude=exclude, **caps)
     elif rule == "pmedian":
         model = PMedian.from_cost_matrix(cost, weights, k=k, fixed=fixed, exclude=exclude,
-                                         unreachable_cost=cutoff_min * 2)
+                                         unreachable_cost=cutoff_min * 2, **caps)
     elif rule == "capture":
         if len(competitors) == 0:
             msg = "--select capture needs competitors, and the competitors layer is empty"
@@ -115,5 +129,10 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
                   "pmedian": "demand-weighted walk minutes",
                   "capture": "weighted demand captured by the brand"}[rule],
         "coverage_minutes": coverage_minutes if rule == "coverage" else None,
+        "capacity": capacity,
     }
+    if capacity is not None:
+        served = np.asarray(model.allocation_.sum(axis=1)).ravel()  # type: ignore[union-attr]
+        info["demand_total"] = round(float(weights.sum()), 6)
+        info["demand_unserved"] = round(float(np.maximum(weights - served, 0.0).sum()), 6)
     return out, info
