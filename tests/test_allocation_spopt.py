@@ -103,3 +103,18 @@ def test_existing_stores_match_spopt_predefined_facilities(
     ).solve()
     assert ours.objective_ == pytest.approx(pulp.value(ref.problem.objective))
     assert ours.objective_ > ours.baseline_ > 0
+
+
+@pytest.mark.parametrize("k", [14, 15, 16])
+def test_heuristic_when_k_nearly_uses_up_the_candidates(
+    sf: tuple[np.ndarray, np.ndarray], k: int
+) -> None:
+    # With only a site or two left free, the search's shakes and randomised
+    # starts must shrink to what is free instead of failing.
+    cost, demand = sf
+    exact = PMedian.from_cost_matrix(cost, demand, k=k).solve()
+    heur = PMedian.from_cost_matrix(cost, demand, k=k).solve("heuristic")
+    assert len(heur.selected_) == k
+    assert heur.objective_ == pytest.approx(exact.objective_, rel=1e-9)
+    cover = MaxCoverage.from_cost_matrix(cost, demand, k=k, max_cost=2000.0).solve("heuristic")
+    assert len(cover.selected_) == k

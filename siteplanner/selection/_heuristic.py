@@ -123,9 +123,10 @@ def greedy_min_cost(
     chosen: list[int] = []
     for _ in range(p.k):
         lower = max(lower, current - _top_sum(gains, p.k))
-        if choices > 1:
-            top = np.argpartition(-gains, choices - 1)[:choices]
-            top = top[np.isfinite(gains[top])]
+        open_to = int(np.isfinite(gains).sum())
+        if choices > 1 and open_to > 1:
+            m = min(choices, open_to)
+            top = np.argpartition(-gains, m - 1)[:m]
             j = int(rng.choice(top))
         else:
             j = _pick(gains, priority)
@@ -408,8 +409,9 @@ def iterated_swaps(
             break
         saved = state.sel.copy()
         free = pool[state.pos_of[pool] < 0]
-        for r, j in zip(rng.choice(p.k, size=shake, replace=False),
-                        rng.choice(free, size=shake, replace=False), strict=True):
+        size = min(shake, free.size)
+        for r, j in zip(rng.choice(p.k, size=size, replace=False),
+                        rng.choice(free, size=size, replace=False), strict=True):
             state.swap(int(r), int(j))
         _improve(state, deadline, tol)
         value = state.objective()
