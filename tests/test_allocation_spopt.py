@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from siteplanner.selection import MaxCoverage, PMedian
+from siteplanner.selection import _heuristic as heur_mod
 
 spopt = pytest.importorskip("spopt")
 pulp = pytest.importorskip("pulp")
@@ -118,3 +119,11 @@ def test_heuristic_when_k_nearly_uses_up_the_candidates(
     assert heur.objective_ == pytest.approx(exact.objective_, rel=1e-9)
     cover = MaxCoverage.from_cost_matrix(cost, demand, k=k, max_cost=2000.0).solve("heuristic")
     assert len(cover.selected_) == k
+    # the search's pieces on their own, without the bound that stops them early
+    p = PMedian.from_cost_matrix(cost, demand, k=k)._problem
+    rng = np.random.default_rng(0)
+    start, _ = heur_mod.greedy_min_cost(p, rng, choices=5)
+    best, value, _ = heur_mod.iterated_swaps(p, start, rng, rounds=5, lower=-np.inf,
+                                             deadline=None)
+    assert len(np.unique(start)) == len(best) == k
+    assert value == pytest.approx(exact.objective_, rel=1e-9)
