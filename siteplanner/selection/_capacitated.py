@@ -14,10 +14,10 @@ would win is the fractional knapsack of ``(d_i - c_ij) w_i`` over its reach
 within its capacity (its Lagrangian value, :class:`_Candidates`). A swap
 (close r, open j) is ranked by the loss of closing r, from a local LP over the
 rows r reaches with every other flow held, minus j's value at the prices that
-LP leaves. The best-ranked swaps are checked by a local LP over the rows r
-reaches and those j would serve for less than they pay now. Held flows keep
-the result feasible, so an accepted swap is a real improvement; swaps that
-touch different rows and sites are accepted in the same round. When a round
+LP leaves. The best-ranked swaps are checked by a local LP over the rows
+either site reaches and those of the open sites reaching these. Held flows
+keep the result feasible, so an accepted swap is a real improvement; swaps
+that touch different rows and sites are accepted in the same round. When a round
 finds nothing, the whole LP is solved again and the search goes on only if
 that freed room.
 """
@@ -346,7 +346,7 @@ class _Search:
     what a candidate would win in that site's place: the fractional knapsack
     of ``price - cost`` over its reach, at most its capacity, which is the
     Lagrangian value of opening it. The best-looking swaps are checked by a
-    local LP over both sites' rows and accepted when they improve.
+    local LP and accepted when they improve.
     """
 
     def __init__(self, p: CapacitatedProblem, start: Allocation, *, checks: int,
@@ -374,14 +374,16 @@ class _Search:
     # ------------------------------------------------------------ local LPs
 
     def _region(self, out: int, into: int | None = None) -> np.ndarray:
-        """Rows a swap can change: those ``out`` serves, and those ``into`` would serve
-        for less than they pay at the margin now."""
+        """Rows a drop or swap may re-route: those the two sites reach and, for a
+        swap, also those of every open site reaching these (with full sites, a
+        move only pays once a neighbour hands rows on)."""
         csc = self.p.cost
         inside = np.zeros(self.p.weights.size, dtype=bool)
         inside[csc.indices[csc.indptr[out] : csc.indptr[out + 1]]] = True
         if into is not None:
-            rows, _, cost = _column_entries(self.p.cost, np.array([into]))
-            inside[rows[cost < self.price[rows]]] = True
+            inside[csc.indices[csc.indptr[into] : csc.indptr[into + 1]]] = True
+            near = np.unique(self.cols[inside[self.rows]])
+            inside[_column_entries(csc, near[near != out])[0]] = True
         return inside & (self.p.weights > 0)
 
     def local(self, inside: np.ndarray, out: int, into: int | None) -> _Local:
@@ -516,7 +518,7 @@ def search(
     deadline: float | None,
 ) -> Allocation:
     """Swap search from ``start``, from the capacity-aware greedy set and, on small
-    instances, from up to three randomised greedy sets; the best wins.
+    instances, from up to six randomised greedy sets; the best wins.
 
     The starts end in different local optima often enough (up to 3 % apart on
     Helsinki instances; some optima were three swaps away from any improving
@@ -533,7 +535,7 @@ def search(
     best = starts[0]
     # Few candidates per site leave little to explore (and every LP is the whole
     # problem there): no restarts.
-    restarts = int(min(3, _RESTART_BUDGET // max(p.cost.nnz, 1)))
+    restarts = int(min(6, _RESTART_BUDGET // max(p.cost.nnz, 1)))
     if p.allowed.sum() < 5 * p.k:
         restarts = 0
     for i in range(len(starts) + restarts):
