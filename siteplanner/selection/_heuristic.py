@@ -33,7 +33,6 @@ __all__ = [
     "iterated_swaps",
     "row_entries",
     "swap_huff",
-    "swap_min_cost",
 ]
 
 
@@ -352,24 +351,6 @@ def _submodular_lower(state: _SwapState) -> float:
     gain[~state.p.allowed] = 0.0
     gain[state.sel] = 0.0
     return state.objective() - _top_sum(gain, state.p.k)
-
-
-def swap_min_cost(
-    p: MinCostProblem,
-    selected: np.ndarray,
-    *,
-    deadline: float | None,
-    tol: float = 1e-9,
-) -> tuple[np.ndarray, float]:
-    """Best-improvement swaps until none improves; returns (selected, lower bound).
-
-    The bound is the submodular one at the final set.
-    """
-    if len(selected) == 0:
-        return np.asarray(selected, dtype=np.int64), -np.inf
-    state = _SwapState(p, selected)
-    _improve(state, deadline, tol)
-    return np.sort(state.sel), _submodular_lower(state)
 
 
 def iterated_swaps(
