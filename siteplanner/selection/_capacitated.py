@@ -25,14 +25,13 @@ that freed room.
 from __future__ import annotations
 
 import heapq
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from siteplanner.selection._heuristic import row_entries
+from siteplanner.selection._heuristic import deadline_passed, row_entries
 
 __all__ = ["Allocation", "CapacitatedProblem", "allocate", "greedy", "improve", "lagrangian_bound",
            "search"]
@@ -97,10 +96,6 @@ class Allocation:
         """Served weight as a rows x sites matrix."""
         keep = self.flow > 0
         return sp.csr_array((self.flow[keep], (self.rows[keep], self.cols[keep])), shape=shape)
-
-
-def _deadline_passed(deadline: float | None) -> bool:
-    return deadline is not None and time.perf_counter() > deadline
 
 
 def _column_entries(
@@ -452,7 +447,7 @@ class _Search:
         bound = self.candidates.bounds(d)
         scored: list[tuple[float, int, int]] = []
         for r in self.sel.tolist():
-            if _deadline_passed(deadline):
+            if deadline_passed(deadline):
                 break
             loc = self.drop(r)
             rise = loc.price - d[loc.region]
@@ -488,7 +483,7 @@ class _Search:
         threshold = tol * max(abs(self.value), 1.0)
         improved, checked = False, 0
         for out, into in self.proposals(deadline):
-            if checked >= self.checks or _deadline_passed(deadline):
+            if checked >= self.checks or deadline_passed(deadline):
                 break
             if busy_sites[out] or busy_sites[into]:
                 continue
@@ -541,7 +536,7 @@ def search(
     if p.allowed.sum() < 5 * p.k:
         restarts = 0
     for i in range(len(starts) + restarts):
-        if _deadline_passed(deadline):
+        if deadline_passed(deadline):
             break
         if i < len(starts):
             begin = starts[i]
@@ -561,8 +556,8 @@ def improve(
         return start
     k = start.selected.size
     state = _Search(p, start, checks=_CHECKS, shortlist=2 * k + 20, nearby=_NEARBY)
-    while not _deadline_passed(deadline):
-        if state.round(deadline, tol) or _deadline_passed(deadline):
+    while not deadline_passed(deadline):
+        if state.round(deadline, tol) or deadline_passed(deadline):
             continue
         # Nothing found on the patched flows: re-solve them all, and stop
         # unless that frees room for more.
@@ -614,7 +609,7 @@ def lagrangian_bound(
             stale += 1
             if stale >= 10:
                 step, stale = step / 2, 0
-        if _deadline_passed(deadline) or target - best <= 1e-9 * max(abs(target), 1.0):
+        if deadline_passed(deadline) or target - best <= 1e-9 * max(abs(target), 1.0):
             break
         # Subgradient: the weight of each row beyond what the chosen sites take.
         g = w - np.bincount(rows, weights=take, minlength=w.size) + 0.3 * previous

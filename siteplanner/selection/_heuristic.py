@@ -26,6 +26,7 @@ __all__ = [
     "HuffProblem",
     "MinCostProblem",
     "SortedEntries",
+    "deadline_passed",
     "evaluate_huff",
     "evaluate_min_cost",
     "greedy_huff",
@@ -86,7 +87,8 @@ def _pick(gains: np.ndarray, priority: np.ndarray) -> int:
     return int(priority[np.argmax(gains[priority])])
 
 
-def _deadline_passed(deadline: float | None) -> bool:
+def deadline_passed(deadline: float | None) -> bool:
+    """Whether a ``time.perf_counter()`` deadline (``None``: none) has passed."""
     return deadline is not None and time.perf_counter() > deadline
 
 
@@ -337,7 +339,7 @@ _MAX_SHAKE = 8
 def _improve(state: _SwapState, deadline: float | None, tol: float) -> None:
     """Best-improvement swaps until none improves."""
     scale = max(abs(state.objective()), 1.0)
-    while not _deadline_passed(deadline):
+    while not deadline_passed(deadline):
         r, j, profit = state.best_swap()
         # Rounding drift in the tables is ~1e-16 relative per update, far below tol.
         if profit <= tol * scale:
@@ -386,7 +388,7 @@ def iterated_swaps(
     pool = np.flatnonzero(p.allowed)
     shake = max(1, min(p.k // 3, _MAX_SHAKE))
     for _ in range(rounds if pool.size > p.k else 0):
-        if best_value - lower <= stop_gap * max(abs(best_value), 1.0) or _deadline_passed(deadline):
+        if best_value - lower <= stop_gap * max(abs(best_value), 1.0) or deadline_passed(deadline):
             break
         saved = state.sel.copy()
         free = pool[state.pos_of[pool] < 0]
@@ -476,7 +478,7 @@ def swap_huff(
     sel = np.asarray(selected, dtype=np.int64).copy()
     if sel.size == 0:
         return sel
-    while not _deadline_passed(deadline):
+    while not deadline_passed(deadline):
         s = p.base + np.asarray(csc[:, sel].sum(axis=1)).ravel()
         share = _share(s, comp)
         objective = float(w @ share)

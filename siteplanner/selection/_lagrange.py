@@ -27,12 +27,11 @@ rather than the whole matrix.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from siteplanner.selection._heuristic import MinCostProblem, SortedEntries
+from siteplanner.selection._heuristic import MinCostProblem, SortedEntries, deadline_passed
 
 __all__ = ["LagrangianResult", "lagrangian_min_cost"]
 
@@ -121,7 +120,7 @@ def lagrangian_min_cost(
             found[key] = (bound, np.sort(chosen))
         if upper - best <= rel_tol * max(abs(upper), 1.0) or theta < 1e-3:
             break
-        if work <= 0 or (deadline is not None and time.perf_counter() > deadline):
+        if work <= 0 or deadline_passed(deadline):
             break
         opened = np.zeros(n, dtype=bool)
         opened[chosen] = True

@@ -456,7 +456,7 @@ def _min_cost_search(
     for chain in range(chains):
         if _proven(value, lower, _STOP_GAP) or (chain and pool.size <= p.k):
             break
-        if chain and deadline is not None and time.perf_counter() > deadline:
+        if chain and heur.deadline_passed(deadline):
             break
         first = start if chain == 0 else heur.greedy_min_cost(p, rng, choices=_GRASP)[0]
         sel, v, _ = heur.iterated_swaps(p, first, rng, rounds=_ROUNDS, lower=lower,
