@@ -77,8 +77,9 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
               sets: list[str] | None = None, report: bool = True) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from siteplanner._fs import check_writable
     from siteplanner.config import load_study
-    from siteplanner.io import check_writable, write_rank_outputs
+    from siteplanner.io import write_rank_outputs
     from siteplanner.pipeline import rank_sites
 
     study = load_study(study_path).with_overrides(

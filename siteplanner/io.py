@@ -1,20 +1,15 @@
 """Writing a run's outputs atomically, with run.json provenance.
 
 Every file is first written into a temporary folder beside the output folder
-and moved into place only when all of them were written, so a failed run
-never leaves a half-written file where a good one stood.
+and moved into place only when all of them were written
+(:func:`siteplanner._fs.atomic_outputs`), so a failed run never leaves a
+half-written file where a good one stood.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import platform
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -23,63 +18,13 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from siteplanner._errors import OutputError
+from siteplanner._fs import atomic_outputs, sha256
 from siteplanner.config import CRITERIA
 
-__all__ = [
-    "atomic_outputs",
-    "check_writable",
-    "provenance",
-    "ranked_table",
-    "sha256",
-    "write_rank_outputs",
-]
+__all__ = ["provenance", "ranked_table", "write_rank_outputs"]
 
 PACKAGES = ("siteplanner", "geopandas", "shapely", "pyproj", "pyogrio", "osmnx", "pyrosm", "h3",
             "numpy", "pandas", "scipy", "scikit-learn", "folium")
-
-
-def check_writable(out_dir: Path) -> None:
-    """Fail early, before any work, when ``out_dir`` cannot be created or written."""
-    probe_dir = out_dir
-    while not probe_dir.exists():
-        probe_dir = probe_dir.parent
-    if not probe_dir.is_dir():
-        msg = f"--out {out_dir}: {probe_dir} is a file, not a folder; choose another output folder"
-        raise OutputError(msg)
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
-        msg = f"--out {out_dir}: {probe_dir} is not writable; choose a folder you can write to"
-        raise OutputError(msg)
-
-
-@contextmanager
-def atomic_outputs(out_dir: Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success move its files into ``out_dir``."""
-    check_writable(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".siteplanner-", dir=out_dir.parent))
-    except OSError as e:
-        msg = f"--out {out_dir}: cannot create the output folder ({e.strerror}); choose another"
-        raise OutputError(msg) from None
-    try:
-        yield tmp
-        for f in sorted(tmp.iterdir()):
-            dest = out_dir / f.name
-            if f.is_dir() and dest.is_dir():
-                shutil.rmtree(dest)
-            os.replace(f, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def sha256(path: Path) -> str:
-    """The file's SHA-256 as hex."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _version(name: str) -> str | None:
@@ -90,7 +35,7 @@ def _version(name: str) -> str | None:
 
 
 def provenance(*, study: dict[str, Any], inputs: list[Path], timings: dict[str, float],
-               layers: dict[str, str], data_date: str | None,
+               layers: dict[str, Any], data_date: str | None,
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run.json document: inputs with their sha256, study, versions, timings, sources."""
     doc: dict[str, Any] = {
@@ -100,7 +45,7 @@ def provenance(*, study: dict[str, Any], inputs: list[Path], timings: dict[str, 
                    for p in inputs if p.is_file()],
         "osm_data_date": data_date,
         "study": study,
-        "layers": {k: {"source": v, "measured": v.startswith("user:") or v == "osm"}
+        "layers": {k: {"source": str(v), "measured": v.measured}
                    for k, v in sorted(layers.items())},
         "seconds_per_stage": timings,
         "python": platform.python_version(),
@@ -205,7 +150,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
             extra={
                 "foot_traffic": "measured" if result.foot_traffic_measured else "proxy",
                 "candidates": {"count": len(result.candidates),
-                               "source": layers.sources.get("candidates", "h3")},
+                               "source": str(layers.sources.get("candidates", "h3"))},
                 "selection": {
                     "rule": ("top_k_with_spacing" if sel_rule.method == "top"
                              else sel_rule.method), "top_k": sel_rule.top_k,

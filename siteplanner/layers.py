@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -21,7 +22,7 @@ from pyproj import CRS
 from siteplanner._errors import CRSError, InputError
 from siteplanner.sources._osm import OSMData
 
-__all__ = ["Layers", "bank_label", "build_layers", "classify_transit"]
+__all__ = ["LayerSource", "Layers", "bank_label", "build_layers", "classify_transit"]
 
 FOOD = {"restaurant", "cafe", "fast_food", "bar", "pub", "food_court", "ice_cream", "biergarten"}
 SERVICES = {
@@ -32,13 +33,44 @@ SERVICES = {
 FINANCE = {"bank", "atm"}
 
 
+@dataclass(frozen=True)
+class LayerSource:
+    """Where one layer came from.
+
+    ``kind`` is ``osm`` (OpenStreetMap), ``user`` (the user's file at
+    ``path``), ``proxy`` (estimated from other layers) or ``none`` (no data).
+    """
+
+    kind: Literal["osm", "user", "proxy", "none"]
+    path: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        """True for data observed in the world (OSM or the user's file), not estimated."""
+        return self.kind in ("osm", "user")
+
+    def __str__(self) -> str:
+        return f"user:{self.path}" if self.kind == "user" else self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> LayerSource:
+        """The inverse of ``str()``: ``osm``, ``user:PATH``, ``proxy`` or ``none``."""
+        if text.startswith("user:"):
+            return cls("user", text[5:])
+        if text in ("osm", "proxy", "none"):
+            return cls(text)  # type: ignore[arg-type]
+        msg = f"unknown layer source {text!r}; expected osm, user:PATH, proxy or none"
+        raise InputError(msg)
+
+
+OSM, PROXY, NONE = LayerSource("osm"), LayerSource("proxy"), LayerSource("none")
+
+
 @dataclass
 class Layers:
     """The study's layers, all in :attr:`crs` (projected, metres).
 
-    ``sources`` says where each layer came from (``osm``, ``user:<path>`` or
-    ``proxy``); ``measured`` lists the layers that are measured data rather
-    than a proxy.
+    ``sources`` says where each layer came from, as a :class:`LayerSource`.
     """
 
     crs: CRS
@@ -51,13 +83,13 @@ class Layers:
     pois: gpd.GeoDataFrame
     foot_traffic: gpd.GeoDataFrame
     candidates: gpd.GeoDataFrame | None = None
-    sources: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, LayerSource] = field(default_factory=dict)
     banks_found: list[str] = field(default_factory=list)
 
     @property
     def foot_traffic_measured(self) -> bool:
         """True when foot traffic comes from the user's measured counts."""
-        return self.sources.get("foot_traffic", "").startswith("user:")
+        return self.sources.get("foot_traffic", NONE).kind == "user"
 
     @property
     def area_polygon(self) -> shapely.Geometry:
@@ -129,18 +161,18 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
     """
     user = dict(user or {})
     paths = user_paths or {}
-    sources: dict[str, str] = {}
+    sources: dict[str, LayerSource] = {}
     features = osm.features if osm is not None else None
 
     if "area" in user:
         area_geom = shapely.union_all(user["area"].geometry.values)
-        sources["area"] = f"user:{paths.get('area', '')}"
+        sources["area"] = LayerSource("user", paths.get("area", ""))
     elif area is not None:
         area_geom = area
-        sources["area"] = "osm"
+        sources["area"] = OSM
     elif osm is not None and len(osm.nodes):
         area_geom = shapely.convex_hull(shapely.multipoints(osm.nodes.geometry.values))
-        sources["area"] = "osm"
+        sources["area"] = OSM
     else:
         msg = "no study area: give an OSM source (--osm/--place) or an area file (--layer area=FILE)"
         raise InputError(msg)
@@ -155,7 +187,7 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
 
     if osm is not None:
         nodes, edges = osm.nodes.to_crs(target), osm.edges.to_crs(target)
-        sources["streets"] = "osm"
+        sources["streets"] = OSM
     else:
         nodes = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=target))
         edges = gpd.GeoDataFrame({"u": [], "v": [], "length": []},
@@ -187,10 +219,10 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
                             ("transit", transit), ("pois", pois)):
         if kind in user:
             layers[kind] = _user_points(kind, user[kind], area_geom)
-            sources[kind] = f"user:{paths.get(kind, '')}"
+            sources[kind] = LayerSource("user", paths.get(kind, ""))
         else:
             layers[kind] = osm_layer
-            sources[kind] = "osm" if features is not None else "none"
+            sources[kind] = OSM if features is not None else NONE
     if "own_branches" not in user and len(layers["own_branches"]) == 0:
         found = ", ".join(banks_found) if banks_found else "none"
         msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found}. "
@@ -209,14 +241,14 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
                           UserWarning, stacklevel=2)
     if "foot_traffic" in user:
         foot = _user_points("foot_traffic", user["foot_traffic"], area_geom)
-        sources["foot_traffic"] = f"user:{paths.get('foot_traffic', '')}"
+        sources["foot_traffic"] = LayerSource("user", paths.get("foot_traffic", ""))
     else:
         foot = empty.assign(count=pd.Series([], dtype=float))
-        sources["foot_traffic"] = "proxy"
+        sources["foot_traffic"] = PROXY
     cands = None
     if "candidates" in user:
         cands = _user_points("candidates", user["candidates"], area_geom)
-        sources["candidates"] = f"user:{paths.get('candidates', '')}"
+        sources["candidates"] = LayerSource("user", paths.get("candidates", ""))
     return Layers(
         crs=target,
         area=area_gdf.to_crs(target),

@@ -65,7 +65,7 @@ from threadpoolctl import threadpool_limits
 from siteplanner import features as feat
 from siteplanner._errors import InputError
 from siteplanner.config import Criterion
-from siteplanner.layers import Layers
+from siteplanner.layers import PROXY, Layers
 from siteplanner.model import score as weighted_score
 
 __all__ = [
@@ -273,7 +273,7 @@ def osm_features(points: gpd.GeoDataFrame, layers: Layers, *,
     """
     from siteplanner.footfall import foot_traffic_points
 
-    proxy_layers = replace(layers, sources={**layers.sources, "foot_traffic": "proxy"})
+    proxy_layers = replace(layers, sources={**layers.sources, "foot_traffic": PROXY})
     proxy_pts, _ = foot_traffic_points(proxy_layers)
     pois = layers.pois
     cat = pois["category"] if "category" in pois else pd.Series("shop", index=pois.index)

@@ -30,8 +30,9 @@ import pandas as pd
 import shapely
 
 from siteplanner._errors import InputError, OutputError, SitePlannerError
+from siteplanner._fs import atomic_outputs, sha256
 from siteplanner.config import Criterion, SelectionSettings
-from siteplanner.io import atomic_outputs, sha256
+from siteplanner.layers import LayerSource
 from siteplanner.maps import (
     COMPETITOR_COLOUR,
     IMPACT_FIELDS,
@@ -82,7 +83,7 @@ class ReportInput:
     data_date: str | None
     criteria: dict[str, Criterion]
     selection: SelectionSettings
-    sources: dict[str, str]
+    sources: dict[str, LayerSource]
     foot_traffic_measured: bool
     selected: gpd.GeoDataFrame
     candidates: gpd.GeoDataFrame
@@ -180,7 +181,8 @@ def _from_outputs(out_dir: Path) -> ReportInput:
         study_name=str(study.get("name", "siteplanner study")),
         brand=tuple(study.get("brand") or ()), data_date=run.get("osm_data_date"),
         criteria=criteria, selection=selection,
-        sources={k: str(v.get("source", "")) for k, v in (run.get("layers") or {}).items()},
+        sources={k: LayerSource.parse(str(v.get("source", "none")))
+                 for k, v in (run.get("layers") or {}).items()},
         foot_traffic_measured=run.get("foot_traffic") == "measured",
         selected=selected, candidates=cands, own_branches=layer("own_branches"),
         competitors=layer("competitors"), transit=layer("transit"), streets=streets,
@@ -673,11 +675,9 @@ def _sources_table(data: ReportInput) -> str:
               "candidates": "candidate sites"}
     rows = []
     for key, src in data.sources.items():
-        measured = src.startswith("user:") or src == "osm"
-        where = ("OpenStreetMap" if src == "osm" else
-                 f"your file {src[5:]}" if src.startswith("user:") else
-                 "proxy model from OpenStreetMap" if src == "proxy" else src or "none")
-        tag = ("<span class='tag measured'>measured</span>" if measured
+        where = {"osm": "OpenStreetMap", "user": f"your file {src.path}",
+                 "proxy": "proxy model from OpenStreetMap", "none": "none"}[src.kind]
+        tag = ("<span class='tag measured'>measured</span>" if src.measured
                else "<span class='tag proxy'>proxy</span>")
         rows.append(f"<tr><td>{escape(labels.get(key, key))}</td><td>{tag}</td>"
                     f"<td>{escape(where)}</td></tr>")
@@ -801,7 +801,7 @@ def _sources_section(data: ReportInput) -> str:
         "inlined with their licence headers; base tiles from the OpenStreetMap tile servers when "
         "online.</li>",
     ]
-    for src in sorted({s[5:] for s in data.sources.values() if s.startswith("user:")}):
+    for src in sorted({str(s.path) for s in data.sources.values() if s.kind == "user"}):
         items.append(f"<li><b>Your file</b> {escape(src)}: licence as supplied by its owner.</li>")
     inputs = "".join(
         f"<tr><td>{escape(str(i.get('path', '')))}</td><td class='num'>{_num(i.get('bytes', ''))}"

@@ -11,7 +11,7 @@ import shapely
 from shapely.geometry import Polygon, mapping, shape
 
 from siteplanner._errors import InputError, OutputError
-from siteplanner.io import atomic_outputs
+from siteplanner._fs import atomic_outputs
 
 if TYPE_CHECKING:
     from siteplanner.floorplan.plan import FloorPlan
@@ -211,7 +211,7 @@ def write_plan(plan: FloorPlan, out: str | Path) -> list[Path]:
     """Write the plan's files into directory ``out``, all or none.
 
     The files are written into a temporary directory next to ``out`` and moved
-    into place only after every one succeeded (:func:`siteplanner.io.atomic_outputs`).
+    into place only after every one succeeded (:func:`siteplanner._fs.atomic_outputs`).
     """
     out = Path(out)
     try:
