@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from siteplanner._errors import OutputError
 
-__all__ = ["atomic_outputs", "check_writable", "sha256"]
+__all__ = ["atomic_outputs", "check_writable", "safe_component", "sha256"]
 
 
 def check_writable(out_dir: Path) -> None:
@@ -60,3 +61,21 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_component(name: str, *, max_length: int = 64) -> str:
+    """``name`` (a site id, a label: data) as one safe file or folder name.
+
+    Only letters, digits, ``.``, ``_`` and ``-`` are kept, leading dots are
+    dropped (no ``..``, no hidden files) and the length is bounded; a name that
+    had to change gets a short hash of the original, so two different names
+    never share a folder. The same name always gives the same result.
+    """
+    text = str(name)
+    clean = _UNSAFE.sub("_", text)[:max_length].lstrip(".") or "_"
+    if clean != text:
+        clean = f"{clean}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+    return clean

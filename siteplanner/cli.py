@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -75,23 +76,38 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
               layer: list[str] | None = None, top: int | None = None,
               select: str | None = None, solver: str | None = None, model: str | None = None,
               sets: list[str] | None = None, report: bool = True) -> None:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from siteplanner._fs import check_writable
     from siteplanner.config import load_study
     from siteplanner.io import write_rank_outputs
-    from siteplanner.pipeline import rank_sites
+    from siteplanner.pipeline import STAGES, rank_sites
 
     study = load_study(study_path).with_overrides(
         sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
         select=select, solver=solver, model=model)
     check_writable(out_dir)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("starting", total=None)
-        result = rank_sites(study, on_stage=lambda s: progress.update(task, description=s))
-        progress.update(task, description="writing outputs")
+    names = [name for name, _ in STAGES]
+
+    def on_stage(name: str) -> None:
+        progress.update(task, description=name, completed=names.index(name))
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
+        task = progress.add_task("starting", total=len(names) + 1)
+        result = rank_sites(study, on_stage=on_stage, floorplans=report)
+        progress.update(task, description="write", completed=len(names))
+        t0 = time.perf_counter()
         files = write_rank_outputs(result, out_dir, report=report)
+        written_s = time.perf_counter() - t0
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     table = Table(title=f"{study.name}: top {len(result.selected)} sites "
@@ -113,7 +129,7 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
         table.add_row(str(row["rank"]), str(row["site_id"]), f"{row['score']:.3f}",
                       f"{row['nearest_own_m']:.0f}", *cells)
     out.print(table)
-    timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in {**result.timings, "write": written_s}.items())
     out.print(f"stages: {timing}")
     out.print(f"wrote {', '.join(str(f) for f in files)}", soft_wrap=True)
 

@@ -33,40 +33,28 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 from siteplanner._assets import heat_js, inline_script, inline_style, leaflet_css, leaflet_js
-from siteplanner.config import CRITERIA
+from siteplanner._display import (
+    COMPETITOR_COLOUR,
+    HEAT_GRADIENT,
+    IMPACT_FIELDS,
+    MODE_COLOURS,
+    OWN_COLOUR,
+    SCORE_CMAP,
+    SITE_COLOUR,
+    access_facts,
+    criteria_of,
+    format_value,
+    present,
+    signed,
+)
+from siteplanner._fs import safe_component
 
-__all__ = [
-    "ATTRIBUTION",
-    "IMPACT_FIELDS",
-    "MODE_COLOURS",
-    "access_facts",
-    "build_map",
-    "criteria_of",
-    "escape",
-    "floorplan_links",
-    "format_value",
-    "signed",
-    "write_map",
-]
+__all__ = ["ATTRIBUTION", "build_map", "escape", "floorplan_links", "write_map"]
 
 ATTRIBUTION = "© OpenStreetMap contributors"
 _ATTRIBUTION_HTML = ('&copy; <a href="https://www.openstreetmap.org/copyright">'
                      "OpenStreetMap</a> contributors")
 _JS_ENTITIES = {"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"}
-MODE_COLOURS = {"rail": "#6a3d9a", "metro": "#d6336c", "tram": "#2f9e44", "bus": "#1971c2"}
-OWN_COLOUR, COMPETITOR_COLOUR, SITE_COLOUR = "#0b7285", "#c92a2a", "#f08c00"
-SCORE_CMAP, HEAT_GRADIENT = "YlGnBu", {0.3: "#fee391", 0.6: "#fe9929", 0.85: "#d7301f", 1.0: "#7f0000"}
-
-#: Optional per-site figures from the market-impact and stability stages:
-#: column name -> (label in popups and the report, how to format it).
-IMPACT_FIELDS: dict[str, tuple[str, str]] = {
-    "expected_demand": ("Expected demand", "number"),
-    "net_new_demand": ("Net-new demand", "number"),
-    "from_competitors": ("of which won from competitors", "number"),
-    "cannibalized": ("taken from own branches", "number"),
-    "stability": ("Stability (share of weight scenarios that keep it)", "share"),
-}
-
 # Metres per decimal of a degree: 5 decimals is ~1 m, finer than any street
 # line is drawn at the zooms a city map is read at.
 _DECIMALS = 5
@@ -111,60 +99,13 @@ def escape(text: object) -> str:
     return "".join(_JS_ENTITIES.get(ch, ch) for ch in s)
 
 
-def criteria_of(table: pd.DataFrame) -> list[str]:
-    """The criteria with a ``NAME_contribution`` column, the standard ones first."""
-    names = [c for c in CRITERIA if f"{c}_contribution" in table]
-    extra = sorted(c[: -len("_contribution")] for c in table.columns
-                   if isinstance(c, str) and c.endswith("_contribution")
-                   and c[: -len("_contribution")] not in CRITERIA)
-    return names + extra
-
-
-def format_value(value: Any, kind: str = "number") -> str:
-    """A figure for people: ``share`` in [0, 1] as a percentage, others to 3 significant digits."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return f"{int(value):,}"
-    v = float(value)
-    if not math.isfinite(v):
-        return "–"
-    if kind == "share" and 0 <= v <= 1:
-        return f"{v:.0%}"
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
-
-
-def access_facts(row: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Walking access to transit from a site's ``walk_min_<mode>`` and ``stops_within_<N>min``."""
-    facts = []
-    for col in sorted(k for k in row if isinstance(k, str) and k.startswith("walk_min_")):
-        if _present(row, col):
-            facts.append((f"Walk to nearest {col[len('walk_min_'):]} stop",
-                          f"{float(row[col]):.1f} min"))
-    for col in sorted(k for k in row if isinstance(k, str) and k.startswith("stops_within_")):
-        if _present(row, col):
-            within = col[len("stops_within_"):].replace("min", " min")
-            facts.append((f"Transit stops within {within} walk", f"{float(row[col]):.0f}"))
-    return facts
-
-
-def signed(value: float) -> str:
-    """``+0.123`` / ``-0.123``, with no ``-0.000`` for a part that rounds to zero."""
-    return f"{round(float(value), 3) + 0.0:+.3f}"
-
-
-def _present(row: Mapping[str, Any], col: str) -> bool:
-    v = row.get(col)
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
 def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str | None) -> str:
     rows = []
     for name in criteria:
         c = float(row[f"{name}_contribution"])
         width = min(100.0, abs(c) * 200)
         colour = "#2b8a3e" if c >= 0 else "#c92a2a"
-        raw = f"{float(row[name]):.2f}" if _present(row, name) else ""
+        raw = f"{float(row[name]):.2f}" if present(row, name) else ""
         rows.append(
             f"<tr><td>{escape(name.replace('_', ' '))}</td><td style='text-align:right'>{raw}</td>"
             f"<td style='width:104px'><div class='bar' style='background:{colour};"
@@ -172,11 +113,11 @@ def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str 
     impact = "".join(
         f"<tr><td colspan='3'>{escape(label)}</td><td style='text-align:right'>"
         f"{escape(format_value(row[col], kind))}</td></tr>"
-        for col, (label, kind) in IMPACT_FIELDS.items() if _present(row, col))
+        for col, (label, kind) in IMPACT_FIELDS.items() if present(row, col))
     impact += "".join(f"<tr><td colspan='3'>{escape(label)}</td><td style='text-align:right'>"
                       f"{escape(value)}</td></tr>" for label, value in access_facts(row))
     near = (f"<br>nearest own branch {float(row['nearest_own_m']):.0f} m"
-            if _present(row, "nearest_own_m") and np.isfinite(float(row["nearest_own_m"])) else "")
+            if present(row, "nearest_own_m") and np.isfinite(float(row["nearest_own_m"])) else "")
     link = (f"<br><a href='{escape(floorplan)}' target='_blank'>floor plan</a>"
             if floorplan else "")
     return (f"<div class='sp-pop'><b>Site #{int(row['rank'])}</b> &middot; "
@@ -254,9 +195,10 @@ def floorplan_links(out_dir: Path, site_ids: Sequence[str]) -> dict[str, str]:
     """
     links: dict[str, str] = {}
     for sid in site_ids:
-        folder = out_dir / "floorplans" / str(sid)
+        name = safe_component(str(sid))
+        folder = out_dir / "floorplans" / name
         if (folder / "plan.svg").is_file():
-            links[str(sid)] = f"floorplans/{sid}/plan.svg"
+            links[str(sid)] = f"floorplans/{name}/plan.svg"
         elif (folder / "zones.geojson").is_file():
             links[str(sid)] = f"report.html#site-{sid}"
     return links
@@ -300,10 +242,37 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
     folium.Map
         Save it with ``.save(path)`` or show it in a notebook.
     """
-    from siteplanner.footfall import foot_traffic_points
-
     layers = result.layers
-    floorplans = dict(floorplans or {})
+    m = _base_map(result)
+    legend: list[tuple[str, str, bool]] = []
+    score_range = _score_cells(result.candidates, layers.crs, m)
+    heat = _foot_traffic_layers(result, m, legend)
+    _transit_layers(layers.transit, m, legend)
+    own_name = " / ".join(result.study.brand)
+    for gdf, label, colour in ((layers.competitors, "Competitors", COMPETITOR_COLOUR),
+                               (layers.own_branches, f"Own branches ({own_name})", OWN_COLOUR)):
+        if len(gdf):
+            tips = list(_label_column(gdf, ["label", "name"]))
+            _points_layer(gdf, label, colour, tips, radius=7).add_to(m)
+            legend.append((label, colour, True))
+    _area_layers(result, m, legend)
+    sel = result.selected
+    _site_markers(sel, dict(floorplans or {}), m)
+    legend.insert(0, (f"Selected site (rank 1 to {len(sel)})", SITE_COLOUR, True))
+    folium.LayerControl(collapsed=False).add_to(m)
+    data_date = result.data_date or "date unknown"
+    title = (f"<div class='sp-box sp-title'><b>{escape(result.study.name)}</b><br>"
+             f"Top {len(sel)} new sites for {escape(own_name)}<br>"
+             f"<small>OSM data {escape(data_date[:10])} &middot; foot traffic: "
+             f"{'measured counts' if result.foot_traffic_measured else 'OSM proxy'}"
+             f" &middot; {escape(ATTRIBUTION)}</small></div>")
+    m.get_root().html.add_child(folium.Element(title + _legend(legend, score_range, heat)))  # type: ignore[attr-defined]
+    return m
+
+
+def _base_map(result: Any) -> folium.Map:
+    """The map with Leaflet inlined, online tiles and the offline base (study area, streets)."""
+    layers = result.layers
     area = layers.area.to_crs(4326)
     w, s, e, n = area.total_bounds
     m = folium.Map(location=[(s + n) / 2, (w + e) / 2], tiles=None, control_scale=True,
@@ -317,8 +286,6 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION_HTML, name="OpenStreetMap tiles (online)",
                      max_zoom=19).add_to(m)
     m.fit_bounds([[s, w], [n, e]])
-    legend: list[tuple[str, str, bool]] = []
-
     base = folium.FeatureGroup(name="Study area and streets (offline base)", show=True)
     folium.GeoJson(_features(area, {}), style_function=lambda _f: {
         "color": "#444", "weight": 2, "fill": False, "dashArray": "5 4"},
@@ -329,62 +296,70 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
         folium.GeoJson(_features(streets, {}), style_function=lambda _f: {
             "color": "#8a8a8a", "weight": 1.2, "opacity": 0.9}).add_to(base)
     base.add_to(m)
+    return m
 
-    cands = result.candidates
-    score_range = None
-    if len(cands) and "cell" in cands:
-        cells = gpd.GeoDataFrame(cands.drop(columns="geometry"), geometry="cell", crs=layers.crs)
-        sc = cells["score"].to_numpy(dtype=float)
-        score_range = (float(np.nanmin(sc)), float(np.nanmax(sc)))
-        rank = cells["rank"]
-        tips = [f"score {v:.3f}" + (f" · site #{int(r)}" if pd.notna(r) else "") + f" · {st}"
-                for v, r, st in zip(sc, rank, cells["status"].astype(str), strict=True)]
-        styles = [{"fillColor": c} for c in _colours(sc, SCORE_CMAP)]
-        folium.GeoJson(_features(cells, {"tip": tips, "style": styles}),
-                       name="Candidate score (H3 cells)", show=True, on_each_feature=_ON_EACH_FEATURE,
-                       color="#ffffff", weight=0.3, fill_opacity=0.55).add_to(m)
 
-    pts, measured = foot_traffic_points(layers)
-    if len(pts):
-        g = pts.to_crs(4326)
-        wts = pts["count"].to_numpy(dtype=float)
-        wts = wts / wts.max() if wts.max() > 0 else np.ones(len(wts))
-        data = np.column_stack([np.round(g.geometry.y, _DECIMALS), np.round(g.geometry.x, _DECIMALS),
-                                np.round(wts, 3)])
-        label = "Foot traffic: " + ("measured counts" if measured else "OSM proxy (shops, stops)")
-        heat = HeatMap(data.tolist(), name=escape(label), show=False, radius=22, blur=18,
-                       min_opacity=0.25, gradient=HEAT_GRADIENT)
-        heat.default_js = []
-        heat.add_to(m)
-        if measured:
-            names = _label_column(pts, ["name", "label", "id"])
-            tips = [f"{nm + ': ' if nm else ''}{c:,.0f} counted" for nm, c in
-                    zip(names, pts["count"].to_numpy(dtype=float), strict=True)]
-            _points_layer(pts, "Foot-traffic counters", "#7f0000", tips, radius=5).add_to(m)
-            legend.append(("Foot-traffic counter", "#7f0000", True))
+def _score_cells(cands: gpd.GeoDataFrame, crs: Any, m: folium.Map) -> tuple[float, float] | None:
+    """The candidate cells shaded by score; returns the score range for the legend."""
+    if not len(cands) or "cell" not in cands:
+        return None
+    cells = gpd.GeoDataFrame(cands.drop(columns="geometry"), geometry="cell", crs=crs)
+    sc = cells["score"].to_numpy(dtype=float)
+    rank = cells["rank"]
+    tips = [f"score {v:.3f}" + (f" · site #{int(r)}" if pd.notna(r) else "") + f" · {st}"
+            for v, r, st in zip(sc, rank, cells["status_detail"].astype(str), strict=True)]
+    styles = [{"fillColor": c} for c in _colours(sc, SCORE_CMAP)]
+    folium.GeoJson(_features(cells, {"tip": tips, "style": styles}),
+                   name="Candidate score (H3 cells)", show=True, on_each_feature=_ON_EACH_FEATURE,
+                   color="#ffffff", weight=0.3, fill_opacity=0.55).add_to(m)
+    return float(np.nanmin(sc)), float(np.nanmax(sc))
 
-    transit = layers.transit
-    if len(transit):
-        stop_names = _label_column(transit, ["name"])
-        for mode in sorted(transit["mode"].astype(str).unique()):
-            sel = (transit["mode"].astype(str) == mode).to_numpy()
-            colour = MODE_COLOURS.get(mode, "#444")
-            tips = [f"{mode} stop{': ' + nm if nm else ''}" for nm in stop_names[sel]]
-            _points_layer(transit[sel], f"Transit: {mode}", colour, tips, radius=4,
-                          show=mode != "bus").add_to(m)
-            legend.append((f"Transit: {mode}", colour, True))
 
-    own_name = " / ".join(result.study.brand)
-    for gdf, label, colour in ((layers.competitors, "Competitors", COMPETITOR_COLOUR),
-                               (layers.own_branches, f"Own branches ({own_name})", OWN_COLOUR)):
-        if len(gdf):
-            tips = list(_label_column(gdf, ["label", "name"]))
-            _points_layer(gdf, label, colour, tips, radius=7).add_to(m)
-            legend.append((label, colour, True))
+def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]) -> bool:
+    """The foot-traffic heat map (and measured counters); True when there was any."""
+    measured = bool(result.foot_traffic_measured)
+    pts = result.foot_traffic_points
+    if pts is None or not len(pts):
+        return False
+    g = pts.to_crs(4326)
+    wts = pts["count"].to_numpy(dtype=float)
+    wts = wts / wts.max() if wts.max() > 0 else np.ones(len(wts))
+    data = np.column_stack([np.round(g.geometry.y, _DECIMALS), np.round(g.geometry.x, _DECIMALS),
+                            np.round(wts, 3)])
+    label = "Foot traffic: " + ("measured counts" if measured else "OSM proxy (shops, stops)")
+    heat = HeatMap(data.tolist(), name=escape(label), show=False, radius=22, blur=18,
+                   min_opacity=0.25, gradient=HEAT_GRADIENT)
+    heat.default_js = []
+    heat.add_to(m)
+    if measured:
+        names = _label_column(pts, ["name", "label", "id"])
+        tips = [f"{nm + ': ' if nm else ''}{c:,.0f} counted" for nm, c in
+                zip(names, pts["count"].to_numpy(dtype=float), strict=True)]
+        _points_layer(pts, "Foot-traffic counters", "#7f0000", tips, radius=5).add_to(m)
+        legend.append(("Foot-traffic counter", "#7f0000", True))
+    return True
 
+
+def _transit_layers(transit: gpd.GeoDataFrame, m: folium.Map,
+                    legend: list[tuple[str, str, bool]]) -> None:
+    """One layer of stops per transit mode (bus off by default: it would bury the rest)."""
+    if not len(transit):
+        return
+    stop_names = _label_column(transit, ["name"])
+    for mode in sorted(transit["mode"].astype(str).unique()):
+        sel = (transit["mode"].astype(str) == mode).to_numpy()
+        colour = MODE_COLOURS.get(mode, "#444")
+        tips = [f"{mode} stop{': ' + nm if nm else ''}" for nm in stop_names[sel]]
+        _points_layer(transit[sel], f"Transit: {mode}", colour, tips, radius=4,
+                      show=mode != "bus").add_to(m)
+        legend.append((f"Transit: {mode}", colour, True))
+
+
+def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]) -> None:
+    """Catchments, opportunity clusters and territories, when the run made them."""
     rank_of = dict(zip(result.selected["site_id"].astype(str),
                        result.selected["rank"].astype(int), strict=True))
-    catch = getattr(result, "catchments", None)
+    catch = result.catchments
     if catch is not None and len(catch):
         _catchments_layer(catch, rank_of).add_to(m)
         legend.append(("Catchment (walk time)", "#5f3dc4", False))
@@ -395,7 +370,9 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
             _zones_layer(gdf, label, colour).add_to(m)
             legend.append((label, colour, False))
 
-    sel = result.selected
+
+def _site_markers(sel: gpd.GeoDataFrame, floorplans: Mapping[str, str], m: folium.Map) -> None:
+    """The chosen sites, numbered by rank, each with its score breakdown in a popup."""
     crit = criteria_of(sel)
     records = sel.drop(columns=[c for c in ("geometry", "cell") if c in sel]).to_dict("records")
     popups = [_popup_html(r, crit, floorplans.get(str(r["site_id"]))) for r in records]
@@ -405,17 +382,6 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
                    name="Selected sites (numbered by rank)", show=True,
                    on_each_feature=_ON_EACH_FEATURE,
                    marker=folium.Marker(icon=folium.DivIcon(class_name="site-marker"))).add_to(m)
-    legend.insert(0, (f"Selected site (rank 1 to {len(sel)})", SITE_COLOUR, True))
-
-    folium.LayerControl(collapsed=False).add_to(m)
-    data_date = result.data_date or "date unknown"
-    title = (f"<div class='sp-box sp-title'><b>{escape(result.study.name)}</b><br>"
-             f"Top {len(sel)} new sites for {escape(own_name)}<br>"
-             f"<small>OSM data {escape(data_date[:10])} &middot; foot traffic: "
-             f"{'measured counts' if result.foot_traffic_measured else 'OSM proxy'}"
-             f" &middot; {escape(ATTRIBUTION)}</small></div>")
-    root.html.add_child(folium.Element(title + _legend(legend, score_range, len(pts) > 0)))  # type: ignore[attr-defined]
-    return m
 
 
 def _catchments_layer(catch: gpd.GeoDataFrame, rank_of: Mapping[str, int]) -> folium.GeoJson:

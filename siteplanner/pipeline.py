@@ -1,8 +1,10 @@
-"""The ranking pipeline: study → layers → candidates → features → score → selection.
+"""The ranking pipeline: study → layers → candidates → features → score → selection → market.
 
-:func:`rank_sites` runs every stage and returns a :class:`RankResult` holding
-each intermediate table, so an analyst can inspect or change any of them.
-Writing files is :mod:`siteplanner.io`'s job.
+:func:`rank_sites` runs the stage functions of :data:`STAGES` in order over
+one :class:`RankState` and returns a :class:`RankResult` holding each
+intermediate table, so an analyst can inspect or change any of them. Every
+figure the outputs show is computed here; :mod:`siteplanner.io`,
+:mod:`siteplanner.maps` and :mod:`siteplanner.report` only render it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,23 +27,25 @@ from siteplanner.ahp import weights_from_judgements
 from siteplanner.candidates import h3_candidates, user_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
+from siteplanner.floorplan.sites import SitePlan, plan_sites
 from siteplanner.footfall import foot_traffic_points
 from siteplanner.layers import Layers, build_layers
-from siteplanner.learn import calibrate_foot_traffic, learned_scores
+from siteplanner.learn import LearnedScores, calibrate_foot_traffic, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
+from siteplanner.network import WalkGraph
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
 from siteplanner.selection.joint import select_joint
 from siteplanner.sources._osm import OSMData
-from siteplanner.stability import bootstrap_stability, weight_stability
+from siteplanner.stability import Sensitivity, bootstrap_stability, weight_sensitivity, weight_stability
 
-__all__ = ["MARKET_COLUMNS", "STAGES", "RankResult", "cache_folder", "load_osm", "rank_sites"]
+__all__ = ["MARKET_COLUMNS", "STAGES", "RankResult", "RankState", "cache_folder", "load_osm",
+           "rank_sites"]
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load", "layers", "candidates", "network", "features", "score", "select", "stability",
-          "clusters", "market")
+MARKET_COLUMNS = ("expected_demand", "from_competitors", "cannibalized", "net_new_demand")
 
 
 @dataclass
@@ -50,11 +53,14 @@ class RankResult:
     """Everything a ranking run produced.
 
     ``candidates`` holds every candidate with its raw criterion values,
-    contributions, score, rank and status; ``selected`` the chosen sites in
-    rank order. The later stages fill the optional parts when they run:
-    ``catchments`` (site_id, minutes, polygon), ``clusters`` and
-    ``territories`` (polygons), and ``extras`` (named figures for run.json,
-    such as the market impact or the model's validation scores).
+    contributions, score, rank, ``status`` (a code) and ``status_detail``;
+    ``selected`` the chosen sites in rank order. The later stages fill the
+    optional parts when they run: ``catchments`` (site_id, minutes, polygon),
+    ``clusters`` and ``territories`` (polygons), ``sensitivity`` (the
+    one-at-a-time weight check of a weighted top-K run), ``floorplans`` (per
+    planned site), ``foot_traffic_points`` (the points behind the foot-traffic
+    criterion), and ``extras`` (named figures for run.json, such as the
+    market impact or the model's validation scores).
     """
 
     study: Study
@@ -69,7 +75,40 @@ class RankResult:
     catchments: gpd.GeoDataFrame | None = None
     clusters: gpd.GeoDataFrame | None = None
     territories: gpd.GeoDataFrame | None = None
+    sensitivity: Sensitivity | None = None
+    floorplans: dict[str, SitePlan] = field(default_factory=dict)
+    foot_traffic_points: gpd.GeoDataFrame | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RankState:
+    """What the stages hand each other: each stage reads earlier fields and sets its own."""
+
+    study: Study
+    plan_floors: bool = True
+    osm: OSMData | None = None
+    online_area: Any = None
+    inputs: list[Path] = field(default_factory=list)
+    user: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    layers: Layers | None = None
+    cands: gpd.GeoDataFrame | None = None
+    graph: WalkGraph | None = None
+    prox: Proximity | None = None
+    reach_m: float = 0.0
+    raw: pd.DataFrame | None = None
+    access: pd.DataFrame | None = None
+    learned: LearnedScores | None = None
+    ranked: gpd.GeoDataFrame | None = None
+    selected: gpd.GeoDataFrame | None = None
+    demand: gpd.GeoDataFrame | None = None
+    foot_pts: gpd.GeoDataFrame | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metres_per_minute(self) -> float:
+        return self.study.network.walk_speed_kmh * 1000 / 60
 
 
 def cache_folder() -> Path:
@@ -104,8 +143,210 @@ def load_osm(study: Study) -> tuple[OSMData | None, Any, list[Path]]:
     return None, None, []
 
 
-def rank_sites(study: Study, *,
-               on_stage: Callable[[str], None] | None = None) -> RankResult:
+# --------------------------------------------------------------------------- stages
+
+def load_stage(s: RankState) -> None:
+    """Read the OSM source and every user layer file."""
+    from siteplanner.sources.files import read_layer_file
+
+    study = s.study
+    if study.osm is None and study.place is None and study.bbox is None \
+            and "area" not in study.layers:
+        msg = "no data source: give --osm FILE, --place NAME, --bbox W,S,E,N or an area layer"
+        raise InputError(msg)
+    s.osm, s.online_area, s.inputs = load_osm(study)
+    s.user = {kind: read_layer_file(spec) for kind, spec in study.layers.items()}
+    s.inputs += [spec.path for spec in study.layers.values()]
+
+
+def layers_stage(s: RankState) -> None:
+    """Classify OSM features into the study's layers, user files replacing OSM ones."""
+    study = s.study
+    s.layers = build_layers(brand=study.brand, osm=s.osm, user=s.user, area=s.online_area,
+                            crs=study.crs,
+                            user_paths={k: str(spec.path) for k, spec in study.layers.items()})
+    if study.ahp is not None:
+        s.extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
+
+
+def candidates_stage(s: RankState) -> None:
+    """H3 cells over the study area, or the user's candidate premises."""
+    layers = _need(s.layers)
+    if layers.candidates is not None:
+        s.cands = user_candidates(layers.candidates, layers.area)
+    else:
+        s.cands = h3_candidates(layers.area, resolution=s.study.candidates.h3_resolution)
+
+
+def network_stage(s: RankState) -> None:
+    """The walking graph and one bounded search from every candidate, shared by all criteria."""
+    net, layers, cands = s.study.network, _need(s.layers), _need(s.cands)
+    s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh)
+    s.reach_m = max(max(c.radius_m for c in s.study.criteria.values()),
+                    net.cutoff_min * s.metres_per_minute)
+    if s.graph is None:
+        s.extras["network"] = {"walk_times": "straight-line",
+                               "note": "no street network in the data; distances are straight lines"}
+        s.prox = StraightLine(cands)
+        return
+    report = s.graph.components(cands)
+    s.extras["network"] = {"walk_times": "network", "nodes": s.graph.n_nodes,
+                           "components": report.n_components,
+                           "candidates_off_main_network": round(report.unreachable_share, 4)}
+    if report.unreachable_share > 0:
+        warnings.warn(
+            f"{report.unreachable_share:.1%} of candidates lie on street pieces cut off "
+            "from the main walking network; they are measured from the nearest street "
+            "node of the main network", UserWarning, stacklevel=2)
+    s.prox = NetworkWalk(s.graph, cands, cutoff_m=s.reach_m)
+
+
+def features_stage(s: RankState) -> None:
+    """Every criterion's raw value per candidate, and walk minutes to transit by mode."""
+    study, layers, cands = s.study, _need(s.layers), _need(s.cands)
+    s.foot_pts, _ = foot_traffic_points(layers)
+    s.raw = _features(cands, layers, study, proximity=s.prox)
+    net = study.network
+    s.access = feat.transit_access(cands, layers.transit, proximity=_need(s.prox), reach_m=s.reach_m,
+                                   metres_per_minute=s.metres_per_minute,
+                                   within_min=net.transit_within_min)
+    if layers.foot_traffic_measured:
+        s.raw["foot_traffic"], s.extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
+            s.raw["foot_traffic"], cands, layers, study)
+
+
+def score_stage(s: RankState) -> None:
+    """The weighted score (or the learned model's), with each criterion's contribution."""
+    study, layers, cands, raw = s.study, _need(s.layers), _need(s.cands), _need(s.raw)
+    if study.model.kind == "learned":
+        graph, reach_m = s.graph, s.reach_m
+
+        def featurize(pts: gpd.GeoDataFrame) -> pd.DataFrame:
+            p = NetworkWalk(graph, pts, cutoff_m=reach_m) if graph is not None else None
+            return _features(pts, layers, study, proximity=p)
+
+        s.learned = learned_scores(cands, raw, layers, featurize=featurize,
+                                   performance_column=study.model.performance_column,
+                                   criteria=study.criteria, random_state=study.seed)
+        scored = s.learned.table
+        s.extras["learned_model"] = s.learned.report
+    else:
+        scored = score(raw, study.criteria)
+    table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored).join(_need(s.access))
+    s.ranked = gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs)
+
+
+def select_stage(s: RankState) -> None:
+    """Top K with spacing, or the set a location-allocation model chooses jointly."""
+    study, layers, sel = s.study, _need(s.layers), s.study.selection
+    ranked = select_top(_need(s.ranked), layers.own_branches, k=sel.top_k,
+                        min_spacing_m=sel.min_spacing_m,
+                        min_distance_to_own_m=sel.min_distance_to_own_m)
+    s.demand = _demand_points(_need(s.cands), _need(s.raw), layers, study)
+    if sel.method != "top":
+        h, net = study.huff, study.network
+        ranked, s.extras["selection_model"] = select_joint(
+            sel.method, ranked, s.demand, own=layers.own_branches,  # type: ignore[arg-type]
+            competitors=layers.competitors, graph=s.graph, k=sel.top_k,
+            min_distance_to_own_m=sel.min_distance_to_own_m,
+            coverage_minutes=sel.coverage_minutes, cutoff_min=net.cutoff_min,
+            speed_kmh=net.walk_speed_kmh, lam=h.lam,
+            attractiveness=(h.attractiveness_own, h.attractiveness_competitor,
+                            h.attractiveness_new),
+            solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed,
+            capacity=sel.capacity)
+    s.ranked = ranked
+    s.selected = _selected(ranked)
+
+
+def stability_stage(s: RankState) -> None:
+    """Each site's share of perturbed judgements (weights, or learned refits) that keep it."""
+    study, sel = s.study, s.study.selection
+    if study.model.stability_draws <= 0 or sel.method != "top":
+        return
+    rule: dict[str, Any] = {"k": sel.top_k, "min_spacing_m": sel.min_spacing_m,
+                            "min_distance_to_own_m": sel.min_distance_to_own_m}
+    cands, raw, own = _need(s.cands), _need(s.raw), _need(s.layers).own_branches
+    if s.learned is not None:
+        stab, s.extras["stability"] = bootstrap_stability(
+            s.learned, cands, raw, own, n_draws=study.model.stability_draws, seed=study.seed,
+            **rule)
+    else:
+        stab, s.extras["stability"] = weight_stability(
+            cands, raw, study.criteria, own, n_draws=study.model.stability_draws,
+            concentration=study.model.stability_concentration, seed=study.seed, **rule)
+    s.ranked = _need(s.ranked).join(stab[["stability", "fragile"]])
+    s.selected = _selected(s.ranked)
+
+
+def sensitivity_stage(s: RankState) -> None:
+    """One-at-a-time ±20 % weight changes: only for the hand-set weights of a top-K run."""
+    study = s.study
+    if study.selection.method != "top" or study.model.kind != "weighted":
+        return
+    s.result["sensitivity"] = weight_sensitivity(_need(s.ranked), _need(s.layers).own_branches,
+                                                 study.criteria, study.selection)
+
+
+def clusters_stage(s: RankState) -> None:
+    """Opportunity zones of high-scoring cells and demand-balanced territories."""
+    model, layers = s.study.model, _need(s.layers)
+    ranked, selected = _need(s.ranked), _need(s.selected)
+    if model.clusters:
+        z = opportunity_zones(ranked)
+        s.result["clusters"], s.extras["clusters"] = z.polygons, z.report
+    if model.territories:
+        seeds = pd.concat([layers.own_branches[["label", "geometry"]],
+                           selected[["geometry"]].assign(label=selected["site_id"])],
+                          ignore_index=True)
+        t = territories(ranked, demand=_need(s.raw)["foot_traffic"],
+                        seeds=gpd.GeoDataFrame(seeds, geometry="geometry", crs=layers.crs))
+        s.result["territories"], s.extras["territories"] = t.polygons, t.report
+
+
+def market_stage(s: RankState) -> None:
+    """Walking catchments and the Huff split of demand among own, competitor and new sites."""
+    net, selected = s.study.network, _need(s.selected)
+    if s.graph is not None and len(selected):
+        s.result["catchments"] = catchments(s.graph, selected, minutes=net.catchment_minutes)
+    market = market_share(_need(s.layers), selected, _need(s.demand), graph=s.graph,
+                          settings=s.study.huff, cutoff_min=net.cutoff_min,
+                          speed_kmh=net.walk_speed_kmh)
+    parts = market.sites[list(MARKET_COLUMNS)].set_axis(selected.index)
+    s.selected = selected.join(parts)
+    s.extras["market"] = market.summary
+
+
+def floorplans_stage(s: RankState) -> None:
+    """Floor plans for the top sites, sized by each site's own demand (``[floorplan]``)."""
+    settings = s.study.floorplan
+    if not s.plan_floors or settings.outline is None:
+        return
+    plans = plan_sites(_need(s.selected), settings, seed=s.study.seed)
+    s.result["floorplans"] = plans
+    if plans:
+        s.extras["floorplans"] = {sid: p.summary for sid, p in plans.items()}
+
+
+#: The stages in the order they run; the CLI's progress display reads the names.
+STAGES: tuple[tuple[str, Callable[[RankState], None]], ...] = (
+    ("load", load_stage),
+    ("layers", layers_stage),
+    ("candidates", candidates_stage),
+    ("network", network_stage),
+    ("features", features_stage),
+    ("score", score_stage),
+    ("select", select_stage),
+    ("stability", stability_stage),
+    ("sensitivity", sensitivity_stage),
+    ("clusters", clusters_stage),
+    ("market", market_stage),
+    ("floorplans", floorplans_stage),
+)
+
+
+def rank_sites(study: Study, *, on_stage: Callable[[str], None] | None = None,
+               floorplans: bool = True) -> RankResult:
     """Run the ranking pipeline on a study.
 
     Parameters
@@ -114,172 +355,51 @@ def rank_sites(study: Study, *,
         A validated study (see :func:`siteplanner.config.load_study`).
     on_stage
         Called with each stage name as it starts (the CLI shows progress).
+    floorplans
+        Plan the top sites' floors when the study has a ``[floorplan]``
+        outline; ``False`` skips the slowest stage (the CLI's ``--no-report``).
     """
-    from siteplanner.sources.files import read_layer_file
-
+    state = RankState(study=study, plan_floors=floorplans)
     timings: dict[str, float] = {}
-
-    @contextmanager
-    def stage(name: str) -> Iterator[None]:
-        if on_stage:
-            on_stage(name)
-        log.info("stage %s", name)
-        t0 = time.perf_counter()
-        yield
-        timings[name] = round(time.perf_counter() - t0, 4)
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        with stage("load"):
-            if study.osm is None and study.place is None and study.bbox is None \
-                    and "area" not in study.layers:
-                msg = "no data source: give --osm FILE, --place NAME, --bbox W,S,E,N or an area layer"
-                raise InputError(msg)
-            osm, area, inputs = load_osm(study)
-            user = {kind: read_layer_file(spec) for kind, spec in study.layers.items()}
-            inputs += [spec.path for spec in study.layers.values()]
-        with stage("layers"):
-            layers = build_layers(brand=study.brand, osm=osm, user=user, area=area, crs=study.crs,
-                                  user_paths={k: str(s.path) for k, s in study.layers.items()})
-        with stage("candidates"):
-            if layers.candidates is not None:
-                cands = user_candidates(layers.candidates, layers.area)
-            else:
-                cands = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
-        with stage("network"):
-            net = study.network
-            graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh)
-            mpm = net.walk_speed_kmh * 1000 / 60
-            reach_m = max(max(c.radius_m for c in study.criteria.values()), net.cutoff_min * mpm)
-            prox: Proximity
-            if graph is not None:
-                report = graph.components(cands)
-                network_info = {"walk_times": "network", "nodes": graph.n_nodes,
-                                "components": report.n_components,
-                                "candidates_off_main_network": round(report.unreachable_share, 4)}
-                if report.unreachable_share > 0:
-                    warnings.warn(
-                        f"{report.unreachable_share:.1%} of candidates lie on street pieces cut off "
-                        "from the main walking network; they are measured from the nearest street "
-                        "node of the main network", UserWarning, stacklevel=2)
-                prox = NetworkWalk(graph, cands, cutoff_m=reach_m)
-            else:
-                network_info = {"walk_times": "straight-line",
-                                "note": "no street network in the data; distances are straight lines"}
-                prox = StraightLine(cands)
-        extras: dict[str, Any] = {"network": network_info}
-        if study.ahp is not None:
-            extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
-        with stage("features"):
-            raw = _features(cands, layers, study, proximity=prox)
-            access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=reach_m,
-                                         metres_per_minute=mpm, within_min=net.transit_within_min)
-            if layers.foot_traffic_measured:
-                raw["foot_traffic"], extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
-                    raw["foot_traffic"], cands, layers, study)
-        with stage("score"):
-            learned = None
-            if study.model.kind == "learned":
-                def featurize(pts: gpd.GeoDataFrame) -> pd.DataFrame:
-                    p = NetworkWalk(graph, pts, cutoff_m=reach_m) if graph is not None else None
-                    return _features(pts, layers, study, proximity=p)
-
-                learned = learned_scores(cands, raw, layers, featurize=featurize,
-                                         performance_column=study.model.performance_column,
-                                         criteria=study.criteria, random_state=study.seed)
-                scored = learned.table
-                extras["learned_model"] = learned.report
-            else:
-                scored = score(raw, study.criteria)
-            table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored).join(access)
-        with stage("select"):
-            sel = study.selection
-            ranked = select_top(gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs),
-                                layers.own_branches, k=sel.top_k,
-                                min_spacing_m=sel.min_spacing_m,
-                                min_distance_to_own_m=sel.min_distance_to_own_m)
-            demand = _demand_points(cands, raw, layers, study)
-            joint: dict[str, Any] = {}
-            if sel.method != "top":
-                h = study.huff
-                ranked, joint = select_joint(
-                    sel.method, ranked, demand, own=layers.own_branches,  # type: ignore[arg-type]
-                    competitors=layers.competitors, graph=graph, k=sel.top_k,
-                    min_distance_to_own_m=sel.min_distance_to_own_m,
-                    coverage_minutes=sel.coverage_minutes, cutoff_min=net.cutoff_min,
-                    speed_kmh=net.walk_speed_kmh, lam=h.lam,
-                    attractiveness=(h.attractiveness_own, h.attractiveness_competitor,
-                                    h.attractiveness_new),
-                    solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed,
-                    capacity=sel.capacity)
-            selected = ranked[ranked["rank"].notna()].sort_values("rank")
-        with stage("stability"):
-            if study.model.stability_draws > 0 and sel.method == "top":
-                rule: dict[str, Any] = {"k": sel.top_k, "min_spacing_m": sel.min_spacing_m,
-                                        "min_distance_to_own_m": sel.min_distance_to_own_m}
-                if learned is not None:
-                    stab, extras["stability"] = bootstrap_stability(
-                        learned, cands, raw, layers.own_branches, n_draws=study.model.stability_draws,
-                        seed=study.seed, **rule)
-                else:
-                    stab, extras["stability"] = weight_stability(
-                        cands, raw, study.criteria, layers.own_branches,
-                        n_draws=study.model.stability_draws,
-                        concentration=study.model.stability_concentration, seed=study.seed, **rule)
-                ranked = ranked.join(stab[["stability", "fragile"]])
-                selected = ranked[ranked["rank"].notna()].sort_values("rank")
-        with stage("clusters"):
-            zones = terr = None
-            if study.model.clusters:
-                z = opportunity_zones(ranked)
-                zones, extras["clusters"] = z.polygons, z.report
-            if study.model.territories:
-                seeds = pd.concat([layers.own_branches[["label", "geometry"]],
-                                   selected[["geometry"]].assign(label=selected["site_id"])],
-                                  ignore_index=True)
-                t = territories(ranked, demand=raw["foot_traffic"],
-                                seeds=gpd.GeoDataFrame(seeds, geometry="geometry", crs=layers.crs))
-                terr, extras["territories"] = t.polygons, t.report
-        with stage("market"):
-            catch = (catchments(graph, selected, minutes=net.catchment_minutes)
-                     if graph is not None and len(selected) else None)
-            market = market_share(layers, selected, demand, graph=graph, settings=study.huff,
-                                  cutoff_min=net.cutoff_min, speed_kmh=net.walk_speed_kmh)
-            parts = market.sites[list(MARKET_COLUMNS)].set_axis(selected.index)
-            selected = selected.join(parts)
+        for name, stage in STAGES:
+            if on_stage:
+                on_stage(name)
+            log.info("stage %s", name)
+            t0 = time.perf_counter()
+            stage(state)
+            timings[name] = round(time.perf_counter() - t0, 4)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     for m in messages:
         log.warning("%s", m)
+    return _result(state, timings, messages)
+
+
+def _result(s: RankState, timings: dict[str, float], messages: list[str]) -> RankResult:
+    layers = _need(s.layers)
     return RankResult(
-        study=study, layers=layers, candidates=ranked, selected=selected,
+        study=s.study, layers=layers, candidates=_need(s.ranked), selected=_need(s.selected),
         foot_traffic_measured=layers.foot_traffic_measured,
-        data_date=osm.data_date if osm is not None else None,
-        timings=timings, inputs=inputs, warnings=messages, catchments=catch,
-        clusters=zones, territories=terr,
-        extras={**extras, "market": market.summary,
-                **({"selection_model": joint} if joint else {})},
+        data_date=s.osm.data_date if s.osm is not None else None,
+        timings=timings, inputs=s.inputs, warnings=messages,
+        catchments=s.result.get("catchments"), clusters=s.result.get("clusters"),
+        territories=s.result.get("territories"), sensitivity=s.result.get("sensitivity"),
+        floorplans=s.result.get("floorplans", {}), foot_traffic_points=s.foot_pts,
+        extras=s.extras,
     )
 
 
-MARKET_COLUMNS = ("expected_demand", "from_competitors", "cannibalized", "net_new_demand")
+def _need(value: Any) -> Any:
+    """A field an earlier stage sets; None here means the stages ran out of order."""
+    if value is None:
+        msg = "pipeline stages ran out of order: a stage read a field no earlier stage set"
+        raise RuntimeError(msg)
+    return value
 
 
-def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
-              proximity: Proximity | None = None) -> pd.DataFrame:
-    c = study.criteria
-    foot_pts, measured = foot_traffic_points(layers)
-    p = proximity
-    cols = [
-        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured,
-                          proximity=p),
-        feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m, proximity=p),
-        feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m, proximity=p),
-        feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m,
-                         proximity=p),
-        feat.cannibalization(cands, layers.own_branches, radius_m=c["cannibalization"].radius_m,
-                             proximity=p),
-    ]
-    return pd.concat(cols, axis=1)
+def _selected(ranked: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return ranked[ranked["rank"].notna()].sort_values("rank")
 
 
 def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: Layers,
@@ -310,3 +430,21 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
                                    measured=measured)
     return gpd.GeoDataFrame({"weight": weight.to_numpy()}, geometry=cells.geometry.values,
                             crs=layers.crs, index=cells.index)
+
+
+def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
+              proximity: Proximity | None = None) -> pd.DataFrame:
+    c = study.criteria
+    foot_pts, measured = foot_traffic_points(layers)
+    p = proximity
+    cols = [
+        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured,
+                          proximity=p),
+        feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m, proximity=p),
+        feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m, proximity=p),
+        feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m,
+                         proximity=p),
+        feat.cannibalization(cands, layers.own_branches, radius_m=c["cannibalization"].radius_m,
+                             proximity=p),
+    ]
+    return pd.concat(cols, axis=1)

@@ -18,6 +18,9 @@ share of draws in which it is selected.
 refits it on a bootstrap resample of its training sites (banks and background
 cells resampled separately for a presence model, so every refit sees banks).
 
+:func:`weight_sensitivity` is the plain one-at-a-time check the report
+shows for hand-set weights: each weight lowered and raised by 20 % in turn.
+
 A selected site is ``fragile`` when its stability is below
 :data:`FRAGILE_BELOW` (0.5): in most plausible variations of the judgement it
 would not have been chosen, so it deserves a second look before a lease.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -36,15 +40,25 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from siteplanner._errors import InputError
-from siteplanner.config import Criterion
+from siteplanner.config import Criterion, SelectionSettings
 from siteplanner.learn import LearnedScores
-from siteplanner.model import normalise
+from siteplanner.model import normalise, score
 from siteplanner.selection import select_top
 
-__all__ = ["FRAGILE_BELOW", "bootstrap_stability", "weight_draws", "weight_stability"]
+__all__ = [
+    "FRAGILE_BELOW",
+    "SENSITIVITY_CHANGE",
+    "Sensitivity",
+    "bootstrap_stability",
+    "weight_draws",
+    "weight_sensitivity",
+    "weight_stability",
+]
 
 #: A selected site chosen in fewer than this share of the draws is flagged fragile.
 FRAGILE_BELOW = 0.5
+#: The one-at-a-time weight change of :func:`weight_sensitivity` (a share: 0.2 = 20 %).
+SENSITIVITY_CHANGE = 0.2
 
 
 def weight_draws(weights: Mapping[str, float], *, n_draws: int = 200, concentration: float = 50.0,
@@ -180,3 +194,77 @@ def bootstrap_stability(learned: LearnedScores, candidates: gpd.GeoDataFrame, ra
                           min_distance_to_own_m=min_distance_to_own_m)
     return _result(hits, n_draws, base, raw.index,
                    {"perturbation": "bootstrap refits of the learned model", "seed": seed})
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """The result of :func:`weight_sensitivity`.
+
+    ``scenarios`` has one row per scenario: ``criterion``, ``change`` (-0.2 or
+    +0.2), ``weight``, ``kept`` (how many of the base top K are still chosen),
+    ``same_rank`` and ``entered`` (the site ids that came in); ``kept_share``
+    is, per base site id, the share of scenarios that still choose it.
+    """
+
+    change: float
+    scenarios: pd.DataFrame
+    kept_share: pd.Series
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON form kept in run.json, so ``siteplanner report`` needs no re-run."""
+        return {"change": self.change,
+                "scenarios": self.scenarios.to_dict("records"),
+                "kept_share": {str(k): round(float(v), 6) for k, v in self.kept_share.items()}}
+
+    @classmethod
+    def from_record(cls, doc: Mapping[str, Any]) -> Sensitivity:
+        """The inverse of :meth:`to_record`."""
+        scen = pd.DataFrame(list(doc.get("scenarios") or []),
+                            columns=["criterion", "change", "weight", "kept", "same_rank", "entered"])
+        kept = pd.Series(dict(doc.get("kept_share") or {}), dtype=float, name="kept_share")
+        return cls(float(doc.get("change", SENSITIVITY_CHANGE)), scen, kept)
+
+
+def weight_sensitivity(candidates: gpd.GeoDataFrame, own_branches: gpd.GeoDataFrame,
+                       criteria: Mapping[str, Criterion], selection: SelectionSettings, *,
+                       change: float = SENSITIVITY_CHANGE) -> Sensitivity:
+    """One-at-a-time weight sensitivity of the top-K selection.
+
+    Each criterion's weight is lowered and raised by ``change`` (a share,
+    0.2 = 20 %) while the others stay; the candidates are scored again with
+    :func:`siteplanner.model.score` and the sites chosen again with
+    :func:`siteplanner.selection.select_top`, exactly as the run chose them.
+    """
+    names = [n for n in criteria if n in candidates]
+    base = candidates[candidates["rank"].notna()].sort_values("rank")
+    base_rank = dict(zip(base["site_id"].astype(str), base["rank"].astype(int), strict=True))
+    raw = candidates[names]
+    geo = candidates[["site_id", "geometry"]]
+    rows = []
+    kept_count = pd.Series(0, index=list(base_rank), dtype=int)
+    for name in names:  # 2 x criteria scenarios: a handful, each a vectorised re-score
+        c = criteria[name]
+        for sign in (-1.0, 1.0):
+            weights = dict(criteria) | {name: replace(c, weight=c.weight * (1 + sign * change))}
+            if sum(w.weight for w in weights.values()) <= 0:
+                continue
+            scored = geo.join(raw).join(score(raw, {n: weights[n] for n in names}))
+            with warnings.catch_warnings():
+                # the run itself already said when fewer than K sites fit the spacing rules
+                warnings.simplefilter("ignore", UserWarning)
+                chosen = select_top(gpd.GeoDataFrame(scored, geometry="geometry", crs=candidates.crs),
+                                    own_branches, k=selection.top_k,
+                                    min_spacing_m=selection.min_spacing_m,
+                                    min_distance_to_own_m=selection.min_distance_to_own_m)
+            chosen = chosen[chosen["rank"].notna()]
+            new_rank = dict(zip(chosen["site_id"].astype(str), chosen["rank"].astype(int),
+                                strict=True))
+            kept = [sid for sid in base_rank if sid in new_rank]
+            kept_count[kept] += 1
+            rows.append({
+                "criterion": name, "change": sign * change, "weight": weights[name].weight,
+                "kept": len(kept), "same_rank": sum(new_rank[sid] == base_rank[sid] for sid in kept),
+                "entered": [sid for sid in new_rank if sid not in base_rank],
+            })
+    n = max(len(rows), 1)
+    return Sensitivity(change, pd.DataFrame(rows), (kept_count / n).rename("kept_share"))

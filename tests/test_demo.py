@@ -15,6 +15,7 @@ from conftest import PBF, STUDY
 
 from siteplanner.config import CRITERIA
 from siteplanner.pipeline import STAGES
+from siteplanner.selection._status import STATUSES
 
 
 def test_demo_writes_the_four_outputs(demo_out):
@@ -84,13 +85,15 @@ def test_spacing_rules_are_kept(demo_result, demo_study):
 
 def test_the_spacing_rule_is_visible_for_excluded_candidates(demo_out):
     cands = gpd.read_file(demo_out / "sites.gpkg", layer="candidates")
-    status = cands["status"]
-    assert status.str.startswith("within 200 m of own branch Nordea").any()
-    assert status.str.contains("of selected site #1").any()
+    detail = cands["status_detail"]
+    assert detail.str.startswith("within 200 m of own branch Nordea").any()
+    assert detail.str.contains("of selected site #1").any()
+    assert set(cands["status"]) <= set(STATUSES)
+    assert {"selected", "too_close_to_own", "too_close_to_selected", "below_cut"} <= set(cands["status"])
     # a candidate scoring above a chosen one is only ever left out by a spacing rule
     worst_selected = cands.loc[cands["rank"].notna(), "score"].min()
     better_unchosen = cands[(cands["score"] > worst_selected) & cands["rank"].isna()]
-    assert better_unchosen["status"].str.startswith("within").all()
+    assert better_unchosen["status"].isin(["too_close_to_own", "too_close_to_selected"]).all()
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +148,7 @@ def test_run_json_records_provenance(demo_out):
     assert run["foot_traffic"] == "proxy"
     assert run["layers"]["foot_traffic"] == {"source": "proxy", "measured": False}
     assert run["layers"]["competitors"]["measured"] is True
-    assert set(run["seconds_per_stage"]) == set(STAGES)
+    assert set(run["seconds_per_stage"]) == {name for name, _ in STAGES} | {"write"}
     assert run["study"]["brand"] == ["Nordea"]
     assert run["packages"]["geopandas"]
     assert run["study"]["source_file"].endswith(STUDY.name)

@@ -81,7 +81,8 @@ def test_spacing_skips_a_close_second_and_reports_why():
     out = select_top(pts, own, k=2, min_spacing_m=100, min_distance_to_own_m=100)
     assert out["rank"].tolist()[0] == 1 and pd.isna(out.loc["b", "rank"])
     assert out.loc["c", "rank"] == 2
-    assert out.loc["b", "status"] == "within 100 m of selected site #1"
+    assert out.loc["b", "status"] == "too_close_to_selected"
+    assert out.loc["b", "status_detail"] == "within 100 m of selected site #1"
 
 
 def test_a_site_next_to_an_own_branch_is_never_chosen():
@@ -90,7 +91,8 @@ def test_a_site_next_to_an_own_branch_is_never_chosen():
     own = gpd.GeoDataFrame({"label": ["Nordea"]}, geometry=gpd.points_from_xy([30], [0]), crs=3067)
     out = select_top(pts, own, k=1, min_spacing_m=0, min_distance_to_own_m=200)
     assert out.loc["far", "rank"] == 1
-    assert out.loc["top", "status"] == "within 200 m of own branch Nordea (30 m)"
+    assert out.loc["top", "status"] == "too_close_to_own"
+    assert out.loc["top", "status_detail"] == "within 200 m of own branch Nordea (30 m)"
 
 
 def test_fewer_sites_than_asked_warns():

@@ -12,7 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from siteplanner.maps import build_map, escape, format_value, signed, write_map
+from siteplanner._display import format_value, signed
+from siteplanner.maps import build_map, escape, write_map
 
 XSS = "<img src=x onerror=alert(1)>"
 TICKS = "`${alert(2)}`"

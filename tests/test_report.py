@@ -14,7 +14,8 @@ from test_map import SCRIPT_END, XSS, hostile_result
 from siteplanner._errors import InputError
 from siteplanner.config import CRITERIA
 from siteplanner.io import write_rank_outputs
-from siteplanner.report import build_report, rebuild_report, weight_sensitivity
+from siteplanner.report import build_report, rebuild_report
+from siteplanner.stability import weight_sensitivity
 
 
 def _cards(html: str) -> list[str]:
@@ -71,13 +72,15 @@ def test_the_report_prints_to_a4_with_a_page_per_site(demo_report):
 
 def test_weight_sensitivity_reproduces_the_ranking_when_nothing_changes(demo_result):
     study = demo_result.study
-    same, kept = weight_sensitivity(demo_result.candidates, demo_result.layers.own_branches,
-                                    study.criteria, study.selection, change=0.0)
+    none = weight_sensitivity(demo_result.candidates, demo_result.layers.own_branches,
+                              study.criteria, study.selection, change=0.0)
+    same, kept = none.scenarios, none.kept_share
     k = len(demo_result.selected)
     assert (same["kept"] == k).all() and (same["same_rank"] == k).all()
     assert (kept == 1.0).all()
-    moved, kept = weight_sensitivity(demo_result.candidates, demo_result.layers.own_branches,
-                                     study.criteria, study.selection)
+    sens = weight_sensitivity(demo_result.candidates, demo_result.layers.own_branches,
+                              study.criteria, study.selection)
+    moved, kept = sens.scenarios, sens.kept_share
     assert len(moved) == 2 * len(CRITERIA)
     assert moved["kept"].between(0, k).all() and moved["kept"].min() < k
     assert set(kept.index) == set(demo_result.selected["site_id"])

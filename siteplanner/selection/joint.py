@@ -26,6 +26,7 @@ import pandas as pd
 from siteplanner._errors import InputError
 from siteplanner.network import WalkGraph
 from siteplanner.proximity import walk_minutes
+from siteplanner.selection._status import status_codes
 from siteplanner.selection.allocation import MaxCapture, MaxCoverage, PMedian
 
 __all__ = ["RULES", "select_joint"]
@@ -110,12 +111,15 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
                                -out["score"].to_numpy()[chosen]))]
     rank = np.zeros(len(out), dtype=int)
     rank[order] = np.arange(1, len(order) + 1)
-    status = np.where(out["nearest_own_m"].to_numpy() < min_distance_to_own_m,
-                      out["status"].to_numpy(), f"not in the {rule} set")
-    status = status.astype(object)
-    status[order] = [f"selected #{r} ({rule} set)" for r in range(1, len(order) + 1)]
+    near_own = out["nearest_own_m"].to_numpy() < min_distance_to_own_m
+    status = np.where(near_own, out["status"].astype(str).to_numpy(), "not_in_set").astype(object)
+    detail = np.where(near_own, out["status_detail"].to_numpy(), f"not in the {rule} set")
+    detail = detail.astype(object)
+    status[order] = "selected"
+    detail[order] = [f"selected #{r} ({rule} set)" for r in range(1, len(order) + 1)]
     out["rank"] = pd.array(np.where(rank > 0, rank, np.nan), dtype="Int64")
-    out["status"] = status
+    out["status"] = status_codes(status)
+    out["status_detail"] = detail
     info = {
         "rule": rule,
         "model": type(model).__name__,

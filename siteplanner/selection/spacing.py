@@ -2,8 +2,10 @@
 
 Candidates are taken in score order. A candidate is skipped when it lies
 within ``min_distance_to_own_m`` of one of the brand's branches, or within
-``min_spacing_m`` of a site already chosen. Every candidate's ``status`` says
-which happened, so the rule is visible in the outputs.
+``min_spacing_m`` of a site already chosen. Every candidate's ``status``
+(a code from :data:`~siteplanner.selection._status.STATUSES`) and
+``status_detail`` (the same in words) say which happened, so the rule is
+visible in the outputs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import geopandas as gpd
 import numpy as np
 from scipy.spatial import cKDTree
 
+from siteplanner.selection._status import status_codes
+
 __all__ = ["select_top"]
 
 
@@ -22,17 +26,19 @@ def select_top(scored: gpd.GeoDataFrame, own_branches: gpd.GeoDataFrame, *, k: i
     """Choose up to ``k`` sites by score while keeping both spacings.
 
     Returns a copy of ``scored`` with ``rank`` (1 is best; missing for the
-    sites not chosen), ``nearest_own_m`` and ``status``.
+    sites not chosen), ``nearest_own_m``, ``status`` and ``status_detail``.
     """
     xy = np.column_stack([scored.geometry.x, scored.geometry.y])
     out = scored.copy()
-    status = np.full(len(out), "", dtype=object)
+    status = np.full(len(out), "below_cut", dtype=object)
+    detail = np.full(len(out), "ranked below the top sites", dtype=object)
     if len(own_branches):
         own_xy = np.column_stack([own_branches.geometry.x, own_branches.geometry.y])
         d_own, j_own = cKDTree(own_xy).query(xy)
         labels = own_branches["label"].astype(str).to_numpy()[j_own]
         near_own = d_own < min_distance_to_own_m
-        status[near_own] = [f"within {min_distance_to_own_m:.0f} m of own branch {lab} ({d:.0f} m)"
+        status[near_own] = "too_close_to_own"
+        detail[near_own] = [f"within {min_distance_to_own_m:.0f} m of own branch {lab} ({d:.0f} m)"
                             for lab, d in zip(labels[near_own], d_own[near_own], strict=True)]
     else:
         d_own = np.full(len(out), np.inf)
@@ -49,14 +55,14 @@ def select_top(scored: gpd.GeoDataFrame, own_branches: gpd.GeoDataFrame, *, k: i
             continue
         chosen += 1
         rank[i] = chosen
-        status[i] = f"selected #{chosen}"
+        status[i], detail[i] = "selected", f"selected #{chosen}"
         if min_spacing_m > 0:
             near = np.asarray(tree.query_ball_point(xy[i], min_spacing_m), dtype=int)
             fresh = near[~blocked[near] & (rank[near] == 0)]
-            status[fresh] = f"within {min_spacing_m:.0f} m of selected site #{chosen}"
+            status[fresh] = "too_close_to_selected"
+            detail[fresh] = f"within {min_spacing_m:.0f} m of selected site #{chosen}"
             blocked[near] = True
         blocked[i] = True
-    status[status == ""] = "ranked below the top sites"
     if chosen < k:
         warnings.warn(f"only {chosen} of {k} sites fit the spacing rules "
                       f"({min_spacing_m:.0f} m apart, {min_distance_to_own_m:.0f} m from own "
@@ -65,5 +71,6 @@ def select_top(scored: gpd.GeoDataFrame, own_branches: gpd.GeoDataFrame, *, k: i
     out["rank"] = np.where(rank > 0, rank, np.nan)
     out["rank"] = out["rank"].astype("Int64")
     out["nearest_own_m"] = np.round(d_own, 1)
-    out["status"] = status
+    out["status"] = status_codes(status)
+    out["status_detail"] = detail
     return out
