@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from siteplanner._errors import InputError
 from siteplanner.config import Criterion
-from siteplanner.learn import LearnedScores
+from siteplanner.learned import LearnedScores
 from siteplanner.model import normalise
 from siteplanner.selection import select_top
 

@@ -26,7 +26,9 @@ import pandas as pd
 from siteplanner._errors import InputError
 from siteplanner.network import WalkGraph
 from siteplanner.proximity import walk_minutes
-from siteplanner.selection.allocation import MaxCapture, MaxCoverage, PMedian
+from siteplanner.selection.capture import MaxCapture
+from siteplanner.selection.coverage import MaxCoverage
+from siteplanner.selection.pmedian import PMedian
 
 __all__ = ["RULES", "select_joint"]
 
