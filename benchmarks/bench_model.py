@@ -44,17 +44,11 @@ import shapely
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from siteplanner.calibration import FootTrafficCalibrator, calibrate_foot_traffic, osm_features
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import load_study
 from siteplanner.layers import Layers
-from siteplanner.learn import (
-    FootTrafficCalibrator,
-    SiteModel,
-    calibrate_foot_traffic,
-    learned_scores,
-    osm_features,
-    presence_labels,
-)
+from siteplanner.learned import SiteModel, learned_scores, presence_labels
 from siteplanner.pipeline import _features, rank_sites
 from siteplanner.stability import weight_stability
 

@@ -24,13 +24,14 @@ import pandas as pd
 from siteplanner import features as feat
 from siteplanner._errors import InputError
 from siteplanner.ahp import weights_from_judgements
+from siteplanner.calibration import calibrate_foot_traffic
 from siteplanner.candidates import h3_candidates, user_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
 from siteplanner.floorplan.sites import SitePlan, plan_sites
 from siteplanner.footfall import foot_traffic_points
 from siteplanner.layers import Layers, build_layers
-from siteplanner.learn import LearnedScores, calibrate_foot_traffic, learned_scores
+from siteplanner.learned import LearnedScores, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
 from siteplanner.network import WalkGraph

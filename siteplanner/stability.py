@@ -41,7 +41,7 @@ from threadpoolctl import threadpool_limits
 
 from siteplanner._errors import InputError
 from siteplanner.config import Criterion, SelectionSettings
-from siteplanner.learn import LearnedScores
+from siteplanner.learned import LearnedScores
 from siteplanner.model import normalise, score
 from siteplanner.selection import select_top
 
@@ -173,7 +173,7 @@ def bootstrap_stability(learned: LearnedScores, candidates: gpd.GeoDataFrame, ra
                         seed: int | None = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Each site's probability of being selected when the learned model is refitted on resamples.
 
-    Takes what :func:`siteplanner.learn.learned_scores` returned; the other
+    Takes what :func:`siteplanner.learned.learned_scores` returned; the other
     parameters and the result are as in :func:`weight_stability`.
     """
     model = learned.model

@@ -12,17 +12,15 @@ from scipy.stats import spearmanr
 from sklearn.base import clone
 
 from siteplanner._errors import InputError
-from siteplanner.config import CRITERIA
-from siteplanner.learn import (
-    MIN_BRANCHES,
+from siteplanner._spatial_cv import SpatialBlockKFold
+from siteplanner.calibration import (
     MIN_COUNTERS,
     FootTrafficCalibrator,
-    SiteModel,
-    SpatialBlockKFold,
     calibrate_foot_traffic,
-    learned_scores,
     osm_features,
 )
+from siteplanner.config import CRITERIA
+from siteplanner.learned import MIN_BRANCHES, SiteModel, learned_scores
 from siteplanner.pipeline import _features
 
 RAW = list(CRITERIA)

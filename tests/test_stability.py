@@ -9,7 +9,7 @@ import pytest
 
 from siteplanner._errors import InputError
 from siteplanner.config import Criterion
-from siteplanner.learn import learned_scores
+from siteplanner.learned import learned_scores
 from siteplanner.selection import select_top
 from siteplanner.stability import FRAGILE_BELOW, bootstrap_stability, weight_draws, weight_stability
 

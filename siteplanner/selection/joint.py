@@ -27,7 +27,9 @@ from siteplanner._errors import InputError
 from siteplanner.network import WalkGraph
 from siteplanner.proximity import walk_minutes
 from siteplanner.selection._status import status_codes
-from siteplanner.selection.allocation import MaxCapture, MaxCoverage, PMedian
+from siteplanner.selection.capture import MaxCapture
+from siteplanner.selection.coverage import MaxCoverage
+from siteplanner.selection.pmedian import PMedian
 
 __all__ = ["RULES", "select_joint"]
 
