@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import load_study
+from siteplanner.features import compute_criteria as _features
 from siteplanner.layers import Layers
 from siteplanner.learn import (
     FootTrafficCalibrator,
@@ -55,7 +56,7 @@ from siteplanner.learn import (
     osm_features,
     presence_labels,
 )
-from siteplanner.pipeline import _features, rank_sites
+from siteplanner.pipeline import rank_sites
 from siteplanner.stability import weight_stability
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,11 +26,13 @@ from siteplanner.ahp import weights_from_judgements
 from siteplanner.candidates import h3_candidates, user_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
+from siteplanner.features import compute_criteria
 from siteplanner.footfall import foot_traffic_points
 from siteplanner.layers import Layers, build_layers
 from siteplanner.learn import calibrate_foot_traffic, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
+from siteplanner.premises import check_premises
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
 from siteplanner.selection.joint import select_joint
@@ -135,6 +137,7 @@ def rank_sites(study: Study, *,
                     and "area" not in study.layers:
                 msg = "no data source: give --osm FILE, --place NAME, --bbox W,S,E,N or an area layer"
                 raise InputError(msg)
+            check_premises(study.floorplan, where=str(study.source_file or "study"))
             osm, area, inputs = load_osm(study)
             user = {kind: read_layer_file(spec) for kind, spec in study.layers.items()}
             inputs += [spec.path for spec in study.layers.values()]
@@ -171,7 +174,7 @@ def rank_sites(study: Study, *,
         if study.ahp is not None:
             extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
         with stage("features"):
-            raw = _features(cands, layers, study, proximity=prox)
+            raw = compute_criteria(cands, layers, study, proximity=prox)
             access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=reach_m,
                                          metres_per_minute=mpm, within_min=net.transit_within_min)
             if layers.foot_traffic_measured:
@@ -182,7 +185,7 @@ def rank_sites(study: Study, *,
             if study.model.kind == "learned":
                 def featurize(pts: gpd.GeoDataFrame) -> pd.DataFrame:
                     p = NetworkWalk(graph, pts, cutoff_m=reach_m) if graph is not None else None
-                    return _features(pts, layers, study, proximity=p)
+                    return compute_criteria(pts, layers, study, proximity=p)
 
                 learned = learned_scores(cands, raw, layers, featurize=featurize,
                                          performance_column=study.model.performance_column,
@@ -262,24 +265,6 @@ def rank_sites(study: Study, *,
 
 
 MARKET_COLUMNS = ("expected_demand", "from_competitors", "cannibalized", "net_new_demand")
-
-
-def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
-              proximity: Proximity | None = None) -> pd.DataFrame:
-    c = study.criteria
-    foot_pts, measured = foot_traffic_points(layers)
-    p = proximity
-    cols = [
-        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured,
-                          proximity=p),
-        feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m, proximity=p),
-        feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m, proximity=p),
-        feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m,
-                         proximity=p),
-        feat.cannibalization(cands, layers.own_branches, radius_m=c["cannibalization"].radius_m,
-                             proximity=p),
-    ]
-    return pd.concat(cols, axis=1)
 
 
 def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: Layers,

@@ -13,6 +13,7 @@ from sklearn.base import clone
 
 from siteplanner._errors import InputError
 from siteplanner.config import CRITERIA
+from siteplanner.features import compute_criteria as _features
 from siteplanner.learn import (
     MIN_BRANCHES,
     MIN_COUNTERS,
@@ -23,7 +24,6 @@ from siteplanner.learn import (
     learned_scores,
     osm_features,
 )
-from siteplanner.pipeline import _features
 
 RAW = list(CRITERIA)
 
