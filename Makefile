@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint fuzz bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+# The property tests with 10,000 random examples each (the suite runs a few hundred).
+fuzz: $(STAMP)
+	SITEPLANNER_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -m fuzz -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rank.py

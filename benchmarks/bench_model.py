@@ -47,9 +47,10 @@ from threadpoolctl import threadpool_limits
 from siteplanner.calibration import FootTrafficCalibrator, calibrate_foot_traffic, osm_features
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import load_study
+from siteplanner.features import compute_criteria as _features
 from siteplanner.layers import Layers
 from siteplanner.learned import SiteModel, learned_scores, presence_labels
-from siteplanner.pipeline import _features, rank_sites
+from siteplanner.pipeline import rank_sites
 from siteplanner.stability import weight_stability
 
 ROOT = Path(__file__).resolve().parent.parent

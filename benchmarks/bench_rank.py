@@ -26,9 +26,10 @@ import pandas as pd
 import shapely
 
 from siteplanner.config import load_study
+from siteplanner.features import compute_criteria as _features
 from siteplanner.features import kernel_sum
 from siteplanner.model import score
-from siteplanner.pipeline import _features, rank_sites
+from siteplanner.pipeline import rank_sites
 from siteplanner.selection import select_top
 from siteplanner.sources.pbf import _read_pbf
 

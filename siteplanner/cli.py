@@ -110,7 +110,7 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
         written_s = time.perf_counter() - t0
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    table = Table(title=f"{study.name}: top {len(result.selected)} sites "
+    table = Table(title=f"{study.display_name}: top {len(result.selected)} sites "
                         f"(foot traffic: {'measured' if result.foot_traffic_measured else 'proxy'})")
     sel = result.selected
     extra = [(c, label, fmt) for c, label, fmt in (

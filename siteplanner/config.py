@@ -1,30 +1,74 @@
-"""The study: typed, validated settings loaded from a TOML file.
+"""The study: one typed schema for the study file, ``--set`` and Python.
 
 A study file is what a planner versions. Every setting has a documented
-default, so the smallest study is a brand and a data source::
+default that belongs to no city, so the smallest study is a brand and a data
+source::
 
     [study]
-    name = "Helsinki city centre"
     brand = ["Nordea"]
     osm = "helsinki.osm.pbf"
 
-Relative paths are resolved against the study file's folder.
+Relative paths are resolved against the study file's folder. In Python the
+same study is ``Study(brand=("Nordea",), osm=Path("helsinki.osm.pbf"))``, and
+``study.replace(...)`` / ``study.with_weights(transit=0.3)`` change it; every
+one of these is validated by the same schema, with the same one-line messages
+(``study.toml: selection.top_k = true: expected a whole number >= 1``).
+
+The criteria's defaults live in the registry (:mod:`siteplanner.criteria`);
+every other default is stated once, on its field below, with its reason.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from siteplanner._errors import ConfigError, InputError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
+
+from siteplanner import _overrides
+from siteplanner._document import LAYER_KINDS, STUDY_KEYS, document_to_fields, origin_of, toml_key
+from siteplanner._errors import ConfigError
+from siteplanner._schema import (
+    Capacity,
+    Coordinate,
+    Decay,
+    Expect,
+    FilePath,
+    H3Res,
+    Metres,
+    Metres0,
+    Minutes,
+    PerHour,
+    Positive,
+    Problem,
+    Seconds,
+    Seed,
+    Switch,
+    Text,
+    WalkSpeed,
+    Weight,
+    Whole0,
+    Whole1,
+    is_file,
+    one_line,
+    settings,
+    show,
+    validation_problems,
+)
+from siteplanner.criteria import CRITERIA, Direction
 
 __all__ = [
+    "CAPACITY_METHODS",
     "CRITERIA",
     "LAYER_KINDS",
+    "MODEL_KINDS",
+    "SELECTION_METHODS",
+    "SOLVERS",
     "CandidateSettings",
     "Criterion",
     "FloorplanSettings",
@@ -38,134 +82,221 @@ __all__ = [
     "parse_bbox",
 ]
 
-Direction = Literal["benefit", "cost"]
-_T = TypeVar("_T")
+SELECTION_METHODS = ("top", "coverage", "pmedian", "capture")
+SOLVERS = ("auto", "exact", "heuristic")
+#: Selection methods whose location models take a per-branch capacity.
+CAPACITY_METHODS = ("coverage", "pmedian")
+MODEL_KINDS = ("weighted", "learned")
 
-#: The stable criterion names, their direction and default weight and radius.
-#: Radii are walking-scale distances for a city centre: 400 m is about five
-#: minutes on foot, the distance most pedestrians accept for an errand.
-CRITERIA: dict[str, tuple[Direction, float, float]] = {
-    "foot_traffic": ("benefit", 0.35, 250.0),
-    "transit": ("benefit", 0.20, 400.0),
-    "commercial": ("benefit", 0.20, 250.0),
-    "competition": ("cost", 0.15, 400.0),
-    "cannibalization": ("cost", 0.10, 600.0),
-}
-
-#: Layer kinds a user file may provide (``--layer KIND=FILE``).
-LAYER_KINDS = (
-    "area",
-    "competitors",
-    "own_branches",
-    "transit",
-    "pois",
-    "foot_traffic",
-    "candidates",
-)
+Method = Annotated[Literal["top", "coverage", "pmedian", "capture"],
+                   Expect(f"one of {', '.join(SELECTION_METHODS)}")]
+Solver = Annotated[Literal["auto", "exact", "heuristic"], Expect(f"one of {', '.join(SOLVERS)}")]
+ModelKind = Annotated[Literal["weighted", "learned"], Expect(f"one of {', '.join(MODEL_KINDS)}")]
+CriterionName = Annotated[str, Expect(f"one of {', '.join(CRITERIA)}")]
+DirectionField = Annotated[Direction, Expect("benefit or cost")]
 
 
-@dataclass(frozen=True)
+def _brands(v: Any) -> Any:
+    return (v,) if isinstance(v, str) else v
+
+
+Brands = Annotated[tuple[Text, ...], BeforeValidator(_brands),
+                   Expect('brand names that are not blank, e.g. brand = ["Nordea"]')]
+
+
+def _crs(v: Any) -> Any:
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    if not isinstance(v, str) or not v.strip():
+        msg = "not text"
+        raise ValueError(msg)
+    try:
+        crs = CRS.from_user_input(v)
+    except CRSError:
+        msg = "unknown CRS"
+        raise ValueError(msg) from None
+    if not crs.is_projected:
+        raise Problem("", f"{{key}} = {show(v)} is not projected: give a metric CRS such as a "
+                          "UTM zone (EPSG:326NN)")
+    return v
+
+
+CRSName = Annotated[str, BeforeValidator(_crs),
+                    Expect('a projected CRS pyproj knows, e.g. "EPSG:3067" or "EPSG:32635"')]
+Box = Annotated[tuple[Coordinate, Coordinate, Coordinate, Coordinate],
+                Expect("[west, south, east, north] in degrees")]
+Point2 = Annotated[tuple[Coordinate, Coordinate], Expect("an [x, y] point in local metres")]
+
+
+def parse_bbox(v: Any, what: str) -> tuple[float, float, float, float]:
+    """Check a west, south, east, north box in degrees; ``what`` names it in errors."""
+    try:
+        w, s, e, n = (float(x) for x in v)
+    except (TypeError, ValueError):
+        msg = f"{what} = {show(v)}: expected west,south,east,north in degrees"
+        raise ConfigError(msg) from None
+    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+        msg = (f"{what} = {show(v)} is not west,south,east,north in degrees "
+               "(west < east, south < north, lon in [-180, 180], lat in [-90, 90])")
+        raise ConfigError(msg)
+    return (w, s, e, n)
+
+
+@settings("criteria")
 class Criterion:
-    """One scoring criterion: its direction, weight and kernel radius in metres."""
+    """One scoring criterion: its direction, weight and kernel radius in metres.
 
-    name: str
-    direction: Direction
-    weight: float
-    radius_m: float
+    Its defaults and meaning are in the registry: :attr:`spec`.
+    """
+
+    name: CriterionName
+    direction: DirectionField
+    weight: Weight
+    radius_m: Metres
+
+    def __post_init__(self) -> None:
+        if self.name not in CRITERIA:
+            raise Problem("", f"unknown criterion {show(self.name)}; the criteria are "
+                              f"{', '.join(CRITERIA)}")
+
+    @property
+    def spec(self) -> Any:
+        """The registry's :class:`~siteplanner.criteria.CriterionSpec` for this criterion."""
+        return CRITERIA[self.name]
+
+    @classmethod
+    def default(cls, name: str) -> Criterion:
+        """The criterion with the registry's default weight and radius."""
+        if name not in CRITERIA:
+            msg = f"unknown criterion {show(name)}; the criteria are {', '.join(CRITERIA)}"
+            raise ConfigError(msg)
+        s = CRITERIA[name]
+        return cls(name=name, direction=s.direction, weight=s.weight, radius_m=s.radius_m)
 
 
-@dataclass(frozen=True)
+def default_criteria() -> dict[str, Criterion]:
+    """Every criterion at the registry's defaults, in table order."""
+    return {n: Criterion.default(n) for n in CRITERIA}
+
+
+@settings("layers")
 class LayerFile:
     """A user file for one layer kind.
 
     ``lon_column``/``lat_column`` are used for CSV; ``count_column`` for foot
-    traffic; ``name_column`` for labels on the map.
+    traffic; ``name_column`` for labels on the map. For foot traffic as
+    hourly series, ``path`` is a long table (counter, timestamp, count) and
+    ``locations`` a CSV of counter, lon, lat.
     """
 
-    kind: str
-    path: Path
-    lon_column: str = "lon"
-    lat_column: str = "lat"
-    count_column: str = "count"
-    name_column: str = "name"
-    #: For foot traffic as hourly series: ``path`` is a long table (counter,
-    #: timestamp, count) and ``locations`` a CSV of counter, lon, lat.
-    locations: Path | None = None
-    counter_column: str = "counter"
-    time_column: str = "timestamp"
+    #: One of :data:`LAYER_KINDS` in a study; other readers name their file here (``huff.observed``).
+    kind: Text
+    path: FilePath
+    lon_column: Text = "lon"
+    lat_column: Text = "lat"
+    count_column: Text = "count"
+    name_column: Text = "name"
+    locations: FilePath | None = None
+    counter_column: Text = "counter"
+    time_column: Text = "timestamp"
+
+    def __post_init__(self) -> None:
+        if self.locations is not None and self.kind != "foot_traffic":
+            raise Problem("locations", "{key} is only for foot_traffic given as hourly series")
 
 
-@dataclass(frozen=True)
+@settings("candidates")
 class CandidateSettings:
-    """How candidate sites are generated when no candidate file is given.
+    """How candidate sites are generated when no candidate file is given."""
 
-    H3 resolution 11 cells have ~25 m edges (about 2,150 m²): a block face in
-    a city centre, fine enough to tell one side of a square from the other.
-    """
-
-    h3_resolution: int = 11
+    #: H3 resolution 11 cells cover about 2,150 m² (~25 m edges, H3's resolution
+    #: table): a block face, fine enough to tell one side of a square from the other.
+    h3_resolution: H3Res = 11
 
 
-@dataclass(frozen=True)
+@settings("selection")
 class SelectionSettings:
-    """The rule that turns a ranking into sites: top K with spacing.
+    """The rule that turns a ranking into sites: top K with spacing, or a location model.
 
-    The two spacings are the operating rule "avoid over-competition" made
+    The two spacings make the operating rule "avoid over-competition"
     explicit: new sites keep ``min_spacing_m`` from each other and
-    ``min_distance_to_own_m`` from the brand's existing branches.
+    ``min_distance_to_own_m`` from the brand's existing branches. Their
+    default is the five-minute walk (400 m, see :mod:`siteplanner.criteria`):
+    no new site lies within another branch's five-minute walk.
     """
 
-    top_k: int = 10
-    min_spacing_m: float = 200.0
-    min_distance_to_own_m: float = 200.0
+    #: Ten sites: a shortlist a planning committee can visit (a convention; change it).
+    top_k: Whole1 = 10
+    min_spacing_m: Metres0 = 400.0
+    min_distance_to_own_m: Metres0 = 400.0
     #: ``top`` (score order with spacing), or a joint location model:
     #: ``coverage`` (MCLP), ``pmedian`` or ``capture`` (see selection/joint.py).
-    method: str = "top"
+    method: Method = "top"
     #: ``exact`` (MILP), ``heuristic`` (greedy + swaps) or ``auto`` (exact up to 2,000 candidates).
-    solver: str = "auto"
-    coverage_minutes: float = 5.0
-    time_limit_s: float = 60.0
-    #: Demand (in the units of the demand weights) one branch can serve, applied
-    #: to every new site and existing own branch under ``coverage`` / ``pmedian``;
-    #: ``None``: no limit.
-    capacity: float | None = None
+    solver: Solver = "auto"
+    #: Demand within a five-minute walk counts as covered (the radii's walk).
+    coverage_minutes: Minutes = 5.0
+    #: The solver's time budget: a run-time choice, not a modelling one.
+    time_limit_s: Seconds = 60.0
+    #: Demand one branch can serve under ``coverage`` / ``pmedian``; ``None``: no limit.
+    capacity: Capacity | None = None
+
+    def __post_init__(self) -> None:
+        if self.capacity is not None and self.method not in CAPACITY_METHODS:
+            raise Problem("capacity", f"{{key}} = {self.capacity:g} applies to the "
+                                      f"{' and '.join(CAPACITY_METHODS)} methods, not "
+                                      f"{self.method!r}; choose one of those or drop it "
+                                      "(--set selection.capacity=none)")
 
 
-@dataclass(frozen=True)
+@settings("network")
 class NetworkSettings:
     """Walking on the street network.
 
-    4.8 km/h is the usual planning speed for adult pedestrians; ``cutoff_min``
-    bounds every walk-time search; catchments are drawn at
-    ``catchment_minutes``; ``transit_within_min`` is the walk within which
-    stops are counted.
+    4.8 km/h (1.33 m/s) is the planning speed for adult pedestrians, within
+    the comfortable walking speed of adults (1.27-1.46 m/s, Bohannon 1997).
+    ``cutoff_min`` bounds every walk-time search: 15 minutes, three
+    five-minute walks, covers the longest default catchment with room.
+    Catchments are drawn at five- and ten-minute walks;
+    ``transit_within_min`` is the walk within which stops are counted (the
+    five-minute stop catchment of transit planning).
     """
 
-    walk_speed_kmh: float = 4.8
-    cutoff_min: float = 15.0
-    catchment_minutes: tuple[float, ...] = (5.0, 10.0)
-    transit_within_min: float = 5.0
+    walk_speed_kmh: WalkSpeed = 4.8
+    cutoff_min: Minutes = 15.0
+    catchment_minutes: Annotated[tuple[Minutes, ...], Field(min_length=1)] = (5.0, 10.0)
+    transit_within_min: Minutes = 5.0
+
+    def __post_init__(self) -> None:
+        mins = sorted(self.catchment_minutes)
+        if mins[-1] > self.cutoff_min:
+            raise Problem("catchment_minutes",
+                          f"{{key}} {mins[-1]:g} exceeds network.cutoff_min {self.cutoff_min:g}; "
+                          "raise the cutoff or shorten the catchment")
+        object.__setattr__(self, "catchment_minutes", tuple(mins))
 
 
-@dataclass(frozen=True)
+@settings("huff")
 class HuffSettings:
     """The Huff market-share model.
 
-    ``lam`` is the distance-decay exponent: 2 is Huff's (1963) own estimate
-    for shopping trips, and convenience trips on foot fit 1.5-2.5 in most
-    later studies. Attractiveness is relative (a new flagship branch equal to
-    an existing branch is 1.0). ``observed`` is an optional CSV of visits per
-    existing branch (lon, lat, visits) from which ``lam`` is fitted.
+    ``lam`` (``lambda`` in the study file) is the distance-decay exponent: 2
+    is Huff's (1963) own estimate for shopping trips, and convenience trips
+    on foot fit 1.5-2.5 in most later studies. Attractiveness is relative: a
+    new branch equal to an existing one is 1.0, the neutral choice.
+    ``observed`` is an optional CSV of visits per existing branch (lon, lat,
+    visits) from which ``lam`` is fitted.
     """
 
-    lam: float = 2.0
-    attractiveness_own: float = 1.0
-    attractiveness_competitor: float = 1.0
-    attractiveness_new: float = 1.0
-    observed: Path | None = None
+    lam: Decay = 2.0
+    attractiveness_own: Positive = 1.0
+    attractiveness_competitor: Positive = 1.0
+    attractiveness_new: Positive = 1.0
+    observed: FilePath | None = None
 
 
-@dataclass(frozen=True)
+@settings("model")
 class ModelSettings:
     """How candidates are scored and how sure the ranking is.
 
@@ -174,543 +305,267 @@ class ModelSettings:
     own-branch file has one, else where banks of any brand chose to be).
     ``stability_draws`` Monte Carlo draws of the weights (Dirichlet with
     ``stability_concentration`` around them), or bootstrap refits of the
-    learned model, give each site's chance of staying in the top K.
+    learned model, give each site's chance of staying in the top K: 100
+    draws put a share's standard error at most 5 points; a concentration of
+    50 moves a 0.2 weight by about ±0.06 (one standard deviation).
     """
 
-    kind: str = "weighted"
-    performance_column: str = "performance"
-    stability_draws: int = 100
-    stability_concentration: float = 50.0
-    clusters: bool = True
-    territories: bool = True
+    kind: ModelKind = "weighted"
+    performance_column: Text = "performance"
+    stability_draws: Whole0 = 100
+    stability_concentration: Positive = 50.0
+    clusters: Switch = True
+    territories: Switch = True
 
 
-@dataclass(frozen=True)
+@settings("floorplan")
 class FloorplanSettings:
     """Floor plans for the top sites, drawn into the run's report.
 
     Every new branch is built to the brand standard in the same kind of
     premises: ``outline`` (GeoJSON or WKT in local metres) with its
-    ``entrances``. A site's peak-hour arrivals are ``arrivals_per_hour``
-    scaled by its expected demand relative to the mean of the planned sites
-    (the Huff model's ``expected_demand``), so a busier site gets more
-    counters and seats.
+    ``entrances``. There is no default premises: without an outline no plan
+    is drawn. A site's peak-hour arrivals are ``arrivals_per_hour`` scaled by
+    its expected demand relative to the mean of the planned sites. 60 an hour
+    (one a minute) is an illustrative peak for a small branch; set the
+    brand's own figure.
     """
 
-    outline: Path | None = None
-    entrances: tuple[tuple[float, float], ...] = ()
-    sites: int = 3
-    arrivals_per_hour: float = 60.0
-    standard: Path | None = None
+    outline: FilePath | None = None
+    entrances: tuple[Point2, ...] = ()
+    sites: Whole1 = 3
+    arrivals_per_hour: PerHour = 60.0
+    standard: FilePath | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("outline", "standard"):
+            p = getattr(self, key)
+            if p is not None and not is_file(p):
+                raise Problem(key, f"{{key}} {show(str(p))} not found; check the path")
+        if self.outline is not None and not self.entrances:
+            raise Problem("entrances", "{key} is empty; give at least one [x, y] on the "
+                                       "outline's wall, e.g. [[10.0, 0.0]]")
+        if self.entrances and self.outline is None:
+            raise Problem("outline", '{key} is missing: the entrances need outline = "FILE" '
+                                     "(GeoJSON or WKT in local metres)")
 
 
-@dataclass(frozen=True)
+@settings("", key_name=lambda parts: toml_key(parts))
 class Study:
-    """A validated study. Build it with :func:`load_study` or :meth:`Study.from_dict`."""
+    """A validated study.
 
-    name: str
-    brand: tuple[str, ...]
-    osm: Path | None = None
-    place: str | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    crs: str | None = None
-    seed: int = 0
-    candidates: CandidateSettings = field(default_factory=CandidateSettings)
-    selection: SelectionSettings = field(default_factory=SelectionSettings)
-    criteria: dict[str, Criterion] = field(default_factory=dict)
-    layers: dict[str, LayerFile] = field(default_factory=dict)
-    network: NetworkSettings = field(default_factory=NetworkSettings)
-    huff: HuffSettings = field(default_factory=HuffSettings)
-    model: ModelSettings = field(default_factory=ModelSettings)
-    floorplan: FloorplanSettings = field(default_factory=FloorplanSettings)
+    Build it with :func:`load_study`, :meth:`Study.from_dict`,
+    :meth:`Study.default` or directly: ``Study(brand=("Nordea",), osm=path)``.
+    ``name`` may be ``None``: the pipeline then names the study after its
+    area (:attr:`display_name` is the fallback until it does).
+    """
+
+    brand: Brands
+    name: Text | None = None
+    osm: FilePath | None = None
+    place: Text | None = None
+    bbox: Box | None = None
+    crs: CRSName | None = None
+    #: Every random step takes this seed, so reruns are identical.
+    seed: Seed = 0
+    candidates: CandidateSettings = Field(default_factory=CandidateSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    criteria: dict[str, Criterion] = Field(default_factory=default_criteria)
+    layers: dict[str, LayerFile] = Field(default_factory=dict)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    huff: HuffSettings = Field(default_factory=HuffSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    floorplan: FloorplanSettings = Field(default_factory=FloorplanSettings)
     ahp: dict[str, Any] | None = None
     source_file: Path | None = None
 
+    def __post_init__(self) -> None:
+        if not self.brand:
+            raise Problem("brand", "{key} is missing or empty; set it to the brand name(s) of "
+                                   'your own branches, e.g. brand = ["Nordea"] (or --brand NAME)')
+        if self.bbox is not None:
+            try:
+                parse_bbox(self.bbox, "{key}")
+            except ConfigError as e:
+                raise Problem("bbox", str(e)) from None
+        object.__setattr__(self, "brand", tuple(b.strip() for b in self.brand))
+        object.__setattr__(self, "criteria", _complete_criteria(self.criteria))
+        for kind, spec in self.layers.items():
+            if kind not in LAYER_KINDS:
+                raise Problem(f"layers.{kind}", f"unknown layer kind {show(kind)}; use one of "
+                                                f"{', '.join(LAYER_KINDS)}")
+            if spec.kind != kind:
+                raise Problem(f"layers.{kind}.kind", f"{{key}} = {show(spec.kind)}: "
+                                                     f"expected {show(kind)}, the table's name")
+
+    @property
+    def display_name(self) -> str:
+        """``name``, else a name from the data source (file, place), for titles."""
+        if self.name:
+            return self.name
+        if self.place:
+            return self.place
+        if self.osm is not None:
+            return self.osm.name.split(".")[0].replace("_", " ").replace("-", " ")
+        return "siteplanner study"
+
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, base_dir: Path | None = None,
-                  source_file: Path | None = None) -> Study:
-        """Validate a parsed TOML document (or an equivalent dict)."""
-        where = str(source_file) if source_file else "study"
-        raw = copy.deepcopy(raw)
-        _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers", "network",
-                         "huff", "model", "ahp", "floorplan"}, where, "")
-        s = raw.get("study", {})
-        _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
-        brand = s.get("brand")
-        if isinstance(brand, str):
-            brand = [brand]
-        if not brand or not all(isinstance(b, str) and b.strip() for b in brand):
-            msg = (f"{where}: study.brand is missing or empty; set it to the brand name(s) "
-                   'of your own branches, e.g. brand = ["Nordea"]')
-            raise ConfigError(msg)
-        base = base_dir or Path.cwd()
-        osm = s.get("osm")
-        bbox = s.get("bbox")
-        if bbox is not None:
-            bbox = parse_bbox(bbox, f"{where}: study.bbox")
-        cand = raw.get("candidates", {})
-        _only_keys(cand, {"h3_resolution"}, where, "candidates.")
-        res = cand.get("h3_resolution", CandidateSettings.h3_resolution)
-        if not isinstance(res, int) or not 5 <= res <= 13:
-            msg = (f"{where}: candidates.h3_resolution = {res!r} is out of range; "
-                   "use an integer from 5 (city region) to 13 (a shop front); 11 suits a centre")
-            raise ConfigError(msg)
-        sel = raw.get("selection", {})
-        _only_keys(sel, {"top_k", "min_spacing_m", "min_distance_to_own_m", "method", "solver",
-                         "coverage_minutes", "time_limit_s", "capacity"}, where, "selection.")
-        top_k = sel.get("top_k", SelectionSettings.top_k)
-        if not isinstance(top_k, int) or top_k < 1:
-            msg = f"{where}: selection.top_k = {top_k!r}; use a whole number of sites >= 1"
-            raise ConfigError(msg)
-        spacing = _non_negative(sel.get("min_spacing_m", SelectionSettings.min_spacing_m),
-                                f"{where}: selection.min_spacing_m")
-        own = _non_negative(sel.get("min_distance_to_own_m",
-                                    SelectionSettings.min_distance_to_own_m),
-                            f"{where}: selection.min_distance_to_own_m")
-        criteria = _criteria(raw.get("criteria", {}), where)
-        ahp = raw.get("ahp")
-        if ahp is not None:
-            criteria = _ahp_weights(ahp, criteria, where)
-        layers = {}
-        for kind, spec in raw.get("layers", {}).items():
-            layers[kind] = _layer(kind, spec, base, where)
-        return cls(
-            name=str(s.get("name", "siteplanner study")),
-            brand=tuple(b.strip() for b in brand),
-            osm=(base / osm) if osm else None,
-            place=s.get("place"),
-            bbox=bbox,
-            crs=s.get("crs"),
-            seed=int(s.get("seed", 0)),
-            candidates=CandidateSettings(h3_resolution=res),
-            selection=_selection_rule(SelectionSettings(
-                top_k=top_k, min_spacing_m=spacing, min_distance_to_own_m=own,
-                method=str(sel.get("method", "top")), solver=str(sel.get("solver", "auto")),
-                coverage_minutes=_positive(sel.get("coverage_minutes", 5.0),
-                                           f"{where}: selection.coverage_minutes"),
-                time_limit_s=_positive(sel.get("time_limit_s", 60.0),
-                                       f"{where}: selection.time_limit_s"),
-                capacity=_capacity(sel.get("capacity"), f"{where}: selection.capacity")), where),
-            criteria=criteria,
-            layers=layers,
-            network=_network(raw.get("network", {}), where),
-            huff=_huff(raw.get("huff", {}), base, where),
-            model=_model(raw.get("model", {}), where),
-            floorplan=_floorplan(raw.get("floorplan", {}), base, where),
-            ahp=ahp,
-            source_file=source_file,
-        )
+    def default(cls, *, brand: str | tuple[str, ...] | list[str], osm: Path | str | None = None,
+                place: str | None = None, bbox: tuple[float, float, float, float] | None = None,
+                name: str | None = None) -> Study:
+        """A study at the packaged defaults (no city's settings) for a brand and a data source."""
+        return cls(brand=brand, osm=osm, place=place, bbox=bbox, name=name)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path | None = None,
+                  source_file: Path | None = None, where: str | None = None,
+                  origins: Mapping[str, str] | None = None) -> Study:
+        """Validate a parsed TOML document (or an equivalent dict).
+
+        ``origins`` maps dotted keys set on the command line to the option
+        that set them, so their errors name that option instead of the file.
+        """
+        label = where or (str(source_file) if source_file else "study")
+        try:
+            kwargs = document_to_fields(raw, base=base_dir or Path.cwd(), layer_keys=_LAYER_KEYS)
+            kwargs["source_file"] = source_file
+            return _ADAPTER.validate_python(kwargs)
+        except ValidationError as e:
+            problem = validation_problems(e, cls, key_name=toml_key)[0]
+        except Problem as p:
+            problem = p
+        origin = origin_of(problem.key, origins or {}) or label
+        msg = one_line(f"{origin}: {problem.text}")
+        raise ConfigError(msg) from None
+
+    def replace(self, **changes: Any) -> Study:
+        """A copy with ``changes`` applied and validated; a section may be given as a dict.
+
+        ``study.replace(selection={"top_k": 5}, seed=1)``
+        """
+        kw: dict[str, Any] = {}
+        for key, value in changes.items():
+            current = getattr(self, key, None)
+            if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+                value = dataclasses.replace(current, **value)  # type: ignore[type-var]
+            kw[key] = value
+        return dataclasses.replace(self, **kw)
+
+    def with_weights(self, **weights: float) -> Study:
+        """A copy with new criterion weights, e.g. ``with_weights(transit=0.3)`` (validated).
+
+        Weights set this way replace any AHP judgements of the study.
+        """
+        criteria = dict(self.criteria)
+        for name, w in weights.items():
+            if name not in criteria:
+                msg = (f"with_weights: unknown criterion {show(name)}; the criteria are "
+                       f"{', '.join(CRITERIA)}")
+                raise ConfigError(msg)
+            criteria[name] = dataclasses.replace(criteria[name], weight=w)
+        return self.replace(criteria=criteria, ahp=None)
 
     def with_overrides(self, *, sets: list[str] | None = None, brand: list[str] | None = None,
                        top_k: int | None = None, osm: Path | None = None,
                        place: str | None = None, bbox: str | None = None,
                        layers: list[str] | None = None, select: str | None = None,
                        solver: str | None = None, model: str | None = None) -> Study:
-        """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings."""
-        criteria = dict(self.criteria)
-        selection = self.selection
-        network, huff = self.network, self.huff
-        for item in sets or []:
-            section = item.partition(".")[0]
-            if section in ("network", "huff"):
-                network, huff = _apply_section_set(item, network, huff)
-            else:
-                criteria, selection = _apply_set(item, criteria, selection)
-        new_layers = dict(self.layers)
-        for item in layers or []:
-            kind, sep, path = item.partition("=")
-            if not sep or not path:
-                msg = f"--layer {item!r}: write it as KIND=FILE, e.g. --layer competitors=banks.csv"
-                raise ConfigError(msg)
-            new_layers[kind.strip()] = _layer(kind.strip(), {"path": path}, Path.cwd(), "--layer")
-        if top_k is not None:
-            if top_k < 1:
-                msg = f"--top {top_k}: use a whole number of sites >= 1"
-                raise ConfigError(msg)
-            selection = _replace(selection, top_k=top_k)
-        if select is not None:
-            selection = _selection_rule(_replace(selection, method=select), "--select")
-        if solver is not None:
-            selection = _selection_rule(_replace(selection, solver=solver), "--solver")
-        if selection.capacity is not None:
-            selection = _selection_rule(selection, "command line")
-        kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers,
-                              "network": network, "huff": huff}
-        if model is not None:
-            if model not in MODEL_KINDS:
-                msg = f"--model {model!r}: use one of {', '.join(MODEL_KINDS)}"
-                raise ConfigError(msg)
-            kw["model"] = _replace(self.model, kind=model)
-        if brand:
-            kw["brand"] = tuple(brand)
-        if osm is not None:
-            kw.update(osm=osm, place=None, bbox=None)
-        if place is not None:
-            kw.update(place=place, osm=None, bbox=None)
-        if bbox is not None:
-            kw.update(bbox=parse_bbox(bbox.split(","), "--bbox"), osm=None, place=None)
-        return _replace(self, **kw)
+        """Apply command-line overrides (``--set KEY=VALUE`` and the options), validated as the file is."""
+        doc = self.to_document()
+        origins = _overrides.apply(
+            doc, sets=sets or [], brand=brand, top_k=top_k, osm=osm, place=place, bbox=bbox,
+            layers=layers or [], select=select, solver=solver, model=model, text_key=_takes_text)
+        if self.ahp is not None and any(k.startswith("criteria.") and k.endswith(".weight")
+                                        for k in origins):
+            doc.pop("ahp", None)
+        return Study.from_dict(doc, base_dir=Path.cwd(), source_file=self.source_file,
+                               origins=origins)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved study as plain data (for run.json)."""
-        d = asdict(self)
+        return _plain(dataclasses.asdict(self))  # type: ignore[no-any-return]
 
-        def plain(v: Any) -> Any:
-            if isinstance(v, Path):
-                return str(v)
-            if isinstance(v, dict):
-                return {k: plain(x) for k, x in v.items()}
-            if isinstance(v, list | tuple):
-                return [plain(x) for x in v]
-            return v
-
-        return plain(d)  # type: ignore[no-any-return]
-
-
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study TOML file."""
-    p = Path(path)
-    if not p.is_file():
-        msg = f"{p}: study file not found; give the path to a .toml study (see data/helsinki/study.toml)"
-        raise ConfigError(msg)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        msg = f"{p}: not valid TOML ({e}); fix the syntax at that line"
-        raise ConfigError(msg) from None
-    return Study.from_dict(raw, base_dir=p.parent.resolve(), source_file=p)
+    def to_document(self) -> dict[str, Any]:
+        """The study as a TOML document (sections and keys as the study file writes them)."""
+        d = self.to_dict()
+        doc: dict[str, Any] = {"study": {k: d[k] for k in STUDY_KEYS if d[k] is not None}}
+        for sec in ("candidates", "selection", "network", "model", "floorplan"):
+            doc[sec] = {k: v for k, v in d[sec].items() if v is not None and v != []}
+        huff = {k: v for k, v in d["huff"].items() if v is not None}
+        doc["huff"] = {("lambda" if k == "lam" else k): v for k, v in huff.items()}
+        doc["criteria"] = {n: {"weight": c["weight"], "radius_m": c["radius_m"]}
+                           for n, c in d["criteria"].items()}
+        doc["layers"] = {k: {f: v for f, v in spec.items() if v is not None and f != "kind"}
+                         for k, spec in d["layers"].items()}
+        if self.ahp is not None:
+            doc["ahp"] = copy.deepcopy(self.ahp)
+        return doc
 
 
-def _replace(obj: _T, **kw: Any) -> _T:
-    from dataclasses import replace
-
-    return replace(obj, **kw)  # type: ignore[type-var]
+_ADAPTER: TypeAdapter[Study] = TypeAdapter(Study)
+_LAYER_KEYS = tuple(f.name for f in dataclasses.fields(LayerFile) if f.name != "kind")
 
 
-def _only_keys(d: Any, allowed: set[str], where: str, prefix: str) -> None:
-    if not isinstance(d, dict):
-        msg = f"{where}: {prefix.rstrip('.') or 'document'} must be a table"
-        raise ConfigError(msg)
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        msg = (f"{where}: unknown setting {prefix}{unknown[0]}; "
-               f"known settings here are {', '.join(prefix + k for k in sorted(allowed))}")
-        raise ConfigError(msg)
-
-
-SELECTION_METHODS = ("top", "coverage", "pmedian", "capture")
-SOLVERS = ("auto", "exact", "heuristic")
-#: Selection methods whose location models take a per-branch capacity.
-CAPACITY_METHODS = ("coverage", "pmedian")
-
-
-def _selection_rule(sel: SelectionSettings, where: str) -> SelectionSettings:
-    if sel.method not in SELECTION_METHODS:
-        msg = (f"{where}: selection method {sel.method!r} is unknown; "
-               f"use one of {', '.join(SELECTION_METHODS)}")
-        raise ConfigError(msg)
-    if sel.solver not in SOLVERS:
-        msg = f"{where}: selection solver {sel.solver!r} is unknown; use one of {', '.join(SOLVERS)}"
-        raise ConfigError(msg)
-    if sel.capacity is not None and sel.method not in CAPACITY_METHODS:
-        msg = (f"{where}: selection.capacity = {sel.capacity:g} applies to the "
-               f"{' and '.join(CAPACITY_METHODS)} methods, not {sel.method!r}; choose one of "
-               "those or drop it (--set selection.capacity=none)")
-        raise ConfigError(msg)
-    return sel
-
-
-def _capacity(v: Any, what: str) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-        msg = (f"{what} = {v!r}; use a number > 0: the demand one branch can serve, "
-               "in the units of the demand weights")
-        raise ConfigError(msg)
-    return float(v)
-
-
-def _non_negative(v: Any, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-        msg = f"{what} = {v!r}; use a number >= 0"
-        raise ConfigError(msg)
-    return float(v)
-
-
-def parse_bbox(v: Any, what: str) -> tuple[float, float, float, float]:
-    """Check a west, south, east, north box in degrees; ``what`` names it in errors."""
-    try:
-        w, s, e, n = (float(x) for x in v)
-    except (TypeError, ValueError):
-        msg = f"{what} = {v!r}; give west,south,east,north in degrees"
-        raise ConfigError(msg) from None
-    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-        msg = (f"{what} = {v!r} is not west,south,east,north in degrees "
-               "(west < east, south < north, lon in [-180, 180], lat in [-90, 90])")
-        raise ConfigError(msg)
-    return (w, s, e, n)
-
-
-def _floorplan(raw: Any, base: Path, where: str) -> FloorplanSettings:
-    _only_keys(raw, {"outline", "entrances", "sites", "arrivals_per_hour", "standard"},
-               where, "floorplan.")
-    if not raw:
-        return FloorplanSettings()
-    if "outline" not in raw:
-        msg = f"{where}: floorplan needs outline = \"FILE\" (GeoJSON or WKT in local metres)"
-        raise ConfigError(msg)
-    outline = base / str(raw["outline"])
-    if not outline.is_file():
-        msg = f"{where}: floorplan.outline {outline} not found; check the path"
-        raise ConfigError(msg)
-    ents = raw.get("entrances")
-    try:
-        entrances = tuple((float(x), float(y)) for x, y in ents)
-    except (TypeError, ValueError):
-        msg = (f"{where}: floorplan.entrances = {ents!r}; give a list of [x, y] points on the "
-               "outline's wall, e.g. [[10.0, 0.0]]")
-        raise ConfigError(msg) from None
-    if not entrances:
-        msg = f"{where}: floorplan.entrances is empty; give at least one [x, y] on the wall"
-        raise ConfigError(msg)
-    _check_premises(outline, entrances, where)
-    sites = raw.get("sites", 3)
-    if isinstance(sites, bool) or not isinstance(sites, int) or sites < 1:
-        msg = f"{where}: floorplan.sites = {sites!r}; use a whole number of top sites >= 1"
-        raise ConfigError(msg)
-    standard = raw.get("standard")
-    if standard is not None and not (base / str(standard)).is_file():
-        msg = f"{where}: floorplan.standard {base / str(standard)} not found; check the path"
-        raise ConfigError(msg)
-    return FloorplanSettings(
-        outline=outline, entrances=entrances, sites=sites,
-        arrivals_per_hour=_positive(raw.get("arrivals_per_hour", 60.0),
-                                    f"{where}: floorplan.arrivals_per_hour"),
-        standard=(base / str(standard)) if standard is not None else None)
-
-
-def _check_premises(outline: Path, entrances: tuple[tuple[float, float], ...], where: str) -> None:
-    """Fail at load time, not after the ranking, when the premises cannot be planned."""
-    from shapely.geometry import Point
-
-    from siteplanner.floorplan.export import read_outline
-    from siteplanner.floorplan.plan import validate_entrances, validate_outline
-
-    try:
-        poly = validate_outline(read_outline(outline), source=str(outline))
-        validate_entrances([Point(x, y) for x, y in entrances], poly)
-    except InputError as e:
-        msg = f"{where}: floorplan: {e}"
-        raise ConfigError(msg) from None
-
-
-MODEL_KINDS = ("weighted", "learned")
-
-
-def _model(raw: Any, where: str) -> ModelSettings:
-    _only_keys(raw, {"kind", "performance_column", "stability_draws", "stability_concentration",
-                     "clusters", "territories"}, where, "model.")
-    d = ModelSettings()
-    kind = str(raw.get("kind", d.kind))
-    if kind not in MODEL_KINDS:
-        msg = f"{where}: model.kind = {kind!r}; use one of {', '.join(MODEL_KINDS)}"
-        raise ConfigError(msg)
-    draws = raw.get("stability_draws", d.stability_draws)
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 0:
-        msg = f"{where}: model.stability_draws = {draws!r}; use a whole number >= 0 (0 skips it)"
-        raise ConfigError(msg)
-    return ModelSettings(
-        kind=kind, performance_column=str(raw.get("performance_column", d.performance_column)),
-        stability_draws=draws,
-        stability_concentration=_positive(raw.get("stability_concentration",
-                                                  d.stability_concentration),
-                                          f"{where}: model.stability_concentration"),
-        clusters=bool(raw.get("clusters", d.clusters)),
-        territories=bool(raw.get("territories", d.territories)))
-
-
-def _ahp_weights(ahp: Any, criteria: dict[str, Criterion], where: str) -> dict[str, Criterion]:
-    """Replace the criteria's weights by those of the AHP judgements (validated there)."""
-    from siteplanner.ahp import weights_from_judgements
-
-    if not isinstance(ahp, dict):
-        msg = f"{where}: ahp must be a table of judgements such as foot_traffic.transit = 3"
-        raise ConfigError(msg)
-    result = weights_from_judgements(ahp, list(CRITERIA), where=f"{where}: ahp")
-    return {n: Criterion(n, c.direction, float(result.weights[n]), c.radius_m)
-            for n, c in criteria.items()}
-
-
-def _network(raw: Any, where: str) -> NetworkSettings:
-    _only_keys(raw, {"walk_speed_kmh", "cutoff_min", "catchment_minutes", "transit_within_min"},
-               where, "network.")
-    d = NetworkSettings()
-    speed = _positive(raw.get("walk_speed_kmh", d.walk_speed_kmh), f"{where}: network.walk_speed_kmh")
-    if speed > 20:
-        msg = f"{where}: network.walk_speed_kmh = {speed} is not a walking speed; use about 3-6 km/h"
-        raise ConfigError(msg)
-    cutoff = _positive(raw.get("cutoff_min", d.cutoff_min), f"{where}: network.cutoff_min")
-    minutes = raw.get("catchment_minutes", list(d.catchment_minutes))
-    if not isinstance(minutes, list) or not minutes:
-        msg = f"{where}: network.catchment_minutes must be a list of minutes, e.g. [5, 10]"
-        raise ConfigError(msg)
-    mins = tuple(_positive(m, f"{where}: network.catchment_minutes") for m in minutes)
-    if max(mins) > cutoff:
-        msg = (f"{where}: network.catchment_minutes {max(mins):g} exceeds network.cutoff_min "
-               f"{cutoff:g}; raise the cutoff or shorten the catchment")
-        raise ConfigError(msg)
-    within = _positive(raw.get("transit_within_min", d.transit_within_min),
-                       f"{where}: network.transit_within_min")
-    return NetworkSettings(speed, cutoff, tuple(sorted(mins)), within)
-
-
-def _huff(raw: Any, base: Path, where: str) -> HuffSettings:
-    _only_keys(raw, {"lambda", "attractiveness_own", "attractiveness_competitor",
-                     "attractiveness_new", "observed"}, where, "huff.")
-    d = HuffSettings()
-    lam = raw.get("lambda", d.lam)
-    if isinstance(lam, bool) or not isinstance(lam, int | float) or not 0 < lam <= 5:
-        msg = (f"{where}: huff.lambda = {lam!r} is outside (0, 5]; distance decay for walking "
-               "trips is usually 1.5-2.5")
-        raise ConfigError(msg)
-    att = {k: _positive(raw.get(k, getattr(d, k)), f"{where}: huff.{k}")
-           for k in ("attractiveness_own", "attractiveness_competitor", "attractiveness_new")}
-    observed = raw.get("observed")
-    return HuffSettings(float(lam), observed=(base / observed) if observed else None, **att)
-
-
-def _criteria(raw: Any, where: str) -> dict[str, Criterion]:
-    if not isinstance(raw, dict):
-        msg = f"{where}: criteria must be a table of [criteria.NAME] sections"
-        raise ConfigError(msg)
-    out: dict[str, Criterion] = {}
-    for name, (direction, weight, radius) in CRITERIA.items():
-        spec = raw.get(name, {})
-        _only_keys(spec, {"weight", "radius_m"}, where, f"criteria.{name}.")
-        out[name] = Criterion(
-            name, direction,
-            _non_negative(spec.get("weight", weight), f"{where}: criteria.{name}.weight"),
-            _positive(spec.get("radius_m", radius), f"{where}: criteria.{name}.radius_m"),
-        )
-    unknown = sorted(set(raw) - set(CRITERIA))
-    if unknown:
-        msg = (f"{where}: unknown criterion {unknown[0]!r}; "
-               f"the criteria are {', '.join(CRITERIA)}")
-        raise ConfigError(msg)
-    _check_weights(out, where)
+def _complete_criteria(given: Mapping[str, Criterion]) -> dict[str, Criterion]:
+    """Every registry criterion in table order: the given ones, defaults for the rest."""
+    for key, c in given.items():
+        if key != c.name:
+            raise Problem(f"criteria.{key}", f"{{key}} holds the criterion {show(c.name)}; "
+                                             "key each criterion by its own name")
+    out = {n: given.get(n) or Criterion.default(n) for n in CRITERIA}
+    total = sum(c.weight for c in out.values())
+    if not math.isfinite(total) or total <= 0:
+        what = "every criterion weight is 0" if total == 0 else f"the weights sum to {total:g}"
+        raise Problem("criteria", f"{{key}}: {what}; give at least one criterion a weight > 0 and keep "
+                                  "them small numbers (they are shares of their sum)")
     return out
 
 
-def _positive(v: Any, what: str) -> float:
-    x = _non_negative(v, what)
-    if x == 0:
-        msg = f"{what} = 0; use a radius > 0 metres"
-        raise ConfigError(msg)
-    return x
+def _plain(v: Any) -> Any:
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
 
 
-def _check_weights(criteria: dict[str, Criterion], where: str) -> None:
-    if sum(c.weight for c in criteria.values()) <= 0:
-        msg = f"{where}: every criterion weight is 0; give at least one criterion a weight > 0"
-        raise ConfigError(msg)
+def _takes_text(parts: tuple[str, ...]) -> bool:
+    """Whether the setting at dotted ``parts`` is text or a path (``--set`` then keeps VALUE as typed)."""
+    from siteplanner._schema import expectation
+
+    path: tuple[str, ...] = parts[1:] if parts[:1] == ("study",) else parts
+    what = expectation(Study, path) or ""
+    return what.startswith(("text", "a file path", "a projected CRS"))
 
 
-def _apply_section_set(item: str, network: NetworkSettings,
-                       huff: HuffSettings) -> tuple[NetworkSettings, HuffSettings]:
-    key, sep, value = item.partition("=")
-    section, _, name = key.strip().partition(".")
-    if not sep or not name:
-        msg = f"--set {item!r}: write it as {section}.FIELD=VALUE"
-        raise ConfigError(msg)
-    parsed: Any
-    try:
-        parsed = [float(v) for v in value.split(",")] if name == "catchment_minutes" else float(value)
-    except ValueError:
-        msg = f"--set {item!r}: {value!r} is not a number"
-        raise ConfigError(msg) from None
-    if section == "network":
-        raw = asdict(network) | {"catchment_minutes": list(network.catchment_minutes), name: parsed}
-        return _network(raw, "--set"), huff
-    raw = {("lambda" if k == "lam" else k): v for k, v in asdict(huff).items() if k != "observed"}
-    raw[name] = parsed
-    new = _huff(raw, Path.cwd(), "--set")
-    return network, HuffSettings(new.lam, new.attractiveness_own, new.attractiveness_competitor,
-                                 new.attractiveness_new, huff.observed)
+def load_study(path: str | Path | None = None, **fields: Any) -> Study:
+    """Read and validate a study TOML file; with no file, :meth:`Study.default` of ``fields``.
 
-
-def _apply_set(item: str, criteria: dict[str, Criterion],
-               selection: SelectionSettings) -> tuple[dict[str, Criterion], SelectionSettings]:
-    key, sep, value = item.partition("=")
-    parts = key.strip().split(".")
-    if not sep or len(parts) not in (2, 3):
-        msg = (f"--set {item!r}: write it as criteria.NAME.weight=W, criteria.NAME.radius_m=R "
-               "or selection.FIELD=V")
-        raise ConfigError(msg)
-    if parts == ["selection", "capacity"]:
-        # "none" lifts a capacity the study file sets.
-        text = value.strip()
-        parsed: Any
+    A UTF-8 byte-order mark at the start of the file is accepted.
+    """
+    if path is None:
         try:
-            parsed = float(text)
-        except ValueError:
-            parsed = None if text.lower() == "none" else text
-        return criteria, _replace(selection, capacity=_capacity(parsed, "--set selection.capacity"))
+            return Study.default(**fields)
+        except TypeError:
+            msg = ("no study file and no brand: give a study file or the brand of your own "
+                   "branches (--brand NAME)")
+            raise ConfigError(msg) from None
+    p = Path(path)
+    if not is_file(p):
+        msg = (f"{p}: study file not found; give the path to a .toml study "
+               "(see data/helsinki/study.toml)")
+        raise ConfigError(msg)
     try:
-        number = float(value)
-    except ValueError:
-        msg = f"--set {item!r}: {value!r} is not a number"
+        raw = tomllib.loads(p.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        msg = one_line(f"{p}: not valid TOML ({e}); fix the syntax at that line")
         raise ConfigError(msg) from None
-    if parts[0] == "selection" and len(parts) == 2:
-        fields = {"top_k", "min_spacing_m", "min_distance_to_own_m", "coverage_minutes",
-                  "time_limit_s", "capacity"}
-        if parts[1] not in fields:
-            msg = f"--set {item!r}: unknown selection field; use one of {', '.join(sorted(fields))}"
-            raise ConfigError(msg)
-        if parts[1] == "top_k":
-            if number < 1 or number != int(number):
-                msg = f"--set {item!r}: top_k must be a whole number >= 1"
-                raise ConfigError(msg)
-            return criteria, _replace(selection, top_k=int(number))
-        v = _non_negative(number, f"--set {key}")
-        d = asdict(selection) | {parts[1]: v}
-        return criteria, SelectionSettings(**d)
-    if parts[0] != "criteria" or len(parts) != 3:
-        msg = f"--set {item!r}: only criteria.NAME.weight|radius_m and selection.FIELD can be set"
-        raise ConfigError(msg)
-    name, attr = parts[1], parts[2]
-    if name not in criteria:
-        msg = f"--set {item!r}: unknown criterion {name!r}; the criteria are {', '.join(CRITERIA)}"
-        raise ConfigError(msg)
-    c = criteria[name]
-    if attr == "weight":
-        c = Criterion(name, c.direction, _non_negative(number, f"--set {key}"), c.radius_m)
-    elif attr == "radius_m":
-        c = Criterion(name, c.direction, c.weight, _positive(number, f"--set {key}"))
-    else:
-        msg = f"--set {item!r}: a criterion has 'weight' and 'radius_m', not {attr!r}"
-        raise ConfigError(msg)
-    out = dict(criteria) | {name: c}
-    _check_weights(out, "--set")
-    return out, selection
-
-
-def _layer(kind: str, spec: Any, base: Path, where: str) -> LayerFile:
-    if kind not in LAYER_KINDS:
-        msg = f"{where}: unknown layer kind {kind!r}; use one of {', '.join(LAYER_KINDS)}"
-        raise ConfigError(msg)
-    if isinstance(spec, str):
-        spec = {"path": spec}
-    _only_keys(spec, {"path", "lon_column", "lat_column", "count_column", "name_column",
-                      "locations", "counter_column", "time_column"}, where, f"layers.{kind}.")
-    if "locations" in spec and kind != "foot_traffic":
-        msg = f"{where}: layers.{kind}.locations is only for foot_traffic given as hourly series"
-        raise ConfigError(msg)
-    if "path" not in spec:
-        msg = f"{where}: layers.{kind} needs a path = \"FILE\""
-        raise ConfigError(msg)
-    p = Path(spec["path"])
-    opts: dict[str, Any] = {k: str(v) for k, v in spec.items() if k not in ("path", "locations")}
-    if "locations" in spec:
-        loc = Path(spec["locations"])
-        opts["locations"] = loc if loc.is_absolute() else base / loc
-    return LayerFile(kind=kind, path=p if p.is_absolute() else base / p, **opts)
+    except RecursionError:
+        msg = f"{p}: not valid TOML (nested too deeply); flatten its arrays and tables"
+        raise ConfigError(msg) from None
+    except OSError as e:
+        msg = f"{p}: cannot read the study file ({e.strerror}); check its permissions"
+        raise ConfigError(msg) from None
+    return Study.from_dict(raw, base_dir=p.parent.resolve(), source_file=p)

@@ -13,6 +13,9 @@ from a KD-tree's sparse distance matrix without a loop over candidates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -25,14 +28,58 @@ __all__ = [
     "cannibalization",
     "commercial",
     "competition",
+    "compute_criteria",
     "foot_traffic",
     "kernel_sum",
     "transit",
+    "transit_access",
 ]
 
 #: Relative weight of a stop by mode, as a proxy for the riders it serves: a
 #: metro or rail station moves several times the people of a bus stop.
 MODE_WEIGHTS = {"rail": 4.0, "metro": 4.0, "tram": 1.5, "bus": 1.0}
+
+
+class _Criterion(Protocol):
+    @property
+    def radius_m(self) -> float: ...
+
+    @property
+    def spec(self) -> Any: ...
+
+
+class _Study(Protocol):
+    @property
+    def criteria(self) -> Mapping[str, _Criterion]: ...
+
+
+def compute_criteria(points: gpd.GeoDataFrame, layers: Any, study: _Study, *,
+                     proximity: Proximity | None = None) -> pd.DataFrame:
+    """Every criterion of the study, measured at ``points``.
+
+    Parameters
+    ----------
+    points
+        Where to measure (candidates, or any points), in the layers' CRS.
+    layers
+        The study's :class:`~siteplanner.layers.Layers`.
+    study
+        A :class:`~siteplanner.config.Study`; each of its criteria is measured
+        with its radius by the feature function the registry
+        (:data:`siteplanner.criteria.CRITERIA`) gives it.
+    proximity
+        Walking distances along the streets
+        (:class:`~siteplanner.proximity.NetworkWalk`); straight lines when ``None``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per criterion, in the registry's order, on ``points``' index.
+    """
+    cols = [c.spec.feature(points, layers, radius_m=c.radius_m, proximity=proximity).rename(name)
+            for name, c in study.criteria.items()]
+    return pd.concat(cols, axis=1) if cols else pd.DataFrame(index=points.index)
+
 
 def kernel_sum(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radius_m: float,
                weights: np.ndarray | None = None, name: str,

@@ -261,7 +261,7 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
     legend.insert(0, (f"Selected site (rank 1 to {len(sel)})", SITE_COLOUR, True))
     folium.LayerControl(collapsed=False).add_to(m)
     data_date = result.data_date or "date unknown"
-    title = (f"<div class='sp-box sp-title'><b>{escape(result.study.name)}</b><br>"
+    title = (f"<div class='sp-box sp-title'><b>{escape(result.study.display_name)}</b><br>"
              f"Top {len(sel)} new sites for {escape(own_name)}<br>"
              f"<small>OSM data {escape(data_date[:10])} &middot; foot traffic: "
              f"{'measured counts' if result.foot_traffic_measured else 'OSM proxy'}"
@@ -279,7 +279,7 @@ def _base_map(result: Any) -> folium.Map:
                    max_zoom=19, zoom_start=15, prefer_canvas=False)
     m.default_js, m.default_css = [], []
     root = m.get_root()
-    root.title = escape(f"{result.study.name}: top {len(result.selected)} sites")  # type: ignore[attr-defined]
+    root.title = escape(f"{result.study.display_name}: top {len(result.selected)} sites")  # type: ignore[attr-defined]
     root.header.add_child(folium.Element(inline_style(leaflet_css() + _CSS)), name="sp_css")  # type: ignore[attr-defined]
     root.header.add_child(folium.Element(inline_script(leaflet_js())), name="sp_leaflet")  # type: ignore[attr-defined]
     root.header.add_child(folium.Element(inline_script(heat_js())), name="sp_heat")  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from siteplanner.calibration import calibrate_foot_traffic
 from siteplanner.candidates import h3_candidates, user_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
+from siteplanner.features import compute_criteria
 from siteplanner.floorplan.sites import SitePlan, plan_sites
 from siteplanner.footfall import foot_traffic_points
 from siteplanner.layers import Layers, build_layers
@@ -35,6 +36,7 @@ from siteplanner.learned import LearnedScores, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
 from siteplanner.network import WalkGraph
+from siteplanner.premises import check_premises
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
 from siteplanner.selection.joint import select_joint
@@ -155,6 +157,7 @@ def load_stage(s: RankState) -> None:
             and "area" not in study.layers:
         msg = "no data source: give --osm FILE, --place NAME, --bbox W,S,E,N or an area layer"
         raise InputError(msg)
+    check_premises(study.floorplan, where=str(study.source_file or "study"))
     s.osm, s.online_area, s.inputs = load_osm(study)
     s.user = {kind: read_layer_file(spec) for kind, spec in study.layers.items()}
     s.inputs += [spec.path for spec in study.layers.values()]
@@ -206,7 +209,7 @@ def features_stage(s: RankState) -> None:
     """Every criterion's raw value per candidate, and walk minutes to transit by mode."""
     study, layers, cands = s.study, _need(s.layers), _need(s.cands)
     s.foot_pts, _ = foot_traffic_points(layers)
-    s.raw = _features(cands, layers, study, proximity=s.prox)
+    s.raw = compute_criteria(cands, layers, study, proximity=s.prox)
     net = study.network
     s.access = feat.transit_access(cands, layers.transit, proximity=_need(s.prox), reach_m=s.reach_m,
                                    metres_per_minute=s.metres_per_minute,
@@ -224,7 +227,7 @@ def score_stage(s: RankState) -> None:
 
         def featurize(pts: gpd.GeoDataFrame) -> pd.DataFrame:
             p = NetworkWalk(graph, pts, cutoff_m=reach_m) if graph is not None else None
-            return _features(pts, layers, study, proximity=p)
+            return compute_criteria(pts, layers, study, proximity=p)
 
         s.learned = learned_scores(cands, raw, layers, featurize=featurize,
                                    performance_column=study.model.performance_column,
@@ -432,20 +435,3 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
     return gpd.GeoDataFrame({"weight": weight.to_numpy()}, geometry=cells.geometry.values,
                             crs=layers.crs, index=cells.index)
 
-
-def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
-              proximity: Proximity | None = None) -> pd.DataFrame:
-    c = study.criteria
-    foot_pts, measured = foot_traffic_points(layers)
-    p = proximity
-    cols = [
-        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured,
-                          proximity=p),
-        feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m, proximity=p),
-        feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m, proximity=p),
-        feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m,
-                         proximity=p),
-        feat.cannibalization(cands, layers.own_branches, radius_m=c["cannibalization"].radius_m,
-                             proximity=p),
-    ]
-    return pd.concat(cols, axis=1)

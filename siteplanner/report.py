@@ -100,6 +100,14 @@ class ReportInput:
         return Sensitivity.from_record(doc) if isinstance(doc, Mapping) else None
 
     @property
+    def study_name(self) -> str:
+        """The study's name, else its place or data file, as :attr:`Study.display_name` gives it."""
+        s = self.study
+        osm = Path(str(s["osm"])).name.split(".")[0].replace("_", " ").replace("-", " ") \
+            if s.get("osm") else None
+        return str(s.get("name") or s.get("place") or osm or "siteplanner study")
+
+    @property
     def brand(self) -> str:
         return " / ".join(self.study.get("brand") or ()) or "the brand"
 
@@ -440,7 +448,7 @@ def build_report(source: Any, *, floorplans_dir: Path | None = None,
     lat, lon = _wgs84(sel) if k else (np.array([]), np.array([]))
     records = sel.drop(columns=[c for c in ("geometry", "cell") if c in sel]).to_dict("records")
     context = {
-        "study_name": str(data.study.get("name") or "siteplanner study"), "brand": data.brand,
+        "study_name": data.study_name, "brand": data.brand,
         "k": k, "data_date": (rec.osm_data_date or "unknown")[:10], "created": rec.created[:10],
         "answer": _answer(data, records, names), "sources": _sources(data), "warnings": rec.warnings,
         "overview": _charts.overview_map(data.scene), "table": _top_table(data, records, names, lat, lon),

@@ -121,7 +121,7 @@ def test_negative_weight(runner, tmp_path):
 
 def test_negative_radius(runner, tmp_path):
     res, out = run(runner, tmp_path, "--set", "criteria.commercial.radius_m=-50")
-    assert_clean_failure(res, out, "criteria.commercial.radius_m", ">= 0")
+    assert_clean_failure(res, out, "criteria.commercial.radius_m", "> 0 (metres)")
 
 
 def test_negative_radius_in_the_study_file(runner, tmp_path):

@@ -59,7 +59,7 @@ def test_a_larger_radius_reaches_more_competitors(cands, layers):
 
 def test_costs_lower_the_score_and_benefits_raise_it():
     raw = pd.DataFrame({n: [0.0, 1.0] for n in CRITERIA}, index=["a", "b"])
-    crit = {n: Criterion(n, d, 1.0, 100.0) for n, (d, _w, _r) in CRITERIA.items()}
+    crit = {n: Criterion(n, s.direction, 1.0, 100.0) for n, s in CRITERIA.items()}
     s = score(raw, crit)
     assert s.loc["b", "foot_traffic_contribution"] == pytest.approx(0.2)
     assert s.loc["b", "competition_contribution"] == pytest.approx(-0.2)
@@ -69,7 +69,7 @@ def test_costs_lower_the_score_and_benefits_raise_it():
 
 def test_a_constant_criterion_contributes_nothing():
     raw = pd.DataFrame({n: [3.0, 3.0, 3.0] for n in CRITERIA})
-    crit = {n: Criterion(n, d, w, r) for n, (d, w, r) in CRITERIA.items()}
+    crit = {n: Criterion(n, s.direction, s.weight, s.radius_m) for n, s in CRITERIA.items()}
     assert (score(raw, crit)["score"] == 0).all()
 
 

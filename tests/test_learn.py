@@ -20,8 +20,8 @@ from siteplanner.calibration import (
     osm_features,
 )
 from siteplanner.config import CRITERIA
+from siteplanner.features import compute_criteria as _features
 from siteplanner.learned import MIN_BRANCHES, SiteModel, learned_scores
-from siteplanner.pipeline import _features
 
 RAW = list(CRITERIA)
 

@@ -62,7 +62,7 @@ def test_pmedian_with_the_heuristic(runner, tmp_path):
 
 def test_unknown_rule_and_too_many_sites(runner, tmp_path):
     res, out = rank(runner, tmp_path, "--select", "nearest")
-    assert res.exit_code == 1 and "selection method 'nearest'" in res.stderr
+    assert res.exit_code == 1 and 'selection.method = "nearest"' in res.stderr
     res = runner.invoke(app, ["rank", str(STUDY), "--out", str(tmp_path / "o2"),
                               "--select", "coverage", "--top", "5000"])
     assert res.exit_code == 1

@@ -61,7 +61,7 @@ def run(runner, tmp_path, *args):
 @pytest.mark.parametrize(("setting", "needle"), [
     ("network.walk_speed_kmh=0", "network.walk_speed_kmh"),
     ("network.cutoff_min=-5", "network.cutoff_min"),
-    ("huff.lambda=7", "outside (0, 5]"),
+    ("huff.lambda=7", "huff.lambda = 7: expected a number in (0, 5]"),
 ])
 def test_bad_walk_and_huff_settings(runner, tmp_path, setting, needle):
     res, out = run(runner, tmp_path, "--set", setting)
