@@ -104,6 +104,12 @@ class CandidateSettings:
     """
 
     h3_resolution: int = 11
+    #: How far a cell centre may be from a walkable street (m); None: the H3
+    #: cell edge length at the resolution (see :mod:`siteplanner.candidates`).
+    street_within_m: float | None = None
+    #: ``exclude``: candidates whose reach runs past the data's edge are not
+    #: selected; ``keep``: they are, flagged ``edge``.
+    edge: Literal["exclude", "keep"] = "exclude"
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,12 @@ class Study:
     floorplan: FloorplanSettings = field(default_factory=FloorplanSettings)
     ahp: dict[str, Any] | None = None
     source_file: Path | None = None
+    #: The administrative boundary to study, by name and/or admin level.
+    area_name: str | None = None
+    admin_level: int | None = None
+    #: The brand's Wikidata ids and other spellings (see :mod:`siteplanner.brands`).
+    brand_wikidata: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, base_dir: Path | None = None,
@@ -235,7 +247,8 @@ class Study:
         _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers", "network",
                          "huff", "model", "ahp", "floorplan"}, where, "")
         s = raw.get("study", {})
-        _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
+        _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed", "area",
+                       "brand_wikidata", "aliases"}, where, "study.")
         brand = s.get("brand")
         if isinstance(brand, str):
             brand = [brand]
@@ -249,7 +262,14 @@ class Study:
         if bbox is not None:
             bbox = parse_bbox(bbox, f"{where}: study.bbox")
         cand = raw.get("candidates", {})
-        _only_keys(cand, {"h3_resolution"}, where, "candidates.")
+        _only_keys(cand, {"h3_resolution", "street_within_m", "edge"}, where, "candidates.")
+        edge = cand.get("edge", "exclude")
+        if edge not in ("exclude", "keep"):
+            msg = f"{where}: candidates.edge = {edge!r}; use \"exclude\" or \"keep\""
+            raise ConfigError(msg)
+        within = cand.get("street_within_m")
+        if within is not None:
+            within = _positive(within, f"{where}: candidates.street_within_m")
         res = cand.get("h3_resolution", CandidateSettings.h3_resolution)
         if not isinstance(res, int) or not 5 <= res <= 13:
             msg = (f"{where}: candidates.h3_resolution = {res!r} is out of range; "
@@ -282,7 +302,7 @@ class Study:
             bbox=bbox,
             crs=s.get("crs"),
             seed=int(s.get("seed", 0)),
-            candidates=CandidateSettings(h3_resolution=res),
+            candidates=CandidateSettings(h3_resolution=res, street_within_m=within, edge=edge),
             selection=_selection_rule(SelectionSettings(
                 top_k=top_k, min_spacing_m=spacing, min_distance_to_own_m=own,
                 method=str(sel.get("method", "top")), solver=str(sel.get("solver", "auto")),
@@ -299,13 +319,15 @@ class Study:
             floorplan=_floorplan(raw.get("floorplan", {}), base, where),
             ahp=ahp,
             source_file=source_file,
+            **_area_and_aliases(s, where),
         )
 
     def with_overrides(self, *, sets: list[str] | None = None, brand: list[str] | None = None,
                        top_k: int | None = None, osm: Path | None = None,
                        place: str | None = None, bbox: str | None = None,
                        layers: list[str] | None = None, select: str | None = None,
-                       solver: str | None = None, model: str | None = None) -> Study:
+                       solver: str | None = None, model: str | None = None,
+                       area_name: str | None = None) -> Study:
         """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings."""
         criteria = dict(self.criteria)
         selection = self.selection
@@ -343,6 +365,8 @@ class Study:
             kw["model"] = _replace(self.model, kind=model)
         if brand:
             kw["brand"] = tuple(brand)
+        if area_name is not None:
+            kw["area_name"] = area_name
         if osm is not None:
             kw.update(osm=osm, place=None, bbox=None)
         if place is not None:
@@ -365,6 +389,32 @@ class Study:
             return v
 
         return plain(d)  # type: ignore[no-any-return]
+
+
+def _area_and_aliases(s: dict[str, Any], where: str) -> dict[str, Any]:
+    area = s.get("area", {})
+    if not isinstance(area, dict):
+        msg = (f"{where}: study.area = {area!r}; write it as area = {{admin_level = 2}} "
+               'or area = {name = "Andorra"}')
+        raise ConfigError(msg)
+    _only_keys(area, {"name", "admin_level"}, where, "study.area.")
+    level, name = area.get("admin_level"), area.get("name")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int)
+                              or not 1 <= level <= 12):
+        msg = f"{where}: study.area.admin_level = {level!r}; use a whole number from 1 to 12"
+        raise ConfigError(msg)
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        msg = f"{where}: study.area.name = {name!r}; give the boundary's name as text"
+        raise ConfigError(msg)
+    out: dict[str, Any] = {"area_name": name, "admin_level": level}
+    for key in ("brand_wikidata", "aliases"):
+        v = s.get(key, [])
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+            msg = f"{where}: study.{key} = {v!r}; give a list of non-empty texts"
+            raise ConfigError(msg)
+        out[key] = tuple(x.strip() for x in v)
+    return out
 
 
 def load_study(path: str | Path) -> Study:
