@@ -23,7 +23,7 @@ import pandas as pd
 from siteplanner import features as feat
 from siteplanner._errors import InputError
 from siteplanner.ahp import weights_from_judgements
-from siteplanner.candidates import h3_candidates, user_candidates
+from siteplanner.candidates import SITE_COLUMNS, edge_policy, h3_candidates, site_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
 from siteplanner.footfall import foot_traffic_points
@@ -140,12 +140,14 @@ def rank_sites(study: Study, *,
             inputs += [spec.path for spec in study.layers.values()]
         with stage("layers"):
             layers = build_layers(brand=study.brand, osm=osm, user=user, area=area, crs=study.crs,
-                                  user_paths={k: str(s.path) for k, s in study.layers.items()})
+                                  user_paths={k: str(s.path) for k, s in study.layers.items()},
+                                  area_name=study.area_name, admin_level=study.admin_level,
+                                  brand_wikidata=study.brand_wikidata, aliases=study.aliases)
         with stage("candidates"):
-            if layers.candidates is not None:
-                cands = user_candidates(layers.candidates, layers.area)
-            else:
-                cands = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
+            cands, cand_report = site_candidates(
+                layers, resolution=study.candidates.h3_resolution,
+                reach_m=max(c.radius_m for c in study.criteria.values()),
+                street_within_m=study.candidates.street_within_m)
         with stage("network"):
             net = study.network
             graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh)
@@ -167,7 +169,7 @@ def rank_sites(study: Study, *,
                 network_info = {"walk_times": "straight-line",
                                 "note": "no street network in the data; distances are straight lines"}
                 prox = StraightLine(cands)
-        extras: dict[str, Any] = {"network": network_info}
+        extras: dict[str, Any] = {"network": network_info, "candidates": cand_report}
         if study.ahp is not None:
             extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
         with stage("features"):
@@ -191,9 +193,10 @@ def rank_sites(study: Study, *,
                 extras["learned_model"] = learned.report
             else:
                 scored = score(raw, study.criteria)
-            table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored).join(access)
+            table = cands[list(SITE_COLUMNS)].join(raw).join(scored).join(access)
         with stage("select"):
             sel = study.selection
+            table, edge_rows = edge_policy(table, policy=study.candidates.edge)
             ranked = select_top(gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs),
                                 layers.own_branches, k=sel.top_k,
                                 min_spacing_m=sel.min_spacing_m,
@@ -212,18 +215,20 @@ def rank_sites(study: Study, *,
                                     h.attractiveness_new),
                     solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed,
                     capacity=sel.capacity)
+            ranked = pd.concat([ranked, edge_rows]) if len(edge_rows) else ranked
             selected = ranked[ranked["rank"].notna()].sort_values("rank")
         with stage("stability"):
             if study.model.stability_draws > 0 and sel.method == "top":
                 rule: dict[str, Any] = {"k": sel.top_k, "min_spacing_m": sel.min_spacing_m,
                                         "min_distance_to_own_m": sel.min_distance_to_own_m}
+                pool = table.index  # edge candidates left out of selection stay out here too
                 if learned is not None:
                     stab, extras["stability"] = bootstrap_stability(
-                        learned, cands, raw, layers.own_branches, n_draws=study.model.stability_draws,
+                        learned, cands.loc[pool], raw.loc[pool], layers.own_branches, n_draws=study.model.stability_draws,
                         seed=study.seed, **rule)
                 else:
                     stab, extras["stability"] = weight_stability(
-                        cands, raw, study.criteria, layers.own_branches,
+                        cands.loc[pool], raw.loc[pool], study.criteria, layers.own_branches,
                         n_draws=study.model.stability_draws,
                         concentration=study.model.stability_concentration, seed=study.seed, **rule)
                 ranked = ranked.join(stab[["stability", "fragile"]])
