@@ -2,9 +2,10 @@
 
 ``address`` is the nearest OSM address (``addr:street`` + ``addr:housenumber``
 on a building, an entrance or an address node) within ``max_address_m`` of
-the site, else the name of the nearest named street. ``district`` is the
+the site whose street is a walkable street near the site (:data:`STREET_CHECK_M`),
+else the name of the nearest named street. ``district`` names the
 smallest administrative boundary holding the site below the study area's own
-level (a parish, a municipality), preceded by the nearest ``place=*`` node
+level and the one above it (a quarter and its parish), preceded by the nearest ``place=*`` node
 (a village, suburb or neighbourhood) that lies in the same boundary; without
 boundaries in the data, the nearest place node alone.
 """
@@ -16,7 +17,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["site_addresses"]
+from siteplanner.brands import normalise
+
+__all__ = ["STREET_CHECK_M", "site_addresses"]
+
+#: A house number's ``addr:street`` must name a walkable street within this
+#: distance of the site (metres), else the street is used instead: about two
+#: minutes on foot at the default 4.8 km/h walking speed, so the address a planner
+#: reads is one they can find from the site.
+STREET_CHECK_M = 150.0
 
 
 def site_addresses(points: gpd.GeoSeries, *, addresses: gpd.GeoDataFrame,
@@ -61,14 +70,32 @@ def site_addresses(points: gpd.GeoSeries, *, addresses: gpd.GeoDataFrame,
         pts = np.asarray(addresses.geometry.values)
         idx, d = shapely.STRtree(pts).query_nearest(geoms, max_distance=max_address_m,
                                                     return_distance=True, all_matches=False)
+        ok = _street_nearby(geoms[idx[0]], addresses["street"].to_numpy(dtype=object)[idx[1]],
+                            named, within_m=STREET_CHECK_M)
+        site, at = idx[0][ok], idx[1][ok]
         text = (addresses["street"].astype(str) + " " + addresses["housenumber"].astype(str)).to_numpy()
-        address[idx[0]] = text[idx[1]]
-        source[idx[0]] = "house number"
-        dist[idx[0]] = d
+        address[site] = text[at]
+        source[site] = "house number"
+        dist[site] = d[ok]
     return pd.DataFrame({"address": address, "address_source": source,
                          "address_m": np.round(dist, 1),
                          "district": _districts(geoms, boundaries, places, area_level)},
                         index=points.index)
+
+
+def _street_nearby(sites: np.ndarray, streets: np.ndarray, named: gpd.GeoDataFrame, *,
+                   within_m: float) -> np.ndarray:
+    """True where a walkable street of that name (normalised) runs within ``within_m`` of the site."""
+    ok = np.zeros(len(sites), dtype=bool)
+    if len(named) == 0 or len(sites) == 0:
+        return ok
+    i, j = shapely.STRtree(np.asarray(named.geometry.values)).query(
+        sites, predicate="dwithin", distance=within_m)
+    names = pd.Series(_first_name(named["name"].to_numpy()), dtype=object).map(normalise).to_numpy()
+    wanted = pd.Series(streets, dtype=object).map(normalise).to_numpy()
+    match = names[j] == wanted[i]
+    ok[i[match]] = True
+    return ok
 
 
 def _first_name(values: np.ndarray) -> np.ndarray:
@@ -89,10 +116,16 @@ def _districts(geoms: np.ndarray, boundaries: gpd.GeoDataFrame, places: gpd.GeoD
         hits = pd.DataFrame({"pt": pt, "poly": poly, "level": b["admin_level"].to_numpy()[poly],
                              "area": shapely.area(np.asarray(b.geometry.values))[poly]})
         # the most local unit: the highest level, then the smallest polygon
-        best = hits.sort_values(["pt", "level", "area"], ascending=[True, False, True])
-        best = best.drop_duplicates("pt")
+        ordered = hits.sort_values(["pt", "level", "area"], ascending=[True, False, True])
+        ordered["name"] = b["name"].to_numpy(dtype=object)[ordered["poly"].to_numpy()]
+        best = ordered.drop_duplicates("pt")
         unit[best["pt"].to_numpy()] = best["poly"].to_numpy()
-    unit_name = np.where(unit >= 0, b["name"].to_numpy(dtype=object)[unit] if len(b) else None, None)
+        # the unit and the one above it (a quarter and its parish), each name once
+        chain = ordered.drop_duplicates(["pt", "name"]).groupby("pt").head(2)
+        names = chain.groupby("pt")["name"].agg(", ".join)
+    unit_name = np.full(n, None, dtype=object)
+    if len(b):
+        unit_name[names.index.to_numpy()] = names.to_numpy()
     place_name = np.full(n, None, dtype=object)
     local = places[places["place"] != "city"]
     places = local if len(local) else places  # a city's node names no part of it
@@ -108,7 +141,8 @@ def _districts(geoms: np.ndarray, boundaries: gpd.GeoDataFrame, places: gpd.GeoD
             ok = np.ones(len(idx[0]), dtype=bool)
         place_name[idx[0][ok]] = near[ok]
     both = pd.DataFrame({"p": place_name, "u": unit_name})
-    joined = np.where(both["p"].notna() & both["u"].notna() & (both["p"] != both["u"]),
+    first_unit = both["u"].str.split(", ").str[0]
+    joined = np.where(both["p"].notna() & both["u"].notna() & (both["p"] != first_unit),
                       both["p"].astype(str) + ", " + both["u"].astype(str),
                       both["u"].where(both["u"].notna(), both["p"]))
     return np.asarray(joined, dtype=object)
