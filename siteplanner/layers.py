@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
