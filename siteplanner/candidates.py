@@ -38,8 +38,8 @@ from siteplanner._errors import InputError
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
 
-__all__ = ["SITE_COLUMNS", "buildable", "edge_policy", "edge_flags", "h3_candidates", "site_candidates", "street_distance_default",
-           "user_candidates", "with_cells"]
+__all__ = ["SITE_COLUMNS", "buildable", "edge_flags", "edge_policy", "h3_candidates",
+           "site_candidates", "street_distance_default", "user_candidates", "with_cells"]
 
 
 #: The candidate columns that go with each site into the ranked table.

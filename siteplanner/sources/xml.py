@@ -168,7 +168,7 @@ def feature_filter() -> dict[str, bool | str | list[str]]:
     tags: dict[str, bool | str | list[str]] = dict(OSM_FEATURE_FILTER)
     for key, values in CONTEXT_FILTER.items():
         have = tags.get(key)
-        if have is True or values is True:
+        if have is True or not isinstance(values, list):
             tags[key] = True
         else:
             tags[key] = sorted({*(have if isinstance(have, list) else []), *values})
