@@ -224,7 +224,8 @@ def rank_sites(study: Study, *,
                 pool = table.index  # edge candidates left out of selection stay out here too
                 if learned is not None:
                     stab, extras["stability"] = bootstrap_stability(
-                        learned, cands.loc[pool], raw.loc[pool], layers.own_branches, n_draws=study.model.stability_draws,
+                        learned, cands.loc[pool], raw.loc[pool], layers.own_branches,
+                        n_draws=study.model.stability_draws,
                         seed=study.seed, **rule)
                 else:
                     stab, extras["stability"] = weight_stability(
