@@ -28,7 +28,8 @@ __all__ = ["LAYER_KINDS", "SECTIONS", "STUDY_KEYS", "document_to_fields", "origi
 LAYER_KINDS = ("area", "competitors", "own_branches", "transit", "pois", "foot_traffic",
                "candidates")
 #: The study's own keys, written under ``[study]`` in the file.
-STUDY_KEYS = ("name", "brand", "osm", "place", "bbox", "crs", "seed")
+STUDY_KEYS = ("name", "brand", "osm", "place", "bbox", "crs", "seed", "area", "brand_wikidata",
+              "aliases")
 SECTIONS = ("study", "candidates", "selection", "criteria", "layers", "network", "huff", "model",
             "ahp", "floorplan")
 

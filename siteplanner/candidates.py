@@ -1,8 +1,32 @@
-"""Candidate sites: H3 cells inside the study area, or the user's list of premises."""
+"""Candidate sites: H3 cells on buildable land in the study area, or the user's list of premises.
+
+A cell is a candidate when its centre lies in the study area, on land where a
+branch can stand, and near a walkable street:
+
+* **near a street**: a walkable street passes within ``street_within_m`` of the
+  cell centre. The default is the H3 cell's edge length at the resolution
+  (H3's published average, ``h3.average_hexagon_edge_length``; 24.9 m at
+  resolution 11), so a cell counts when a street crosses or touches it: a
+  branch opens onto a street.
+* **not on blocked land**: the centre lies in none of the data's water, rail,
+  park or cemetery polygons (:data:`siteplanner.sources._osm.BLOCKED_LAND`).
+  Sea is not a polygon in OSM (coastlines are lines), but sea cells lie far
+  from any street and fall to the first rule.
+
+Candidates are not restricted to building footprints: a city extract's
+buildings rarely say which have a commercial ground floor, so that filter
+would keep too few. Give the real premises as ``--layer candidates=FILE``
+for that.
+
+A candidate whose reach (the largest criterion radius) runs past the edge of
+the data is flagged ``edge``: what it counts is cut off there, so it might win
+only because the competitors beyond the edge are not in the file.
+"""
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import geopandas as gpd
 import h3
@@ -11,8 +35,106 @@ import pandas as pd
 import shapely
 
 from siteplanner._errors import InputError
+from siteplanner.addresses import site_addresses
+from siteplanner.layers import Layers
 
-__all__ = ["h3_candidates", "user_candidates"]
+__all__ = ["SITE_COLUMNS", "buildable", "edge_flags", "edge_policy", "h3_candidates",
+           "site_candidates", "street_distance_default", "user_candidates", "with_cells"]
+
+
+#: The candidate columns that go with each site into the ranked table.
+SITE_COLUMNS = ("site_id", "geometry", "cell", "address", "district", "address_source", "address_m",
+                "edge")
+
+
+def edge_policy(table: pd.DataFrame, *, policy: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the ranked table into the candidates selection may pick and the edge ones it may not.
+
+    With ``policy="exclude"`` the ``edge`` candidates are held back, with
+    ``status`` saying why, and a warning counts them; with ``"keep"`` nothing is.
+    """
+    edge = table["edge"].to_numpy(dtype=bool)
+    if policy != "exclude" or not edge.any():
+        if edge.any():
+            warnings.warn(f"{int(edge.sum())} of {len(table)} candidates ({edge.mean():.1%}) lie "
+                          "within their reach of the edge of the data, where what they count is "
+                          "cut off; they are flagged edge and may be selected "
+                          "(candidates.edge = \"keep\")", UserWarning, stacklevel=2)
+        return table, table.iloc[0:0]
+    held = table[edge].copy()
+    held["rank"] = pd.array([pd.NA] * len(held), dtype="Int64")
+    held["status"] = "edge"
+    held["status_detail"] = "its reach runs past the edge of the data"
+    warnings.warn(f"{int(edge.sum())} of {len(table)} candidates ({edge.mean():.1%}) lie within "
+                  "their reach of the edge of the data, where what they count is cut off; they "
+                  "are left out of the selection (candidates.edge = \"keep\" allows them)",
+                  UserWarning, stacklevel=2)
+    if edge.all():
+        msg = ("every candidate's reach runs past the edge of the data; use an extract that "
+               "extends beyond the study area, a smaller area, or candidates.edge = \"keep\"")
+        raise InputError(msg)
+    return table[~edge], held
+
+
+def street_distance_default(resolution: int) -> float:
+    """The default ``street_within_m``: H3's average cell edge length at ``resolution``, metres."""
+    return float(h3.average_hexagon_edge_length(resolution, unit="m"))
+
+
+def buildable(cands: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame, blocked: gpd.GeoDataFrame,
+              street_within_m: float) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
+    """Keep the candidates near a walkable street and off blocked land.
+
+    Parameters
+    ----------
+    cands
+        Candidate points in a projected CRS.
+    streets
+        Walkable street lines, same CRS; when empty, no street rule is applied.
+    blocked
+        Water, rail, park and cemetery polygons with ``kind``, same CRS.
+    street_within_m
+        How far a cell centre may be from a walkable street, metres.
+
+    Returns
+    -------
+    kept, counts
+        The candidates kept, and ``{"in_area", "near_street", "buildable"}``
+        counts (``near_street``: also within the distance of a street).
+    """
+    pts = np.asarray(cands.geometry.values)
+    near = np.ones(len(pts), dtype=bool)
+    if len(streets):
+        tree = shapely.STRtree(np.asarray(streets.geometry.values))
+        hit = tree.query(pts, predicate="dwithin", distance=street_within_m)[0]
+        near = np.zeros(len(pts), dtype=bool)
+        near[hit] = True
+    free = np.ones(len(pts), dtype=bool)
+    if len(blocked):
+        inside = shapely.STRtree(np.asarray(blocked.geometry.values)).query(
+            pts, predicate="within")[0]
+        free[inside] = False
+    keep = near & free
+    counts = {"in_area": len(pts), "near_street": int(near.sum()), "buildable": int(keep.sum())}
+    if not keep.any():
+        msg = (f"no candidate cell lies within {street_within_m:.0f} m of a walkable street on "
+               "open land in the study area; raise candidates.street_within_m or check the area")
+        raise InputError(msg)
+    return cands[keep], counts
+
+
+def edge_flags(cands: gpd.GeoDataFrame, extent: shapely.Geometry | None, *,
+               reach_m: float) -> pd.Series:
+    """True where a candidate's reach (a disc of ``reach_m`` metres) leaves the data's extent.
+
+    ``extent`` is in the candidates' CRS; without one nothing is flagged.
+    """
+    if extent is None or shapely.is_empty(extent):
+        return pd.Series(False, index=cands.index, name="edge")
+    pts = np.asarray(cands.geometry.values)
+    shapely.prepare(extent)
+    out = ~shapely.contains(extent, pts) | (shapely.distance(pts, shapely.boundary(extent)) < reach_m)
+    return pd.Series(out, index=cands.index, name="edge")
 
 
 def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
@@ -21,6 +143,10 @@ def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFram
     Returns points at the cell centres in the area's CRS, indexed by
     ``site_id`` (the H3 cell id), with the cell polygon in ``cell``.
     """
+    return with_cells(_cell_centres(area, resolution=resolution))
+
+
+def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
     wgs = area.to_crs(4326).geometry.union_all()
     cells = sorted(h3.geo_to_cells(shapely.geometry.mapping(wgs), resolution))
     if not cells:
@@ -28,14 +154,57 @@ def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFram
                "raise candidates.h3_resolution or give a larger area")
         raise InputError(msg)
     latlng = np.array([h3.cell_to_latlng(c) for c in cells])
-    boundaries = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
-                  for c in cells]
     pts = gpd.GeoSeries(gpd.points_from_xy(latlng[:, 1], latlng[:, 0]), crs=4326)
-    gdf = gpd.GeoDataFrame(
-        {"site_id": cells, "cell": gpd.GeoSeries(boundaries, crs=4326).to_crs(area.crs).values},
-        geometry=pts.to_crs(area.crs).values, crs=area.crs,
-    )
+    gdf = gpd.GeoDataFrame({"site_id": cells}, geometry=pts.to_crs(area.crs).values, crs=area.crs)
     return gdf.set_index("site_id", drop=False)
+
+
+def with_cells(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Add each H3 candidate's cell polygon as ``cell`` (built only for the cells kept)."""
+    boundaries = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
+                  for c in gdf["site_id"]]
+    out = gdf.copy()
+    out["cell"] = gpd.GeoSeries(boundaries, crs=4326).to_crs(gdf.crs).values
+    return out
+
+
+def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
+                    street_within_m: float | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """The study's candidates, buildable, flagged ``edge``, with address and district.
+
+    H3 cells at ``resolution`` on buildable land (see the module docstring),
+    or the user's premises when the layers hold them (not filtered: the user
+    knows where the premises are).
+
+    Returns
+    -------
+    cands, report
+        The candidates, and the counts and settings for run.json.
+    """
+    default_m = street_distance_default(resolution)
+    within = default_m if street_within_m is None else street_within_m
+    report: dict[str, Any] = {}
+    if layers.candidates is not None:
+        cands = user_candidates(layers.candidates, layers.area)
+        report["source"] = "user premises"
+    else:
+        cells = _cell_centres(layers.area, resolution=resolution)
+        kept, counts = buildable(cells, streets=layers.streets, blocked=layers.blocked,
+                                 street_within_m=within)
+        cands = with_cells(kept)
+        report.update(source=f"H3 cells at resolution {resolution}", cells_in_area=counts["in_area"],
+                      near_street=counts["near_street"], candidates=counts["buildable"],
+                      street_within_m=round(within, 1),
+                      street_within_source=("H3 average cell edge length" if street_within_m is None
+                                            else "study setting"))
+    edge = edge_flags(cands, layers.extent, reach_m=reach_m)
+    report.update(edge=int(edge.sum()), edge_share=round(float(edge.mean()), 4),
+                  edge_reach_m=reach_m)
+    words = site_addresses(cands.geometry, addresses=layers.addresses, streets=layers.streets,
+                           boundaries=layers.boundaries, places=layers.places,
+                           max_address_m=default_m, area_level=layers.area_level)
+    report["with_house_number"] = int((words["address_source"] == "house number").sum())
+    return cands.join(edge).join(words), report
 
 
 def user_candidates(cands: gpd.GeoDataFrame, area: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from siteplanner import datasets
 from siteplanner._errors import SitePlannerError
 
 __all__ = ["app", "main"]
@@ -33,7 +34,7 @@ out = Console()
 
 _STATE = {"debug": False}
 
-DEMO_STUDY = Path(__file__).resolve().parent.parent / "data" / "helsinki" / "study.toml"
+DEMO_STUDY = Path(str(datasets.helsinki().study))
 
 
 def guarded(fn: F) -> F:
@@ -75,7 +76,8 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
               place: str | None = None, bbox: str | None = None, brand: list[str] | None = None,
               layer: list[str] | None = None, top: int | None = None,
               select: str | None = None, solver: str | None = None, model: str | None = None,
-              sets: list[str] | None = None, report: bool = True) -> None:
+              sets: list[str] | None = None, report: bool = True,
+              area_name: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -92,7 +94,7 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
 
     study = load_study(study_path).with_overrides(
         sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
-        select=select, solver=solver, model=model)
+        select=select, solver=solver, model=model, area_name=area_name)
     check_writable(out_dir)
     names = [name for name, _ in STAGES]
 
@@ -142,6 +144,8 @@ def rank(
     place: Annotated[str | None, typer.Option("--place", help="Place name, fetched online.")] = None,
     bbox: Annotated[str | None, typer.Option("--bbox", help="W,S,E,N in degrees, online.")] = None,
     brand: Annotated[list[str] | None, typer.Option("--brand", help="Own brand name.")] = None,
+    area_name: Annotated[str | None, typer.Option(
+        "--area-name", help="Study the data's administrative boundary of this name.")] = None,
     layer: Annotated[list[str] | None, typer.Option("--layer", help="KIND=FILE user layer.")] = None,
     top: Annotated[int | None, typer.Option("--top", help="Number of sites (K).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/rank"),
@@ -162,7 +166,7 @@ def rank(
     """Rank candidate branch sites and write the table, layers, map, report and run.json."""
     _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
               layer=layer, top=top, select=select, solver=solver, model=model, sets=sets,
-              report=report)
+              report=report, area_name=area_name)
 
 
 @app.command()

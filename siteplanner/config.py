@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
+from annotated_types import Ge, Le
+from pydantic import BeforeValidator, Field, Strict, TypeAdapter, ValidationError
 
 from siteplanner import _overrides
 from siteplanner._document import LAYER_KINDS, STUDY_KEYS, document_to_fields, origin_of, toml_key
@@ -78,6 +79,7 @@ __all__ = [
     "NetworkSettings",
     "SelectionSettings",
     "Study",
+    "StudyArea",
     "load_study",
     "parse_bbox",
 ]
@@ -94,6 +96,8 @@ Solver = Annotated[Literal["auto", "exact", "heuristic"], Expect(f"one of {', '.
 ModelKind = Annotated[Literal["weighted", "learned"], Expect(f"one of {', '.join(MODEL_KINDS)}")]
 CriterionName = Annotated[str, Expect(f"one of {', '.join(CRITERIA)}")]
 DirectionField = Annotated[Direction, Expect("benefit or cost")]
+EdgePolicy = Annotated[Literal["exclude", "keep"], Expect('"exclude" or "keep"')]
+AdminLevel = Annotated[int, Strict(), Ge(1), Le(12), Expect("a whole number from 1 to 12 (OSM admin_level)")]
 
 
 def _brands(v: Any) -> Any:
@@ -102,6 +106,8 @@ def _brands(v: Any) -> Any:
 
 Brands = Annotated[tuple[Text, ...], BeforeValidator(_brands),
                    Expect('brand names that are not blank, e.g. brand = ["Nordea"]')]
+Names = Annotated[tuple[Text, ...], BeforeValidator(_brands),
+                  Expect('a list of texts that are not blank, e.g. ["Q123", "Q456"]')]
 
 
 def _crs(v: Any) -> Any:
@@ -213,6 +219,24 @@ class CandidateSettings:
     #: H3 resolution 11 cells cover about 2,150 m² (~25 m edges, H3's resolution
     #: table): a block face, fine enough to tell one side of a square from the other.
     h3_resolution: H3Res = 11
+    #: How far a cell centre may be from a walkable street (m); None: the H3
+    #: cell edge length at the resolution (see :mod:`siteplanner.candidates`).
+    street_within_m: Metres | None = None
+    #: ``exclude``: candidates whose reach runs past the data's edge are not
+    #: selected; ``keep``: they are, flagged ``edge``.
+    edge: EdgePolicy = "exclude"
+
+
+@settings("study.area")
+class StudyArea:
+    """The administrative boundary to study, by its name and/or its ``admin_level``.
+
+    ``area = {admin_level = 2}`` is the country; ``{name = "Andorra la Vella"}``
+    one boundary by name (see :mod:`siteplanner.area`).
+    """
+
+    name: Text | None = None
+    admin_level: AdminLevel | None = None
 
 
 @settings("selection")
@@ -378,6 +402,11 @@ class Study:
     floorplan: FloorplanSettings = Field(default_factory=FloorplanSettings)
     ahp: dict[str, Any] | None = None
     source_file: Path | None = None
+    #: The administrative boundary to study (``[study] area``); None: the data's own extent.
+    area: StudyArea | None = None
+    #: The brand's Wikidata ids and other spellings (see :mod:`siteplanner.brands`).
+    brand_wikidata: Names = ()
+    aliases: Names = ()
 
     def __post_init__(self) -> None:
         if not self.brand:
@@ -397,6 +426,16 @@ class Study:
             if spec.kind != kind:
                 raise Problem(f"layers.{kind}.kind", f"{{key}} = {show(spec.kind)}: "
                                                      f"expected {show(kind)}, the table's name")
+
+    @property
+    def area_name(self) -> str | None:
+        """The name of the study's boundary, when one is named."""
+        return self.area.name if self.area is not None else None
+
+    @property
+    def admin_level(self) -> int | None:
+        """The admin level of the study's boundary, when one is given."""
+        return self.area.admin_level if self.area is not None else None
 
     @property
     def display_name(self) -> str:
@@ -469,7 +508,8 @@ class Study:
                        top_k: int | None = None, osm: Path | None = None,
                        place: str | None = None, bbox: str | None = None,
                        layers: list[str] | None = None, select: str | None = None,
-                       solver: str | None = None, model: str | None = None) -> Study:
+                       solver: str | None = None, model: str | None = None,
+                       area_name: str | None = None) -> Study:
         """Apply command-line overrides (``--set KEY=VALUE`` and the options), validated as the file is."""
         doc = self.to_document()
         origins = _overrides.apply(
@@ -478,6 +518,9 @@ class Study:
         if self.ahp is not None and any(k.startswith("criteria.") and k.endswith(".weight")
                                         for k in origins):
             doc.pop("ahp", None)
+        if area_name is not None:
+            doc["study"]["area"] = {**doc["study"].get("area", {}), "name": area_name}
+            origins = {**origins, "study.area.name": "--area-name"}
         return Study.from_dict(doc, base_dir=Path.cwd(), source_file=self.source_file,
                                origins=origins)
 
@@ -488,7 +531,9 @@ class Study:
     def to_document(self) -> dict[str, Any]:
         """The study as a TOML document (sections and keys as the study file writes them)."""
         d = self.to_dict()
-        doc: dict[str, Any] = {"study": {k: d[k] for k in STUDY_KEYS if d[k] is not None}}
+        doc: dict[str, Any] = {"study": {k: d[k] for k in STUDY_KEYS if d[k] not in (None, [])}}
+        if "area" in doc["study"]:
+            doc["study"]["area"] = {k: v for k, v in doc["study"]["area"].items() if v is not None}
         for sec in ("candidates", "selection", "network", "model", "floorplan"):
             doc[sec] = {k: v for k, v in d[sec].items() if v is not None and v != []}
         huff = {k: v for k, v in d["huff"].items() if v is not None}

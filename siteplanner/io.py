@@ -28,6 +28,7 @@ def ranked_table(selected: gpd.GeoDataFrame) -> pd.DataFrame:
     cols: dict[str, Any] = {
         "rank": selected["rank"].astype(int).to_numpy(),
         "site_id": selected["site_id"].astype(str).to_numpy(),
+        **{c: selected[c].to_numpy() for c in ("address", "district") if c in selected},
         "lon": wgs.x.round(6).to_numpy(),
         "lat": wgs.y.round(6).to_numpy(),
         "score": selected["score"].round(6).to_numpy(),

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
 
 from siteplanner._errors import CRSError, InputError
+from siteplanner.area import resolve_area
+from siteplanner.brands import group_listing, match_brand
 from siteplanner.sources._osm import OSMData
 
 __all__ = ["LayerSource", "Layers", "bank_label", "build_layers", "classify_transit"]
@@ -85,6 +86,18 @@ class Layers:
     candidates: gpd.GeoDataFrame | None = None
     sources: dict[str, LayerSource] = field(default_factory=dict)
     banks_found: list[str] = field(default_factory=list)
+    #: Where the data ends (study CRS); None without OSM data.
+    extent: shapely.Geometry | None = None
+    #: The area's own name (a boundary's), its kind (see :class:`StudyArea`) and admin level.
+    area_name: str | None = None
+    area_source: str = "extent"
+    area_level: int | None = None
+    #: Context read from OSM, study CRS: boundaries, ``place=*`` points,
+    #: addresses and the land where no branch can stand.
+    boundaries: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["name", "admin_level"]))
+    places: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["name", "place"]))
+    addresses: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["street", "housenumber"]))
+    blocked: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["kind"]))
 
     @property
     def foot_traffic_measured(self) -> bool:
@@ -97,6 +110,11 @@ class Layers:
         return self.area.geometry.union_all()
 
 
+def _empty(columns: list[str]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in columns},
+                            geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+
+
 def bank_label(df: pd.DataFrame) -> pd.Series:
     """The name a bank is known by: its brand, else its operator, else its name."""
     label = df["brand"].where(df["brand"].notna(), df["operator"])
@@ -104,20 +122,43 @@ def bank_label(df: pd.DataFrame) -> pd.Series:
 
 
 def classify_transit(features: pd.DataFrame) -> pd.DataFrame:
-    """One row per (stop, mode) from OSM tags.
+    """One row per (stop, mode) from the OSM tags that say the mode.
 
-    Modes: ``rail`` (railway=station/halt that is not a metro station),
-    ``metro`` (subway entrances and subway stations), ``tram``
-    (railway=tram_stop) and ``bus`` (highway=bus_stop). Stop positions and bare
-    platforms are left out so that one physical stop counts once per mode.
+    The tags follow the OSM wiki's public transport schema (``public_transport=*``
+    with ``bus|tram|train|subway|light_rail=yes``) and the older ones
+    (``highway=bus_stop``, ``railway=station|halt|tram_stop|subway_entrance``):
+
+    * ``metro``: ``station=subway``, ``subway=yes`` on a station, or a
+      ``railway=subway_entrance`` that is not a train station's entrance
+      (``train=yes`` without ``subway=yes``);
+    * ``rail``: ``railway=station|halt`` or ``public_transport=station`` with
+      ``train=yes`` (or ``station=train``), not a metro or tram station;
+      ``railway=train_station_entrance`` is left out, its station counts;
+    * ``tram``: ``railway=tram_stop``, ``station=light_rail|tram``, or
+      ``tram=yes`` / ``light_rail=yes`` on a station;
+    * ``bus``: ``highway=bus_stop``, ``amenity=bus_station``, or ``bus=yes`` on a station.
+
+    Stop positions and bare platforms are left out so that one physical stop
+    counts once per mode; an element with two modes (a station with
+    ``train=yes`` and ``tram=yes``) gives one row for each.
     """
-    rw = features["railway"].fillna("")
-    subway = (features["station"].fillna("") == "subway") | (features["subway"].fillna("") == "yes")
+    def tag(key: str) -> pd.Series:
+        return features[key].fillna("").astype(str) if key in features else pd.Series(
+            "", index=features.index)
+
+    rw, station, pt = tag("railway"), tag("station"), tag("public_transport")
+    is_station = rw.isin(["station", "halt"]) | (pt == "station")
+    yes = {k: tag(k) == "yes" for k in ("subway", "train", "tram", "light_rail", "bus")}
+    metro_station = is_station & ((station == "subway") | yes["subway"])
+    tram_station = is_station & (station.isin(["light_rail", "tram"]) | yes["tram"] | yes["light_rail"])
+    train_entrance = yes["train"] & ~yes["subway"]
     rules = {
-        "rail": rw.isin(["station", "halt"]) & ~subway,
-        "metro": (rw == "subway_entrance") | (rw.isin(["station"]) & subway),
-        "tram": rw == "tram_stop",
-        "bus": features["highway"].fillna("") == "bus_stop",
+        "rail": is_station & ~metro_station & (
+            rw.isin(["station", "halt"]) & ~tram_station | yes["train"] | (station == "train")),
+        "metro": metro_station | ((rw == "subway_entrance") & ~train_entrance),
+        "tram": (rw == "tram_stop") | tram_station,
+        "bus": (tag("highway") == "bus_stop") | (tag("amenity") == "bus_station")
+        | (is_station & yes["bus"]),
     }
     parts = [features[mask].assign(mode=mode) for mode, mask in rules.items() if mask.any()]
     if not parts:
@@ -139,15 +180,21 @@ def _poi_category(features: pd.DataFrame) -> pd.Series:
 def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
                  user: dict[str, gpd.GeoDataFrame] | None = None,
                  user_paths: dict[str, str] | None = None,
-                 area: shapely.Geometry | None = None, crs: str | None = None) -> Layers:
+                 area: shapely.Geometry | None = None, crs: str | None = None,
+                 area_name: str | None = None, admin_level: int | None = None,
+                 brand_wikidata: tuple[str, ...] = (), aliases: tuple[str, ...] = ()) -> Layers:
     """Assemble the study's layers.
+
+    Features are kept wherever the file has them, beyond the study area too,
+    so that what a site near the area's border counts is not cut at the border.
 
     Parameters
     ----------
-    brand
-        Names of the planner's own brand; a bank whose brand, operator or
-        name contains one of them (case-insensitive) is an own branch, every
-        other bank a competitor.
+    brand, brand_wikidata, aliases
+        The planner's own brand: see :func:`siteplanner.brands.match_brand`.
+        Every other bank is a competitor.
+    area_name, admin_level
+        The administrative boundary to study (see :func:`siteplanner.area.resolve_area`).
     osm
         What an OSM source read, or None when every layer is a user file.
     user
@@ -164,19 +211,17 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
     sources: dict[str, LayerSource] = {}
     features = osm.features if osm is not None else None
 
-    if "area" in user:
-        area_geom = shapely.union_all(user["area"].geometry.values)
-        sources["area"] = LayerSource("user", paths.get("area", ""))
-    elif area is not None:
-        area_geom = area
-        sources["area"] = OSM
-    elif osm is not None and len(osm.nodes):
-        area_geom = shapely.convex_hull(shapely.multipoints(osm.nodes.geometry.values))
-        sources["area"] = OSM
-    else:
-        msg = "no study area: give an OSM source (--osm/--place) or an area file (--layer area=FILE)"
-        raise InputError(msg)
-    area_gdf = gpd.GeoDataFrame({"name": ["study area"]}, geometry=[area_geom], crs=4326)
+    context = {k: getattr(osm, k) if osm is not None else _empty([])
+               for k in ("boundaries", "places", "addresses", "blocked")}
+    chosen = resolve_area(
+        boundaries=context["boundaries"] if osm is not None else _empty(["name", "admin_level"]),
+        extent=osm.extent if osm is not None else None, name=area_name, admin_level=admin_level,
+        user=shapely.union_all(user["area"].geometry.values) if "area" in user else None,
+        user_path=paths.get("area", ""), online=area)
+    area_geom = chosen.geometry
+    sources["area"] = LayerSource("user", paths.get("area", "")) if chosen.source == "user" else OSM
+    area_gdf = gpd.GeoDataFrame({"name": [chosen.name or "study area"]}, geometry=[area_geom],
+                                crs=4326)
     target = CRS.from_user_input(crs) if crs else area_gdf.estimate_utm_crs()
     if not target.is_projected:
         msg = f"study.crs = {crs!r} is not projected; give a metric CRS such as a UTM zone"
@@ -200,11 +245,8 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         banks = features[features["amenity"] == "bank"].copy()
         banks["label"] = bank_label(banks)
         banks_found = sorted(banks["label"].unique())
-        hay = (banks[["brand", "operator", "name"]].fillna("").astype(str)
-               .agg(" | ".join, axis=1).str.casefold())
-        is_own = np.zeros(len(banks), dtype=bool)
-        for b in brand:
-            is_own |= hay.str.contains(b.casefold(), regex=False).to_numpy()
+        is_own = match_brand(banks, brand=brand, wikidata=brand_wikidata, aliases=aliases,
+                             labels=banks["label"])
         own = banks[is_own]
         comp = banks[~is_own]
         transit = classify_transit(features)
@@ -224,9 +266,11 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
             layers[kind] = osm_layer
             sources[kind] = OSM if features is not None else NONE
     if "own_branches" not in user and len(layers["own_branches"]) == 0:
-        found = ", ".join(banks_found) if banks_found else "none"
-        msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found}. "
-               "Set study.brand (or --brand) to one of them, or give --layer own_branches=FILE")
+        found = group_listing(banks["label"]) if features is not None else "none"
+        msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found} "
+               "(near-duplicate spellings grouped, bank counts in brackets). Set study.brand "
+               "(or --brand) to one of them, "
+               "add spellings to study.aliases, or give --layer own_branches=FILE")
         raise InputError(msg)
     if "mode" not in layers["transit"]:
         if "transit" in user:
@@ -262,6 +306,11 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         candidates=out(cands) if cands is not None else None,
         sources=sources,
         banks_found=banks_found,
+        extent=(gpd.GeoSeries([osm.extent], crs=4326).to_crs(target).iloc[0]
+                if osm is not None and osm.extent is not None else None),
+        area_name=chosen.name, area_source=chosen.source, area_level=chosen.admin_level,
+        **{k: gpd.GeoDataFrame(v, geometry="geometry", crs=4326).to_crs(target)
+           for k, v in context.items() if osm is not None},
     )
 
 

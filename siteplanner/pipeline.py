@@ -25,7 +25,7 @@ from siteplanner import features as feat
 from siteplanner._errors import InputError
 from siteplanner.ahp import weights_from_judgements
 from siteplanner.calibration import calibrate_foot_traffic
-from siteplanner.candidates import h3_candidates, user_candidates
+from siteplanner.candidates import SITE_COLUMNS, edge_policy, h3_candidates, site_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
 from siteplanner.features import compute_criteria
@@ -39,6 +39,7 @@ from siteplanner.network import WalkGraph
 from siteplanner.premises import check_premises
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
+from siteplanner.selection._status import status_codes
 from siteplanner.selection.joint import select_joint
 from siteplanner.sources._osm import OSMData
 from siteplanner.stability import Sensitivity, bootstrap_stability, weight_sensitivity, weight_stability
@@ -103,6 +104,7 @@ class RankState:
     access: pd.DataFrame | None = None
     learned: LearnedScores | None = None
     ranked: gpd.GeoDataFrame | None = None
+    pool: pd.Index | None = None
     selected: gpd.GeoDataFrame | None = None
     demand: gpd.GeoDataFrame | None = None
     foot_pts: gpd.GeoDataFrame | None = None
@@ -168,18 +170,20 @@ def layers_stage(s: RankState) -> None:
     study = s.study
     s.layers = build_layers(brand=study.brand, osm=s.osm, user=s.user, area=s.online_area,
                             crs=study.crs,
-                            user_paths={k: str(spec.path) for k, spec in study.layers.items()})
+                            user_paths={k: str(spec.path) for k, spec in study.layers.items()},
+                            area_name=study.area_name, admin_level=study.admin_level,
+                            brand_wikidata=study.brand_wikidata, aliases=study.aliases)
     if study.ahp is not None:
         s.extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
 
 
 def candidates_stage(s: RankState) -> None:
-    """H3 cells over the study area, or the user's candidate premises."""
-    layers = _need(s.layers)
-    if layers.candidates is not None:
-        s.cands = user_candidates(layers.candidates, layers.area)
-    else:
-        s.cands = h3_candidates(layers.area, resolution=s.study.candidates.h3_resolution)
+    """H3 cells on buildable land near streets (or the user's premises), addressed, edges flagged."""
+    study = s.study
+    s.cands, s.extras["candidates"] = site_candidates(
+        _need(s.layers), resolution=study.candidates.h3_resolution,
+        reach_m=max(c.radius_m for c in study.criteria.values()),
+        street_within_m=study.candidates.street_within_m)
 
 
 def network_stage(s: RankState) -> None:
@@ -236,14 +240,16 @@ def score_stage(s: RankState) -> None:
         s.extras["learned_model"] = s.learned.report
     else:
         scored = score(raw, study.criteria)
-    table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored).join(_need(s.access))
+    table = cands[list(SITE_COLUMNS)].join(raw).join(scored).join(_need(s.access))
     s.ranked = gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs)
 
 
 def select_stage(s: RankState) -> None:
     """Top K with spacing, or the set a location-allocation model chooses jointly."""
     study, layers, sel = s.study, _need(s.layers), s.study.selection
-    ranked = select_top(_need(s.ranked), layers.own_branches, k=sel.top_k,
+    pool, edge_rows = edge_policy(_need(s.ranked), policy=study.candidates.edge)
+    s.pool = pool.index  # edge candidates held out of selection stay out of stability too
+    ranked = select_top(pool, layers.own_branches, k=sel.top_k,
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
     s.demand = _demand_points(_need(s.cands), _need(s.raw), layers, study)
@@ -259,6 +265,9 @@ def select_stage(s: RankState) -> None:
                             h.attractiveness_new),
             solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed,
             capacity=sel.capacity)
+    if len(edge_rows):
+        ranked = pd.concat([ranked, edge_rows])
+        ranked["status"] = status_codes(ranked["status"].astype(str))
     s.ranked = ranked
     s.selected = _selected(ranked)
 
@@ -270,7 +279,8 @@ def stability_stage(s: RankState) -> None:
         return
     rule: dict[str, Any] = {"k": sel.top_k, "min_spacing_m": sel.min_spacing_m,
                             "min_distance_to_own_m": sel.min_distance_to_own_m}
-    cands, raw, own = _need(s.cands), _need(s.raw), _need(s.layers).own_branches
+    pool = _need(s.pool)
+    cands, raw, own = _need(s.cands).loc[pool], _need(s.raw).loc[pool], _need(s.layers).own_branches
     if s.learned is not None:
         stab, s.extras["stability"] = bootstrap_stability(
             s.learned, cands, raw, own, n_draws=study.model.stability_draws, seed=study.seed,
@@ -288,8 +298,9 @@ def sensitivity_stage(s: RankState) -> None:
     study = s.study
     if study.selection.method != "top" or study.model.kind != "weighted":
         return
-    s.result["sensitivity"] = weight_sensitivity(_need(s.ranked), _need(s.layers).own_branches,
-                                                 study.criteria, study.selection)
+    s.result["sensitivity"] = weight_sensitivity(_need(s.ranked).loc[_need(s.pool)],
+                                                 _need(s.layers).own_branches, study.criteria,
+                                                 study.selection)
 
 
 def clusters_stage(s: RankState) -> None:

@@ -62,6 +62,7 @@ class RunRecord:
         if write_seconds is not None:
             timings["write"] = round(write_seconds, 4)
         figures = dict(result.extras)
+        counts = figures.pop("candidates", {})
         if result.sensitivity is not None:
             figures["sensitivity"] = result.sensitivity.to_record()
         return cls(
@@ -78,7 +79,7 @@ class RunRecord:
             packages={p: _version(p) for p in PACKAGES},
             foot_traffic="measured" if result.foot_traffic_measured else "proxy",
             candidates={"count": len(result.candidates),
-                        "source": str(layers.sources.get("candidates", "h3"))},
+                        "source": str(layers.sources.get("candidates", "h3")), **counts},
             selection={
                 "rule": "top_k_with_spacing" if sel_rule.method == "top" else sel_rule.method,
                 "top_k": sel_rule.top_k,

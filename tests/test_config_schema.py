@@ -7,7 +7,14 @@ from conftest import PBF, STUDY, absolute_study_text
 
 from siteplanner._errors import ConfigError
 from siteplanner.cli import app
-from siteplanner.config import CRITERIA, ModelSettings, SelectionSettings, Study, load_study
+from siteplanner.config import (
+    CRITERIA,
+    CandidateSettings,
+    ModelSettings,
+    SelectionSettings,
+    Study,
+    load_study,
+)
 from siteplanner.criteria import CRITERIA as REGISTRY
 
 BASE = '[study]\nbrand = "Nordea"\nosm = "x.pbf"\n'
@@ -146,7 +153,9 @@ def test_a_study_built_in_python_ranks(tmp_path):
     # built in code it used to end in "max() arg is an empty sequence": it had no criteria
     from siteplanner.pipeline import rank_sites
 
+    # the bundled extract is a 1 km clip: every cell's reach meets its edge, so keep them
     study = Study(brand=("Nordea",), osm=PBF, seed=1, selection=SelectionSettings(top_k=3),
+                  candidates=CandidateSettings(edge="keep"),
                   model=ModelSettings(stability_draws=0, clusters=False, territories=False))
     result = rank_sites(study)
     assert len(result.selected) == 3

@@ -49,7 +49,7 @@ def test_the_top_sites_get_floor_plans_sized_by_their_demand(demo_out, demo_stud
 
 def test_ranked_sites_has_the_documented_columns_and_k_rows(demo_out, demo_study):
     df = pd.read_csv(demo_out / "ranked_sites.csv")
-    expected = ["rank", "site_id", "lon", "lat", "score"]
+    expected = ["rank", "site_id", "address", "district", "lon", "lat", "score"]
     for name in CRITERIA:
         expected += [name, f"{name}_contribution"]
     assert list(df.columns[: len(expected)]) == expected

@@ -19,6 +19,7 @@ STATUSES = (
     "too_close_to_selected",  # within selection.min_spacing_m of a site chosen before it
     "below_cut",              # free to choose, but ranked below the K sites
     "not_in_set",             # a joint model (coverage, pmedian, capture) chose other sites
+    "edge",                   # its reach runs past the edge of the data (candidates.edge)
 )
 
 

@@ -9,24 +9,30 @@ edge table. :mod:`siteplanner.layers` turns that into the study's layers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 __all__ = [
+    "BLOCKED_LAND",
+    "CONTEXT_FILTER",
     "FEATURE_TAGS",
     "OSM_FEATURE_FILTER",
     "OSMData",
     "WALK_EXCLUDED_HIGHWAYS",
+    "context_tables",
     "normalise_features",
+    "tag_column",
 ]
 
 #: Tag keys kept on every feature; the layer classifiers read only these.
 FEATURE_TAGS = (
     "name", "brand", "operator", "amenity", "shop", "office", "tourism", "leisure",
     "highway", "railway", "public_transport", "station", "subway", "train", "tram", "bus",
+    "light_rail", "brand:wikidata", "operator:wikidata",
 )
 
 #: The OSM tags that select features worth reading for a branch study.
@@ -38,7 +44,33 @@ OSM_FEATURE_FILTER: dict[str, bool | list[str]] = {
     "leisure": ["fitness_centre", "sports_centre"],
     "public_transport": ["platform", "station"],
     "highway": ["bus_stop"],
-    "railway": ["station", "halt", "tram_stop", "subway_entrance"],
+    "railway": ["station", "halt", "tram_stop", "subway_entrance", "train_station_entrance"],
+}
+
+#: Land where no branch can stand, as ``(key, values)``: water, rail yards,
+#: parks and cemeteries. These are the OSM wiki's tags for those uses
+#: (``natural=water``, ``waterway=riverbank``, ``landuse=reservoir|basin|railway|cemetery``,
+#: ``amenity=grave_yard``, ``leisure=park``); a candidate cell whose centre
+#: lies in one of them is left out.
+BLOCKED_LAND: dict[str, tuple[str, ...]] = {
+    "natural": ("water", "wetland", "glacier"),
+    "waterway": ("riverbank",),
+    "landuse": ("reservoir", "basin", "railway", "cemetery"),
+    "amenity": ("grave_yard",),
+    "leisure": ("park",),
+}
+
+#: Place kinds that name a district, from the largest to the smallest.
+PLACE_KINDS = ("city", "town", "suburb", "quarter", "village", "neighbourhood", "hamlet")
+
+#: The OSM tags a study's context is read from: the administrative
+#: boundaries (the study area, districts), ``place=*`` nodes (districts),
+#: addresses, and the land where no branch can stand.
+CONTEXT_FILTER: dict[str, bool | list[str]] = {
+    "boundary": ["administrative"],
+    "place": list(PLACE_KINDS),
+    "addr:housenumber": True,
+    **{k: list(v) for k, v in BLOCKED_LAND.items()},
 }
 
 #: Highway values that are not walkable (used when filtering raw ways).
@@ -64,12 +96,108 @@ class OSMData:
         Walking-network edges in EPSG:4326 with ``u``, ``v`` and ``length`` (m).
     data_date
         The newest element timestamp (ISO 8601) where the source records one.
+    boundaries
+        Administrative boundary polygons (``name``, ``admin_level`` as int),
+        EPSG:4326; empty when the extract holds none (city clips rarely do).
+    places
+        ``place=*`` points (``name``, ``place``), EPSG:4326.
+    addresses
+        Points with ``street`` and ``housenumber`` (buildings and entrances
+        are represented by a point inside them), EPSG:4326.
+    blocked
+        Polygons of :data:`BLOCKED_LAND` with ``kind`` (``natural=water``...), EPSG:4326.
+    extent
+        The area the file holds data for (EPSG:4326): the convex hull of its
+        street nodes and features, or the polygon an online source was asked for.
     """
 
     features: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
     edges: gpd.GeoDataFrame
     data_date: str | None = None
+    boundaries: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["name", "admin_level"]))
+    places: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["name", "place"]))
+    addresses: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["street", "housenumber"]))
+    blocked: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["kind"]))
+    extent: shapely.Geometry | None = None
+
+    def __post_init__(self) -> None:
+        if self.extent is None:
+            pts = np.concatenate([self.nodes.geometry.values, self.features.geometry.values])
+            if len(pts):
+                self.extent = shapely.convex_hull(shapely.multipoints(pts))
+
+
+def _empty(columns: list[str]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in columns},
+                            geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+
+
+def tag_column(df: pd.DataFrame, key: str) -> pd.Series:
+    """The values of tag ``key``: its column, else what a JSON ``tags`` column holds for it."""
+    col = df[key] if key in df.columns else pd.Series(None, index=df.index, dtype=object)
+    if "tags" in df.columns and col.isna().any():
+        from_json = df["tags"].map(lambda t: _parse_tags(t).get(key))
+        col = col.where(col.notna(), from_json)
+    return col.astype(object).where(col.notna(), None)
+
+
+def context_tables(raw: gpd.GeoDataFrame | None, *,
+                   boundaries: gpd.GeoDataFrame | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """Split raw tagged elements read with :data:`CONTEXT_FILTER` into the context tables.
+
+    Parameters
+    ----------
+    raw
+        Elements with one column per tag (or a JSON ``tags`` column), any CRS.
+    boundaries
+        Administrative boundaries read separately (pyrosm assembles them with
+        ``get_boundaries``); else they are taken from ``raw``.
+
+    Returns
+    -------
+    dict
+        ``boundaries``, ``places``, ``addresses`` and ``blocked``, as in :class:`OSMData`.
+    """
+    if raw is None or len(raw) == 0:
+        raw = _empty([])
+    raw = raw.to_crs(4326) if raw.crs is not None else raw.set_crs(4326)
+    geom = raw.geometry
+    poly = geom.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    out: dict[str, gpd.GeoDataFrame] = {}
+    b = raw if boundaries is None else boundaries.to_crs(4326)
+    b_poly = b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    level = pd.to_numeric(tag_column(b, "admin_level"), errors="coerce")
+    keep = b_poly & (tag_column(b, "boundary") == "administrative").to_numpy() & level.notna().to_numpy()
+    out["boundaries"] = gpd.GeoDataFrame(
+        {"name": tag_column(b, "name")[keep].to_numpy(),
+         "admin_level": level[keep].astype(int).to_numpy()},
+        geometry=shapely.make_valid(b.geometry.values[keep]), crs=4326)
+    place = tag_column(raw, "place")
+    is_place = place.isin(PLACE_KINDS).to_numpy() & tag_column(raw, "name").notna().to_numpy()
+    out["places"] = gpd.GeoDataFrame(
+        {"name": tag_column(raw, "name")[is_place].to_numpy(), "place": place[is_place].to_numpy()},
+        geometry=_points(geom.values[is_place]), crs=4326)
+    street, number = tag_column(raw, "addr:street"), tag_column(raw, "addr:housenumber")
+    is_addr = street.notna().to_numpy() & number.notna().to_numpy()
+    out["addresses"] = gpd.GeoDataFrame(
+        {"street": street[is_addr].to_numpy(), "housenumber": number[is_addr].to_numpy()},
+        geometry=_points(geom.values[is_addr]), crs=4326)
+    kind = pd.Series(None, index=raw.index, dtype=object)
+    for key, values in BLOCKED_LAND.items():
+        v = tag_column(raw, key)
+        hit = v.isin(values) & kind.isna()
+        kind[hit] = key + "=" + v[hit].astype(str)
+    is_blocked = kind.notna().to_numpy() & poly
+    out["blocked"] = gpd.GeoDataFrame(
+        {"kind": kind[is_blocked].to_numpy()},
+        geometry=shapely.make_valid(geom.values[is_blocked]), crs=4326)
+    return out
+
+
+def _points(geoms: np.ndarray) -> np.ndarray:
+    kinds = shapely.get_type_id(geoms)
+    return np.where(kinds == 0, geoms, shapely.point_on_surface(geoms))
 
 
 def normalise_features(gdf: gpd.GeoDataFrame, *, id_column: str | None = None) -> gpd.GeoDataFrame:

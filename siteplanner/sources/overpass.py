@@ -3,13 +3,22 @@
 osmnx talks to the servers named in ``ox.settings.nominatim_url`` and
 ``ox.settings.overpass_url`` and keeps every answer in its cache folder, so a
 second run of the same study sends no request. Those URLs are left as the
-caller set them; only the cache is switched on, for the call alone.
+caller set them; only the cache and the timeouts are set, for the call alone.
+
+Timeouts: osmnx sends ``settings.requests_timeout`` to requests for every call
+(Nominatim, the Overpass status and query) and writes it into the Overpass
+query as the server's own ``[timeout:N]``. requests takes a ``(connect,
+read)`` pair there (requests' "Timeouts" documentation), so the pair is set and
+the query's server timeout is written separately, equal to the read timeout:
+the server gives up on a query when the client would. Defaults:
+:data:`CONNECT_TIMEOUT_S` and :data:`READ_TIMEOUT_S`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +29,20 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from siteplanner._errors import ConfigError, InputError
 from siteplanner.config import parse_bbox
-from siteplanner.sources._osm import OSMData, normalise_features
-from siteplanner.sources.xml import empty_features, feature_filter, graph_tables
+from siteplanner.sources._osm import OSMData
+from siteplanner.sources.xml import feature_filter, graph_tables, split_features
 
-__all__ = ["read_online"]
+__all__ = ["CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "read_online"]
+
+#: Seconds to wait for a server to accept the connection: requests' documentation
+#: advises "slightly larger than a multiple of 3, the default TCP packet
+#: retransmission window", so three SYN retransmissions fit.
+CONNECT_TIMEOUT_S = 9.05
+#: Seconds to wait for an answer once connected. Overpass's own default query
+#: timeout is 180 s (Overpass QL guide, "timeout:"); a study area's queries
+#: (a city or a small country) take seconds, so 60 s is a third of that,
+#: and a server that accepts but never answers is given up on in a minute.
+READ_TIMEOUT_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +54,8 @@ def read_online(
     place: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     cache_folder: Path | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    read_timeout_s: float = READ_TIMEOUT_S,
 ) -> tuple[OSMData, Polygon | MultiPolygon]:
     """Download features and the walking network of a place or a bounding box.
 
@@ -47,6 +68,9 @@ def read_online(
     cache_folder
         Where osmnx keeps the answers; osmnx's own ``settings.cache_folder``
         when None.
+    connect_timeout_s, read_timeout_s
+        How long to wait for a server to accept a connection, and then for
+        each part of its answer, in seconds.
 
     Returns
     -------
@@ -68,7 +92,7 @@ def read_online(
     if (place is None) == (bbox is None):
         msg = "give a place name (--place NAME) or a bounding box (--bbox W,S,E,N), one of them"
         raise ConfigError(msg)
-    with _cache_on(cache_folder):
+    with _settings(cache_folder, (connect_timeout_s, read_timeout_s)):
         if place is not None:
             area = _geocode(place)
             where = f"place {place!r}"
@@ -94,9 +118,9 @@ def read_online(
                 raw = None
         date = _overpass_date(area)
     nodes, edges = graph_tables(graph)
-    features = empty_features() if raw is None else normalise_features(
-        raw.reset_index(), id_column="id")
-    return OSMData(features=features, nodes=nodes, edges=edges, data_date=date), area
+    features, context = split_features(raw)
+    return OSMData(features=features, nodes=nodes, edges=edges, data_date=date, extent=area,
+                   **context), area
 
 
 def _geocode(place: str) -> Polygon | MultiPolygon:
@@ -123,30 +147,46 @@ def _geocode(place: str) -> Polygon | MultiPolygon:
 
 
 @contextmanager
-def _cache_on(cache_folder: Path | None) -> Iterator[None]:
-    """Switch osmnx's cache on for the call, and put back the caller's settings."""
+def _settings(cache_folder: Path | None, timeout: tuple[float, float]) -> Iterator[None]:
+    """Switch osmnx's cache on and set the timeouts for the call; put back the caller's settings."""
     import osmnx as ox
 
-    before = (ox.settings.use_cache, ox.settings.cache_folder)
-    ox.settings.use_cache = True
+    s = ox.settings
+    before = (s.use_cache, s.cache_folder, s.requests_timeout, s.overpass_settings)
+    s.use_cache = True
     if cache_folder is not None:
-        ox.settings.cache_folder = str(cache_folder)
+        s.cache_folder = str(cache_folder)
+    s.requests_timeout = timeout  # type: ignore[assignment]  # requests takes (connect, read)
+    if "{timeout}" in s.overpass_settings:
+        s.overpass_settings = s.overpass_settings.replace("{timeout}", f"{timeout[1]:.0f}")
     try:
         yield
     finally:
-        ox.settings.use_cache, ox.settings.cache_folder = before
+        s.use_cache, s.cache_folder, s.requests_timeout, s.overpass_settings = before
 
 
 @contextmanager
 def _server_errors(url: str, where: str) -> Iterator[None]:
     """Turn the ways a server call fails into one-line :class:`InputError` messages."""
+    import osmnx as ox
     from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
 
+    t0 = time.monotonic()
     try:
         yield
-    except (requests.ConnectionError, requests.Timeout) as e:
-        msg = (f"cannot reach {url} for {where} ({type(e).__name__}): check the network "
-               f"connection and the server URL, {_OFFLINE}")
+    except requests.Timeout as e:
+        waited = time.monotonic() - t0
+        timeout = ox.settings.requests_timeout
+        limit = (f"connect {timeout[0]:g} s, read {timeout[1]:g} s"
+                 if isinstance(timeout, tuple) else f"{timeout:g} s")
+        msg = (f"{url} did not answer for {where}: gave up after waiting {waited:.0f} s "
+               f"({type(e).__name__}; timeouts {limit}); check the server URL or retry later, "
+               f"{_OFFLINE}")
+        raise InputError(msg) from None
+    except requests.ConnectionError as e:
+        msg = (f"cannot reach {url} for {where} ({type(e).__name__}, after "
+               f"{time.monotonic() - t0:.0f} s): check the network connection and the server "
+               f"URL, {_OFFLINE}")
         raise InputError(msg) from None
     except (requests.HTTPError, ResponseStatusCodeError) as e:
         msg = f"{url} refused the request for {where} ({_one_line(e)}); retry later, {_OFFLINE}"

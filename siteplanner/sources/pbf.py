@@ -9,7 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from siteplanner._errors import InputError
-from siteplanner.sources._osm import OSM_FEATURE_FILTER, OSMData, normalise_features
+from siteplanner.sources._osm import (
+    CONTEXT_FILTER,
+    OSM_FEATURE_FILTER,
+    OSMData,
+    context_tables,
+    normalise_features,
+)
 
 __all__ = ["read_pbf"]
 
@@ -43,6 +49,10 @@ def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
             osm = pyrosm.OSM(str(path))
             feats = osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
             network = osm.get_network(network_type="walking", nodes=True)
+            boundaries = osm.get_boundaries()
+            context = osm.get_data_by_custom_criteria(
+                custom_filter={k: v for k, v in CONTEXT_FILTER.items() if k != "boundary"},
+                keep_relations=True)
     except Exception as e:  # pyrosm raises bare exceptions on corrupt input
         msg = f"{path}: cannot read as an OSM .pbf extract ({type(e).__name__}: {e}); check the file"
         raise InputError(msg) from None
@@ -54,7 +64,9 @@ def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
     nodes.index = nodes.index.astype("int64")
     stamps = pd.concat([feats.get("timestamp", pd.Series(dtype=float)),
                         edges.get("timestamp", pd.Series(dtype=float))]).dropna()
-    edges = edges[["u", "v", "length", "highway", "geometry"]].copy()
+    if "name" not in edges:
+        edges["name"] = None
+    edges = edges[["u", "v", "length", "highway", "name", "geometry"]].copy()
     date = None
     if len(stamps):
         newest = pd.to_datetime(stamps.max(), unit="s", utc=True)
@@ -64,4 +76,5 @@ def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
         nodes=nodes,
         edges=edges.reset_index(drop=True),
         data_date=date,
+        **context_tables(context, boundaries=boundaries),
     )

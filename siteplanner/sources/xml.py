@@ -13,6 +13,7 @@ built from. osmnx then reads those.
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import logging
 import tempfile
@@ -33,14 +34,16 @@ import shapely
 
 from siteplanner._errors import InputError
 from siteplanner.sources._osm import (
+    CONTEXT_FILTER,
     FEATURE_TAGS,
     OSM_FEATURE_FILTER,
     WALK_EXCLUDED_HIGHWAYS,
     OSMData,
+    context_tables,
     normalise_features,
 )
 
-__all__ = ["graph_tables", "read_osm_xml"]
+__all__ = ["feature_filter", "graph_tables", "read_osm_xml", "split_features"]
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +96,23 @@ def read_osm_xml(path: Path) -> OSMData:
         log.info("%s: %d ways leave the extract; cut where their nodes are missing",
                  path, split.cut_ways)
     nodes, edges = graph_tables(graph)
-    features = empty_features() if raw is None else normalise_features(
-        raw.reset_index(), id_column="id")
-    return OSMData(features=features, nodes=nodes, edges=edges, data_date=split.newest)
+    features, context = split_features(raw)
+    return OSMData(features=features, nodes=nodes, edges=edges, data_date=split.newest, **context)
+
+
+def split_features(raw: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame]]:
+    """Split what osmnx read with :func:`feature_filter` into features and context tables."""
+    if raw is None:
+        return empty_features(), context_tables(None)
+    raw = raw.reset_index()
+    wanted = np.zeros(len(raw), dtype=bool)
+    for key, values in OSM_FEATURE_FILTER.items():
+        if key in raw.columns:
+            col = raw[key]
+            wanted |= (col.notna() if values is True else col.isin(values)).to_numpy()
+    feats = raw[wanted]
+    features = normalise_features(feats, id_column="id") if len(feats) else empty_features()
+    return features, context_tables(raw)
 
 
 def graph_tables(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -114,9 +131,9 @@ def graph_tables(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataF
     nodes = gpd.GeoDataFrame(
         geometry=shapely.points(x, y), index=pd.Index(ids, name="id"), crs=crs).to_crs(4326)
 
-    rows = [(u, v, d.get("length", np.nan), _first(d.get("highway")), d.get("geometry"))
-            for u, v, d in graph.edges(data=True)]
-    e = pd.DataFrame(rows, columns=["u", "v", "length", "highway", "geometry"])
+    rows = [(u, v, d.get("length", np.nan), _first(d.get("highway")), _first(d.get("name")),
+             d.get("geometry")) for u, v, d in graph.edges(data=True)]
+    e = pd.DataFrame(rows, columns=["u", "v", "length", "highway", "name", "geometry"])
     u = e["u"].to_numpy(dtype=np.int64)
     v = e["v"].to_numpy(dtype=np.int64)
     swap = u > v
@@ -134,7 +151,7 @@ def graph_tables(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataF
     given[has & e["swap"].to_numpy()] = shapely.reverse(given[has & e["swap"].to_numpy()])
     geom = np.where(has, given, straight)
     edges = gpd.GeoDataFrame(
-        e[["u", "v", "length", "highway"]].astype({"length": float}), geometry=geom, crs=crs,
+        e[["u", "v", "length", "highway", "name"]].astype({"length": float}), geometry=geom, crs=crs,
     ).to_crs(4326)
     return nodes, edges
 
@@ -147,8 +164,15 @@ def empty_features() -> gpd.GeoDataFrame:
 
 
 def feature_filter() -> dict[str, bool | str | list[str]]:
-    """:data:`OSM_FEATURE_FILTER` typed as osmnx's ``tags`` argument wants it."""
-    return dict(OSM_FEATURE_FILTER)
+    """:data:`OSM_FEATURE_FILTER` and :data:`CONTEXT_FILTER` as one osmnx ``tags`` argument."""
+    tags: dict[str, bool | str | list[str]] = dict(OSM_FEATURE_FILTER)
+    for key, values in CONTEXT_FILTER.items():
+        have = tags.get(key)
+        if have is True or not isinstance(values, list):
+            tags[key] = True
+        else:
+            tags[key] = sorted({*(have if isinstance(have, list) else []), *values})
+    return tags
 
 
 def _first(value: object) -> object:
@@ -166,10 +190,15 @@ def _is_walkable(tags: dict[str, str]) -> bool:
     )
 
 
+@functools.cache
+def _wanted() -> tuple[tuple[str, bool | frozenset[str]], ...]:
+    return tuple((k, v if isinstance(v, bool) else frozenset(v)) for k, v in feature_filter().items())
+
+
 def _is_feature(tags: dict[str, str]) -> bool:
-    for key, wanted in OSM_FEATURE_FILTER.items():
+    for key, wanted in _wanted():
         value = tags.get(key)
-        if value is not None and (wanted is True or (isinstance(wanted, list) and value in wanted)):
+        if value is not None and (wanted is True or (isinstance(wanted, frozenset) and value in wanted)):
             return True
     return False
 

@@ -1,0 +1,1 @@
+"""Bundled real data: read it through :mod:`siteplanner.datasets`."""
