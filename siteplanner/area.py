@@ -4,9 +4,12 @@ A country or region extract carries its boundaries (``boundary=administrative``,
 ``admin_level`` 2 for a country, 4 for a region, 7-8 for municipalities in most
 of Europe: see the OSM wiki's ``admin_level`` table). The study area is the
 boundary chosen by name (``--area-name``) or by level (``[study] area =
-{admin_level = 2}``), or the user's own polygon (``--layer area=FILE``). Only
-when none is given or the data holds none is the data's extent used, and then
-with a warning, because an extract's extent is a clipping shape, not a place.
+{admin_level = 2}``), or the user's own polygon (``--layer area=FILE``). When
+none is given, the outermost boundary (the lowest admin level) is the area if
+it covers at least half of the data's extent (:data:`OUTERMOST_COVER`): a
+country extract studies its country with no setting at all. Only otherwise is
+the data's extent used, and then with a warning, because an extract's extent
+is a clipping shape, not a place.
 """
 
 from __future__ import annotations
@@ -77,11 +80,16 @@ def resolve_area(*, boundaries: gpd.GeoDataFrame, extent: shapely.Geometry | Non
         return StudyArea(user, None, "user")
     if name is not None or admin_level is not None:
         return _boundary(boundaries, name=name, admin_level=admin_level)
+    # With no choice made, the outermost boundary when it is the place the data covers
+    # (a country extract), else the data's extent with a warning.
     if online is not None:
         return StudyArea(online, None, "online")
     if extent is None:
         msg = "no study area: give an OSM source (--osm/--place) or an area file (--layer area=FILE)"
         raise InputError(msg)
+    outer = _outermost(boundaries, extent)
+    if outer is not None:
+        return outer
     hint = (f"; the data has boundaries: {_listing(boundaries)}; choose one with --area-name NAME "
             "or [study] area = {admin_level = N}") if len(boundaries) else (
             "; the data holds no administrative boundary, so give an area file "
@@ -89,6 +97,23 @@ def resolve_area(*, boundaries: gpd.GeoDataFrame, extent: shapely.Geometry | Non
     warnings.warn(f"the study area is the extent of the data (the convex hull of its streets "
                   f"and places), not a real place{hint}", UserWarning, stacklevel=2)
     return StudyArea(extent, None, "extent")
+
+
+#: The outermost boundary becomes the study area by itself only when it covers
+#: this share of the data's extent: a country extract is its country, while a
+#: city clip that happens to hold one district's boundary is not that district.
+OUTERMOST_COVER = 0.5
+
+
+def _outermost(boundaries: gpd.GeoDataFrame, extent: shapely.Geometry) -> StudyArea | None:
+    """The boundary at the lowest admin level, when it covers most of the data (else None)."""
+    if len(boundaries) == 0:
+        return None
+    level = int(boundaries["admin_level"].min())
+    chosen = _boundary(boundaries, name=None, admin_level=level)
+    # shares of areas in degrees are fine for a ratio over one extract
+    cover = shapely.area(shapely.intersection(chosen.geometry, extent)) / max(shapely.area(extent), 1e-12)
+    return chosen if cover >= OUTERMOST_COVER else None
 
 
 def _boundary(boundaries: gpd.GeoDataFrame, *, name: str | None,

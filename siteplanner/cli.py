@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from siteplanner import datasets
-from siteplanner._errors import SitePlannerError
+from siteplanner._errors import ConfigError, SitePlannerError
 
 __all__ = ["app", "main"]
 
@@ -72,12 +72,12 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
                         stream=sys.stderr, force=True)
 
 
-def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
+def _run_rank(study_path: Path | None, *, out_dir: Path, osm: Path | None = None,
               place: str | None = None, bbox: str | None = None, brand: list[str] | None = None,
               layer: list[str] | None = None, top: int | None = None,
               select: str | None = None, solver: str | None = None, model: str | None = None,
               sets: list[str] | None = None, report: bool = True,
-              area_name: str | None = None) -> None:
+              area_name: str | None = None, name: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -92,8 +92,12 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
     from siteplanner.io import write_rank_outputs
     from siteplanner.pipeline import STAGES, rank_sites
 
-    study = load_study(study_path).with_overrides(
-        sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
+    # no study file: the package's defaults, which belong to no city (see siteplanner.config)
+    base = load_study(study_path) if study_path is not None else load_study(
+        None, brand=tuple(brand or ()), osm=osm, place=place)
+    named = [f"study.name={name}"] if name is not None else []
+    study = base.with_overrides(
+        sets=[*(sets or []), *named], brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
         select=select, solver=solver, model=model, area_name=area_name)
     check_writable(out_dir)
     names = [name for name, _ in STAGES]
@@ -112,7 +116,7 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
         written_s = time.perf_counter() - t0
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    table = Table(title=f"{study.display_name}: top {len(result.selected)} sites "
+    table = Table(title=f"{result.study.display_name}: top {len(result.selected)} sites "
                         f"(foot traffic: {'measured' if result.foot_traffic_measured else 'proxy'})")
     sel = result.selected
     extra = [(c, label, fmt) for c, label, fmt in (
@@ -139,13 +143,17 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
 @app.command()
 @guarded
 def rank(
-    study: Annotated[Path, typer.Argument(help="Study TOML file.")] = DEMO_STUDY,
+    study: Annotated[Path | None, typer.Argument(
+        help="Study TOML file; without one the package defaults are used (give --osm and --brand).")
+    ] = None,
     osm: Annotated[Path | None, typer.Option("--osm", help="OSM file: .osm.pbf, .osm, .osm.bz2.")] = None,
     place: Annotated[str | None, typer.Option("--place", help="Place name, fetched online.")] = None,
     bbox: Annotated[str | None, typer.Option("--bbox", help="W,S,E,N in degrees, online.")] = None,
     brand: Annotated[list[str] | None, typer.Option("--brand", help="Own brand name.")] = None,
     area_name: Annotated[str | None, typer.Option(
         "--area-name", help="Study the data's administrative boundary of this name.")] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="The study's name in titles (default: the area's own name).")] = None,
     layer: Annotated[list[str] | None, typer.Option("--layer", help="KIND=FILE user layer.")] = None,
     top: Annotated[int | None, typer.Option("--top", help="Number of sites (K).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/rank"),
@@ -166,7 +174,7 @@ def rank(
     """Rank candidate branch sites and write the table, layers, map, report and run.json."""
     _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
               layer=layer, top=top, select=select, solver=solver, model=model, sets=sets,
-              report=report, area_name=area_name)
+              report=report, area_name=area_name, name=name)
 
 
 @app.command()
@@ -175,6 +183,25 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] 
          ) -> None:
     """Run the bundled Helsinki study into out/demo/."""
     _run_rank(DEMO_STUDY, out_dir=out_dir)
+
+
+@app.command()
+@guarded
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for the new study.toml.")] = Path("."),
+    osm: Annotated[Path, typer.Option("--osm", help="The place's OSM extract.")] = Path(""),
+    brand: Annotated[str | None, typer.Option("--brand", help="Your own brand's name.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing study.toml.")] = False,
+) -> None:
+    """Write a commented study.toml for a new place: the brands and boundaries found, the defaults."""
+    from siteplanner.scaffold import write_study
+
+    if not str(osm):
+        msg = "init needs --osm FILE: the place's OpenStreetMap extract (.osm.pbf, .osm, .osm.bz2)"
+        raise ConfigError(msg)
+    path = write_study(folder, osm, brand=brand, force=force)
+    out.print(f"wrote {path}; edit its brand and area, then run: siteplanner rank {path}",
+              markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -41,6 +41,7 @@ from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
 from siteplanner.selection._status import status_codes
 from siteplanner.selection.joint import select_joint
+from siteplanner.sources import read_osm_file
 from siteplanner.sources._osm import OSMData
 from siteplanner.stability import Sensitivity, bootstrap_stability, weight_sensitivity, weight_stability
 
@@ -125,21 +126,7 @@ def cache_folder() -> Path:
 def load_osm(study: Study) -> tuple[OSMData | None, Any, list[Path]]:
     """Read the study's OSM source: a local file, or osmnx online for a place or bbox."""
     if study.osm is not None:
-        path = study.osm
-        if not path.is_file():
-            msg = f"{path}: OSM file not found; check study.osm or --osm"
-            raise InputError(msg)
-        name = path.name.lower()
-        if name.endswith(".pbf"):
-            from siteplanner.sources.pbf import read_pbf
-
-            return read_pbf(path), None, [path]
-        if name.endswith((".osm", ".osm.bz2", ".xml")):
-            from siteplanner.sources.xml import read_osm_xml
-
-            return read_osm_xml(path), None, [path]
-        msg = f"{path}: unknown OSM format; use .osm.pbf, .osm or .osm.bz2"
-        raise InputError(msg)
+        return read_osm_file(study.osm), None, [study.osm]
     if study.place is not None or study.bbox is not None:
         from siteplanner.sources.overpass import read_online
 
@@ -173,6 +160,9 @@ def layers_stage(s: RankState) -> None:
                             user_paths={k: str(spec.path) for k, spec in study.layers.items()},
                             area_name=study.area_name, admin_level=study.admin_level,
                             brand_wikidata=study.brand_wikidata, aliases=study.aliases)
+    if study.name is None:
+        # a study named by no one is named after its place: the boundary, else the data file
+        s.study = study.replace(name=s.layers.area_name or study.display_name)
     if study.ahp is not None:
         s.extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
 

@@ -132,3 +132,26 @@ def test_country_without_railway_has_no_rail_or_metro_stops(osm):
     layers = build_layers(brand=("MoraBanc",), osm=osm, admin_level=2)
     modes = set(layers.transit["mode"])
     assert "bus" in modes and not modes & {"rail", "metro"}
+
+
+@pytest.mark.slow
+def test_a_run_with_no_study_file_is_titled_after_the_country_and_stays_inside_it(runner, tmp_path,
+                                                                                 osm):
+    from siteplanner.cli import app
+
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["rank", "--osm", str(datasets.andorra().osm), "--brand", "MoraBanc",
+                              "--set", "candidates.h3_resolution=9", "--set",
+                              "model.stability_draws=0", "--no-report", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Andorra: top 10 sites" in res.stdout
+    assert "Helsinki" not in res.output
+    run = __import__("json").loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["study"]["name"] == "Andorra"
+    # nothing of the demo's study leaks in: the package defaults, not Helsinki's
+    assert run["study"]["selection"]["min_spacing_m"] == 400.0
+    cands = gpd.read_file(out / "sites.gpkg", layer="candidates")
+    country = osm.boundaries[osm.boundaries["admin_level"] == 2].geometry.iloc[0]
+    assert (~shapely.contains(country, cands.geometry.values)).mean() <= 0.01
+    sel = gpd.read_file(out / "sites.gpkg", layer="selected")
+    assert sel["address"].notna().all() and sel["district"].notna().all()
