@@ -275,7 +275,7 @@ def _top_table(data: ReportInput, records: list[dict[str, Any]], names: Sequence
     rows = []
     for i, r in enumerate(records):
         sid, near = str(r["site_id"]), r.get("nearest_own_m")
-        cells = [(str(int(r["rank"])), True, None), (sid, False, f"#site-{sid}"),
+        cells = [(str(int(r["rank"])), True, None), (_place_words(r), False, f"#site-{sid}"),
                  (f"{lat[i]:.5f}, {lon[i]:.5f}", True, None), (f"{float(r['score']):.3f}", True, None),
                  (", ".join(_drivers(r, names)) or "–", False, None),
                  (f"{_num(near)} m" if near is not None else "", True, None)]
@@ -291,7 +291,7 @@ def _top_table(data: ReportInput, records: list[dict[str, Any]], names: Sequence
 def _card(data: ReportInput, r: Mapping[str, Any], geom: Any, names: Sequence[str],
           lat: float, lon: float) -> dict[str, Any]:
     sid, sens = str(r["site_id"]), data.sensitivity
-    place = [("score", f"{float(r['score']):.3f}"), ("at", f"{lat:.5f}, {lon:.5f}")]
+    place = [("score", f"{float(r['score']):.3f}"), ("at", f"{lat:.5f}, {lon:.5f}"), ("site id", sid)]
     near = r.get("nearest_own_m")
     if near is not None and math.isfinite(float(near)):
         place.append(("nearest own branch", f"{float(near):.0f} m"))
@@ -303,7 +303,7 @@ def _card(data: ReportInput, r: Mapping[str, Any], geom: Any, names: Sequence[st
               if r.get(col) is not None and not (isinstance(r[col], float) and math.isnan(r[col]))]
     plan_uri, plan_note = _floorplan(data, sid)
     return {
-        "site_id": sid, "rank": int(r["rank"]),
+        "site_id": sid, "rank": int(r["rank"]), "place": _place_words(r),
         "facts": [line for line in (place, demand, access_facts(r)) if line],
         "breakdown": _charts.breakdown_chart(r, names),
         "mini_map": _charts.mini_map(data.scene, r, geom),
@@ -311,6 +311,13 @@ def _card(data: ReportInput, r: Mapping[str, Any], geom: Any, names: Sequence[st
         "parts": [(n.replace("_", " "), _num(r.get(n)), signed(r[f"{n}_contribution"]))
                   for n in names],
     }
+
+
+def _place_words(r: Mapping[str, Any]) -> str:
+    """Where a site is for people: its address and district, else its id."""
+    parts = [str(r[c]) for c in ("address", "district")
+             if isinstance(r.get(c), str) and r[c].strip()]
+    return ", ".join(parts) or str(r["site_id"])
 
 
 def _floorplan(data: ReportInput, sid: str) -> tuple[str | None, str | None]:

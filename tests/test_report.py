@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as html_escape
 from dataclasses import replace
 
 import numpy as np
@@ -25,7 +26,7 @@ def _cards(html: str) -> list[str]:
 def _top_k_ids(html: str) -> list[str]:
     table = html[html.index("<table class='top-k'>"):]
     table = table[: table.index("</table>")]
-    return re.findall(r"<a href='#site-[^']*'>([^<]*)</a>", table)
+    return re.findall(r"<a href='#site-([^']*)'>[^<]*</a>", table)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,13 @@ def test_the_report_answers_with_a_summary_table_and_a_card_per_site(demo_report
         assert f"<h2>{heading}</h2>" in html
     assert "Open Database License" in html and "OpenStreetMap contributors" in html
     assert "b73e9c2c82054d65" in html  # the input's sha256, as run.json has it
+
+
+def test_every_site_is_named_by_its_address_and_district(demo_report, demo_result):
+    for _, row in demo_result.selected.iterrows():
+        words = f"{row['address']}, {row['district']}"
+        assert f"<a href='#site-{row['site_id']}'>{html_escape(words, quote=False)}</a>" in demo_report
+        assert f"&middot; {html_escape(words, quote=False)}</h3>" in demo_report
 
 
 def test_the_report_is_one_file_with_inline_charts_and_no_script(demo_report, demo_result):
