@@ -93,6 +93,8 @@ class LayerFile:
     locations: Path | None = None
     counter_column: str = "counter"
     time_column: str = "timestamp"
+    #: The layer to read from a file that holds several (a GeoPackage).
+    layer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,8 @@ class Study:
             if not sep or not path:
                 msg = f"--layer {item!r}: write it as KIND=FILE, e.g. --layer competitors=banks.csv"
                 raise ConfigError(msg)
-            new_layers[kind.strip()] = _layer(kind.strip(), {"path": path}, Path.cwd(), "--layer")
+            new_layers[kind.strip()] = _layer(kind.strip(), _path_and_layer(path), Path.cwd(),
+                                              "--layer")
         if top_k is not None:
             if top_k < 1:
                 msg = f"--top {top_k}: use a whole number of sites >= 1"
@@ -694,6 +697,14 @@ def _apply_set(item: str, criteria: dict[str, Criterion],
     return out, selection
 
 
+def _path_and_layer(text: str) -> dict[str, str]:
+    """``FILE`` or ``FILE:LAYER`` (a layer of a GeoPackage) from ``--layer KIND=...``."""
+    path, sep, layer = text.rpartition(":")
+    if sep and layer and path and not Path(text).exists() and Path(path).suffix:
+        return {"path": path, "layer": layer}
+    return {"path": text}
+
+
 def _layer(kind: str, spec: Any, base: Path, where: str) -> LayerFile:
     if kind not in LAYER_KINDS:
         msg = f"{where}: unknown layer kind {kind!r}; use one of {', '.join(LAYER_KINDS)}"
@@ -701,7 +712,8 @@ def _layer(kind: str, spec: Any, base: Path, where: str) -> LayerFile:
     if isinstance(spec, str):
         spec = {"path": spec}
     _only_keys(spec, {"path", "lon_column", "lat_column", "count_column", "name_column",
-                      "locations", "counter_column", "time_column"}, where, f"layers.{kind}.")
+                      "locations", "counter_column", "time_column", "layer"}, where,
+               f"layers.{kind}.")
     if "locations" in spec and kind != "foot_traffic":
         msg = f"{where}: layers.{kind}.locations is only for foot_traffic given as hourly series"
         raise ConfigError(msg)

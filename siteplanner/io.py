@@ -98,7 +98,8 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
     report
         Write ``report.html`` and, with a ``[floorplan]`` study section, the floor plans it
         draws. Without them a run is much faster (e.g. when comparing scenarios by their
-        tables), and a report.html left in ``out_dir`` by an earlier run is removed;
+        tables); the report.html and floor plans an earlier run wrote are not kept
+        (files the user added are);
         ``siteplanner report OUT_DIR`` can build the report later.
     """
     from siteplanner.floorplan.sites import plan_top_sites
@@ -135,11 +136,11 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
             g.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
         ids = result.selected["site_id"].astype(str).tolist()
         floorplans: dict[str, Any] = {}
-        plans_dir = out_dir / "floorplans"
+        # tmp holds the plans the user added (carried over) and the ones this run draws
+        plans_dir = tmp / "floorplans"
         if report and result.study.floorplan.outline is not None:
             floorplans = plan_top_sites(result.selected, result.study.floorplan,
                                         tmp / "floorplans", seed=result.study.seed)
-            plans_dir = tmp / "floorplans"
         write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
         if report:
             write_report(result, tmp / "report.html", floorplans_dir=plans_dir)
@@ -170,7 +171,4 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
         (tmp / "run.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
         names = sorted(p.name for p in tmp.iterdir())
-    if not report:
-        # a report left by an earlier run would describe other sites than the new table
-        (out_dir / "report.html").unlink(missing_ok=True)
     return [out_dir / n for n in names]

@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import folium
 import geopandas as gpd
@@ -33,6 +34,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 from siteplanner._assets import heat_js, inline_script, inline_style, leaflet_css, leaflet_js
+from siteplanner._fs import safe_component
 from siteplanner.config import CRITERIA
 
 __all__ = [
@@ -254,11 +256,12 @@ def floorplan_links(out_dir: Path, site_ids: Sequence[str]) -> dict[str, str]:
     """
     links: dict[str, str] = {}
     for sid in site_ids:
-        folder = out_dir / "floorplans" / str(sid)
+        name = safe_component(str(sid))  # the folder floorplan.sites writes; never a path
+        folder = out_dir / "floorplans" / name
         if (folder / "plan.svg").is_file():
-            links[str(sid)] = f"floorplans/{sid}/plan.svg"
+            links[str(sid)] = f"floorplans/{name}/plan.svg"
         elif (folder / "zones.geojson").is_file():
-            links[str(sid)] = f"report.html#site-{sid}"
+            links[str(sid)] = f"report.html#site-{quote(str(sid), safe='')}"
     return links
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from siteplanner._errors import InputError, OutputError, SitePlannerError
-from siteplanner._fs import atomic_outputs, sha256
+from siteplanner._fs import atomic_outputs, safe_component, sha256
 from siteplanner.config import Criterion, SelectionSettings
 from siteplanner.layers import LayerSource
 from siteplanner.maps import (
@@ -458,7 +458,7 @@ def _floorplan(data: ReportInput, sid: str) -> str | None:
     """An ``<img>`` of the site's floor plan, or None when no plan was made for it."""
     if data.floorplans_dir is None:
         return None
-    folder = data.floorplans_dir / sid
+    folder = data.floorplans_dir / safe_component(sid)
     svg, zones = folder / "plan.svg", folder / "zones.geojson"
     if svg.is_file():
         uri = "data:image/svg+xml;base64," + base64.b64encode(svg.read_bytes()).decode("ascii")
@@ -831,7 +831,7 @@ def write_report(source: Any, path: Path, *, floorplans_dir: Path | None = None)
         floorplans_dir = path.parent / "floorplans"
     text = build_report(source, floorplans_dir=floorplans_dir)
     try:
-        with atomic_outputs(path.parent) as tmp:
+        with atomic_outputs(path.parent, keep_outputs=True) as tmp:
             (tmp / path.name).write_text(text, encoding="utf-8")
     except OutputError:
         raise

@@ -19,6 +19,7 @@ import numpy as np
 from shapely.geometry import Point
 
 from siteplanner._errors import InputError
+from siteplanner._fs import safe_component
 from siteplanner.config import FloorplanSettings
 from siteplanner.floorplan.export import read_outline, write_plan
 from siteplanner.floorplan.plan import plan_floor
@@ -30,6 +31,9 @@ __all__ = ["plan_top_sites"]
 def plan_top_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, out_dir: Path, *,
                    seed: int = 0) -> dict[str, Any]:
     """Lay out the first ``settings.sites`` selected sites into ``out_dir/<site_id>/``.
+
+    The folder is :func:`siteplanner._fs.safe_component` of the site id (the id itself
+    for ids of letters, digits, ``.``, ``_`` and ``-``).
 
     Returns a summary per site for run.json: arrivals, whether the programme
     was reduced, the hard-constraint result, or the error that stopped it.
@@ -56,7 +60,8 @@ def plan_top_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, out_
                 summary[site_id] = {"arrivals_per_hour": arrivals, "error": str(e)}
                 warnings.warn(f"floor plan for site {site_id}: {e}", UserWarning, stacklevel=2)
                 continue
-        write_plan(plan, out_dir / site_id)
+        # a site id is data: it names one folder inside out_dir, whatever it holds
+        write_plan(plan, out_dir / safe_component(site_id))
         reduced = [str(w.message) for w in caught if "reduced programme" in str(w.message)]
         summary[site_id] = {
             "arrivals_per_hour": arrivals,
