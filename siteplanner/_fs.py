@@ -321,15 +321,16 @@ def atomic_outputs(out_dir: Path, *, keep_outputs: bool = False) -> Iterator[Pat
         with _registry_lock:
             _ACTIVE[tmp] = out_dir
         try:
-            previous = _read_manifest(real)
-            carried = {} if keep_outputs else _carry_over(real, tmp, previous)
-            _hook("start")
-            yield tmp
-            _hook("written")
-            if keep_outputs and real.is_dir():
-                _update_in_place(real, tmp, previous)
-            else:
-                _swap(real, tmp, _written(tmp, carried, out_dir), out_dir)
+            with _disk_errors(out_dir, probe=tmp):
+                previous = _read_manifest(real)
+                carried = {} if keep_outputs else _carry_over(real, tmp, previous)
+                _hook("start")
+                yield tmp
+                _hook("written")
+                if keep_outputs and real.is_dir():
+                    _update_in_place(real, tmp, previous)
+                else:
+                    _swap(real, tmp, _written(tmp, carried, out_dir), out_dir)
         finally:
             with _registry_lock:
                 _ACTIVE.pop(tmp, None)
@@ -352,7 +353,7 @@ def _enclosing(out_dir: Path) -> Path | None:
 def _nested(out_dir: Path, outer: Path) -> Iterator[Path]:
     """Inside another run's new folder: write a part and merge it in (the outer swap is atomic)."""
     part = outer / f"{_PREFIX}part-{secrets.token_hex(4)}"
-    with _disk_errors(_ACTIVE.get(outer, out_dir)):
+    with _disk_errors(_ACTIVE.get(outer, out_dir), probe=outer):
         part.mkdir()
         try:
             yield part
@@ -556,13 +557,27 @@ def _is_disk_full(e: BaseException) -> bool:
     return False
 
 
+def _space_left(folder: Path) -> bool:
+    """False when the file system holding ``folder`` has (almost) no space or inodes left."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return True
+    return st.f_bavail * st.f_frsize >= 1 << 20 and (st.f_files == 0 or st.f_favail > 0)
+
+
 @contextmanager
-def _disk_errors(out_dir: Path) -> Iterator[None]:
-    """A full disk (ENOSPC, or a writer's "No space left" error) becomes one clean line."""
+def _disk_errors(out_dir: Path, probe: Path | None = None) -> Iterator[None]:
+    """A full disk becomes one clean line.
+
+    ENOSPC, a writer's "No space left" / "disk is full" text, or, as writers such as
+    GDAL's GeoPackage driver report a full disk as some later failure ("no such
+    table"), any error while the file system of ``probe`` has under 1 MiB left.
+    """
     try:
         yield
     except Exception as e:
-        if _is_disk_full(e):
+        if _is_disk_full(e) or (probe is not None and not _space_left(probe)):
             msg = (f"--out {out_dir}: disk full while writing the outputs; free some space or "
                    "choose another --out (the previous output is unchanged)")
             raise OutputError(msg) from None
