@@ -48,20 +48,7 @@ def read_layer_file(spec: LayerFile) -> gpd.GeoDataFrame:
     if spec.layer is not None and fmt in ("CSV", "GeoParquet"):
         msg = f"{label}: a {fmt} file has one table; drop layer = {spec.layer!r}"
         raise InputError(msg)
-    try:
-        if spec.locations is not None:
-            gdf = _read_hourly(spec, label)
-        elif fmt == "CSV":
-            gdf = _read_csv(spec, label)
-        elif fmt == "GeoParquet":
-            gdf = gpd.read_parquet(path)
-        else:
-            gdf = gpd.read_file(path, engine="pyogrio", layer=_layer_name(spec, label, fmt))
-    except InputError:
-        raise
-    except Exception as e:  # pyogrio/pyarrow raise many kinds for unreadable files
-        msg = f"{label}: cannot read as {fmt} ({_one_line(e)}); check the file is a valid {fmt}"
-        raise InputError(msg) from None
+    gdf = _read(spec, label, fmt)
     if len(gdf) == 0:
         msg = f"{label}: the file has no features; give a file with at least one row"
         raise InputError(msg)
@@ -92,6 +79,22 @@ def read_layer_file(spec: LayerFile) -> gpd.GeoDataFrame:
         gdf = _counts(gdf, replace(spec, count_column="count") if spec.locations else spec, label)
     pts = gdf.geometry.where(gdf.geom_type == "Point", gdf.geometry.representative_point())
     return gdf.set_geometry(pts)
+
+
+def _read(spec: LayerFile, label: str, fmt: str) -> gpd.GeoDataFrame:
+    try:
+        if spec.locations is not None:
+            return _read_hourly(spec, label)
+        if fmt == "CSV":
+            return _read_csv(spec, label)
+        if fmt == "GeoParquet":
+            return gpd.read_parquet(spec.path)
+        return gpd.read_file(spec.path, engine="pyogrio", layer=_layer_name(spec, label, fmt))
+    except InputError:
+        raise
+    except Exception as e:  # pyogrio/pyarrow raise many kinds for unreadable files
+        msg = f"{label}: cannot read as {fmt} ({_one_line(e)}); check the file is a valid {fmt}"
+        raise InputError(msg) from None
 
 
 def _one_line(text: object) -> str:
@@ -227,7 +230,7 @@ def _counts(gdf: gpd.GeoDataFrame, spec: LayerFile, label: str) -> gpd.GeoDataFr
     col = spec.count_column
     if col not in gdf.columns:
         msg = (f"{label}: no {col!r} column for the measured counts "
-               f"(columns: {', '.join(c for c in gdf.columns if c != 'geometry')}); "
+               f"(columns: {', '.join(repr(str(c)) for c in gdf.columns[:20] if c != 'geometry')}); "
                "add it or set layers.foot_traffic.count_column")
         raise InputError(msg)
     counts = _numbers(gdf[col])
