@@ -90,22 +90,16 @@ def test_words_in_brackets_survive_in_messages(runner, tmp_path):
     assert "[layers.competitors]" in res.output
 
 
-def test_ansi_escapes_from_data_never_reach_the_terminal(runner, tmp_path):
-    res = _rank(runner, tmp_path / "o", "--brand", "\x1b[2J\x1b]0;owned\x07Bank")
-    assert res.exit_code == 1
-    assert "\x1b" not in res.output and "\x07" not in res.output
-    assert "\\x1b[2J" in res.output
-
-
-def test_a_study_named_with_markup_prints_its_table(runner, tmp_path):
+def test_a_study_named_with_markup_and_ansi_prints_its_table_as_text(runner, tmp_path):
     study = tmp_path / "study.toml"
     text = absolute_study_text()
     first = next(line for line in text.splitlines() if line.startswith("name"))
-    study.write_text(text.replace(first, 'name = "Study [/x] end"', 1))
+    study.write_text(text.replace(first, 'name = "Study [/x] end \\u001b[2J"', 1))
     out = tmp_path / "o"
     res = runner.invoke(app, ["rank", str(study), "--no-report", "--top", "2", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "Study [/x] end: top 2 sites" in res.output
+    assert "Study [/x] end \\x1b[2J: top 2 sites" in res.output
+    assert "\x1b" not in res.output  # the escape from the study never reaches the terminal
 
 
 # --------------------------------------------------------------------------- 4. user files
@@ -125,10 +119,15 @@ def rerun_folder(demo_out, tmp_path) -> Path:
 def test_a_rerun_keeps_the_files_the_user_added(demo_result, rerun_folder):
     from dataclasses import replace
 
-    sel = demo_result.selected.copy()
-    sel.loc[sel.index[0], "site_id"] = "my-own-site"
-    write_rank_outputs(replace(demo_result, selected=sel), rerun_folder, report=False)
-    assert (rerun_folder / "floorplans" / "my-own-site" / "plan.svg").is_file()
+    sel = demo_result.selected.sort_values("rank").copy()
+    sel.loc[sel.index[-1], "site_id"] = "my-own-site"  # ranked below the 3 the study plans
+    mine = (rerun_folder / "floorplans" / "my-own-site" / "plan.svg").read_bytes()
+    # a full run that draws its own floor plans (the old swap replaced floorplans/ whole)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # nothing of the user's is replaced
+        write_rank_outputs(replace(demo_result, selected=sel), rerun_folder, report=True)
+    assert (rerun_folder / "floorplans" / "my-own-site" / "plan.svg").read_bytes() == mine
+    assert len(list((rerun_folder / "floorplans").iterdir())) == 4
     assert (rerun_folder / "notes.txt").read_text() == "why these sites"
     # the user's plan is linked from the new map
     assert "floorplans/my-own-site/plan.svg" in (rerun_folder / "map.html").read_text()
