@@ -88,13 +88,17 @@ def _shape_of(cost: Any) -> tuple[int, int]:
     return (int(shape[0]), int(shape[1])) if len(shape) == 2 else (3, 3)
 
 
-@pytest.mark.fuzz
+def _demand(data: st.DataObject) -> tuple[Any, int, int, Any]:
+    """A cost matrix, its rows and columns, and weights (of one value per row, mostly)."""
+    cost = data.draw(matrices())
+    n, m = _shape_of(cost)
+    return cost, n, m, data.draw(vectors(n))
+
+
 @FUZZ
 @given(data=st.data())
 def test_max_coverage_input_checks(data: st.DataObject) -> None:
-    cost = data.draw(matrices())
-    n, m = _shape_of(cost)
-    w = data.draw(vectors(n))
+    cost, n, m, w = _demand(data)
     k, max_cost = data.draw(ks), data.draw(scalars)
     fixed = data.draw(st.one_of(st.none(), matrices(rows=n)))
     capacity = data.draw(st.one_of(st.none(), vectors(m)))
@@ -102,13 +106,10 @@ def test_max_coverage_input_checks(data: st.DataObject) -> None:
                                                 capacity=capacity))
 
 
-@pytest.mark.fuzz
 @FUZZ
 @given(data=st.data())
 def test_pmedian_input_checks(data: st.DataObject) -> None:
-    cost = data.draw(matrices())
-    n, m = _shape_of(cost)
-    w = data.draw(vectors(n))
+    cost, n, m, w = _demand(data)
     k = data.draw(ks)
     max_cost = data.draw(st.one_of(st.none(), scalars))
     unreachable = data.draw(st.one_of(st.none(), scalars))
@@ -120,13 +121,10 @@ def test_pmedian_input_checks(data: st.DataObject) -> None:
                                             exclude=exclude))
 
 
-@pytest.mark.fuzz
 @FUZZ
 @given(data=st.data())
 def test_max_capture_input_checks(data: st.DataObject) -> None:
-    cost = data.draw(matrices())
-    n, m = _shape_of(cost)
-    w = data.draw(vectors(n))
+    cost, n, m, w = _demand(data)
     k = data.draw(ks)
     comp = data.draw(matrices(rows=n))
     rule = data.draw(st.sampled_from(["nearest", "huff", "huff", "gravity"]))

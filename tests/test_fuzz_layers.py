@@ -114,14 +114,12 @@ def _read(text: str, suffix: str, kind: str) -> None:
     assert np.isfinite(shapely.get_coordinates(gdf.geometry.values)).all()
 
 
-@pytest.mark.fuzz
 @FUZZ
 @given(text=csv_texts(), kind=st.sampled_from(LAYER_KINDS))
 def test_every_csv_reads_or_gives_one_clean_line(text: str, kind: str) -> None:
     _read(text, ".csv", kind)
 
 
-@pytest.mark.fuzz
 @FUZZ
 @given(text=geojson_texts(), kind=st.sampled_from(LAYER_KINDS))
 def test_every_geojson_reads_or_gives_one_clean_line(text: str, kind: str) -> None:
