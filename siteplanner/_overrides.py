@@ -115,7 +115,10 @@ def apply(doc: dict[str, Any], *, sets: list[str], brand: list[str] | None = Non
         if not sep or not kind.strip() or not path:
             msg = f"--layer {bare(item)}: write it as KIND=FILE, e.g. --layer competitors=banks.csv"
             raise ConfigError(msg)
-        put(f"layers.{kind.strip()}", str(Path(path).absolute()), "--layer")
+        file, layer = _path_and_layer(path)
+        put(f"layers.{kind.strip()}", str(Path(file).absolute()), "--layer")
+        if layer is not None:
+            put(f"layers.{kind.strip()}.layer", layer, "--layer")
     for key, value, origin in (("selection.top_k", top_k, "--top"),
                                ("selection.method", select, "--select"),
                                ("selection.solver", solver, "--solver"),
@@ -127,3 +130,11 @@ def apply(doc: dict[str, Any], *, sets: list[str], brand: list[str] | None = Non
         _put(doc, parts, value, "--set")
         origins[".".join(parts)] = "--set"
     return origins
+
+
+def _path_and_layer(text: str) -> tuple[str, str | None]:
+    """``FILE`` or ``FILE:LAYER`` (a layer of a GeoPackage) from ``--layer KIND=...``."""
+    path, sep, layer = text.rpartition(":")
+    if sep and layer and path and not Path(text).exists() and Path(path).suffix:
+        return path, layer
+    return text, None

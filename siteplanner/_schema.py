@@ -120,7 +120,8 @@ PerHour = Annotated[float, *_NUM, Gt(0), Expect("a number > 0 (arrivals per hour
 Capacity = Annotated[float, *_NUM, Gt(0),
                      Expect("a number > 0: the demand one branch can serve, in the demand's units")]
 Switch = Annotated[bool, Strict(), Expect("true or false")]
-Text = Annotated[str, BeforeValidator(_text), Expect("text that is not blank")]
+Text = Annotated[str, BeforeValidator(_text),
+                 Expect("printable text that is not blank (no control characters)")]
 FilePath = Annotated[Path, BeforeValidator(_text_path), Expect("a file path (text)")]
 Coordinate = Annotated[float, *_NUM, Expect("a finite number")]
 

@@ -3,13 +3,22 @@
 Library code raises :class:`SitePlannerError` with a message that says what to
 fix; here it becomes one line on stderr and exit code 1 (a traceback only
 with ``--debug``). A failed run writes nothing into the output folder.
+
+Text from data (names, ids, paths, messages quoting a file) is never read as
+Rich console markup, and its control characters (ANSI escapes among them) are
+shown as ``\\xNN`` instead of reaching the terminal. SIGINT and SIGTERM stop a
+run cleanly: its temporary folder is removed, the output folder is left as it
+was, and the exit code is 130 or 143.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -19,6 +28,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from siteplanner import datasets
 from siteplanner._errors import ConfigError, SitePlannerError
@@ -37,12 +47,40 @@ _STATE = {"debug": False}
 DEMO_STUDY = Path(str(datasets.helsinki().study))
 
 
+#: C0 and C1 control characters and the bidirectional overrides that reorder a line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain(text: object) -> str:
+    """``text`` with every control character shown as ``\\xNN`` (or ``\\uNNNN``)."""
+    return _CONTROL.sub(lambda m: (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                   else f"\\u{ord(m.group()):04x}"), str(text))
+
+
+def _line(label: str, style: str, text: object) -> Text:
+    """One console line: a styled label, then data shown as it is (never read as markup)."""
+    return Text.assemble((label, style), " ", _plain(text))
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that every cleanup on the way out runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def guarded(fn: F) -> F:
-    """Turn a SitePlannerError into one clean line and exit 1, unless --debug."""
+    """Turn a SitePlannerError into one clean line and exit 1, unless --debug.
+
+    SIGINT exits 130 and SIGTERM 143 (128 + the signal), after the cleanups ran.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = _STATE["debug"]
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("default" if debug else "ignore", DeprecationWarning)
@@ -51,15 +89,23 @@ def guarded(fn: F) -> F:
         except SitePlannerError as e:
             if debug:
                 raise
-            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            err.print(_line("error:", "bold red", e), highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except (KeyboardInterrupt, _Terminated) as e:
+            name = "SIGTERM" if isinstance(e, _Terminated) else "SIGINT"
+            err.print(_line("stopped:", "bold red", f"{name}; no partial output was left in the "
+                            "output folder"), highlight=False, soft_wrap=True)
+            raise typer.Exit(143 if name == "SIGTERM" else 130) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_a: Any, **_k: Any) -> None:
     if issubclass(category, UserWarning):
-        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(_line("warning:", "yellow", message), highlight=False, soft_wrap=True)
 
 
 @app.callback()
@@ -115,9 +161,10 @@ def _run_rank(study_path: Path | None, *, out_dir: Path, osm: Path | None = None
         files = write_rank_outputs(result, out_dir, report=report)
         written_s = time.perf_counter() - t0
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    table = Table(title=f"{result.study.display_name}: top {len(result.selected)} sites "
-                        f"(foot traffic: {'measured' if result.foot_traffic_measured else 'proxy'})")
+        err.print(_line("warning:", "yellow", w), highlight=False, soft_wrap=True)
+    table = Table(title=Text(_plain(
+        f"{result.study.display_name}: top {len(result.selected)} sites "
+        f"(foot traffic: {'measured' if result.foot_traffic_measured else 'proxy'})")))
     sel = result.selected
     extra = [(c, label, fmt) for c, label, fmt in (
         ("net_new_demand", "net new", "{:.0f}"), ("cannibalized", "cannib.", "{:.0f}"),
@@ -132,12 +179,13 @@ def _run_rank(study_path: Path | None, *, out_dir: Path, osm: Path | None = None
     for _, row in sel.iterrows():
         cells = [fmt.format(row[c]) + (" fragile" if c == "stability" and row.get("fragile") else "")
                  for c, _, fmt in extra]
-        table.add_row(str(row["rank"]), str(row["site_id"]), f"{row['score']:.3f}",
-                      f"{row['nearest_own_m']:.0f}", *cells)
+        table.add_row(*(Text(_plain(c)) for c in (
+            str(row["rank"]), str(row["site_id"]), f"{row['score']:.3f}",
+            f"{row['nearest_own_m']:.0f}", *cells)))
     out.print(table)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in {**result.timings, "write": written_s}.items())
-    out.print(f"stages: {timing}")
-    out.print(f"wrote {', '.join(str(f) for f in files)}", soft_wrap=True)
+    out.print(f"stages: {timing}", markup=False, highlight=False)
+    out.print(Text(_plain(f"wrote {', '.join(str(f) for f in files)}")), soft_wrap=True)
 
 
 @app.command()
@@ -172,9 +220,12 @@ def rank(
         "--no-report is faster and `siteplanner report OUT` builds the report later.")] = True,
 ) -> None:
     """Rank candidate branch sites and write the table, layers, map, report and run.json."""
-    _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
-              layer=layer, top=top, select=select, solver=solver, model=model, sets=sets,
-              report=report, area_name=area_name, name=name)
+    from siteplanner._fs import output_lock
+
+    with output_lock(out_dir):  # a second run on the same folder fails now, not after the work
+        _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
+                  layer=layer, top=top, select=select, solver=solver, model=model, sets=sets,
+                  report=report, area_name=area_name, name=name)
 
 
 @app.command()
@@ -182,7 +233,10 @@ def rank(
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/demo")
          ) -> None:
     """Run the bundled Helsinki study into out/demo/."""
-    _run_rank(DEMO_STUDY, out_dir=out_dir)
+    from siteplanner._fs import output_lock
+
+    with output_lock(out_dir):
+        _run_rank(DEMO_STUDY, out_dir=out_dir)
 
 
 @app.command()
@@ -200,8 +254,8 @@ def init(
         msg = "init needs --osm FILE: the place's OpenStreetMap extract (.osm.pbf, .osm, .osm.bz2)"
         raise ConfigError(msg)
     path = write_study(folder, osm, brand=brand, force=force)
-    out.print(f"wrote {path}; edit its brand and area, then run: siteplanner rank {path}",
-              markup=False, highlight=False, soft_wrap=True)
+    out.print(Text(_plain(f"wrote {path}; edit its brand and area, then run: "
+                          f"siteplanner rank {path}")), soft_wrap=True)
 
 
 @app.command()
@@ -210,7 +264,7 @@ def report(out_dir: Annotated[Path, typer.Argument(help="The --out folder of a r
     """Rebuild report.html from a run's outputs (e.g. after adding floor plans)."""
     from siteplanner.report import rebuild_report
 
-    out.print(f"wrote {rebuild_report(out_dir)}", soft_wrap=True)
+    out.print(Text(_plain(f"wrote {rebuild_report(out_dir)}")), soft_wrap=True)
 
 
 def _register_floorplan() -> None:

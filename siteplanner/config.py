@@ -206,6 +206,8 @@ class LayerFile:
     locations: FilePath | None = None
     counter_column: Text = "counter"
     time_column: Text = "timestamp"
+    #: The layer to read from a file that holds several (a GeoPackage).
+    layer: Text | None = None
 
     def __post_init__(self) -> None:
         if self.locations is not None and self.kind != "foot_traffic":
@@ -582,7 +584,7 @@ def _takes_text(parts: tuple[str, ...]) -> bool:
 
     path: tuple[str, ...] = parts[1:] if parts[:1] == ("study",) else parts
     what = expectation(Study, path) or ""
-    return what.startswith(("text", "a file path", "a projected CRS"))
+    return what.startswith(("text", "printable text", "a file path", "a projected CRS"))
 
 
 def load_study(path: str | Path | None = None, **fields: Any) -> Study:

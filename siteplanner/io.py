@@ -93,13 +93,13 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
         The output folder; it is replaced as a whole only when every file was written.
     report
         Write ``report.html`` and the floor plans the run made. Without them
-        (e.g. when comparing scenarios by their tables) a report.html left in
-        ``out_dir`` by an earlier run is removed; ``siteplanner report OUT_DIR``
-        can build the report later.
+        (e.g. when comparing scenarios by their tables) the report.html and floor
+        plans an earlier run wrote are not kept (files the user added are);
+        ``siteplanner report OUT_DIR`` can build the report later.
     """
     from siteplanner.floorplan.export import write_plan
     from siteplanner.maps import floorplan_links, write_map
-    from siteplanner.report import write_report
+    from siteplanner.report import build_report
 
     t0 = time.perf_counter()
     with atomic_outputs(out_dir) as tmp:
@@ -107,9 +107,9 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
                                              lineterminator="\n")
         for name, gdf in gpkg_tables(result).items():
             gdf.to_crs(4326).to_file(tmp / "sites.gpkg", layer=name, driver="GPKG", engine="pyogrio")
-        plans_dir = out_dir / "floorplans"
+        # tmp holds the plans the user added (carried over) and the ones this run draws
+        plans_dir = tmp / "floorplans"
         if report and result.floorplans:
-            plans_dir = tmp / "floorplans"
             for site_id, site_plan in result.floorplans.items():
                 if site_plan.plan is not None:
                     write_plan(site_plan.plan, plans_dir / safe_component(site_id))
@@ -117,10 +117,8 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
         write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
         record = RunRecord.from_result(result, write_seconds=time.perf_counter() - t0)
         if report:
-            write_report(result, tmp / "report.html", floorplans_dir=plans_dir, record=record)
+            html = build_report(result, floorplans_dir=plans_dir, record=record)
+            (tmp / "report.html").write_text(html, encoding="utf-8")
         record.write(tmp / "run.json")
         names = sorted(p.name for p in tmp.iterdir())
-    if not report:
-        # a report left by an earlier run would describe other sites than the new table
-        (out_dir / "report.html").unlink(missing_ok=True)
     return [out_dir / n for n in names]

@@ -492,7 +492,7 @@ def write_report(source: Any, path: Path, *, floorplans_dir: Path | None = None,
         floorplans_dir = path.parent / "floorplans"
     text = build_report(source, floorplans_dir=floorplans_dir, record=record)
     try:
-        with atomic_outputs(path.parent) as tmp:
+        with atomic_outputs(path.parent, keep_outputs=True) as tmp:
             (tmp / path.name).write_text(text, encoding="utf-8")
     except OutputError:
         raise

@@ -42,7 +42,7 @@ def written(app: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> tuple
 def test_writes_every_output_and_prints_the_sizing(written: tuple[Path, str]) -> None:
     out, text = written
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["zones.geojson", "plan.svg", "plan.png", "plan.dxf", "metrics.json"])
+        [".siteplanner-manifest.json", "zones.geojson", "plan.svg", "plan.png", "plan.dxf", "metrics.json"])
     assert "Zone sizing" in text and "stations" in text and "seats" in text
     assert "all hard constraints pass" in text
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp dir left

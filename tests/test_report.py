@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from html import escape as html_escape
 from dataclasses import replace
+from html import escape as html_escape
 
 import numpy as np
 import pandas as pd

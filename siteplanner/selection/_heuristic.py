@@ -116,7 +116,7 @@ def greedy_min_cost(
     rows = _row_ids(cost)
     gains = np.bincount(
         cost.indices, weights=w[rows] * np.maximum(d[rows] - cost.data, 0.0), minlength=n
-    )
+    ).astype(np.float64)  # bincount of no pairs is an integer array, which cannot hold -inf
     gains[~p.allowed] = -np.inf
     priority = rng.permutation(n)
     current = float(w @ d)

@@ -1,13 +1,21 @@
-"""Read a user's own file for one layer: GeoJSON, GeoPackage, GeoParquet or CSV."""
+"""Read a user's own file for one layer: GeoJSON, GeoPackage, GeoParquet or CSV.
+
+Every coordinate and count must be a finite number: a NaN or an infinity is
+refused with the file and the row, before any geometry operation could trip
+over it. Data quoted in a message (column names, layer names) is shown with
+``repr`` so that a message stays one line.
+"""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from siteplanner._errors import CRSError, InputError
 from siteplanner.config import LayerFile
@@ -37,21 +45,10 @@ def read_layer_file(spec: LayerFile) -> gpd.GeoDataFrame:
         msg = (f"{label}: unknown format {path.suffix!r}; "
                f"use one of {', '.join(sorted(SUFFIXES))}")
         raise InputError(msg)
-    try:
-        if spec.locations is not None:
-            gdf = _read_hourly(spec, label)
-        elif fmt == "CSV":
-            gdf = _read_csv(spec, label)
-        elif fmt == "GeoParquet":
-            gdf = gpd.read_parquet(path)
-        else:
-            gdf = gpd.read_file(path, engine="pyogrio")
-    except InputError:
-        raise
-    except Exception as e:  # pyogrio/pyarrow raise many kinds for unreadable files
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        msg = f"{label}: cannot read as {fmt} ({first}); check the file is a valid {fmt}"
-        raise InputError(msg) from None
+    if spec.layer is not None and fmt in ("CSV", "GeoParquet"):
+        msg = f"{label}: a {fmt} file has one table; drop layer = {spec.layer!r}"
+        raise InputError(msg)
+    gdf = _read(spec, label, fmt)
     if len(gdf) == 0:
         msg = f"{label}: the file has no features; give a file with at least one row"
         raise InputError(msg)
@@ -63,6 +60,7 @@ def read_layer_file(spec: LayerFile) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
         msg = f"{label}: every geometry is empty; give features with coordinates"
         raise InputError(msg)
+    _check_finite(gdf, label)
     bad = ~gdf.geometry.is_valid
     if bad.any():
         warnings.warn(f"{label}: repaired {int(bad.sum())} invalid geometries with make_valid",
@@ -83,24 +81,90 @@ def read_layer_file(spec: LayerFile) -> gpd.GeoDataFrame:
     return gdf.set_geometry(pts)
 
 
+def _read(spec: LayerFile, label: str, fmt: str) -> gpd.GeoDataFrame:
+    try:
+        if spec.locations is not None:
+            return _read_hourly(spec, label)
+        if fmt == "CSV":
+            return _read_csv(spec, label)
+        if fmt == "GeoParquet":
+            return gpd.read_parquet(spec.path)
+        return gpd.read_file(spec.path, engine="pyogrio", layer=_layer_name(spec, label, fmt))
+    except InputError:
+        raise
+    except Exception as e:  # pyogrio/pyarrow raise many kinds for unreadable files
+        msg = f"{label}: cannot read as {fmt} ({_one_line(e)}); check the file is a valid {fmt}"
+        raise InputError(msg) from None
+
+
+def _one_line(text: object) -> str:
+    """A library's message cut to its first line."""
+    lines = str(text).splitlines()
+    return lines[0] if lines else type(text).__name__
+
+
+def _layer_name(spec: LayerFile, label: str, fmt: str) -> str | None:
+    """The layer to read: the one asked for, or the only one; several without a choice fail."""
+    import pyogrio
+
+    names = [str(n) for n in pyogrio.list_layers(spec.path)[:, 0]]
+    if spec.layer is not None:
+        if spec.layer not in names:
+            msg = (f"{label}: no layer {spec.layer!r} in the {fmt}; "
+                   f"its layers are {', '.join(map(repr, names))}")
+            raise InputError(msg)
+        return spec.layer
+    if len(names) > 1:
+        msg = (f"{label}: the {fmt} holds {len(names)} layers ({', '.join(map(repr, names[:8]))}); "
+               f"choose one with layer = \"NAME\" under [layers.{spec.kind}] "
+               f"or --layer {spec.kind}=FILE:NAME")
+        raise InputError(msg)
+    return None
+
+
+def _separator_hint(path: Any) -> str:
+    """A hint when the header looks separated by something other than commas."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return ""
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if sep in header and "," not in header:
+            return (f"; the header is separated by {name}: save the file with commas "
+                    "between columns (and points as decimal marks)")
+    return ""
+
+
+def _first_bad_row(bad: pd.Series) -> int:
+    """The file line of the first flagged row (line 1 is the header)."""
+    return int(np.flatnonzero(bad.to_numpy())[0]) + 2
+
+
 def _read_csv(spec: LayerFile, label: str) -> gpd.GeoDataFrame:
     try:
         df = pd.read_csv(spec.path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        msg = f"{label}: cannot read as CSV ({e}); check the file"
+        msg = f"{label}: cannot read as CSV ({_one_line(e)}); check the file"
         raise InputError(msg) from None
     missing = [c for c in (spec.lon_column, spec.lat_column) if c not in df.columns]
     if missing:
-        msg = (f"{label}: no column {missing[0]!r} (columns: {', '.join(map(str, df.columns))}); "
-               f"name the columns lon/lat or set layers.{spec.kind}.lon_column/lat_column")
+        cols = ", ".join(repr(str(c)) for c in df.columns[:20])
+        msg = (f"{label}: no column {missing[0]!r} (columns: {cols}); "
+               f"name the columns lon/lat or set layers.{spec.kind}.lon_column/lat_column"
+               f"{_separator_hint(spec.path)}")
         raise InputError(msg)
-    lon = pd.to_numeric(df[spec.lon_column], errors="coerce")
-    lat = pd.to_numeric(df[spec.lat_column], errors="coerce")
+    lon = _numbers(df[spec.lon_column])
+    lat = _numbers(df[spec.lat_column])
     bad = lon.isna() | lat.isna()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-        msg = (f"{label}: line {row} has a lon/lat that is not a number; "
+        msg = (f"{label}: line {_first_bad_row(bad)} has a lon/lat that is not a number; "
                "fix or remove that row")
+        raise InputError(msg)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat))
+    if bad.any():
+        msg = (f"{label}: line {_first_bad_row(bad)} has a lon/lat that is not finite "
+               "(inf or NaN); give coordinates in degrees or remove that row")
         raise InputError(msg)
     if ((lat.abs() > 90) & (lon.abs() <= 90)).any():
         msg = (f"{label}: latitudes beyond ±90 in column {spec.lat_column!r} while longitudes fit; "
@@ -128,6 +192,32 @@ def _read_hourly(spec: LayerFile, label: str) -> gpd.GeoDataFrame:
                              lon_column=spec.lon_column, lat_column=spec.lat_column)
 
 
+def _numbers(values: pd.Series) -> pd.Series:
+    """A column as floats; text that is not a number (and a missing value) becomes NaN.
+
+    ``pd.to_numeric`` keeps the words "inf" and "nan" as numbers; "nan" counts as
+    missing here, "inf" stays infinite for the finiteness check to name it.
+    """
+    if values.dtype == object:
+        text = values.astype(str).str.strip()
+        values = values.where(~text.str.fullmatch(r"[+-]?nan", case=False))
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+def _check_finite(gdf: gpd.GeoDataFrame, label: str) -> None:
+    """Refuse a geometry with a NaN or infinite coordinate, naming the feature."""
+    coords, index = shapely.get_coordinates(gdf.geometry.values, include_z=True,
+                                            return_index=True)
+    finite = np.isfinite(coords[:, :2]).all(axis=1)
+    if gdf.geometry.has_z.any():
+        finite &= ~np.isinf(coords[:, 2])  # a missing z is NaN: only infinity is wrong
+    if not finite.all():
+        row = int(index[np.flatnonzero(~finite)[0]])
+        msg = (f"{label}: feature {row + 1} has a coordinate that is not a finite number "
+               "(NaN or inf); fix or remove that feature")
+        raise InputError(msg)
+
+
 def _check_range(gdf: gpd.GeoDataFrame, label: str) -> None:
     w, s, e, n = gdf.total_bounds
     if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
@@ -140,12 +230,19 @@ def _counts(gdf: gpd.GeoDataFrame, spec: LayerFile, label: str) -> gpd.GeoDataFr
     col = spec.count_column
     if col not in gdf.columns:
         msg = (f"{label}: no {col!r} column for the measured counts "
-               f"(columns: {', '.join(c for c in gdf.columns if c != 'geometry')}); "
+               f"(columns: {', '.join(repr(str(c)) for c in gdf.columns[:20] if c != 'geometry')}); "
                "add it or set layers.foot_traffic.count_column")
         raise InputError(msg)
-    counts = pd.to_numeric(gdf[col], errors="coerce")
-    if counts.isna().any() or (counts < 0).any():
-        msg = f"{label}: column {col!r} must hold counts >= 0 in every row; fix or remove the others"
+    counts = _numbers(gdf[col])
+    bad = ~np.isfinite(counts) | (counts < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        label_of = gdf.index[first]
+        where = (f"line {label_of + 2}" if spec.path.suffix.lower() == ".csv"
+                 and isinstance(label_of, int | np.integer) else f"feature {first + 1}")
+        value = repr(gdf[col].iloc[first])[:40]
+        msg = (f"{label}: {where} has {col} = {value}; every count must be a finite "
+               "number >= 0 (visits per day); fix or remove that row")
         raise InputError(msg)
     out = gdf.copy()
     out["count"] = counts.astype(float)
