@@ -20,9 +20,9 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from siteplanner.selection import MaxCapture, MaxCoverage, PMedian
 
 from siteplanner._errors import SitePlannerError
+from siteplanner.selection import MaxCapture, MaxCoverage, PMedian
 
 pytestmark = pytest.mark.fuzz
 
