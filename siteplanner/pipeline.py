@@ -34,6 +34,7 @@ from siteplanner.layers import Layers, build_layers
 from siteplanner.learned import LearnedScores, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
+from siteplanner.nearby import nearby_counts
 from siteplanner.network import WalkGraph
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.rescore import rank_inputs, rescore, rescored_sites
@@ -244,6 +245,10 @@ def features_stage(s: RankState) -> None:
     s.access = feat.transit_access(cands, layers.transit, proximity=_need(s.prox), reach_m=s.reach_m,
                                    metres_per_minute=s.metres_per_minute,
                                    within_min=net.transit_within_min)
+    s.access = s.access.join(nearby_counts(
+        cands, {"pois": layers.pois, "competitors": layers.competitors, "own": layers.own_branches},
+        proximity=_need(s.prox), metres_per_minute=s.metres_per_minute,
+        within_min=net.transit_within_min))
     if layers.foot_traffic_measured:
         s.raw["foot_traffic"], s.extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
             s.raw["foot_traffic"], cands, layers, study)
