@@ -13,8 +13,8 @@ as base64 typed arrays (no per-candidate keys):
   5 cm of the spacing whose answer differs from the full-precision one
   (:func:`scipy.spatial.cKDTree.query_pairs`) are sent as exceptions, so the
   page's spacing test is the CLI's exactly;
-- the candidates within ``min_distance_to_own_m`` of an own branch (they do not
-  depend on the weights);
+- the candidates within ``min_distance_to_own_m`` of an own branch, one bit each
+  (they do not depend on the weights);
 - H3 ids as two 32-bit halves, other ids and addresses as text.
 
 Rows are in site-id order, so the page breaks score ties by row number as
@@ -53,20 +53,29 @@ def _b64(a: np.ndarray) -> str:
 
 
 def _spacing_flips(xy: np.ndarray, cm: np.ndarray, r: float) -> list[int]:
-    """Pair keys ``i * n + j`` (i < j) where the centimetre test disagrees with full precision."""
+    """Pair keys ``i * n + j`` (i < j) where the centimetre test disagrees with full precision.
+
+    Only pairs within :data:`_TOL_M` of the spacing can disagree; for those the
+    full-precision answer is the one :func:`siteplanner.rescore.top_k` gets
+    from the KD-tree.
+    """
     if r <= 0 or len(xy) < 2:
         return []
     tree = cKDTree(xy)
     near = tree.query_pairs(r + _TOL_M, output_type="ndarray")
     if not len(near):
         return []
+    a, b = near[:, 0], near[:, 1]
+    d = np.hypot(*(xy[a] - xy[b]).T)
+    edge = np.abs(d - r) <= _TOL_M
+    a, b = a[edge], b[edge]
+    balls = tree.query_ball_point(xy[a], r)
+    exact = np.array([bool(np.any(np.asarray(ball) == j)) for ball, j in zip(balls, b, strict=True)],
+                     dtype=bool)
+    dq = cm[a] - cm[b]
+    quant = (dq[:, 0] * dq[:, 0] + dq[:, 1] * dq[:, 1]).astype(np.float64) <= (r * 100) ** 2
     n = len(xy)
-    inside = tree.query_pairs(r, output_type="ndarray")
-    key = near[:, 0].astype(np.int64) * n + near[:, 1]
-    exact = np.isin(key, inside[:, 0].astype(np.int64) * n + inside[:, 1])
-    d = cm[near[:, 0]] - cm[near[:, 1]]
-    quant = (d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]).astype(np.float64) <= (r * 100) ** 2
-    return [int(k) for k in key[exact != quant]]
+    return [int(k) for k in (a.astype(np.int64) * n + b)[exact != quant]]
 
 
 def _geo_fit(xy_m: np.ndarray, origin: np.ndarray, crs: Any) -> dict[str, list[float]]:
@@ -123,7 +132,8 @@ def _aggregate(cands: gpd.GeoDataFrame, order: np.ndarray, origin: np.ndarray,
     lat0 = float(latlng[:, 0].mean())
     # full cells from the zoom at which a cell is 8 px across (Web Mercator metres per pixel)
     zoom = math.ceil(math.log2(8 * 156543.03 * math.cos(math.radians(lat0)) / (2 * edge)))
-    return {"n": len(uniq), "parent": _b64(idx.astype(np.uint32)),
+    return {"n": len(uniq), "wide": len(uniq) > 65535,
+            "parent": _b64(idx.astype(np.uint32 if len(uniq) > 65535 else np.uint16)),
             "x": _b64(np.round(pxy[:, 0] * 100).astype(np.int32)),
             "y": _b64(np.round(pxy[:, 1] * 100).astype(np.int32)),
             "hex": _shape(ring_m, pts.iloc[mid]), "zoom": int(zoom)}
@@ -176,7 +186,7 @@ def whatif_data(result: Any, *, popups: Mapping[str, str], ramp: list[str]) -> d
                                                if "address" in cands else None),
         "x": _b64(cm[:, 0].astype(np.int32)), "y": _b64(cm[:, 1].astype(np.int32)),
         "geo": _geo_fit(xy, origin, cands.crs),
-        "own": _b64(np.flatnonzero(inputs.near_own[order]).astype(np.int32)),
+        "own": _b64(np.packbits(inputs.near_own[order], bitorder="little")),
         "flip": _spacing_flips(xy, cm, inputs.min_spacing_m), "base": base_rows,
         "popups": {str(row_of[cands.index.get_loc(i)]): popups[str(s)]
                    for i, s in zip(result.selected.index, result.selected["site_id"].astype(str),

@@ -45,8 +45,8 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
 
   // ---- top K with both spacings (rows are in site-id order: ties go to the lower row)
   var X = b64(D.x, Int32Array), Y = b64(D.y, Int32Array);
-  var nearOwn = new Uint8Array(n);
-  b64(D.own, Int32Array).forEach(function (q) { nearOwn[q] = 1; });
+  var ownBits = b64(D.own, Uint8Array), nearOwn = new Uint8Array(n);
+  for (i = 0; i < n; i++) { nearOwn[i] = (ownBits[i >> 3] >> (i & 7)) & 1; }
   var flips = new Set(D.flip);
   function within(a, b) {
     var dx = X[a] - X[b], dy = Y[a] - Y[b], w = dx * dx + dy * dy <= D.spacing_cm2;
@@ -147,6 +147,7 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
           style)).bindTooltip(text('span', 'mean score ' + fmt(mean) + ' of ' + cnt[q] +
           ' cells · zoom in for each cell'), {sticky: true}).addTo(cellLayer);
       }
+      timing.cells = {aggregated: true, drawn: m};
       return;
     }
     var b = map.getBounds().pad(0.2), drawn = 0;
@@ -157,8 +158,9 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
         fillColor: colour((state.scores[r] - range[0]) / span)}, style))
         .bindTooltip(cellTip(r), {sticky: true}).addTo(cellLayer);
     }
+    timing.cells = {aggregated: false, drawn: drawn};
   }
-  var parent = D.agg ? b64(D.agg.parent, Uint32Array) : null;
+  var parent = D.agg ? b64(D.agg.parent, D.agg.wide ? Uint32Array : Uint16Array) : null;
   var PX = D.agg ? b64(D.agg.x, Int32Array) : null, PY = D.agg ? b64(D.agg.y, Int32Array) : null;
   if (D.agg) { map.on('zoomend moveend', drawCells); }
   map.on('overlayadd', function (e) { if (e.layer === cellsGroup) { drawCells(); } });
@@ -256,7 +258,7 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
     for (var q = 0; q < C; q++) { parts.push('--set criteria.' + D.names[q] + '.weight=' + state.weights[q]); }
     return parts.join(' ');
   }
-  var timing = {first: null, last: null, runs: 0};
+  var timing = {first: null, last: null, runs: 0, cells: null};
   window.spWhatif = timing;
   function rerank() {
     var t0 = performance.now();
