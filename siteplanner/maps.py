@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from branca.element import MacroElement
-from jinja2 import Template
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from branca.element import MacroElement
 from folium.plugins import HeatMap
 from folium.utilities import JsCode
+from jinja2 import Template
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
@@ -51,7 +51,6 @@ from siteplanner._display import (
     OWN_COLOUR,
     SCORE_CMAP,
     SITE_COLOUR,
-    access_facts,
     criteria_of,
     format_value,
     present,
@@ -382,8 +381,8 @@ def _base_map(result: Any) -> folium.Map:
     m.default_js, m.default_css = [], []
     root = m.get_root()
     root.title = escape(f"{result.study.name}: top {len(result.selected)} sites")  # type: ignore[attr-defined]
-    root.header.add_child(folium.Element(inline_style(leaflet_css() + _CSS + whatif_css())),
-                          name="sp_css")  # type: ignore[attr-defined]
+    root.header.add_child(folium.Element(  # type: ignore[attr-defined]
+        inline_style(leaflet_css() + _CSS + whatif_css())), name="sp_css")  # type: ignore[attr-defined]
     root.header.add_child(folium.Element(inline_script(leaflet_js())), name="sp_leaflet")  # type: ignore[attr-defined]
     root.header.add_child(folium.Element(inline_script(heat_js())), name="sp_heat")  # type: ignore[attr-defined]
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION_HTML, name="OpenStreetMap tiles (online)",
@@ -402,7 +401,7 @@ def _base_map(result: Any) -> folium.Map:
     return m
 
 
-def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]) -> bool:
+def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any, bool]]) -> bool:
     """The foot-traffic heat map (and measured counters); True when there was any."""
     measured = bool(result.foot_traffic_measured)
     pts = result.foot_traffic_points
@@ -428,7 +427,7 @@ def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, str
 
 
 def _transit_layers(transit: gpd.GeoDataFrame, m: folium.Map,
-                    legend: list[tuple[str, str, bool]]) -> None:
+                    legend: list[tuple[str, Any, bool]]) -> None:
     """One layer of stops per transit mode, each off by default and one click away."""
     if not len(transit):
         return
@@ -442,7 +441,7 @@ def _transit_layers(transit: gpd.GeoDataFrame, m: folium.Map,
         legend.append((f"Transit: {mode}", colour, True))
 
 
-def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]) -> None:
+def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any, bool]]) -> None:
     """Catchments, opportunity clusters and territories, when the run made them."""
     rank_of = dict(zip(result.selected["site_id"].astype(str),
                        result.selected["rank"].astype(int), strict=True))

@@ -135,15 +135,21 @@ def _weight_vector(inputs: RankInputs, weights: Mapping[str, float]) -> np.ndarr
 def weighted_scores(inputs: RankInputs, weights: Mapping[str, float], *,
                     normalised: np.ndarray | None = None) -> np.ndarray:
     """Each candidate's score under ``weights`` (one per criterion, any scale)."""
-    w = _weight_vector(inputs, weights)
+    f = _factors(inputs, weights)
     n = inputs.normalised if normalised is None else normalised
+    s = np.zeros(len(n))
+    for c in range(len(f)):  # criterion by criterion: the page adds in the same order
+        s = s + f[c] * n[:, c]
+    return s
+
+
+def _factors(inputs: RankInputs, weights: Mapping[str, float]) -> list[float]:
+    """``sign * (w / total)`` per criterion, as model.score computes them."""
+    w = _weight_vector(inputs, weights)
     total = 0.0
     for v in w:  # a Python sum in criterion order, as model.score and the page do
         total += float(v)
-    s = np.zeros(len(n))
-    for c in range(len(w)):  # criterion by criterion: the page adds in the same order
-        s = s + (inputs.signs[c] * (float(w[c]) / total)) * n[:, c]
-    return s
+    return [float(inputs.signs[c] * (float(w[c]) / total)) for c in range(len(w))]
 
 
 def top_k(inputs: RankInputs, scores: np.ndarray) -> np.ndarray:
@@ -185,12 +191,8 @@ def rescored_sites(candidates: gpd.GeoDataFrame, inputs: RankInputs,
     if "rank" in rows:
         rows["previous_rank"] = rows["rank"].astype("Int64")
     n = inputs.normalised[result.chosen]
-    w = _weight_vector(inputs, result.weights)
-    total = 0.0
-    for v in w:
-        total += float(v)
-    for c, name in enumerate(inputs.names):
-        rows[f"{name}_contribution"] = (inputs.signs[c] * (float(w[c]) / total)) * n[:, c]
+    for c, f in enumerate(_factors(inputs, result.weights)):
+        rows[f"{inputs.names[c]}_contribution"] = f * n[:, c]
     rows["score"] = result.scores[result.chosen]
     rows["rank"] = pd.array(np.arange(1, len(rows) + 1), dtype="Int64")
     return rows

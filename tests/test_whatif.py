@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the browser fixture is imported from test_browser and requested by name)
 """The what-if: one ranking path in Python (rescore.py) and its mirror in map.html's JavaScript.
 
 The browser tests open the demo's map in headless Chromium, offline, and check
@@ -15,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from _tiled import tiled_result
-from test_browser import CHROMIUM, Chromium, _outside_requests
+from test_browser import CHROMIUM, _outside_requests, browser  # noqa: F401  (browser: the fixture)
 from test_map import SCRIPT_END, TICKS, XSS, hostile_result, whatif_doc
 
 from siteplanner._errors import InputError
@@ -99,18 +100,6 @@ def test_a_joint_method_run_sends_the_reader_to_the_cli(demo_result, tmp_path):
     assert whatif_doc(html)["live"] is False
     assert "re-ranking it with other weights needs the CLI" in html
     assert "--select coverage" in html
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("headless Chromium not found")
-    try:
-        b = Chromium()
-    except RuntimeError as e:
-        pytest.skip(f"headless Chromium could not start: {e}")
-    yield b
-    b.close()
 
 
 def _listed(page) -> list[str]:
