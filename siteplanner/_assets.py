@@ -5,7 +5,8 @@ script or style may be linked from a CDN. Leaflet 1.9.4 (BSD-2-Clause) comes
 from the ``django-js-lib-leaflet`` wheel, a plain copy of Leaflet's ``dist``
 folder that needs no Django at run time; the heat-map plugin
 (Leaflet.heat, BSD-2-Clause) is the copy folium ships in its own package.
-Both keep their licence headers in the inlined copy.
+Both keep their licence headers in the inlined copy. The what-if panel's own
+script and stylesheet are package data under ``siteplanner/templates/``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from importlib.resources.abc import Traversable
 
 from siteplanner._errors import OutputError
 
-__all__ = ["heat_js", "inline_script", "inline_style", "leaflet_css", "leaflet_js"]
+__all__ = ["heat_js", "inline_script", "inline_style", "leaflet_css", "leaflet_js", "whatif_css",
+           "whatif_js"]
 
 _FIX = "reinstall siteplanner (pip install -e .) so that its dependencies are complete"
 
@@ -75,6 +77,18 @@ def heat_js() -> str:
     """Leaflet.heat as folium ships it (``folium/templates/leaflet_heat.min.js``)."""
     return _strip_source_map(_read(resources.files("folium") / "templates" / "leaflet_heat.min.js",
                                    "folium"))
+
+
+@functools.cache
+def whatif_js() -> str:
+    """The what-if panel's script (``siteplanner/templates/whatif.js``, package data)."""
+    return _read(resources.files("siteplanner") / "templates" / "whatif.js", "siteplanner")
+
+
+@functools.cache
+def whatif_css() -> str:
+    """The what-if panel's stylesheet (``siteplanner/templates/whatif.css``)."""
+    return _read(resources.files("siteplanner") / "templates" / "whatif.css", "siteplanner")
 
 
 def inline_script(js: str) -> str:

@@ -27,12 +27,22 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from branca.element import MacroElement
 from folium.plugins import HeatMap
 from folium.utilities import JsCode
+from jinja2 import Template
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from siteplanner._assets import heat_js, inline_script, inline_style, leaflet_css, leaflet_js
+from siteplanner._assets import (
+    heat_js,
+    inline_script,
+    inline_style,
+    leaflet_css,
+    leaflet_js,
+    whatif_css,
+    whatif_js,
+)
 from siteplanner._display import (
     COMPETITOR_COLOUR,
     HEAT_GRADIENT,
@@ -41,13 +51,13 @@ from siteplanner._display import (
     OWN_COLOUR,
     SCORE_CMAP,
     SITE_COLOUR,
-    access_facts,
     criteria_of,
     format_value,
     present,
     signed,
 )
 from siteplanner._fs import safe_component
+from siteplanner._whatif import whatif_data, whatif_json
 
 __all__ = ["ATTRIBUTION", "build_map", "escape", "floorplan_links", "write_map"]
 
@@ -67,10 +77,6 @@ _ON_EACH_FEATURE = JsCode("""function (feature, layer) {
         layer.bindTooltip(tip, {sticky: !layer.getLatLng});
     }
     if (p.popup) { layer.bindPopup(p.popup, {maxWidth: 380}); }
-    if (typeof p.rank === 'number') {
-        layer.setIcon(L.divIcon({className: 'site-marker', html: String(p.rank),
-                                 iconSize: [26, 26], iconAnchor: [13, 13]}));
-    }
 }""")
 
 _CSS = """
@@ -99,30 +105,63 @@ def escape(text: object) -> str:
     return "".join(_JS_ENTITIES.get(ch, ch) for ch in s)
 
 
-def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str | None) -> str:
+def _within(row: Mapping[str, Any], prefix: str) -> tuple[float, str] | None:
+    """``(count, minutes)`` from a ``<prefix>_within_<N>min`` column of ``row``."""
+    for col in row:
+        if isinstance(col, str) and col.startswith(f"{prefix}_within_") and present(row, col):
+            return float(row[col]), col[len(prefix) + 8:-3]
+    return None
+
+
+def _plain(name: str, row: Mapping[str, Any], share_below: float, measured: bool) -> str:
+    """One criterion of one site in words and units, not as a kernel sum."""
+    pct = f"{share_below:.0%} of candidate sites"
+    if name == "foot_traffic":
+        if measured and present(row, name):
+            return f"about {float(row[name]):,.0f} counted (interpolated from the nearest counters)"
+        return f"busier than {pct} (OSM proxy: shops and stops nearby)"
+    if name == "transit":
+        walks = [f"{col[9:]} {float(row[col]):.0f} min" for col in sorted(row)
+                 if isinstance(col, str) and col.startswith("walk_min_") and present(row, col)]
+        stops = _within(row, "stops")
+        parts = ([", ".join(walks) + " walk to the nearest stop"] if walks else [])
+        parts += [f"{stops[0]:.0f} stops within a {stops[1]}-minute walk"] if stops else []
+        return "; ".join(parts) or f"better served than {pct}"
+    words = {"commercial": ("pois", "shops and services"),
+             "competition": ("competitors", "competitor branches"),
+             "cannibalization": ("own", "own branches")}
+    counted = _within(row, words[name][0]) if name in words else None
+    if counted is None:
+        return f"higher than at {pct}"
+    text = f"{counted[0]:.0f} {words[name][1]} within a {counted[1]}-minute walk"
+    if name == "cannibalization" and present(row, "nearest_own_m") \
+            and np.isfinite(float(row["nearest_own_m"])):
+        text += f"; nearest own branch {float(row['nearest_own_m']):,.0f} m"
+    return text
+
+
+def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str | None, *,
+                below: Mapping[str, float], measured: bool, place: str) -> str:
     rows = []
     for name in criteria:
         c = float(row[f"{name}_contribution"])
         width = min(100.0, abs(c) * 200)
         colour = "#2b8a3e" if c >= 0 else "#c92a2a"
-        raw = f"{float(row[name]):.2f}" if present(row, name) else ""
         rows.append(
-            f"<tr><td>{escape(name.replace('_', ' '))}</td><td style='text-align:right'>{raw}</td>"
-            f"<td style='width:104px'><div class='bar' style='background:{colour};"
-            f"width:{width:.0f}px'></div></td><td style='text-align:right'>{signed(c)}</td></tr>")
+            f"<tr><td>{escape(name.replace('_', ' '))}</td>"
+            f"<td>{escape(_plain(name, row, below.get(name, 0.0), measured))}</td>"
+            f"<td style='width:64px'><div class='bar' style='background:{colour};"
+            f"width:{width * 0.6:.0f}px'></div></td><td style='text-align:right'>{signed(c)}</td></tr>")
     impact = "".join(
         f"<tr><td colspan='3'>{escape(label)}</td><td style='text-align:right'>"
         f"{escape(format_value(row[col], kind))}</td></tr>"
         for col, (label, kind) in IMPACT_FIELDS.items() if present(row, col))
-    impact += "".join(f"<tr><td colspan='3'>{escape(label)}</td><td style='text-align:right'>"
-                      f"{escape(value)}</td></tr>" for label, value in access_facts(row))
-    near = (f"<br>nearest own branch {float(row['nearest_own_m']):.0f} m"
-            if present(row, "nearest_own_m") and np.isfinite(float(row["nearest_own_m"])) else "")
     link = (f"<br><a href='{escape(floorplan)}' target='_blank'>floor plan</a>"
             if floorplan else "")
-    return (f"<div class='sp-pop'><b>Site #{int(row['rank'])}</b> &middot; "
-            f"{escape(row['site_id'])}<br>score <b>{float(row['score']):.3f}</b>{near}"
-            "<table><tr><th>criterion</th><th>raw</th><th></th><th>part</th></tr>"
+    return (f"<div class='sp-pop'><b>Site #{int(row['rank'])}</b> &middot; {escape(place)}"
+            f"<br><small>{escape(row['site_id'])}</small><br>score <b>{float(row['score']):.3f}</b>"
+            " (parts below add up to it)"
+            "<table><tr><th>criterion</th><th>at this site</th><th></th><th>part</th></tr>"
             + "".join(rows) + impact + "</table>" + link + "</div>")
 
 
@@ -159,17 +198,9 @@ def _label_column(gdf: pd.DataFrame, candidates: Sequence[str]) -> pd.Series:
     return pd.Series([""] * len(gdf), index=gdf.index)
 
 
-def _colours(values: np.ndarray, cmap: str, *, lo: float | None = None,
-             hi: float | None = None) -> list[str]:
-    lo = float(np.nanmin(values)) if lo is None else lo
-    hi = float(np.nanmax(values)) if hi is None else hi
-    t = np.zeros(len(values)) if hi <= lo else np.clip((values - lo) / (hi - lo), 0, 1)
-    ramp = colormaps[cmap]
-    return [to_hex(ramp(0.12 + 0.88 * x)) for x in np.nan_to_num(t)]
-
-
 def _points_layer(gdf: gpd.GeoDataFrame, name: str, colour: str, tips: Sequence[str], *,
                   radius: float, show: bool = True) -> folium.GeoJson:
+    """Points with a text tooltip each; on by default only for the branches themselves."""
     data = _features(gdf, {"tip": tips})
     return folium.GeoJson(
         data, name=escape(name), show=show, on_each_feature=_ON_EACH_FEATURE,
@@ -204,15 +235,14 @@ def floorplan_links(out_dir: Path, site_ids: Sequence[str]) -> dict[str, str]:
     return links
 
 
-def _legend(entries: list[tuple[str, str, bool]], score_range: tuple[float, float] | None,
-            heat: bool) -> str:
+def _legend(entries: list[tuple[str, Any, bool]], ramp: list[str] | None, heat: bool) -> str:
+    """A swatch per layer as drawn: one per colour for a layer drawn in several."""
     rows = []
-    if score_range is not None:
-        stops = ", ".join(to_hex(colormaps[SCORE_CMAP](0.12 + 0.88 * t)) for t in (0, .25, .5, .75, 1))
-        rows.append("<div><b>Candidate score</b> (H3 cells)</div>"
-                    f"<div class='ramp' style='background:linear-gradient(to right, {stops})'></div>"
-                    f"<div class='ends'><span>{score_range[0]:.2f}</span>"
-                    f"<span>{score_range[1]:.2f}</span></div>")
+    if ramp is not None:
+        rows.append("<div><b>Candidate score</b> (H3 cells; larger hexagons at low zoom show the"
+                    " mean of their cells)</div>"
+                    f"<div class='ramp' style='background:linear-gradient(to right, {', '.join(ramp)})'>"
+                    "</div><div class='ends'><span>lowest</span><span>highest</span></div>")
     if heat:
         stops = ", ".join(HEAT_GRADIENT.values())
         rows.append("<div><b>Foot traffic</b> (heat)</div>"
@@ -220,13 +250,19 @@ def _legend(entries: list[tuple[str, str, bool]], score_range: tuple[float, floa
                     "</div><div class='ends'><span>low</span><span>high</span></div>")
     for label, colour, dot in entries:
         cls = "sw dot" if dot else "sw"
-        rows.append(f"<div><span class='{cls}' style='background:{colour}'></span>"
-                    f"{escape(label)}</div>")
+        colours = colour if isinstance(colour, list | tuple) else [colour]
+        swatches = "".join(f"<span class='{cls}' style='background:{c}'></span>" for c in colours)
+        rows.append(f"<div class='entry'>{swatches}{escape(label)}</div>")
     return "<div class='sp-box sp-legend'>" + "".join(rows) + "</div>"
 
 
 def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> folium.Map:
     """The leadership map of a ranking run, with every script and style inlined.
+
+    By default it shows the chosen sites (numbered), the own branches, the
+    competitors and the score cells; foot traffic, transit by mode,
+    catchments, clusters and territories are one click away in the layer
+    list. The what-if panel re-ranks in the page (see :mod:`siteplanner.rescore`).
 
     Parameters
     ----------
@@ -244,20 +280,20 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
     """
     layers = result.layers
     m = _base_map(result)
-    legend: list[tuple[str, str, bool]] = []
-    score_range = _score_cells(result.candidates, layers.crs, m)
+    legend: list[tuple[str, Any, bool]] = []
+    cells = folium.FeatureGroup(name="Candidate score (H3 cells)", show=True).add_to(m)
     heat = _foot_traffic_layers(result, m, legend)
     _transit_layers(layers.transit, m, legend)
+    _area_layers(result, m, legend)
     own_name = " / ".join(result.study.brand)
     for gdf, label, colour in ((layers.competitors, "Competitors", COMPETITOR_COLOUR),
                                (layers.own_branches, f"Own branches ({own_name})", OWN_COLOUR)):
         if len(gdf):
             tips = list(_label_column(gdf, ["label", "name"]))
-            _points_layer(gdf, label, colour, tips, radius=7).add_to(m)
+            _points_layer(gdf, label, colour, tips, radius=6).add_to(m)
             legend.append((label, colour, True))
-    _area_layers(result, m, legend)
     sel = result.selected
-    _site_markers(sel, dict(floorplans or {}), m)
+    sites = folium.FeatureGroup(name="Selected sites (numbered by rank)", show=True).add_to(m)
     legend.insert(0, (f"Selected site (rank 1 to {len(sel)})", SITE_COLOUR, True))
     folium.LayerControl(collapsed=False).add_to(m)
     data_date = result.data_date or "date unknown"
@@ -266,8 +302,73 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
              f"<small>OSM data {escape(data_date[:10])} &middot; foot traffic: "
              f"{'measured counts' if result.foot_traffic_measured else 'OSM proxy'}"
              f" &middot; {escape(ATTRIBUTION)}</small></div>")
-    m.get_root().html.add_child(folium.Element(title + _legend(legend, score_range, heat)))  # type: ignore[attr-defined]
+    ramp = [to_hex(colormaps[SCORE_CMAP](0.12 + 0.88 * t)) for t in np.linspace(0, 1, 11)]
+    data = whatif_data(result, popups=_site_popups(result, dict(floorplans or {})), ramp=ramp)
+    root = m.get_root()
+    root.html.add_child(folium.Element(  # type: ignore[attr-defined]
+        title + _legend(legend, ramp if len(result.candidates) else None, heat)
+        + _whatif_panel(result, data)
+        + f"<script type='application/json' id='sp-whatif-data'>{whatif_json(data)}</script>"))
+    _Script(whatif_js() + f"\nspWhatifStart({m.get_name()}, {cells.get_name()}, "
+            f"{sites.get_name()});\n").add_to(m)
     return m
+
+
+class _Script(MacroElement):
+    """Inline code that runs after every layer above it was created (no data inside)."""
+
+    _template = Template("{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}")
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "SpWhatif"
+        self.code = code
+
+
+def _whatif_panel(result: Any, data: Mapping[str, Any]) -> str:
+    """The panel's frame; the script fills in the sliders, the ranking and the command line."""
+    study = result.study
+    sel = study.selection
+    if data["live"]:
+        note = (f"Moving a slider scores all {data['n']:,} candidate sites again and re-applies the"
+                f" rule: the top {sel.top_k}, at least {sel.min_spacing_m:,.0f} m apart and"
+                f" {sel.min_distance_to_own_m:,.0f} m from an own branch, as the CLI does. The page"
+                " address holds the scenario: copy it to share it.")
+        if data["enc"] != "f64":
+            note += (" This large study's criteria are stored to 1 part in 65,535 to keep the file"
+                     " small: sites whose scores differ by less than that may swap places.")
+        notes = f"<div class='wi-note'>{escape(note)}</div>"
+    else:
+        how = " and ".join(data["cliOptions"])
+        notes = (f"<div class='wi-note warn'>This run chose its sites with {escape(how)}; re-ranking"
+                 " it with other weights needs the CLI. Set the weights here and run the command"
+                 " below.</div>")
+    return ("<div class='sp-box sp-whatif' id='sp-whatif'><details open><summary>"
+            "What if the weights were different?</summary><div id='sp-sliders'></div>"
+            "<button type='button' id='sp-reset'>Reset to the study's weights</button>"
+            f"{notes}<ol id='whatif-ranking'></ol>"
+            f"<div class='wi-note'>The same in the CLI ({escape(study.display_name)}):</div>"
+            "<code id='sp-cli'></code></details></div>")
+
+
+def _site_popups(result: Any, floorplans: Mapping[str, str]) -> dict[str, str]:
+    """The chosen sites' popups in plain words, keyed by site id."""
+    sel, cands = result.selected, result.candidates
+    crit = criteria_of(sel)
+    below = {}
+    for name in crit:
+        if name in cands:
+            values = np.sort(cands[name].to_numpy(dtype=float))
+            below[name] = dict(zip(sel["site_id"].astype(str), np.searchsorted(
+                values, sel[name].to_numpy(dtype=float)) / max(len(values), 1), strict=True))
+    records = sel.drop(columns=[c for c in ("geometry", "cell") if c in sel]).to_dict("records")
+    out = {}
+    for r in records:
+        sid = str(r["site_id"])
+        place = str(r["address"]) if present(r, "address") and str(r["address"]) else sid
+        out[sid] = _popup_html(r, crit, floorplans.get(sid), measured=bool(result.foot_traffic_measured),
+                               below={k: v[sid] for k, v in below.items()}, place=place)
+    return out
 
 
 def _base_map(result: Any) -> folium.Map:
@@ -280,7 +381,8 @@ def _base_map(result: Any) -> folium.Map:
     m.default_js, m.default_css = [], []
     root = m.get_root()
     root.title = escape(f"{result.study.display_name}: top {len(result.selected)} sites")  # type: ignore[attr-defined]
-    root.header.add_child(folium.Element(inline_style(leaflet_css() + _CSS)), name="sp_css")  # type: ignore[attr-defined]
+    root.header.add_child(folium.Element(  # type: ignore[attr-defined]
+        inline_style(leaflet_css() + _CSS + whatif_css())), name="sp_css")  # type: ignore[attr-defined]
     root.header.add_child(folium.Element(inline_script(leaflet_js())), name="sp_leaflet")  # type: ignore[attr-defined]
     root.header.add_child(folium.Element(inline_script(heat_js())), name="sp_heat")  # type: ignore[attr-defined]
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION_HTML, name="OpenStreetMap tiles (online)",
@@ -299,23 +401,7 @@ def _base_map(result: Any) -> folium.Map:
     return m
 
 
-def _score_cells(cands: gpd.GeoDataFrame, crs: Any, m: folium.Map) -> tuple[float, float] | None:
-    """The candidate cells shaded by score; returns the score range for the legend."""
-    if not len(cands) or "cell" not in cands:
-        return None
-    cells = gpd.GeoDataFrame(cands.drop(columns="geometry"), geometry="cell", crs=crs)
-    sc = cells["score"].to_numpy(dtype=float)
-    rank = cells["rank"]
-    tips = [f"score {v:.3f}" + (f" · site #{int(r)}" if pd.notna(r) else "") + f" · {st}"
-            for v, r, st in zip(sc, rank, cells["status_detail"].astype(str), strict=True)]
-    styles = [{"fillColor": c} for c in _colours(sc, SCORE_CMAP)]
-    folium.GeoJson(_features(cells, {"tip": tips, "style": styles}),
-                   name="Candidate score (H3 cells)", show=True, on_each_feature=_ON_EACH_FEATURE,
-                   color="#ffffff", weight=0.3, fill_opacity=0.55).add_to(m)
-    return float(np.nanmin(sc)), float(np.nanmax(sc))
-
-
-def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]) -> bool:
+def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any, bool]]) -> bool:
     """The foot-traffic heat map (and measured counters); True when there was any."""
     measured = bool(result.foot_traffic_measured)
     pts = result.foot_traffic_points
@@ -335,14 +421,14 @@ def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, str
         names = _label_column(pts, ["name", "label", "id"])
         tips = [f"{nm + ': ' if nm else ''}{c:,.0f} counted" for nm, c in
                 zip(names, pts["count"].to_numpy(dtype=float), strict=True)]
-        _points_layer(pts, "Foot-traffic counters", "#7f0000", tips, radius=5).add_to(m)
+        _points_layer(pts, "Foot-traffic counters", "#7f0000", tips, radius=5, show=False).add_to(m)
         legend.append(("Foot-traffic counter", "#7f0000", True))
     return True
 
 
 def _transit_layers(transit: gpd.GeoDataFrame, m: folium.Map,
-                    legend: list[tuple[str, str, bool]]) -> None:
-    """One layer of stops per transit mode (bus off by default: it would bury the rest)."""
+                    legend: list[tuple[str, Any, bool]]) -> None:
+    """One layer of stops per transit mode, each off by default and one click away."""
     if not len(transit):
         return
     stop_names = _label_column(transit, ["name"])
@@ -351,11 +437,11 @@ def _transit_layers(transit: gpd.GeoDataFrame, m: folium.Map,
         colour = MODE_COLOURS.get(mode, "#444")
         tips = [f"{mode} stop{': ' + nm if nm else ''}" for nm in stop_names[sel]]
         _points_layer(transit[sel], f"Transit: {mode}", colour, tips, radius=4,
-                      show=mode != "bus").add_to(m)
+                      show=False).add_to(m)
         legend.append((f"Transit: {mode}", colour, True))
 
 
-def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]) -> None:
+def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any, bool]]) -> None:
     """Catchments, opportunity clusters and territories, when the run made them."""
     rank_of = dict(zip(result.selected["site_id"].astype(str),
                        result.selected["rank"].astype(int), strict=True))
@@ -367,21 +453,9 @@ def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]
                                 ("territories", "Territories", "#495057")):
         gdf = getattr(result, attr, None)
         if gdf is not None and len(gdf):
-            _zones_layer(gdf, label, colour).add_to(m)
-            legend.append((label, colour, False))
-
-
-def _site_markers(sel: gpd.GeoDataFrame, floorplans: Mapping[str, str], m: folium.Map) -> None:
-    """The chosen sites, numbered by rank, each with its score breakdown in a popup."""
-    crit = criteria_of(sel)
-    records = sel.drop(columns=[c for c in ("geometry", "cell") if c in sel]).to_dict("records")
-    popups = [_popup_html(r, crit, floorplans.get(str(r["site_id"]))) for r in records]
-    tips = [f"Site #{int(r['rank'])}: score {float(r['score']):.3f}" for r in records]
-    ranks = [int(r["rank"]) for r in records]
-    folium.GeoJson(_features(sel, {"rank": ranks, "tip": tips, "popup": popups}),
-                   name="Selected sites (numbered by rank)", show=True,
-                   on_each_feature=_ON_EACH_FEATURE,
-                   marker=folium.Marker(icon=folium.DivIcon(class_name="site-marker"))).add_to(m)
+            layer, fills = _zones_layer(gdf, label, colour)
+            layer.add_to(m)
+            legend.append((label, fills, False))
 
 
 def _catchments_layer(catch: gpd.GeoDataFrame, rank_of: Mapping[str, int]) -> folium.GeoJson:
@@ -400,11 +474,12 @@ def _catchments_layer(catch: gpd.GeoDataFrame, rank_of: Mapping[str, int]) -> fo
     styles = [{"fillOpacity": round(0.04 + 0.08 * (1 - (mn / mx if np.isfinite(mn) else 1)), 3)}
               for mn in minutes]
     return folium.GeoJson(_features(c, {"tip": tips, "style": styles}), name="Catchments (walk time)",
-                          show=len(rank_of) <= 3, on_each_feature=_ON_EACH_FEATURE, color="#5f3dc4", weight=1,
+                          show=False, on_each_feature=_ON_EACH_FEATURE, color="#5f3dc4", weight=1,
                           fill_color="#7950f2")
 
 
-def _zones_layer(gdf: gpd.GeoDataFrame, name: str, colour: str) -> folium.GeoJson:
+def _zones_layer(gdf: gpd.GeoDataFrame, name: str, colour: str) -> tuple[folium.GeoJson, list[str]]:
+    """Zones filled in up to ten colours (returned for the legend), off by default."""
     labels = _label_column(gdf, ["label", "name", "cluster", "cluster_id", "territory", "zone",
                                  "site_id"])
     numeric = [c for c in gdf.columns if c != "geometry" and pd.api.types.is_numeric_dtype(gdf[c])
@@ -416,11 +491,12 @@ def _zones_layer(gdf: gpd.GeoDataFrame, name: str, colour: str) -> folium.GeoJso
                   if pd.notna(gdf[c].iloc[i])]
         tips.append(" · ".join(parts))
     palette = colormaps["tab10"]
-    styles = [{"fillColor": to_hex(palette(i % 10))} for i in range(len(gdf))]
+    fills = [to_hex(palette(i % 10)) for i in range(min(len(gdf), 10))]
+    styles = [{"fillColor": fills[i % 10]} for i in range(len(gdf))]
     return folium.GeoJson(_features(gdf, {"tip": tips, "style": styles}), name=escape(name),
-                          show=True, on_each_feature=_ON_EACH_FEATURE, color=colour, weight=1.5,
+                          show=False, on_each_feature=_ON_EACH_FEATURE, color=colour, weight=1.5,
                           fill_opacity=0.18,
-                          marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.8))
+                          marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.8)), fills
 
 
 def write_map(result: Any, path: Path, *, floorplans: Mapping[str, str] | None = None) -> None:

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,11 @@ from siteplanner.layers import Layers, build_layers
 from siteplanner.learned import LearnedScores, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
 from siteplanner.model import score
+from siteplanner.nearby import nearby_counts
 from siteplanner.network import WalkGraph
 from siteplanner.premises import check_premises
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
+from siteplanner.rescore import rank_inputs, rescore, rescored_sites
 from siteplanner.selection import select_top
 from siteplanner.selection._status import status_codes
 from siteplanner.selection.joint import select_joint
@@ -84,6 +86,38 @@ class RankResult:
     floorplans: dict[str, SitePlan] = field(default_factory=dict)
     foot_traffic_points: gpd.GeoDataFrame | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def rescore(self, weights: Mapping[str, float] | None = None, **by_name: float) -> gpd.GeoDataFrame:
+        """The top K again under other weights, without computing any feature again.
+
+        Parameters
+        ----------
+        weights
+            Criterion name -> weight (any scale: weights are divided by their
+            sum); criteria not named keep the study's weight. Keyword
+            arguments do the same: ``result.rescore(transit=0.5)``.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            The chosen sites in rank order with the new ``score``,
+            ``NAME_contribution``, ``rank`` and ``previous_rank`` (the run's
+            rank; missing for a site the run did not choose). It is the
+            same ranking path as the report's weight sensitivity and the
+            map's what-if panel (:mod:`siteplanner.rescore`).
+
+        Examples
+        --------
+        >>> sites = result.rescore(transit=0.5)  # doctest: +SKIP
+        """
+        study = self.study
+        if study.model.kind != "weighted" or study.selection.method != "top":
+            msg = (f"rescore re-ranks a weighted top-K run; this run used --model {study.model.kind} "
+                   f"--select {study.selection.method}: run rank again with the new weights")
+            raise InputError(msg)
+        inputs = rank_inputs(self.candidates, self.layers.own_branches, study.criteria, study.selection)
+        w = {n: study.criteria[n].weight for n in inputs.names} | dict(weights or {}) | by_name
+        return rescored_sites(self.candidates, inputs, rescore(inputs, w))
 
 
 @dataclass
@@ -208,6 +242,10 @@ def features_stage(s: RankState) -> None:
     s.access = feat.transit_access(cands, layers.transit, proximity=_need(s.prox), reach_m=s.reach_m,
                                    metres_per_minute=s.metres_per_minute,
                                    within_min=net.transit_within_min)
+    s.access = s.access.join(nearby_counts(
+        cands, {"pois": layers.pois, "competitors": layers.competitors, "own": layers.own_branches},
+        proximity=_need(s.prox), metres_per_minute=s.metres_per_minute,
+        within_min=net.transit_within_min))
     if layers.foot_traffic_measured:
         s.raw["foot_traffic"], s.extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
             s.raw["foot_traffic"], cands, layers, study)

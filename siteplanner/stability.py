@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -42,7 +42,8 @@ from threadpoolctl import threadpool_limits
 from siteplanner._errors import InputError
 from siteplanner.config import Criterion, SelectionSettings
 from siteplanner.learned import LearnedScores
-from siteplanner.model import normalise, score
+from siteplanner.model import normalise
+from siteplanner.rescore import rank_inputs, rescore
 from siteplanner.selection import select_top
 
 __all__ = [
@@ -231,38 +232,29 @@ def weight_sensitivity(candidates: gpd.GeoDataFrame, own_branches: gpd.GeoDataFr
     """One-at-a-time weight sensitivity of the top-K selection.
 
     Each criterion's weight is lowered and raised by ``change`` (a share,
-    0.2 = 20 %) while the others stay; the candidates are scored again with
-    :func:`siteplanner.model.score` and the sites chosen again with
-    :func:`siteplanner.selection.select_top`, exactly as the run chose them.
+    0.2 = 20 %) while the others stay; the candidates are scored and chosen
+    again through :mod:`siteplanner.rescore`, the ranking path that
+    ``RankResult.rescore`` and the map's what-if panel use too.
     """
-    names = [n for n in criteria if n in candidates]
+    inputs = rank_inputs(candidates, own_branches, criteria, selection)
+    names = inputs.names
+    norm = inputs.normalised
     base = candidates[candidates["rank"].notna()].sort_values("rank")
     base_rank = dict(zip(base["site_id"].astype(str), base["rank"].astype(int), strict=True))
-    raw = candidates[names]
-    geo = candidates[["site_id", "geometry"]]
     rows = []
     kept_count = pd.Series(0, index=list(base_rank), dtype=int)
     for name in names:  # 2 x criteria scenarios: a handful, each a vectorised re-score
-        c = criteria[name]
         for sign in (-1.0, 1.0):
-            weights = dict(criteria) | {name: replace(c, weight=c.weight * (1 + sign * change))}
-            if sum(w.weight for w in weights.values()) <= 0:
+            weights = {n: criteria[n].weight for n in names}
+            weights[name] = criteria[name].weight * (1 + sign * change)
+            if sum(weights.values()) <= 0:
                 continue
-            scored = geo.join(raw).join(score(raw, {n: weights[n] for n in names}))
-            with warnings.catch_warnings():
-                # the run itself already said when fewer than K sites fit the spacing rules
-                warnings.simplefilter("ignore", UserWarning)
-                chosen = select_top(gpd.GeoDataFrame(scored, geometry="geometry", crs=candidates.crs),
-                                    own_branches, k=selection.top_k,
-                                    min_spacing_m=selection.min_spacing_m,
-                                    min_distance_to_own_m=selection.min_distance_to_own_m)
-            chosen = chosen[chosen["rank"].notna()]
-            new_rank = dict(zip(chosen["site_id"].astype(str), chosen["rank"].astype(int),
-                                strict=True))
+            chosen = rescore(inputs, weights, normalised=norm).site_ids
+            new_rank = {sid: r for r, sid in enumerate(chosen, start=1)}
             kept = [sid for sid in base_rank if sid in new_rank]
             kept_count[kept] += 1
             rows.append({
-                "criterion": name, "change": sign * change, "weight": weights[name].weight,
+                "criterion": name, "change": sign * change, "weight": weights[name],
                 "kept": len(kept), "same_rank": sum(new_rank[sid] == base_rank[sid] for sid in kept),
                 "entered": [sid for sid in new_rank if sid not in base_rank],
             })

@@ -214,7 +214,9 @@ def test_map_initialises_offline_with_k_numbered_sites_and_the_layer_list(
                      "Transit: tram"):
             assert name in overlays, overlays
         assert any(o.startswith("Foot traffic") for o in overlays)
-        assert page.js("document.querySelectorAll('.leaflet-overlay-pane path').length") > 100
+        # the score cells are drawn on Leaflet's canvas renderer, not as SVG paths
+        assert page.js("document.querySelectorAll('.leaflet-overlay-pane canvas').length") >= 1
+        assert page.js("document.querySelectorAll('#whatif-ranking li').length") == k
         assert page.js("document.querySelector('.leaflet-control-scale') !== null")
         assert "OpenStreetMap contributors" in page.js("document.body.innerText")
         png = page.screenshot(tmp_path / "map.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import replace
@@ -24,7 +25,7 @@ def hostile_result(result: Any, *, k: int | None = None) -> Any:
     """``result`` with script-like names wherever data strings reach the page.
 
     The competitors and a transit stop carry the three payloads, the study's
-    name and brand too, and the best site's id ends a script element.
+    name and brand too, and the best site's id (and address) ends a script element.
     ``k`` keeps only the first k selected sites (a cheaper report).
     """
     layers = result.layers
@@ -41,6 +42,10 @@ def hostile_result(result: Any, *, k: int | None = None) -> Any:
     cands = result.candidates.copy()
     cands["site_id"] = cands["site_id"].astype(object)
     cands.loc[sel.index[0], "site_id"] = SCRIPT_END
+    for frame in (sel, cands):  # where a site is named by its address, the address carries it
+        if "address" in frame:
+            frame["address"] = frame["address"].astype(object)
+            frame.loc[sel.index[0], "address"] = SCRIPT_END
     if k:
         cands.loc[~cands.index.isin(sel.index), "rank"] = np.nan
     study = replace(result.study, name=f"Study {XSS}", brand=(TICKS,))
@@ -87,18 +92,38 @@ def test_the_demo_map_is_small(demo_map):
     print(f"map.html {path.stat().st_size / 1e6:.2f} MB")
 
 
-def test_every_selected_site_is_a_numbered_marker_with_its_breakdown(demo_map, demo_result):
+def whatif_doc(html: str) -> dict[str, Any]:
+    """The what-if panel's data document embedded in the page."""
+    m = re.search(r"<script type='application/json' id='sp-whatif-data'>(.*?)</script>", html, flags=re.S)
+    assert m, "the page holds no what-if data"
+    return json.loads(m.group(1))
+
+
+def test_every_selected_site_has_its_breakdown_in_plain_words(demo_map, demo_result):
     _, html = demo_map
-    sites = [f for fc in _layer_data(html) for f in fc["features"] if "rank" in f["properties"]]
+    doc = whatif_doc(html)
     k = len(demo_result.selected)
-    assert [f["properties"]["rank"] for f in sites] == list(range(1, k + 1))
-    first = sites[0]["properties"]["popup"]
+    assert len(doc["base"]) == k and len(doc["popups"]) == k
+    first = doc["popups"][str(doc["base"][0])]
     assert "Site #1" in first and demo_result.selected["site_id"].iloc[0] in first
     for name in ("foot traffic", "transit", "commercial", "competition", "cannibalization"):
         assert name in first
-    lon, lat = sites[0]["geometry"]["coordinates"]
-    p = demo_result.selected.geometry.to_crs(4326).iloc[0]
-    assert abs(lon - p.x) < 1e-5 and abs(lat - p.y) < 1e-5
+    row = demo_result.selected.iloc[0]
+    assert f"{int(row['pois_within_5min'])} shops and services within a 5-minute walk" in first
+    assert f"{int(row['competitors_within_5min'])} competitor branches within a 5-minute walk" in first
+    assert "min walk to the nearest stop" in first
+    # no kernel sum is shown as a figure
+    assert f"{float(row['commercial']):.2f}" not in first
+
+
+def test_candidates_travel_once_as_columns(demo_map, demo_result):
+    _, html = demo_map
+    doc = whatif_doc(html)
+    n = len(demo_result.candidates)
+    assert doc["n"] == n and doc["enc"] == "f64"
+    assert [len(base64.b64decode(c)) for c in doc["crit"]] == [8 * n] * len(doc["names"])
+    # no cell is a GeoJSON feature with repeated keys any more
+    assert sum(len(fc["features"]) for fc in _layer_data(html)) < n
 
 
 def test_the_layers_are_switchable_and_named(demo_map, demo_result):
@@ -152,13 +177,13 @@ def test_optional_parts_are_drawn_when_the_run_has_them(demo_result, tmp_path):
     html = (tmp_path / "map.html").read_text(encoding="utf-8")
     names = _layer_names(html)
     assert "Catchments (walk time)" in names and "Opportunity clusters" in names
-    popups = [f["properties"]["popup"] for fc in _layer_data(html) for f in fc["features"]
-              if "popup" in f["properties"]]
+    doc = whatif_doc(html)
+    popups = [doc["popups"][str(r)] for r in doc["base"]]
     assert "Expected demand" in popups[0] and "1,200" in popups[0]
     assert "Net-new demand" in popups[0] and "100%" in popups[0]
     assert f"floorplans/{sid}/plan.svg" in popups[0]
-    assert "Walk to nearest metro stop" in popups[0] and "3.2 min" in popups[0]
-    assert "Transit stops within 5 min walk" in popups[0]
+    assert "metro 3 min" in popups[0] and "walk to the nearest stop" in popups[0]
+    assert "4 stops within a 5-minute walk" in popups[0]
     assert "floor plan" not in popups[1]
     tips = [f["properties"].get("tip", "") for fc in _layer_data(html) for f in fc["features"]]
     assert f"site #1 {sid}: 10-minute walk" in tips
