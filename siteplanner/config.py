@@ -27,6 +27,7 @@ __all__ = [
     "LAYER_KINDS",
     "CandidateSettings",
     "Criterion",
+    "DemandSettings",
     "FloorplanSettings",
     "HuffSettings",
     "LayerFile",
@@ -166,6 +167,24 @@ class HuffSettings:
 
 
 @dataclass(frozen=True)
+class DemandSettings:
+    """The people each cell holds (see siteplanner/demand.py and docs/demand.md).
+
+    ``demand = residents_weight * residents + workers_weight * workers +
+    foot_traffic_weight * measured passers-by``, in people per day. Residents
+    come from ``raster`` (GeoTIFF of people per pixel), else ``census``
+    (polygons with ``census_column``), else the OSM buildings.
+    """
+
+    residents_weight: float = 1.0
+    workers_weight: float = 1.0
+    foot_traffic_weight: float = 1.0
+    census: Path | None = None
+    census_column: str | None = None
+    raster: Path | None = None
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """How candidates are scored and how sure the ranking is.
 
@@ -221,6 +240,7 @@ class Study:
     layers: dict[str, LayerFile] = field(default_factory=dict)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     huff: HuffSettings = field(default_factory=HuffSettings)
+    demand: DemandSettings = field(default_factory=DemandSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     floorplan: FloorplanSettings = field(default_factory=FloorplanSettings)
     ahp: dict[str, Any] | None = None
@@ -233,7 +253,7 @@ class Study:
         where = str(source_file) if source_file else "study"
         raw = copy.deepcopy(raw)
         _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers", "network",
-                         "huff", "model", "ahp", "floorplan"}, where, "")
+                         "huff", "model", "ahp", "floorplan", "demand"}, where, "")
         s = raw.get("study", {})
         _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
         brand = s.get("brand")
@@ -295,6 +315,7 @@ class Study:
             layers=layers,
             network=_network(raw.get("network", {}), where),
             huff=_huff(raw.get("huff", {}), base, where),
+            demand=_demand(raw.get("demand", {}), base, where),
             model=_model(raw.get("model", {}), where),
             floorplan=_floorplan(raw.get("floorplan", {}), base, where),
             ahp=ahp,
@@ -577,6 +598,17 @@ def _huff(raw: Any, base: Path, where: str) -> HuffSettings:
            for k in ("attractiveness_own", "attractiveness_competitor", "attractiveness_new")}
     observed = raw.get("observed")
     return HuffSettings(float(lam), observed=(base / observed) if observed else None, **att)
+
+
+def _demand(raw: Any, base: Path, where: str) -> DemandSettings:
+    _only_keys(raw, {"residents_weight", "workers_weight", "foot_traffic_weight", "census",
+                     "census_column", "raster"}, where, "demand.")
+    d = DemandSettings()
+    w = {k: _non_negative(raw.get(k, getattr(d, k)), f"{where}: demand.{k}")
+         for k in ("residents_weight", "workers_weight", "foot_traffic_weight")}
+    paths = {k: (base / raw[k]) if raw.get(k) else None for k in ("census", "raster")}
+    col = raw.get("census_column")
+    return DemandSettings(**w, census_column=str(col) if col else None, **paths)
 
 
 def _criteria(raw: Any, where: str) -> dict[str, Criterion]:
