@@ -604,11 +604,12 @@ def _demand(raw: Any, base: Path, where: str) -> DemandSettings:
     _only_keys(raw, {"residents_weight", "workers_weight", "foot_traffic_weight", "census",
                      "census_column", "raster"}, where, "demand.")
     d = DemandSettings()
-    w = {k: _non_negative(raw.get(k, getattr(d, k)), f"{where}: demand.{k}")
-         for k in ("residents_weight", "workers_weight", "foot_traffic_weight")}
-    paths = {k: (base / raw[k]) if raw.get(k) else None for k in ("census", "raster")}
-    col = raw.get("census_column")
-    return DemandSettings(**w, census_column=str(col) if col else None, **paths)
+    w = [_non_negative(raw.get(k, getattr(d, k)), f"{where}: demand.{k}")
+         for k in ("residents_weight", "workers_weight", "foot_traffic_weight")]
+    census, raster, col = raw.get("census"), raw.get("raster"), raw.get("census_column")
+    return DemandSettings(*w, census=base / census if census else None,
+                          census_column=str(col) if col else None,
+                          raster=base / raster if raster else None)
 
 
 def _criteria(raw: Any, where: str) -> dict[str, Criterion]:
