@@ -101,14 +101,14 @@ def test_lambda_is_fitted_from_observed_visits(runner, tmp_path, demo_result, de
     branches = pd.concat([layers.own_branches[["geometry"]], layers.competitors[["geometry"]]],
                          ignore_index=True)
     branches = gpd.GeoDataFrame(branches, geometry="geometry", crs=layers.crs)
-    demand = demo_result.candidates
+    demand = demo_result.demand  # the market's demand points: people per day
     from siteplanner.market import walk_graph
 
     graph = walk_graph(layers, speed_kmh=demo_study.network.walk_speed_kmh)
     minutes = walk_minutes(graph, demand, branches, cutoff_min=demo_study.network.cutoff_min,
                        metres_per_minute=80.0)
     p = huff.huff_probabilities(minutes, np.ones(len(branches)), lam=1.4)
-    visits = huff.facility_demand(p, demand["foot_traffic"].to_numpy())
+    visits = huff.facility_demand(p, demand["demand"].to_numpy())
     wgs = branches.to_crs(4326)
     path = tmp_path / "visits.csv"
     pd.DataFrame({"lon": wgs.geometry.x, "lat": wgs.geometry.y, "visits": visits}).to_csv(
