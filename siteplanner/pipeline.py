@@ -26,7 +26,8 @@ from siteplanner.ahp import weights_from_judgements
 from siteplanner.candidates import h3_candidates, user_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
-from siteplanner.footfall import foot_traffic_points
+from siteplanner.demand import criteria_correlation, demand_layer, read_census
+from siteplanner.footfall import foot_traffic_points, foot_traffic_proxy
 from siteplanner.layers import Layers, build_layers
 from siteplanner.learn import calibrate_foot_traffic, learned_scores
 from siteplanner.market import catchments, market_share, walk_graph
@@ -70,6 +71,7 @@ class RankResult:
     clusters: gpd.GeoDataFrame | None = None
     territories: gpd.GeoDataFrame | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    demand: gpd.GeoDataFrame | None = None
 
 
 def cache_folder() -> Path:
@@ -192,13 +194,17 @@ def rank_sites(study: Study, *,
             else:
                 scored = score(raw, study.criteria)
             table = cands[["site_id", "geometry", "cell"]].join(raw).join(scored).join(access)
+            extras["criteria_correlation"] = criteria_correlation(
+                raw, {k: c.weight for k, c in study.criteria.items()})
         with stage("select"):
             sel = study.selection
             ranked = select_top(gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs),
                                 layers.own_branches, k=sel.top_k,
                                 min_spacing_m=sel.min_spacing_m,
                                 min_distance_to_own_m=sel.min_distance_to_own_m)
-            demand = _demand_points(cands, raw, layers, study)
+            demand = _demand_points(cands, raw, layers, study, proximity=prox)
+            extras["demand"] = {"unit": demand.attrs["unit"], "sources": demand.attrs["sources"],
+                                "weights": demand.attrs["weights"]}
             joint: dict[str, Any] = {}
             if sel.method != "top":
                 h = study.huff
@@ -255,7 +261,7 @@ def rank_sites(study: Study, *,
         foot_traffic_measured=layers.foot_traffic_measured,
         data_date=osm.data_date if osm is not None else None,
         timings=timings, inputs=inputs, warnings=messages, catchments=catch,
-        clusters=zones, territories=terr,
+        clusters=zones, territories=terr, demand=demand,
         extras={**extras, "market": market.summary,
                 **({"selection_model": joint} if joint else {})},
     )
@@ -269,9 +275,11 @@ def _features(cands: gpd.GeoDataFrame, layers: Layers, study: Study, *,
     c = study.criteria
     foot_pts, measured = foot_traffic_points(layers)
     p = proximity
+    foot = (feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m,
+                              measured=True, proximity=p)
+            if measured else foot_traffic_proxy(cands, layers, proximity=p))
     cols = [
-        feat.foot_traffic(cands, foot_pts, radius_m=c["foot_traffic"].radius_m, measured=measured,
-                          proximity=p),
+        foot,
         feat.transit(cands, layers.transit, radius_m=c["transit"].radius_m, proximity=p),
         feat.commercial(cands, layers.pois, radius_m=c["commercial"].radius_m, proximity=p),
         feat.competition(cands, layers.competitors, radius_m=c["competition"].radius_m,
@@ -298,15 +306,24 @@ def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: La
     return cal.predicted.rename("foot_traffic"), {"source": "calibrated model", **cal.report}
 
 
-def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
-                   study: Study) -> gpd.GeoDataFrame:
-    """H3 cells weighted by foot traffic: the demand that chooses among branches."""
+def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers, study: Study,
+                   *, proximity: Proximity | None = None) -> gpd.GeoDataFrame:
+    """H3 cells with the people they hold per day: the demand that chooses among branches."""
+    from siteplanner.sources.buildings import read_buildings, read_landuse
+
     if layers.candidates is None:
-        cells, weight = cands, raw["foot_traffic"]
+        cells, foot = cands, raw["foot_traffic"]
     else:
         cells = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
-        foot_pts, measured = foot_traffic_points(layers)
-        weight = feat.foot_traffic(cells, foot_pts, radius_m=study.criteria["foot_traffic"].radius_m,
-                                   measured=measured)
-    return gpd.GeoDataFrame({"weight": weight.to_numpy()}, geometry=cells.geometry.values,
-                            crs=layers.crs, index=cells.index)
+        foot = _features(cells, layers, study)["foot_traffic"]
+    d = study.demand
+    osm = study.osm if study.osm is not None and study.osm.is_file() else None
+    census = (read_census(d.census), str(d.census)) if d.census is not None else None
+    out = demand_layer(
+        cells, foot_traffic=foot, foot_traffic_measured=layers.foot_traffic_measured,
+        buildings=read_buildings(osm) if osm else None, landuse=read_landuse(osm) if osm else None,
+        census=census, raster=d.raster,
+        weights={"residents": d.residents_weight, "workers": d.workers_weight,
+                 "foot_traffic": d.foot_traffic_weight})
+    out["weight"] = out["demand"]
+    return out
