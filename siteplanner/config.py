@@ -604,10 +604,10 @@ def _demand(raw: Any, base: Path, where: str) -> DemandSettings:
     _only_keys(raw, {"residents_weight", "workers_weight", "foot_traffic_weight", "census",
                      "census_column", "raster"}, where, "demand.")
     d = DemandSettings()
-    w = [_non_negative(raw.get(k, getattr(d, k)), f"{where}: demand.{k}")
-         for k in ("residents_weight", "workers_weight", "foot_traffic_weight")]
+    r, w, f = (_non_negative(raw.get(k, getattr(d, k)), f"{where}: demand.{k}")
+               for k in ("residents_weight", "workers_weight", "foot_traffic_weight"))
     census, raster, col = raw.get("census"), raw.get("raster"), raw.get("census_column")
-    return DemandSettings(*w, census=base / census if census else None,
+    return DemandSettings(r, w, f, census=base / census if census else None,
                           census_column=str(col) if col else None,
                           raster=base / raster if raster else None)
 
