@@ -136,3 +136,14 @@ def test_observed_visits_away_from_any_branch_are_refused(runner, tmp_path):
     res = runner.invoke(app, ["rank", str(sp), "--out", str(tmp_path / "out")])
     assert res.exit_code == 1
     assert "visits.csv" in res.stderr and "from the nearest existing branch" in res.stderr
+
+
+def test_the_market_splits_people_per_day(demo_result):
+    """Demand points carry residents and workers from the buildings; the split is in people per day."""
+    market, demand = demo_result.extras["market"], demo_result.demand
+    assert market["demand_unit"] == "people per day"
+    assert demo_result.extras["demand"]["sources"]["residents"].startswith("OSM buildings")
+    people = demand["residents"].sum() + demand["workers"].sum()
+    assert market["total_demand"] == pytest.approx(people, rel=1e-6)
+    expected = demo_result.selected["expected_demand"]
+    assert (expected > 0).all() and expected.sum() <= people
