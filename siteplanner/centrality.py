@@ -137,7 +137,9 @@ def _tile(g: sp.csr_matrix, pts: np.ndarray, sources: np.ndarray, rs: list[float
     step = max(1, _BATCH_ENTRIES // max(len(inside), 1))
     for start in range(0, len(local), step):
         batch = local[start:start + step]
-        dist, pred = dijkstra(sub, directed=False, indices=batch, limit=r_max,
+        # the graph is symmetric: directed=True finds the same paths without
+        # scipy building the transpose on every call
+        dist, pred = dijkstra(sub, directed=True, indices=batch, limit=r_max,
                               return_predecessors=True)
         reached = dist > 0
         reached &= np.isfinite(dist)
