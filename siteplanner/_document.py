@@ -30,8 +30,8 @@ LAYER_KINDS = ("area", "competitors", "own_branches", "transit", "pois", "foot_t
 #: The study's own keys, written under ``[study]`` in the file.
 STUDY_KEYS = ("name", "brand", "osm", "place", "bbox", "crs", "seed", "area", "brand_wikidata",
               "aliases")
-SECTIONS = ("study", "candidates", "selection", "criteria", "layers", "network", "huff", "model",
-            "ahp", "floorplan")
+SECTIONS = ("study", "candidates", "selection", "criteria", "layers", "network", "huff", "demand",
+            "model", "ahp", "floorplan")
 
 
 
@@ -88,6 +88,7 @@ def document_to_fields(raw: Any, *, base: Path, layer_keys: tuple[str, ...]) -> 
     out["huff"] = _resolve(huff, ("observed",), base)
     out["floorplan"] = _resolve(dict(_table(raw.get("floorplan", {}), "floorplan")),
                                 ("outline", "standard"), base)
+    out["demand"] = _resolve(dict(_table(raw.get("demand", {}), "demand")), ("census", "raster"), base)
     out["layers"] = _layers(raw.get("layers", {}), base, layer_keys)
     out["criteria"] = _criteria(raw.get("criteria", {}))
     if "ahp" in raw:

@@ -127,6 +127,8 @@ def opportunity_zones(candidates: gpd.GeoDataFrame, *, score_column: str = "scor
     spacing = _spacing(xy)
     scores = candidates[score_column].to_numpy(dtype=float)
     high = np.flatnonzero(scores >= np.quantile(scores, quantile))
+    # DBSCAN gives a border point to the first cluster that reaches it: fix the order by site id
+    high = high[np.argsort(candidates.index.astype(str).to_numpy()[high], kind="stable")]
     raw = np.full(len(candidates), -1)
     reach = float(eps_m) if eps_m is not None else 1.5 * spacing
     if len(high) >= max(min_samples, 2):

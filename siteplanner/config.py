@@ -72,6 +72,7 @@ __all__ = [
     "SOLVERS",
     "CandidateSettings",
     "Criterion",
+    "DemandSettings",
     "FloorplanSettings",
     "HuffSettings",
     "LayerFile",
@@ -322,6 +323,35 @@ class HuffSettings:
     observed: FilePath | None = None
 
 
+@settings("demand")
+class DemandSettings:
+    """The people each cell holds (see :mod:`siteplanner.demand` and docs/demand.md).
+
+    ``demand = residents_weight * residents + workers_weight * workers +
+    foot_traffic_weight * measured passers-by``, in people per day. Every
+    weight is 1 by default: each resident, worker and counted passer-by is one
+    person who may use a branch. Residents come from ``raster`` (a GeoTIFF of
+    people per pixel), else ``census`` (polygons with ``census_column``), else
+    the OSM buildings.
+    """
+
+    residents_weight: Weight = 1.0
+    workers_weight: Weight = 1.0
+    foot_traffic_weight: Weight = 1.0
+    census: FilePath | None = None
+    census_column: Text | None = None
+    raster: FilePath | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("census", "raster"):
+            p = getattr(self, key)
+            if p is not None and not is_file(p):
+                raise Problem(key, f"{{key}} {show(str(p))} not found; check the path")
+        if self.census is not None and self.census_column is None:
+            raise Problem("census_column", "{key} is missing: name the census file's column of "
+                                           "residents, e.g. census_column = \"population\"")
+
+
 @settings("model")
 class ModelSettings:
     """How candidates are scored and how sure the ranking is.
@@ -400,6 +430,7 @@ class Study:
     layers: dict[str, LayerFile] = Field(default_factory=dict)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     huff: HuffSettings = Field(default_factory=HuffSettings)
+    demand: DemandSettings = Field(default_factory=DemandSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     floorplan: FloorplanSettings = Field(default_factory=FloorplanSettings)
     ahp: dict[str, Any] | None = None
@@ -536,7 +567,7 @@ class Study:
         doc: dict[str, Any] = {"study": {k: d[k] for k in STUDY_KEYS if d[k] not in (None, [])}}
         if "area" in doc["study"]:
             doc["study"]["area"] = {k: v for k, v in doc["study"]["area"].items() if v is not None}
-        for sec in ("candidates", "selection", "network", "model", "floorplan"):
+        for sec in ("candidates", "selection", "network", "demand", "model", "floorplan"):
             doc[sec] = {k: v for k, v in d[sec].items() if v is not None and v != []}
         huff = {k: v for k, v in d["huff"].items() if v is not None}
         doc["huff"] = {("lambda" if k == "lam" else k): v for k, v in huff.items()}

@@ -40,7 +40,7 @@ import geopandas as gpd
 import pandas as pd
 
 from siteplanner import features as feat
-from siteplanner.footfall import foot_traffic_points
+from siteplanner.footfall import foot_traffic_points, foot_traffic_proxy
 from siteplanner.layers import Layers
 from siteplanner.proximity import Proximity
 
@@ -115,8 +115,11 @@ class CriterionSpec:
 
 def _foot_traffic(candidates: gpd.GeoDataFrame, layers: Layers, *, radius_m: float,
                   proximity: Proximity | None = None) -> pd.Series:
+    """Measured counts near each point, else the street-centrality proxy (:mod:`siteplanner.footfall`)."""
     points, measured = foot_traffic_points(layers)
-    return feat.foot_traffic(candidates, points, radius_m=radius_m, measured=measured,
+    if not measured:
+        return foot_traffic_proxy(candidates, layers, proximity=proximity)
+    return feat.foot_traffic(candidates, points, radius_m=radius_m, measured=True,
                              proximity=proximity)
 
 

@@ -1,27 +1,63 @@
-"""Foot traffic: the user's measured counts, or a proxy built from OpenStreetMap.
+"""Foot traffic: the user's measured counts, or a proxy from the street network and what draws people.
 
-The proxy says where people walk from what draws them: every shop, café,
-office or service is a destination worth weight 1, and every transit stop
-brings riders worth its mode weight (:data:`siteplanner.features.MODE_WEIGHTS`).
-The foot-traffic criterion is then the kernel density of those weights around
-each candidate. It ranks streets the way counters tend to (busy where
-destinations and stations cluster), but it is a proxy: every output says so,
-and measured counts replace it when given.
+The proxy follows two findings of pedestrian research:
+
+* **Configuration.** Flow follows the street network: streets that many short
+  walking paths pass through, and streets close to many others, carry more
+  people (Hillier et al. 1993, "Natural movement"; Sevtsuk 2010 and cityseer
+  use the same radius-bounded measures). Centrality comes from
+  :func:`siteplanner.centrality.walk_centrality` at 400 and 800 m.
+* **Attractors.** Destinations and stations at the doorstep: POIs within
+  150 m and transit stops within 150 m weighted by mode
+  (:data:`siteplanner.features.MODE_WEIGHTS`), the scale of a block face.
+
+The proxy is the equal-weight mean of the percentile ranks, among the points
+measured, of the five features of :data:`PROXY_FEATURES` (no counts exist to
+weight them; the count calibration fits its own weights on
+:func:`centrality_features`). It lies in [0, 1] and has no unit: it ranks
+streets, it does not count people. Without a street network it falls back to
+the attractors alone, with a warning.
 """
 
 from __future__ import annotations
 
+import warnings
+import weakref
+
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
-from siteplanner.features import MODE_WEIGHTS
+from siteplanner.centrality import DEFAULT_RADII, walk_centrality
+from siteplanner.features import MODE_WEIGHTS, kernel_sum
 from siteplanner.layers import Layers
+from siteplanner.network import WalkGraph
+from siteplanner.proximity import NetworkWalk, Proximity, xy
 
-__all__ = ["foot_traffic_points"]
+__all__ = [
+    "ATTRACTOR_RADIUS_M",
+    "PROXY_FEATURES",
+    "centrality_features",
+    "foot_traffic_points",
+    "foot_traffic_proxy",
+]
+
+#: Radius in metres of the doorstep attractors (POIs, stops).
+ATTRACTOR_RADIUS_M = 150.0
+
+#: The features the proxy averages (percentile ranks, equal weights).
+PROXY_FEATURES = ("betweenness_400", "betweenness_800", "harmonic_800", "pois_150", "transit_150")
+
+_CENTRALITY: weakref.WeakKeyDictionary[WalkGraph, pd.DataFrame] = weakref.WeakKeyDictionary()
 
 
 def foot_traffic_points(layers: Layers) -> tuple[gpd.GeoDataFrame, bool]:
-    """The points behind the foot-traffic criterion and whether they are measured."""
+    """The points behind the foot-traffic criterion and whether they are measured.
+
+    Measured counts when the study has them; otherwise the attractors (POIs of
+    weight 1 and stops of their mode weight), as used without a street network.
+    """
     if layers.foot_traffic_measured:
         return layers.foot_traffic, True
     pois = layers.pois[["geometry"]].assign(count=1.0, source="poi")
@@ -29,3 +65,56 @@ def foot_traffic_points(layers: Layers) -> tuple[gpd.GeoDataFrame, bool]:
         count=layers.transit["mode"].map(MODE_WEIGHTS).fillna(1.0).to_numpy(), source="transit")
     proxy = pd.concat([pois, stops], ignore_index=True)
     return gpd.GeoDataFrame(proxy, geometry="geometry", crs=layers.crs), False
+
+
+def _centrality(graph: WalkGraph) -> pd.DataFrame:
+    """Centrality of the graph's nodes, computed once per graph."""
+    if graph not in _CENTRALITY:
+        _CENTRALITY[graph] = walk_centrality(graph, radii=DEFAULT_RADII)
+    return _CENTRALITY[graph]
+
+
+def centrality_features(points: gpd.GeoDataFrame, layers: Layers, *, graph: WalkGraph | None,
+                        proximity: Proximity | None = None) -> pd.DataFrame:
+    """Network centrality and doorstep attractors at each point (study CRS).
+
+    Columns: ``betweenness_<r>``, ``harmonic_<r>``, ``reach_<r>`` of the
+    nearest street node for r in 400, 800 m (``log1p`` of the counts, as
+    counts of paths span orders of magnitude), ``pois_150`` and
+    ``transit_150`` (kernel sums, see :mod:`siteplanner.features`). Without a
+    graph the centrality columns are left out.
+    """
+    stops = layers.transit
+    w = stops["mode"].map(MODE_WEIGHTS).fillna(1.0).to_numpy() if len(stops) else None
+    cols = [
+        kernel_sum(points, layers.pois, radius_m=ATTRACTOR_RADIUS_M, name="pois_150",
+                   proximity=proximity),
+        kernel_sum(points, stops, radius_m=ATTRACTOR_RADIUS_M, weights=w, name="transit_150",
+                   proximity=proximity),
+    ]
+    if graph is not None and len(points):
+        cent = _centrality(graph)
+        _, node = cKDTree(graph.xy).query(xy(points))
+        at = cent.iloc[node].set_axis(points.index)
+        big = [c for c in at.columns if not c.startswith("harmonic")]
+        at[big] = np.log1p(at[big])
+        cols.insert(0, at)
+    return pd.concat(cols, axis=1)
+
+
+def foot_traffic_proxy(points: gpd.GeoDataFrame, layers: Layers, *,
+                       proximity: Proximity | None = None,
+                       graph: WalkGraph | None = None) -> pd.Series:
+    """The documented foot-traffic proxy in [0, 1] at each point (see the module notes).
+
+    The graph is taken from ``proximity`` when it walks the network.
+    """
+    if graph is None and isinstance(proximity, NetworkWalk):
+        graph = proximity.graph
+    feats = centrality_features(points, layers, graph=graph, proximity=proximity)
+    use = [c for c in PROXY_FEATURES if c in feats]
+    if graph is None:
+        warnings.warn("no street network: the foot-traffic proxy uses POIs and transit stops "
+                      "within 150 m only, without street centrality", UserWarning, stacklevel=2)
+    ranks = feats[use].rank(pct=True) if len(points) > 1 else feats[use] * 0 + 1.0
+    return ranks.mean(axis=1).rename("foot_traffic")

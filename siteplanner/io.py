@@ -74,6 +74,10 @@ def gpkg_tables(result: Any) -> dict[str, gpd.GeoDataFrame]:
         extra_layer = getattr(result, name, None)
         if extra_layer is not None and len(extra_layer):
             tables[name] = extra_layer
+    demand = getattr(result, "demand", None)
+    if demand is not None and len(demand):
+        # one row per demand cell: residents, workers, foot traffic and demand (people per day)
+        tables["demand"] = demand.drop(columns=[c for c in ("weight",) if c in demand])
     if len(layers.streets):
         # simplified streets let `siteplanner report` redraw the mini-maps without the OSM file
         tables["streets"] = gpd.GeoDataFrame(

@@ -1,7 +1,9 @@
 """Catchments and Huff market share for the chosen sites.
 
-Demand points are the study's H3 cells, each weighted by its foot-traffic
-value (measured or proxy, as the run says). They choose among every branch,
+Demand points are the study's H3 cells, each carrying the people it holds on
+a day (``demand``: residents, workers and measured passers-by, see
+:mod:`siteplanner.demand`), so every market figure is in people per day.
+They choose among every branch,
 own, competitor and new, with Huff's rule over walk times
 (:mod:`siteplanner.huff`). Walk times run along the streets when a walking
 graph exists and in a straight line otherwise.
@@ -26,12 +28,30 @@ from siteplanner.layers import Layers
 from siteplanner.network import WalkGraph
 from siteplanner.proximity import walk_minutes, xy
 
-__all__ = ["MarketResult", "catchments", "market_share", "walk_graph"]
+__all__ = ["MARKET_UNITS", "MarketResult", "catchments", "demand_unit", "market_share",
+           "walk_graph"]
 
 log = logging.getLogger(__name__)
 
 #: How far an observed-visits row may lie from the branch it describes.
 MATCH_M = 75.0
+
+#: The market figures per site; each is in the demand's unit (:func:`demand_unit`).
+MARKET_UNITS = ("expected_demand", "from_competitors", "cannibalized", "from_unserved",
+                "net_new_demand")
+
+
+def demand_unit(demand: gpd.GeoDataFrame) -> str:
+    """The unit of the demand points: ``attrs["unit"]``, people per day for the demand layer."""
+    return str(demand.attrs.get("unit", "demand weight (no unit)"))
+
+
+def _weights(demand: gpd.GeoDataFrame) -> np.ndarray:
+    column = "demand" if "demand" in demand else "weight"
+    if column not in demand:
+        msg = "demand points need a 'demand' column (people per day); build them with demand_layer"
+        raise InputError(msg)
+    return demand[column].to_numpy(dtype=float)
 
 
 def walk_graph(layers: Layers, *, speed_kmh: float) -> WalkGraph | None:
@@ -68,7 +88,15 @@ def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoData
     Parameters
     ----------
     demand
-        Demand points with a ``weight`` column, in the study CRS.
+        Demand points in the study CRS with a ``demand`` column (people per day,
+        :func:`siteplanner.demand.demand_layer`; ``weight`` is read when absent)
+        and its unit in ``attrs["unit"]``.
+
+    Returns
+    -------
+    MarketResult
+        ``sites``: :data:`MARKET_UNITS` per new site in the demand's unit
+        (``sites.attrs["unit"]``); ``summary`` for run.json with ``demand_unit``.
     """
     mpm = speed_kmh * 1000 / 60
     own, comp = layers.own_branches, layers.competitors
@@ -81,20 +109,24 @@ def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoData
                         settings.attractiveness_new)
     ids = ([f"own:{i}" for i in range(len(own))] + [f"competitor:{i}" for i in range(len(comp))]
            + selected["site_id"].astype(str).tolist())
-    weights = demand["weight"].to_numpy(dtype=float)
+    weights = _weights(demand)
+    unit = demand_unit(demand)
     if not np.isfinite(weights).all() or weights.sum() <= 0:
-        msg = "foot traffic is zero everywhere, so there is no demand to share; check the foot_traffic layer"
+        msg = ("demand is zero everywhere, so there is none to share; check the buildings, "
+               "census or raster layer and the foot_traffic layer")
         raise InputError(msg)
     minutes = walk_minutes(graph, demand, facilities, cutoff_min=cutoff_min, metres_per_minute=mpm)
     lam = settings.lam
     summary: dict[str, Any] = {"lambda": lam, "lambda_source": "study",
                                "walk_times": "network" if graph is not None else "straight-line",
-                               "cutoff_min": cutoff_min, "demand_points": len(demand)}
+                               "cutoff_min": cutoff_min, "demand_points": len(demand),
+                               "demand_unit": unit}
     if settings.observed is not None:
         lam = _calibrate(settings.observed, facilities, roles, minutes, attract, weights)
         summary.update({"lambda": round(lam, 4), "lambda_source": f"fitted to {settings.observed}"})
     impact = huff.market_impact(minutes, attract, weights, roles, lam=lam, facility_ids=ids)
     sites = impact.sites.loc[selected["site_id"].astype(str)]
+    sites.attrs["unit"] = unit
     summary.update({
         "own_demand_before": round(float(impact.own_demand_before), 3),
         "own_demand_after": round(float(impact.own_demand_after), 3),

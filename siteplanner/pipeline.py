@@ -28,6 +28,7 @@ from siteplanner.calibration import calibrate_foot_traffic
 from siteplanner.candidates import SITE_COLUMNS, edge_policy, h3_candidates, site_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, Study
+from siteplanner.demand import criteria_correlation, demand_layer, read_census
 from siteplanner.features import compute_criteria
 from siteplanner.floorplan.sites import SitePlan, plan_sites
 from siteplanner.footfall import foot_traffic_points
@@ -85,6 +86,8 @@ class RankResult:
     sensitivity: Sensitivity | None = None
     floorplans: dict[str, SitePlan] = field(default_factory=dict)
     foot_traffic_points: gpd.GeoDataFrame | None = None
+    #: The demand cells: residents, workers, foot traffic and demand in people per day.
+    demand: gpd.GeoDataFrame | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def rescore(self, weights: Mapping[str, float] | None = None, **by_name: float) -> gpd.GeoDataFrame:
@@ -269,6 +272,8 @@ def score_stage(s: RankState) -> None:
     else:
         scored = score(raw, study.criteria)
     table = cands[list(SITE_COLUMNS)].join(raw).join(scored).join(_need(s.access))
+    s.extras["criteria_correlation"] = criteria_correlation(
+        raw, {k: c.weight for k, c in study.criteria.items()})
     s.ranked = gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs)
 
 
@@ -281,6 +286,8 @@ def select_stage(s: RankState) -> None:
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
     s.demand = _demand_points(_need(s.cands), _need(s.raw), layers, study)
+    s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
+                          if k in s.demand.attrs} | {"cells": len(s.demand)}
     if sel.method != "top":
         h, net = study.huff, study.network
         ranked, s.extras["selection_model"] = select_joint(
@@ -428,7 +435,7 @@ def _result(s: RankState, timings: dict[str, float], messages: list[str]) -> Ran
         timings=timings, inputs=s.inputs, warnings=messages,
         catchments=s.result.get("catchments"), clusters=s.result.get("clusters"),
         territories=s.result.get("territories"), sensitivity=s.result.get("sensitivity"),
-        floorplans=s.result.get("floorplans", {}), foot_traffic_points=s.foot_pts,
+        floorplans=s.result.get("floorplans", {}), foot_traffic_points=s.foot_pts, demand=s.demand,
         extras=s.extras,
     )
 
@@ -463,14 +470,35 @@ def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: La
 
 def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
                    study: Study) -> gpd.GeoDataFrame:
-    """H3 cells weighted by foot traffic: the demand that chooses among branches."""
-    if layers.candidates is None:
-        cells, weight = cands, raw["foot_traffic"]
+    """The H3 cells of the study area that hold people, with people per day: the demand.
+
+    Demand covers the whole area, not only the buildable candidates: people
+    live and work where no branch can stand. Cells with no one in them are
+    left out of the market. Without buildings, census or raster the demand
+    falls back to the foot-traffic value over the candidates, with a warning.
+    """
+    from siteplanner.sources.buildings import read_buildings, read_landuse
+
+    osm = study.osm if study.osm is not None and study.osm.is_file() else None
+    d = study.demand
+    if osm is None and d.census is None and d.raster is None:
+        cells, foot = cands, raw["foot_traffic"]
     else:
         cells = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
-        foot_pts, measured = foot_traffic_points(layers)
-        weight = feat.foot_traffic(cells, foot_pts, radius_m=study.criteria["foot_traffic"].radius_m,
-                                   measured=measured)
-    return gpd.GeoDataFrame({"weight": weight.to_numpy()}, geometry=cells.geometry.values,
-                            crs=layers.crs, index=cells.index)
-
+        foot = raw["foot_traffic"].reindex(cells.index)
+        if layers.foot_traffic_measured:
+            pts, _ = foot_traffic_points(layers)
+            foot = feat.foot_traffic(cells, pts, radius_m=study.criteria["foot_traffic"].radius_m,
+                                     measured=True)
+    census = (read_census(d.census), str(d.census)) if d.census is not None else None
+    out = demand_layer(
+        cells, foot_traffic=foot.fillna(0.0), foot_traffic_measured=layers.foot_traffic_measured,
+        buildings=read_buildings(osm) if osm else None, landuse=read_landuse(osm) if osm else None,
+        census=census, raster=d.raster,
+        weights={"residents": d.residents_weight, "workers": d.workers_weight,
+                 "foot_traffic": d.foot_traffic_weight})
+    keep = out[out["demand"] > 0] if (out["demand"] > 0).any() else out
+    keep = keep.copy()
+    keep.attrs = out.attrs
+    keep["weight"] = keep["demand"]
+    return keep

@@ -101,14 +101,14 @@ def test_lambda_is_fitted_from_observed_visits(runner, tmp_path, demo_result, de
     branches = pd.concat([layers.own_branches[["geometry"]], layers.competitors[["geometry"]]],
                          ignore_index=True)
     branches = gpd.GeoDataFrame(branches, geometry="geometry", crs=layers.crs)
-    demand = demo_result.candidates
+    demand = demo_result.demand  # the market's demand points: people per day
     from siteplanner.market import walk_graph
 
     graph = walk_graph(layers, speed_kmh=demo_study.network.walk_speed_kmh)
     minutes = walk_minutes(graph, demand, branches, cutoff_min=demo_study.network.cutoff_min,
                        metres_per_minute=80.0)
     p = huff.huff_probabilities(minutes, np.ones(len(branches)), lam=1.4)
-    visits = huff.facility_demand(p, demand["foot_traffic"].to_numpy())
+    visits = huff.facility_demand(p, demand["demand"].to_numpy())
     wgs = branches.to_crs(4326)
     path = tmp_path / "visits.csv"
     pd.DataFrame({"lon": wgs.geometry.x, "lat": wgs.geometry.y, "visits": visits}).to_csv(
@@ -136,3 +136,14 @@ def test_observed_visits_away_from_any_branch_are_refused(runner, tmp_path):
     res = runner.invoke(app, ["rank", str(sp), "--out", str(tmp_path / "out")])
     assert res.exit_code == 1
     assert "visits.csv" in res.stderr and "from the nearest existing branch" in res.stderr
+
+
+def test_the_market_splits_people_per_day(demo_result):
+    """Demand points carry residents and workers from the buildings; the split is in people per day."""
+    market, demand = demo_result.extras["market"], demo_result.demand
+    assert market["demand_unit"] == "people per day"
+    assert demo_result.extras["demand"]["sources"]["residents"].startswith("OSM buildings")
+    people = demand["residents"].sum() + demand["workers"].sum()
+    assert market["total_demand"] == pytest.approx(people, rel=1e-6)
+    expected = demo_result.selected["expected_demand"]
+    assert (expected > 0).all() and expected.sum() <= people

@@ -1,0 +1,126 @@
+"""Building footprints and land use from an OpenStreetMap extract.
+
+:func:`read_buildings` returns one polygon per building with the tags the
+demand model reads (:data:`BUILDING_TAGS`); :func:`read_landuse` the
+``landuse`` polygons that give an untyped building (``building=yes``) its
+likely use. ``.osm.pbf`` files are read with pyrosm, ``.osm`` / ``.osm.bz2``
+with osmnx's offline ``features_from_xml``. Everything is returned in WGS84;
+:mod:`siteplanner.demand` projects it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from siteplanner._errors import InputError
+
+__all__ = ["BUILDING_TAGS", "read_buildings", "read_landuse"]
+
+#: Tags kept on every building (missing ones are empty).
+BUILDING_TAGS = ("building", "building:levels", "height", "building:use", "amenity", "shop",
+                 "office", "tourism")
+
+
+def read_buildings(path: Path | str) -> gpd.GeoDataFrame:
+    """Building footprints of an OSM extract: polygons in EPSG:4326 with :data:`BUILDING_TAGS`.
+
+    Parameters
+    ----------
+    path
+        A ``.osm.pbf``, ``.osm`` or ``.osm.bz2`` file.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per building way or relation (points and lines dropped), with
+        the tag columns as strings (missing values as ``None``).
+    """
+    p = Path(path)
+    raw = _read(p, {"building": True}, kind="buildings")
+    if raw is None or len(raw) == 0:
+        return gpd.GeoDataFrame({t: pd.Series(dtype=object) for t in BUILDING_TAGS},
+                                geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    return _tidy(raw, BUILDING_TAGS, p)
+
+
+def read_landuse(path: Path | str) -> gpd.GeoDataFrame:
+    """``landuse`` polygons of an OSM extract (EPSG:4326), with a ``landuse`` column."""
+    p = Path(path)
+    raw = _read(p, {"landuse": True}, kind="landuse")
+    if raw is None or len(raw) == 0:
+        return gpd.GeoDataFrame({"landuse": pd.Series(dtype=object)},
+                                geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    return _tidy(raw, ("landuse",), p)
+
+
+def _read(path: Path, tags: dict[str, Any], *, kind: str) -> gpd.GeoDataFrame | None:
+    if not path.is_file():
+        msg = f"{path}: OSM file not found; check the path to the extract"
+        raise InputError(msg)
+    name = path.name.lower()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if name.endswith(".pbf"):
+                import pyrosm
+
+                osm = pyrosm.OSM(str(path))
+                return osm.get_buildings() if kind == "buildings" else osm.get_landuse()
+            if name.endswith((".osm", ".osm.bz2", ".xml")):
+                import osmnx as ox
+                from osmnx._errors import InsufficientResponseError
+
+                try:
+                    return ox.features_from_xml(path, tags=tags)
+                except InsufficientResponseError:
+                    return None
+    except InputError:
+        raise
+    except Exception as e:  # the readers raise bare exceptions on corrupt input
+        msg = f"{path}: cannot read {kind} ({type(e).__name__}: {e}); check the OSM file"
+        raise InputError(msg) from None
+    msg = f"{path}: unknown OSM format; use .osm.pbf, .osm or .osm.bz2"
+    raise InputError(msg)
+
+
+def _tidy(raw: gpd.GeoDataFrame, tags: tuple[str, ...], path: Path) -> gpd.GeoDataFrame:
+    """Polygons only, the wanted tags as object columns (pyrosm's JSON ``tags`` unpacked)."""
+    raw = raw.reset_index(drop=True)
+    extra = _unpack_tags(raw, tags)
+    cols = {}
+    for t in tags:
+        col = raw[t] if t in raw else extra.get(t, pd.Series(None, index=raw.index, dtype=object))
+        cols[t] = col.astype(object).where(col.notna(), None)
+    gdf = gpd.GeoDataFrame(cols, geometry=raw.geometry.values, crs=raw.crs or 4326)
+    if gdf.crs is None or not gdf.crs.equals(4326):
+        gdf = gdf.to_crs(4326)
+    polygonal = gdf.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    gdf = gdf[polygonal & gdf.is_valid.to_numpy() & ~gdf.is_empty.to_numpy()]
+    return gdf.reset_index(drop=True)
+
+
+def _unpack_tags(raw: pd.DataFrame, tags: tuple[str, ...]) -> dict[str, pd.Series]:
+    """Tags that pyrosm left inside its JSON ``tags`` column."""
+    missing = [t for t in tags if t not in raw]
+    if not missing or "tags" not in raw:
+        return {}
+    import json
+
+    def parse(s: Any) -> dict[str, Any]:
+        if isinstance(s, dict):
+            return s
+        if isinstance(s, str) and s:
+            try:
+                out = json.loads(s)
+            except ValueError:
+                return {}
+            return out if isinstance(out, dict) else {}
+        return {}
+
+    parsed = raw["tags"].map(parse)
+    return {t: parsed.map(lambda d, t=t: d.get(t)) for t in missing}
