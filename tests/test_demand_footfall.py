@@ -9,10 +9,10 @@ from scipy.stats import spearmanr
 from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
 from siteplanner import features as feat
+from siteplanner.calibration import FootTrafficCalibrator
 from siteplanner.candidates import h3_candidates
 from siteplanner.footfall import PROXY_FEATURES, centrality_features, foot_traffic_proxy
 from siteplanner.layers import build_layers
-from siteplanner.calibration import FootTrafficCalibrator
 from siteplanner.market import walk_graph
 from siteplanner.proximity import NetworkWalk
 
