@@ -162,30 +162,37 @@ def _run_rank(study_path: Path | None, *, out_dir: Path, osm: Path | None = None
         written_s = time.perf_counter() - t0
     for w in result.warnings:
         err.print(_line("warning:", "yellow", w), highlight=False, soft_wrap=True)
+    out.print(_sites_table(result))
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in {**result.timings, "write": written_s}.items())
+    out.print(f"stages: {timing}", markup=False, highlight=False)
+    out.print(Text(_plain(f"wrote {', '.join(str(f) for f in files)}")), soft_wrap=True)
+
+
+def _sites_table(result: Any) -> Table:
+    """The chosen sites for the console: where each is, its score and what it wins, with units."""
+    unit = (result.extras.get("demand") or {}).get("unit", "people per day")
     table = Table(title=Text(_plain(
         f"{result.study.display_name}: top {len(result.selected)} sites "
         f"(foot traffic: {'measured' if result.foot_traffic_measured else 'proxy'})")))
     sel = result.selected
     extra = [(c, label, fmt) for c, label, fmt in (
-        ("net_new_demand", "net new", "{:.0f}"), ("cannibalized", "cannib.", "{:.0f}"),
+        ("net_new_demand", "net new", "{:,.0f}"), ("cannibalized", "cannib.", "{:,.0f}"),
         ("stability", "stable", "{:.2f}")) if c in sel]
-    table.caption = ("own m: metres to the nearest own branch; net new / cannib.: demand won / "
-                     "taken from own branches (Huff); stable: share of weight draws keeping the "
-                     "site in the top K")
+    table.caption = Text(_plain(
+        f"own m: metres to the nearest own branch; net new / cannib.: demand won / taken from "
+        f"own branches (Huff), {unit}; stable: share of weight draws keeping the site in the top K"))
     table.add_column("rank", justify="right")
-    table.add_column("site_id", no_wrap=True, min_width=15)
+    table.add_column("site", min_width=24)
     for col in ("score", "own m", *(label for _, label, _ in extra)):
         table.add_column(col, justify="right", no_wrap=True)
     for _, row in sel.iterrows():
         cells = [fmt.format(row[c]) + (" fragile" if c == "stability" and row.get("fragile") else "")
                  for c, _, fmt in extra]
+        where = ", ".join(str(row[c]) for c in ("address", "district")
+                          if isinstance(row.get(c), str) and row[c].strip()) or str(row["site_id"])
         table.add_row(*(Text(_plain(c)) for c in (
-            str(row["rank"]), str(row["site_id"]), f"{row['score']:.3f}",
-            f"{row['nearest_own_m']:.0f}", *cells)))
-    out.print(table)
-    timing = ", ".join(f"{k} {v:.2f}s" for k, v in {**result.timings, "write": written_s}.items())
-    out.print(f"stages: {timing}", markup=False, highlight=False)
-    out.print(Text(_plain(f"wrote {', '.join(str(f) for f in files)}")), soft_wrap=True)
+            str(row["rank"]), where, f"{row['score']:.3f}", f"{row['nearest_own_m']:.0f}", *cells)))
+    return table
 
 
 @app.command()
