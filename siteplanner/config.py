@@ -17,6 +17,7 @@ import copy
 import math
 import tomllib
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -27,11 +28,13 @@ __all__ = [
     "LAYER_KINDS",
     "CandidateSettings",
     "Criterion",
+    "EconomicsSettings",
     "FloorplanSettings",
     "HuffSettings",
     "LayerFile",
     "ModelSettings",
     "NetworkSettings",
+    "PolicySettings",
     "SelectionSettings",
     "Study",
     "load_study",
@@ -205,6 +208,88 @@ class FloorplanSettings:
 
 
 @dataclass(frozen=True)
+class EconomicsSettings:
+    """The business case of a site: every default is a published figure (docs/economics.md).
+
+    Money is in ``currency`` (the sources below are in euros). Sources:
+
+    - ``revenue_per_customer_year`` 789: Nordea Year-end Report 2007, income
+      EUR 7,886m, and Annual Report 2007, about 10 million customers.
+    - ``customer_share`` 0.76: World Bank Global Findex 2021, 76 % of adults
+      worldwide hold an account; the share of the people a site draws each day
+      (``expected_demand``, visits per day) who become its customers.
+    - ``branch_visits_per_customer_year`` 12: Gallup (2014, via Statista),
+      the average US bank customer visited a branch 1.0 times a month.
+    - ``rent_per_m2_year`` 1,104: Cushman & Wakefield, Main Streets Across the
+      World 2025, prime rent on Warsaw's Nowy Świat (35th of 141 streets).
+    - ``fitout_per_m2`` 2,663: Turner & Townsend (2024), average high-spec
+      fit-out in Dublin, EUR 2,663/m².
+    - ``equipment_per_atm`` 59,100: USD 48,000 per machine + 16,000 installation
+      (a published bank-management case), at the ECB 2024 average USD 1.0824/EUR.
+    - ``equipment_per_counter`` 16,200: a teller cash recycler per counter,
+      USD 15,000-20,000 (ICBA Independent Banker, Oct. 2015), midpoint at 1.0824.
+    - ``salary_per_fte_year`` 100,900: Eurostat labour cost in financial and
+      insurance activities, euro area 2012, EUR 48.5 per hour, x 40 h x 52 weeks.
+    - ``other_opex_per_m2_year`` 76: Assure Index 2024 (offices), median
+      service charge GBP 6.00/sq ft, at the ECB 2024 average GBP 0.8466/EUR.
+    - ``horizon_years`` 10: the 10-year useful life of branch equipment in the
+      same bank-management case.
+    - ``discount_rate`` 0.10: EBA Risk Assessment Reports (2013, 2015), most
+      EU banks put their cost of equity at 10-12 %.
+    - ``opening_hours_per_week`` and ``fte_hours_per_week`` 40: the ILO
+      Forty-Hour Week Convention (C047, 1935).
+    - ``shrinkage`` 0.24: Knowlagent Contact Center Shrinkage Survey 2010, the
+      average share of paid time not spent serving customers.
+
+    ``districts`` is an optional polygon layer with an asking rent per m² and
+    year in ``rent_column``; a candidate premises layer with that column sets
+    the rent per candidate (it wins over the district). ``budget`` caps the
+    total capex of ``--select npv``; ``min_npv`` is the hurdle a site must reach.
+    """
+
+    currency: str = "EUR"
+    revenue_per_customer_year: float = 789.0
+    customer_share: float = 0.76
+    branch_visits_per_customer_year: float = 12.0
+    rent_per_m2_year: float = 1104.0
+    fitout_per_m2: float = 2663.0
+    equipment_per_atm: float = 59100.0
+    equipment_per_counter: float = 16200.0
+    salary_per_fte_year: float = 100900.0
+    other_opex_per_m2_year: float = 76.0
+    horizon_years: int = 10
+    discount_rate: float = 0.10
+    opening_hours_per_week: float = 40.0
+    fte_hours_per_week: float = 40.0
+    shrinkage: float = 0.24
+    districts: Path | None = None
+    rent_column: str = "asking_rent"
+    budget: float | None = None
+    min_npv: float = 0.0
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """The bank's siting rules as thresholds, checked for every selected site.
+
+    ``transit_max_walk_min``: a stop within this walk (5 min, the study's own
+    transit reach by default); ``foot_traffic_percentile`` and
+    ``commercial_percentile``: at or above this percentile of the study's
+    candidates (50: the median candidate); ``competitor_min_m``: no competitor
+    branch closer (100 m, about a block); the own-branch spacing is the
+    study's ``selection.min_distance_to_own_m``; ``max_payback_years``: optional.
+    ``mode`` ``report`` lists the checks; ``strict`` drops a failing site.
+    """
+
+    mode: str = "report"
+    transit_max_walk_min: float = 5.0
+    foot_traffic_percentile: float = 50.0
+    commercial_percentile: float = 50.0
+    competitor_min_m: float = 100.0
+    max_payback_years: float | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     """A validated study. Build it with :func:`load_study` or :meth:`Study.from_dict`."""
 
@@ -223,6 +308,8 @@ class Study:
     huff: HuffSettings = field(default_factory=HuffSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     floorplan: FloorplanSettings = field(default_factory=FloorplanSettings)
+    economics: EconomicsSettings = field(default_factory=EconomicsSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
     ahp: dict[str, Any] | None = None
     source_file: Path | None = None
 
@@ -233,7 +320,7 @@ class Study:
         where = str(source_file) if source_file else "study"
         raw = copy.deepcopy(raw)
         _only_keys(raw, {"study", "candidates", "selection", "criteria", "layers", "network",
-                         "huff", "model", "ahp", "floorplan"}, where, "")
+                         "huff", "model", "ahp", "floorplan", "economics", "policy"}, where, "")
         s = raw.get("study", {})
         _only_keys(s, {"name", "brand", "osm", "place", "bbox", "crs", "seed"}, where, "study.")
         brand = s.get("brand")
@@ -297,6 +384,8 @@ class Study:
             huff=_huff(raw.get("huff", {}), base, where),
             model=_model(raw.get("model", {}), where),
             floorplan=_floorplan(raw.get("floorplan", {}), base, where),
+            economics=_economics(raw.get("economics", {}), base, where),
+            policy=_policy(raw.get("policy", {}), where),
             ahp=ahp,
             source_file=source_file,
         )
@@ -305,8 +394,14 @@ class Study:
                        top_k: int | None = None, osm: Path | None = None,
                        place: str | None = None, bbox: str | None = None,
                        layers: list[str] | None = None, select: str | None = None,
-                       solver: str | None = None, model: str | None = None) -> Study:
-        """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings."""
+                       solver: str | None = None, model: str | None = None,
+                       budget: str | None = None, min_npv: str | None = None,
+                       policy: str | None = None) -> Study:
+        """Apply command-line overrides; ``sets`` are ``criteria.NAME.weight=W`` strings.
+
+        ``budget`` and ``min_npv`` are the texts of ``--budget`` and
+        ``--min-npv`` (money in the study's currency); ``policy`` is ``--policy``.
+        """
         criteria = dict(self.criteria)
         selection = self.selection
         network, huff = self.network, self.huff
@@ -335,7 +430,14 @@ class Study:
         if selection.capacity is not None:
             selection = _selection_rule(selection, "command line")
         kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers,
-                              "network": network, "huff": huff}
+                              "network": network, "huff": huff,
+                              "economics": _economics_overrides(self.economics, budget, min_npv),
+                              "policy": self.policy}
+        if policy is not None:
+            if policy not in POLICY_MODES:
+                msg = f"--policy {policy!r}: use one of {', '.join(POLICY_MODES)}"
+                raise ConfigError(msg)
+            kw["policy"] = _replace(self.policy, mode=policy)
         if model is not None:
             if model not in MODEL_KINDS:
                 msg = f"--model {model!r}: use one of {', '.join(MODEL_KINDS)}"
@@ -398,7 +500,7 @@ def _only_keys(d: Any, allowed: set[str], where: str, prefix: str) -> None:
         raise ConfigError(msg)
 
 
-SELECTION_METHODS = ("top", "coverage", "pmedian", "capture")
+SELECTION_METHODS = ("top", "coverage", "pmedian", "capture", "npv")
 SOLVERS = ("auto", "exact", "heuristic")
 #: Selection methods whose location models take a per-branch capacity.
 CAPACITY_METHODS = ("coverage", "pmedian")
@@ -714,3 +816,126 @@ def _layer(kind: str, spec: Any, base: Path, where: str) -> LayerFile:
         loc = Path(spec["locations"])
         opts["locations"] = loc if loc.is_absolute() else base / loc
     return LayerFile(kind=kind, path=p if p.is_absolute() else base / p, **opts)
+
+
+POLICY_MODES = ("report", "strict")
+_MONEY = ("revenue_per_customer_year", "rent_per_m2_year", "fitout_per_m2", "equipment_per_atm",
+          "equipment_per_counter", "salary_per_fte_year", "other_opex_per_m2_year")
+_SHARES = ("customer_share", "shrinkage")
+_HOURS = ("opening_hours_per_week", "fte_hours_per_week")
+
+
+def _money(v: Any, what: str, currency: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        msg = f"{what} = {v!r} is not a number; give an amount in {currency}, e.g. 1500"
+        raise ConfigError(msg)
+    if v < 0:
+        msg = f"{what} = {v!r} is negative; prices and rates must be >= 0 {currency}"
+        raise ConfigError(msg)
+    return float(v)
+
+
+def _economics(raw: Any, base: Path, where: str) -> EconomicsSettings:
+    d = EconomicsSettings()
+    _only_keys(raw, {f.name for f in dataclass_fields(EconomicsSettings)}, where, "economics.")
+    currency = str(raw.get("currency", d.currency)).strip()
+    if not currency:
+        msg = f"{where}: economics.currency is empty; give a currency code such as EUR"
+        raise ConfigError(msg)
+    kw: dict[str, Any] = {"currency": currency}
+    for name in _MONEY + ("branch_visits_per_customer_year",):
+        kw[name] = _money(raw.get(name, getattr(d, name)), f"{where}: economics.{name}", currency)
+    for name in _SHARES:
+        v = _money(raw.get(name, getattr(d, name)), f"{where}: economics.{name}", currency)
+        if v > 1 or (name == "shrinkage" and v == 1):
+            msg = f"{where}: economics.{name} = {v!r}; use a share from 0 to 1 (below 1 for shrinkage)"
+            raise ConfigError(msg)
+        kw[name] = v
+    for name in _HOURS:
+        v = _money(raw.get(name, getattr(d, name)), f"{where}: economics.{name}", currency)
+        if not 0 < v <= 168:
+            msg = f"{where}: economics.{name} = {v!r}; use hours per week between 1 and 168"
+            raise ConfigError(msg)
+        kw[name] = v
+    horizon = raw.get("horizon_years", d.horizon_years)
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        msg = (f"{where}: economics.horizon_years = {horizon!r}; use a whole number of years "
+               ">= 1, e.g. 10")
+        raise ConfigError(msg)
+    rate = raw.get("discount_rate", d.discount_rate)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+        msg = (f"{where}: economics.discount_rate = {rate!r}; use a yearly rate from 0 to "
+               "below 1, e.g. 0.10 for 10 %")
+        raise ConfigError(msg)
+    districts = raw.get("districts")
+    if districts is not None and not (base / str(districts)).is_file():
+        msg = f"{where}: economics.districts {base / str(districts)} not found; check the path"
+        raise ConfigError(msg)
+    return EconomicsSettings(
+        **kw, horizon_years=horizon, discount_rate=float(rate),
+        districts=(base / str(districts)) if districts is not None else None,
+        rent_column=str(raw.get("rent_column", d.rent_column)),
+        budget=_budget(raw.get("budget"), f"{where}: economics.budget", currency),
+        min_npv=_hurdle(raw.get("min_npv", d.min_npv), f"{where}: economics.min_npv", currency))
+
+
+def _budget(v: Any, what: str, currency: str) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        try:
+            v = float(v.replace("_", "").replace(",", ""))
+        except ValueError:
+            msg = f"{what} = {v!r} is not a number; give the capex budget in {currency}, e.g. 2000000"
+            raise ConfigError(msg) from None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        msg = f"{what} = {v!r}; give the capex budget as a number > 0 in {currency}, e.g. 2000000"
+        raise ConfigError(msg)
+    return float(v)
+
+
+def _hurdle(v: Any, what: str, currency: str) -> float:
+    if isinstance(v, str):
+        try:
+            v = float(v.replace("_", "").replace(",", ""))
+        except ValueError:
+            msg = f"{what} = {v!r} is not a number; give the NPV hurdle in {currency}, e.g. 0"
+            raise ConfigError(msg) from None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        msg = f"{what} = {v!r} is not a number; give the NPV hurdle in {currency}, e.g. 0"
+        raise ConfigError(msg)
+    return float(v)
+
+
+def _economics_overrides(e: EconomicsSettings, budget: str | None,
+                         min_npv: str | None) -> EconomicsSettings:
+    if budget is not None:
+        e = _replace(e, budget=_budget(budget, "--budget", e.currency))
+    if min_npv is not None:
+        e = _replace(e, min_npv=_hurdle(min_npv, "--min-npv", e.currency))
+    return e
+
+
+def _policy(raw: Any, where: str) -> PolicySettings:
+    d = PolicySettings()
+    _only_keys(raw, {f.name for f in dataclass_fields(PolicySettings)}, where, "policy.")
+    mode = str(raw.get("mode", d.mode))
+    if mode not in POLICY_MODES:
+        msg = f"{where}: policy.mode = {mode!r}; use one of {', '.join(POLICY_MODES)}"
+        raise ConfigError(msg)
+    pct = {}
+    for name in ("foot_traffic_percentile", "commercial_percentile"):
+        v = raw.get(name, getattr(d, name))
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100:
+            msg = f"{where}: policy.{name} = {v!r} is outside 0-100; give a percentile, e.g. 50"
+            raise ConfigError(msg)
+        pct[name] = float(v)
+    payback = raw.get("max_payback_years")
+    return PolicySettings(
+        mode=mode, **pct,
+        transit_max_walk_min=_positive(raw.get("transit_max_walk_min", d.transit_max_walk_min),
+                                       f"{where}: policy.transit_max_walk_min"),
+        competitor_min_m=_non_negative(raw.get("competitor_min_m", d.competitor_min_m),
+                                       f"{where}: policy.competitor_min_m"),
+        max_payback_years=None if payback is None else _positive(
+            payback, f"{where}: policy.max_payback_years"))
