@@ -244,7 +244,10 @@ class EconomicsSettings:
     ``districts`` is an optional polygon layer with an asking rent per m² and
     year in ``rent_column``; a candidate premises layer with that column sets
     the rent per candidate (it wins over the district). ``budget`` caps the
-    total capex of ``--select npv``; ``min_npv`` is the hurdle a site must reach.
+    total capex of ``--select npv``; ``min_npv`` is the hurdle a site must reach:
+    when set, sites below it are dropped from any selection (``None``: every
+    site is kept and its money shown; ``--select npv`` always uses a hurdle, 0
+    when unset).
     """
 
     currency: str = "EUR"
@@ -265,7 +268,7 @@ class EconomicsSettings:
     districts: Path | None = None
     rent_column: str = "asking_rent"
     budget: float | None = None
-    min_npv: float = 0.0
+    min_npv: float | None = None
 
 
 @dataclass(frozen=True)
@@ -894,7 +897,9 @@ def _budget(v: Any, what: str, currency: str) -> float | None:
     return float(v)
 
 
-def _hurdle(v: Any, what: str, currency: str) -> float:
+def _hurdle(v: Any, what: str, currency: str) -> float | None:
+    if v is None:
+        return None
     if isinstance(v, str):
         try:
             v = float(v.replace("_", "").replace(",", ""))

@@ -18,7 +18,9 @@ STATUSES = (
     "too_close_to_own",       # within selection.min_distance_to_own_m of an own branch
     "too_close_to_selected",  # within selection.min_spacing_m of a site chosen before it
     "below_cut",              # free to choose, but ranked below the K sites
-    "not_in_set",             # a joint model (coverage, pmedian, capture) chose other sites
+    "not_in_set",             # a joint model (coverage, pmedian, capture, npv) chose other sites
+    "not_paying",             # chosen, then dropped: its NPV is below economics.min_npv
+    "fails_policy",           # chosen, then dropped by --policy strict: it fails a siting rule
 )
 
 
