@@ -75,7 +75,8 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
               place: str | None = None, bbox: str | None = None, brand: list[str] | None = None,
               layer: list[str] | None = None, top: int | None = None,
               select: str | None = None, solver: str | None = None, model: str | None = None,
-              sets: list[str] | None = None, report: bool = True) -> None:
+              sets: list[str] | None = None, report: bool = True, budget: str | None = None,
+              min_npv: str | None = None, policy: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -92,7 +93,7 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
 
     study = load_study(study_path).with_overrides(
         sets=sets, brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
-        select=select, solver=solver, model=model)
+        select=select, solver=solver, model=model, budget=budget, min_npv=min_npv, policy=policy)
     check_writable(out_dir)
     names = [name for name, _ in STAGES]
 
@@ -115,9 +116,10 @@ def _run_rank(study_path: Path, *, out_dir: Path, osm: Path | None = None,
     sel = result.selected
     extra = [(c, label, fmt) for c, label, fmt in (
         ("net_new_demand", "net new", "{:.0f}"), ("cannibalized", "cannib.", "{:.0f}"),
-        ("stability", "stable", "{:.2f}")) if c in sel]
-    table.caption = ("own m: metres to the nearest own branch; net new / cannib.: demand won / "
-                     "taken from own branches (Huff); stable: share of weight draws keeping the "
+        ("npv", "NPV", "{:,.0f}"), ("stability", "stable", "{:.2f}")) if c in sel]
+    table.caption = ("own m: metres to the nearest own branch; net new / cannib.: visits per day "
+                     "won / taken from own branches (Huff); NPV in "
+                     f"{study.economics.currency}; stable: share of weight draws keeping the "
                      "site in the top K")
     table.add_column("rank", justify="right")
     table.add_column("site_id", no_wrap=True, min_width=15)
@@ -146,7 +148,16 @@ def rank(
     top: Annotated[int | None, typer.Option("--top", help="Number of sites (K).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/rank"),
     select: Annotated[str | None, typer.Option(
-        "--select", help="top (score order with spacing) | coverage | pmedian | capture.")] = None,
+        "--select", help="top (score order with spacing) | coverage | pmedian | capture | npv.")
+    ] = None,
+    budget: Annotated[str | None, typer.Option(
+        "--budget", help="Total capex allowed for --select npv, in the study's currency.")] = None,
+    min_npv: Annotated[str | None, typer.Option(
+        "--min-npv", help="NPV hurdle: drop the sites whose NPV is below it (any --select).")
+    ] = None,
+    policy: Annotated[str | None, typer.Option(
+        "--policy", help="report (list the siting-rule checks) | strict (drop failing sites).")
+    ] = None,
     solver: Annotated[str | None, typer.Option(
         "--solver", help="For joint rules: auto | exact | heuristic.")] = None,
     model: Annotated[str | None, typer.Option(
@@ -162,7 +173,7 @@ def rank(
     """Rank candidate branch sites and write the table, layers, map, report and run.json."""
     _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
               layer=layer, top=top, select=select, solver=solver, model=model, sets=sets,
-              report=report)
+              report=report, budget=budget, min_npv=min_npv, policy=policy)
 
 
 @app.command()

@@ -37,7 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siteplanner._errors import InputError
-from siteplanner.config import EconomicsSettings, FloorplanSettings, LayerFile
+from siteplanner.config import EconomicsSettings, FloorplanSettings
 from siteplanner.floorplan.sizing import Demand, programme_area, size_programme
 from siteplanner.floorplan.standard import Standard
 
@@ -150,8 +150,8 @@ def site_economics(demand: pd.DataFrame, settings: EconomicsSettings, *, standar
     if staff["capped"].any():
         log.warning("%d sites need more stations than the standard's max_servers; "
                     "sized at the maximum", int(staff["capped"].sum()))
-    area = (np.full(len(demand), float(premises_m2)) if premises_m2 is not None
-            else staff["programme_m2"].to_numpy())
+    area = np.round(np.full(len(demand), float(premises_m2)) if premises_m2 is not None
+                    else staff["programme_m2"].to_numpy(), 1)
     rent = (np.full(len(demand), e.rent_per_m2_year) if rent_per_m2 is None
             else np.asarray(rent_per_m2, dtype=float))
     counters = staff["counters"].to_numpy()
@@ -169,7 +169,7 @@ def site_economics(demand: pd.DataFrame, settings: EconomicsSettings, *, standar
                               (capex / ann + opex + lost) / max(e.revenue_per_customer_year, 1e-12),
                               np.nan)
     out = pd.DataFrame({
-        "premises_m2": np.round(area, 1), "counters": counters,
+        "premises_m2": area, "counters": counters,
         "atms": staff["atms"].to_numpy(), "advisory_desks": staff["advisory_desks"].to_numpy(),
         "fte": np.round(fte, 2), "customers": np.round(customers, 1),
         "rent_per_m2_year": rent, "capex": np.round(capex, 2),
@@ -203,9 +203,7 @@ def candidate_rents(cands: gpd.GeoDataFrame, settings: EconomicsSettings) -> np.
     col = settings.rent_column
     rent = np.full(len(cands), settings.rent_per_m2_year)
     if settings.districts is not None:
-        from siteplanner.sources.files import read_layer_file
-
-        districts = read_layer_file(LayerFile(kind="economics.districts", path=settings.districts))
+        districts = _read_districts(settings.districts)
         values = _rent_values(districts, col, f"economics.districts ({settings.districts})")
         districts = districts.assign(_rent=values).to_crs(cands.crs)
         hit = gpd.sjoin(cands[["geometry"]].reset_index(drop=True), districts[["_rent", "geometry"]],
@@ -216,6 +214,20 @@ def candidate_rents(cands: gpd.GeoDataFrame, settings: EconomicsSettings) -> np.
         own = _rent_values(cands, col, "layer candidates")
         rent = np.where(np.isnan(own), rent, own)
     return rent
+
+
+def _read_districts(path: Any) -> gpd.GeoDataFrame:
+    """The district polygons (any format GDAL reads), with a one-line error when they are not."""
+    try:
+        gdf = gpd.read_file(path, engine="pyogrio")
+    except Exception as e:  # pyogrio raises several kinds for a file it cannot read
+        msg = f"economics.districts ({path}): cannot be read ({e}); give a GeoPackage or GeoJSON"
+        raise InputError(msg) from None
+    if gdf.crs is None or not gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        msg = (f"economics.districts ({path}): needs polygons with a CRS, one per district with "
+               "its asking rent")
+        raise InputError(msg)
+    return gdf
 
 
 def _rent_values(gdf: pd.DataFrame, col: str, where: str) -> np.ndarray:
