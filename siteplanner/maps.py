@@ -99,7 +99,8 @@ def escape(text: object) -> str:
     return "".join(_JS_ENTITIES.get(ch, ch) for ch in s)
 
 
-def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str | None) -> str:
+def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str | None,
+                checks: Sequence[tuple[str, bool]] = ()) -> str:
     rows = []
     for name in criteria:
         c = float(row[f"{name}_contribution"])
@@ -120,6 +121,9 @@ def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str 
             if present(row, "nearest_own_m") and np.isfinite(float(row["nearest_own_m"])) else "")
     link = (f"<br><a href='{escape(floorplan)}' target='_blank'>floor plan</a>"
             if floorplan else "")
+    if checks:  # the siting rules, one mark each (compliance.csv)
+        link += "<br>rules: " + ", ".join(f"{escape(r.replace('_', ' '))} {'✓' if ok else '✗'}"
+                                          for r, ok in checks)
     return (f"<div class='sp-pop'><b>Site #{int(row['rank'])}</b> &middot; "
             f"{escape(row['site_id'])}<br>score <b>{float(row['score']):.3f}</b>{near}"
             "<table><tr><th>criterion</th><th>raw</th><th></th><th>part</th></tr>"
@@ -257,7 +261,7 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
             legend.append((label, colour, True))
     _area_layers(result, m, legend)
     sel = result.selected
-    _site_markers(sel, dict(floorplans or {}), m)
+    _site_markers(sel, dict(floorplans or {}), m, getattr(result, "compliance", None))
     legend.insert(0, (f"Selected site (rank 1 to {len(sel)})", SITE_COLOUR, True))
     folium.LayerControl(collapsed=False).add_to(m)
     data_date = result.data_date or "date unknown"
@@ -371,11 +375,16 @@ def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, str, bool]]
             legend.append((label, colour, False))
 
 
-def _site_markers(sel: gpd.GeoDataFrame, floorplans: Mapping[str, str], m: folium.Map) -> None:
+def _site_markers(sel: gpd.GeoDataFrame, floorplans: Mapping[str, str], m: folium.Map,
+                  compliance: pd.DataFrame | None = None) -> None:
     """The chosen sites, numbered by rank, each with its score breakdown in a popup."""
     crit = criteria_of(sel)
     records = sel.drop(columns=[c for c in ("geometry", "cell") if c in sel]).to_dict("records")
-    popups = [_popup_html(r, crit, floorplans.get(str(r["site_id"]))) for r in records]
+    checks: dict[str, list[tuple[str, bool]]] = {}
+    for row in ([] if compliance is None else compliance.itertuples()):
+        checks.setdefault(str(row.site_id), []).append((str(row.rule), bool(row.passes)))
+    popups = [_popup_html(r, crit, floorplans.get(str(r["site_id"])),
+                          checks.get(str(r["site_id"]), [])) for r in records]
     tips = [f"Site #{int(r['rank'])}: score {float(r['score']):.3f}" for r in records]
     ranks = [int(r["rank"]) for r in records]
     folium.GeoJson(_features(sel, {"rank": ranks, "tip": tips, "popup": popups}),

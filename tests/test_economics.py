@@ -123,3 +123,21 @@ def test_a_budget_that_is_not_a_number_on_the_command_line():
     with pytest.raises(ConfigError, match="--budget = 'ten' is not a number"):
         s.with_overrides(budget="ten")
     assert s.with_overrides(budget="1_500_000").economics.budget == 1.5e6
+
+
+def test_the_demo_report_opens_with_the_sites_that_pay_and_shows_rules_and_tornado(demo_out):
+    import json
+    import re
+
+    html = (demo_out / "report.html").read_text()
+    econ = json.loads((demo_out / "run.json").read_text())["economics"]
+    answer = re.search(r"<p class='answer'>(.*?)</p>", html, re.S).group(1)
+    assert answer.startswith(f"{econ['sites_paying']} of the 10 sites pay: their total NPV is EUR ")
+    assert f"{econ['npv_of_paying_sites']:,.0f}" in answer
+    assert "<table class='compliance" in html and ("pass" in html or "fail" in html)
+    assert "alt='NPV sensitivity'" in html
+    ranked = pd.read_csv(demo_out / "ranked_sites.csv")
+    for col in ("capex", "revenue_per_year", "opex_per_year", "cannibalized_revenue_per_year",
+                "npv", "payback_years", "break_even_customers"):
+        assert col in ranked
+    assert "rules: " in (demo_out / "map.html").read_text()
