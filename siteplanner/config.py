@@ -435,12 +435,7 @@ class Study:
         kw: dict[str, Any] = {"criteria": criteria, "selection": selection, "layers": new_layers,
                               "network": network, "huff": huff,
                               "economics": _economics_overrides(self.economics, budget, min_npv),
-                              "policy": self.policy}
-        if policy is not None:
-            if policy not in POLICY_MODES:
-                msg = f"--policy {policy!r}: use one of {', '.join(POLICY_MODES)}"
-                raise ConfigError(msg)
-            kw["policy"] = _replace(self.policy, mode=policy)
+                              "policy": _policy_override(self.policy, policy)}
         if model is not None:
             if model not in MODEL_KINDS:
                 msg = f"--model {model!r}: use one of {', '.join(MODEL_KINDS)}"
@@ -882,34 +877,32 @@ def _economics(raw: Any, base: Path, where: str) -> EconomicsSettings:
         min_npv=_hurdle(raw.get("min_npv", d.min_npv), f"{where}: economics.min_npv", currency))
 
 
-def _budget(v: Any, what: str, currency: str) -> float | None:
+def _amount(v: Any, what: str, currency: str, purpose: str) -> float | None:
+    """A money amount from TOML or the command line (``1_500_000`` and ``1,500,000`` read as numbers)."""
     if v is None:
         return None
     if isinstance(v, str):
         try:
             v = float(v.replace("_", "").replace(",", ""))
         except ValueError:
-            msg = f"{what} = {v!r} is not a number; give the capex budget in {currency}, e.g. 2000000"
+            msg = f"{what} = {v!r} is not a number; give {purpose} in {currency}"
             raise ConfigError(msg) from None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-        msg = f"{what} = {v!r}; give the capex budget as a number > 0 in {currency}, e.g. 2000000"
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        msg = f"{what} = {v!r} is not a number; give {purpose} in {currency}"
         raise ConfigError(msg)
     return float(v)
+
+
+def _budget(v: Any, what: str, currency: str) -> float | None:
+    b = _amount(v, what, currency, "the capex budget, e.g. 2000000")
+    if b is not None and b <= 0:
+        msg = f"{what} = {v!r}; give the capex budget as a number > 0 in {currency}, e.g. 2000000"
+        raise ConfigError(msg)
+    return b
 
 
 def _hurdle(v: Any, what: str, currency: str) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, str):
-        try:
-            v = float(v.replace("_", "").replace(",", ""))
-        except ValueError:
-            msg = f"{what} = {v!r} is not a number; give the NPV hurdle in {currency}, e.g. 0"
-            raise ConfigError(msg) from None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        msg = f"{what} = {v!r} is not a number; give the NPV hurdle in {currency}, e.g. 0"
-        raise ConfigError(msg)
-    return float(v)
+    return _amount(v, what, currency, "the NPV hurdle, e.g. 0")
 
 
 def _economics_overrides(e: EconomicsSettings, budget: str | None,
@@ -919,6 +912,15 @@ def _economics_overrides(e: EconomicsSettings, budget: str | None,
     if min_npv is not None:
         e = _replace(e, min_npv=_hurdle(min_npv, "--min-npv", e.currency))
     return e
+
+
+def _policy_override(p: PolicySettings, mode: str | None) -> PolicySettings:
+    if mode is None:
+        return p
+    if mode not in POLICY_MODES:
+        msg = f"--policy {mode!r}: use one of {', '.join(POLICY_MODES)}"
+        raise ConfigError(msg)
+    return _replace(p, mode=mode)
 
 
 def _policy(raw: Any, where: str) -> PolicySettings:

@@ -48,7 +48,7 @@ from siteplanner.network import WalkGraph
 from siteplanner.policy import compliance, failing
 from siteplanner.proximity import NetworkWalk, Proximity, StraightLine
 from siteplanner.selection import select_top
-from siteplanner.selection._status import status_codes
+from siteplanner.selection._status import drop_sites
 from siteplanner.selection.joint import select_joint, select_npv_set
 from siteplanner.sources._osm import OSMData
 from siteplanner.stability import Sensitivity, bootstrap_stability, weight_sensitivity, weight_stability
@@ -442,24 +442,8 @@ def _settle(s: RankState) -> None:
 
 def _drop(s: RankState, why: dict[str, str], status: str, prefix: str) -> None:
     """Take the sites ``why`` names out of the selection, with ``status``; renumber the rest."""
-    ranked = _need(s.ranked).copy()
-    ids = ranked["site_id"].astype(str)
-    out = ids.isin(list(why))
-    codes = ranked["status"].astype(str).to_numpy(dtype=object)
-    codes[out.to_numpy()] = status
-    ranked["status"] = status_codes(codes)
-    ranked.loc[out, "status_detail"] = [prefix + why[i] for i in ids[out]]
-    ranked.loc[out, "rank"] = pd.NA
-    keep = ranked["rank"].notna()
-    order = ranked.loc[keep, "rank"].astype(int).rank(method="first").astype(int)
-    ranked.loc[keep, "rank"] = order
-    ranked["rank"] = ranked["rank"].astype("Int64")
-    s.ranked = ranked
-    sel = _need(s.selected)
-    sel = sel[~sel["site_id"].astype(str).isin(list(why))].copy()
-    sel["rank"] = ranked.loc[sel.index, "rank"]
-    sel["status_detail"] = ranked.loc[sel.index, "status_detail"]
-    s.selected = sel.sort_values("rank")
+    s.ranked, s.selected = drop_sites(_need(s.ranked), _need(s.selected), why, status=status,
+                                      prefix=prefix)
 
 
 def _select_npv(s: RankState, ranked: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
