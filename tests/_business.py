@@ -1,4 +1,4 @@
-"""A study for the money tests: the demo without its standard premises, so each site is sized for its demand."""
+"""A study for the money tests: the demo without its standard premises (each site sized for itself)."""
 
 from __future__ import annotations
 
