@@ -57,6 +57,28 @@ def _figure(w: float, h: float) -> Any:
     return Figure(figsize=(w, h))
 
 
+def tornado_chart(doc: Mapping[str, Any]) -> str:
+    """Total NPV of the chosen sites when each input moves by ±change (``run.json`` npv_sensitivity)."""
+    import matplotlib
+
+    rows = sorted(doc["inputs"], key=lambda r: abs(float(r["high"]) - float(r["low"])))
+    base, cur = float(doc["base"]), str(doc.get("currency", ""))
+    with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "siteplanner"}):
+        fig = _figure(6.0, 0.5 * len(rows) + 1.0)
+        ax = fig.add_axes((0.3, 0.3, 0.62, 0.55))
+        for y, r in enumerate(rows):
+            for end, colour in ((float(r["low"]), "#c92a2a"), (float(r["high"]), "#2b8a3e")):
+                ax.barh(y, end - base, left=base, color=colour, height=0.55)
+        ax.axvline(base, color="#333", lw=0.8)
+        ax.set_yticks(range(len(rows)), [str(r["input"]).replace("_", " ") for r in rows])
+        ax.set_xlabel(f"total NPV ({cur}); red: input -{float(doc['change']):.0%}, "
+                      f"green: +{float(doc['change']):.0%}")
+        ax.set_title(f"base {base:,.0f} {cur}", fontsize=9, loc="left")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        return _data_uri(fig, "svg")
+
+
 def breakdown_chart(row: Mapping[str, Any], names: Sequence[str]) -> str:
     import matplotlib
 

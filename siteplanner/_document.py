@@ -31,7 +31,7 @@ LAYER_KINDS = ("area", "competitors", "own_branches", "transit", "pois", "foot_t
 STUDY_KEYS = ("name", "brand", "osm", "place", "bbox", "crs", "seed", "area", "brand_wikidata",
               "aliases")
 SECTIONS = ("study", "candidates", "selection", "criteria", "layers", "network", "huff", "demand",
-            "model", "ahp", "floorplan")
+            "economics", "policy", "model", "ahp", "floorplan")
 
 
 
@@ -89,6 +89,9 @@ def document_to_fields(raw: Any, *, base: Path, layer_keys: tuple[str, ...]) -> 
     out["floorplan"] = _resolve(dict(_table(raw.get("floorplan", {}), "floorplan")),
                                 ("outline", "standard"), base)
     out["demand"] = _resolve(dict(_table(raw.get("demand", {}), "demand")), ("census", "raster"), base)
+    out["economics"] = _resolve(dict(_table(raw.get("economics", {}), "economics")), ("districts",),
+                                base)
+    out["policy"] = dict(_table(raw.get("policy", {}), "policy"))
     out["layers"] = _layers(raw.get("layers", {}), base, layer_keys)
     out["criteria"] = _criteria(raw.get("criteria", {}))
     if "ahp" in raw:

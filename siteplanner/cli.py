@@ -123,7 +123,8 @@ def _run_rank(study_path: Path | None, *, out_dir: Path, osm: Path | None = None
               layer: list[str] | None = None, top: int | None = None,
               select: str | None = None, solver: str | None = None, model: str | None = None,
               sets: list[str] | None = None, report: bool = True,
-              area_name: str | None = None, name: str | None = None) -> None:
+              area_name: str | None = None, name: str | None = None, budget: str | None = None,
+              min_npv: str | None = None, policy: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -144,7 +145,8 @@ def _run_rank(study_path: Path | None, *, out_dir: Path, osm: Path | None = None
     named = [f"study.name={name}"] if name is not None else []
     study = base.with_overrides(
         sets=[*(sets or []), *named], brand=brand, top_k=top, osm=osm, place=place, bbox=bbox, layers=layer,
-        select=select, solver=solver, model=model, area_name=area_name)
+        select=select, solver=solver, model=model, area_name=area_name, budget=budget,
+        min_npv=min_npv, policy=policy)
     check_writable(out_dir)
     names = [name for name, _ in STAGES]
 
@@ -177,10 +179,11 @@ def _sites_table(result: Any) -> Table:
     sel = result.selected
     extra = [(c, label, fmt) for c, label, fmt in (
         ("net_new_demand", "net new", "{:,.0f}"), ("cannibalized", "cannib.", "{:,.0f}"),
-        ("stability", "stable", "{:.2f}")) if c in sel]
+        ("npv", "NPV", "{:,.0f}"), ("stability", "stable", "{:.2f}")) if c in sel]
     table.caption = Text(_plain(
         f"own m: metres to the nearest own branch; net new / cannib.: demand won / taken from "
-        f"own branches (Huff), {unit}; stable: share of weight draws keeping the site in the top K"))
+        f"own branches (Huff), {unit}; NPV in {result.study.economics.currency}; stable: share "
+        "of weight draws keeping the site in the top K"))
     table.add_column("rank", justify="right")
     table.add_column("site", min_width=24)
     for col in ("score", "own m", *(label for _, label, _ in extra)):
@@ -213,7 +216,16 @@ def rank(
     top: Annotated[int | None, typer.Option("--top", help="Number of sites (K).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/rank"),
     select: Annotated[str | None, typer.Option(
-        "--select", help="top (score order with spacing) | coverage | pmedian | capture.")] = None,
+        "--select", help="top (score order with spacing) | coverage | pmedian | capture | npv.")
+    ] = None,
+    budget: Annotated[str | None, typer.Option(
+        "--budget", help="Total capex allowed for --select npv, in the study's currency.")] = None,
+    min_npv: Annotated[str | None, typer.Option(
+        "--min-npv", help="NPV hurdle: drop the sites whose NPV is below it (any --select).")
+    ] = None,
+    policy: Annotated[str | None, typer.Option(
+        "--policy", help="report (list the siting-rule checks) | strict (drop failing sites).")
+    ] = None,
     solver: Annotated[str | None, typer.Option(
         "--solver", help="For joint rules: auto | exact | heuristic.")] = None,
     model: Annotated[str | None, typer.Option(
@@ -232,7 +244,8 @@ def rank(
     with output_lock(out_dir):  # a second run on the same folder fails now, not after the work
         _run_rank(study, out_dir=out_dir, osm=osm, place=place, bbox=bbox, brand=brand,
                   layer=layer, top=top, select=select, solver=solver, model=model, sets=sets,
-                  report=report, area_name=area_name, name=name)
+                  report=report, area_name=area_name, name=name, budget=budget,
+                  min_npv=min_npv, policy=policy)
 
 
 @app.command()

@@ -32,6 +32,7 @@ from annotated_types import Ge, Le
 from pydantic import BeforeValidator, Field, Strict, TypeAdapter, ValidationError
 
 from siteplanner import _overrides
+from siteplanner._business_settings import EconomicsSettings, PolicySettings, parse_amount
 from siteplanner._document import LAYER_KINDS, STUDY_KEYS, document_to_fields, origin_of, toml_key
 from siteplanner._errors import ConfigError
 from siteplanner._schema import (
@@ -73,11 +74,13 @@ __all__ = [
     "CandidateSettings",
     "Criterion",
     "DemandSettings",
+    "EconomicsSettings",
     "FloorplanSettings",
     "HuffSettings",
     "LayerFile",
     "ModelSettings",
     "NetworkSettings",
+    "PolicySettings",
     "SelectionSettings",
     "Study",
     "StudyArea",
@@ -85,13 +88,13 @@ __all__ = [
     "parse_bbox",
 ]
 
-SELECTION_METHODS = ("top", "coverage", "pmedian", "capture")
+SELECTION_METHODS = ("top", "coverage", "pmedian", "capture", "npv")
 SOLVERS = ("auto", "exact", "heuristic")
 #: Selection methods whose location models take a per-branch capacity.
 CAPACITY_METHODS = ("coverage", "pmedian")
 MODEL_KINDS = ("weighted", "learned")
 
-Method = Annotated[Literal["top", "coverage", "pmedian", "capture"],
+Method = Annotated[Literal["top", "coverage", "pmedian", "capture", "npv"],
                    Expect(f"one of {', '.join(SELECTION_METHODS)}")]
 Solver = Annotated[Literal["auto", "exact", "heuristic"], Expect(f"one of {', '.join(SOLVERS)}")]
 ModelKind = Annotated[Literal["weighted", "learned"], Expect(f"one of {', '.join(MODEL_KINDS)}")]
@@ -431,6 +434,8 @@ class Study:
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     huff: HuffSettings = Field(default_factory=HuffSettings)
     demand: DemandSettings = Field(default_factory=DemandSettings)
+    economics: EconomicsSettings = Field(default_factory=EconomicsSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     floorplan: FloorplanSettings = Field(default_factory=FloorplanSettings)
     ahp: dict[str, Any] | None = None
@@ -542,7 +547,8 @@ class Study:
                        place: str | None = None, bbox: str | None = None,
                        layers: list[str] | None = None, select: str | None = None,
                        solver: str | None = None, model: str | None = None,
-                       area_name: str | None = None) -> Study:
+                       area_name: str | None = None, budget: str | None = None,
+                       min_npv: str | None = None, policy: str | None = None) -> Study:
         """Apply command-line overrides (``--set KEY=VALUE`` and the options), validated as the file is."""
         doc = self.to_document()
         origins = _overrides.apply(
@@ -551,6 +557,14 @@ class Study:
         if self.ahp is not None and any(k.startswith("criteria.") and k.endswith(".weight")
                                         for k in origins):
             doc.pop("ahp", None)
+        for key, value, origin in (("economics.budget", budget, "--budget"),
+                                   ("economics.min_npv", min_npv, "--min-npv"),
+                                   ("policy.mode", policy, "--policy")):
+            if value is not None:
+                section, field_name = key.split(".")
+                doc.setdefault(section, {})[field_name] = (
+                    parse_amount(value) if section == "economics" else value)
+                origins = {**origins, key: origin}
         if area_name is not None:
             doc["study"]["area"] = {**doc["study"].get("area", {}), "name": area_name}
             origins = {**origins, "study.area.name": "--area-name"}
@@ -567,7 +581,8 @@ class Study:
         doc: dict[str, Any] = {"study": {k: d[k] for k in STUDY_KEYS if d[k] not in (None, [])}}
         if "area" in doc["study"]:
             doc["study"]["area"] = {k: v for k, v in doc["study"]["area"].items() if v is not None}
-        for sec in ("candidates", "selection", "network", "demand", "model", "floorplan"):
+        for sec in ("candidates", "selection", "network", "demand", "economics", "policy", "model",
+                    "floorplan"):
             doc[sec] = {k: v for k, v in d[sec].items() if v is not None and v != []}
         huff = {k: v for k, v in d["huff"].items() if v is not None}
         doc["huff"] = {("lambda" if k == "lam" else k): v for k, v in huff.items()}

@@ -46,7 +46,10 @@ def ranked_table(selected: gpd.GeoDataFrame) -> pd.DataFrame:
 
 #: Columns later stages add to the selected sites, in the order ranked_sites.csv shows them.
 OPTIONAL_COLUMNS = ("expected_demand", "from_competitors", "cannibalized", "net_new_demand",
-                    "predicted", "stability", "fragile")
+                    "premises_m2", "counters", "atms", "advisory_desks", "fte", "customers",
+                    "rent_per_m2_year", "capex", "revenue_per_year", "opex_per_year",
+                    "cannibalized_revenue_per_year", "npv", "payback_years",
+                    "break_even_customers", "predicted", "stability", "fragile")
 ACCESS_PREFIXES = ("walk_min_", "stops_within_")
 
 
@@ -87,7 +90,7 @@ def gpkg_tables(result: Any) -> dict[str, gpd.GeoDataFrame]:
 
 
 def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> list[Path]:
-    """Write ranked_sites.csv, sites.gpkg, map.html, report.html and run.json for a :class:`RankResult`.
+    """Write ranked_sites.csv, compliance.csv, sites.gpkg, map.html, report.html and run.json.
 
     Parameters
     ----------
@@ -109,6 +112,9 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
     with atomic_outputs(out_dir) as tmp:
         ranked_table(result.selected).to_csv(tmp / "ranked_sites.csv", index=False,
                                              lineterminator="\n")
+        if getattr(result, "compliance", None) is not None:
+            # one row per (selected site, rule): site_id, rule, value, threshold, passes
+            result.compliance.to_csv(tmp / "compliance.csv", index=False, lineterminator="\n")
         for name, gdf in gpkg_tables(result).items():
             gdf.to_crs(4326).to_file(tmp / "sites.gpkg", layer=name, driver="GPKG", engine="pyogrio")
         # tmp holds the plans the user added (carried over) and the ones this run draws

@@ -141,7 +141,8 @@ def _plain(name: str, row: Mapping[str, Any], share_below: float, measured: bool
 
 
 def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str | None, *,
-                below: Mapping[str, float], measured: bool, place: str) -> str:
+                below: Mapping[str, float], measured: bool, place: str,
+                checks: Sequence[tuple[str, bool]] = ()) -> str:
     rows = []
     for name in criteria:
         c = float(row[f"{name}_contribution"])
@@ -158,6 +159,9 @@ def _popup_html(row: Mapping[str, Any], criteria: Sequence[str], floorplan: str 
         for col, (label, kind) in IMPACT_FIELDS.items() if present(row, col))
     link = (f"<br><a href='{escape(floorplan)}' target='_blank'>floor plan</a>"
             if floorplan else "")
+    if checks:  # the siting rules, one mark each (compliance.csv)
+        link += "<br>rules: " + ", ".join(f"{escape(r.replace('_', ' '))} {'✓' if ok else '✗'}"
+                                          for r, ok in checks)
     return (f"<div class='sp-pop'><b>Site #{int(row['rank'])}</b> &middot; {escape(place)}"
             f"<br><small>{escape(row['site_id'])}</small><br>score <b>{float(row['score']):.3f}</b>"
             " (parts below add up to it)"
@@ -362,12 +366,17 @@ def _site_popups(result: Any, floorplans: Mapping[str, str]) -> dict[str, str]:
             below[name] = dict(zip(sel["site_id"].astype(str), np.searchsorted(
                 values, sel[name].to_numpy(dtype=float)) / max(len(values), 1), strict=True))
     records = sel.drop(columns=[c for c in ("geometry", "cell") if c in sel]).to_dict("records")
+    checks: dict[str, list[tuple[str, bool]]] = {}
+    compliance = getattr(result, "compliance", None)
+    for row in ([] if compliance is None else compliance.itertuples()):
+        checks.setdefault(str(row.site_id), []).append((str(row.rule), bool(row.passes)))
     out = {}
     for r in records:
         sid = str(r["site_id"])
         place = str(r["address"]) if present(r, "address") and str(r["address"]) else sid
         out[sid] = _popup_html(r, crit, floorplans.get(sid), measured=bool(result.foot_traffic_measured),
-                               below={k: v[sid] for k, v in below.items()}, place=place)
+                               below={k: v[sid] for k, v in below.items()}, place=place,
+                               checks=checks.get(sid, []))
     return out
 
 

@@ -61,7 +61,9 @@ _SOURCE_LABELS = {"area": "study area", "streets": "streets", "transit": "transi
                   "competitors": "competitor branches", "own_branches": "own branches",
                   "pois": "shops and services", "foot_traffic": "foot traffic",
                   "candidates": "candidate sites"}
-_MODELS = {"coverage": ("maximal covering location model (MCLP)", "MaxCoverage"),
+_MODELS = {"npv": ("budgeted NPV model (total NPV within the capex budget, cannibalisation "
+                   "between new sites counted pairwise)", "MaxNPV"),
+           "coverage": ("maximal covering location model (MCLP)", "MaxCoverage"),
            "pmedian": ("p-median model", "PMedian"),
            "capture": ("maximum capture model (Huff rule)", "MaxCapture")}
 
@@ -228,13 +230,36 @@ def _rule_sentence(data: ReportInput) -> str:
             "between new sites was applied: the model's objective keeps them apart. ")
 
 
+def _money_sentence(data: ReportInput, k: int) -> str:
+    """How many of the sites pay and their total NPV (the economics stage's figures)."""
+    econ = data.record.figures.get("economics")
+    if not isinstance(econ, Mapping):
+        return ""
+    cur, paying = str(econ.get("currency", "")), int(econ.get("sites_paying", 0))
+    years, rate = econ.get("horizon_years"), float(econ.get("discount_rate", 0))
+    text = (f"{paying} of the {k} sites pay: their total NPV is {cur} "
+            f"{float(econ.get('npv_of_paying_sites', 0)):,.0f} over {years} years at {rate:.0%}"
+            f" (all {k} together: {cur} {float(econ.get('total_npv', 0)):,.0f}; capex "
+            f"{cur} {float(econ.get('total_capex', 0)):,.0f}). ")
+    target = int(data.selection.get("top_k", k))
+    if paying < target:
+        text += (f"The market carries {paying} more {data.brand} branches here, fewer than the "
+                 f"{target} asked for. ")
+    return text
+
+
 def _answer(data: ReportInput, records: list[dict[str, Any]], names: Sequence[str]) -> str:
     brand, k = data.brand, len(records)
     if not k:
+        econ = data.record.figures.get("economics") or {}
+        if econ.get("dropped"):
+            return (f"No site pays at the study's economics, so the study proposes no new {brand} "
+                    "branch; see the NPV hurdle and the sites it dropped under 'Other figures'.")
         return f"No site met the selection rules, so the study proposes no new {brand} branch."
     best = records[0]
     why = _drivers(best, names)
-    text = (f"Open the next {brand} branches at the {k} sites below, in rank order. "
+    text = _money_sentence(data, k)
+    text += (f"Open the next {brand} branches at the {k} sites below, in rank order. "
             f"The best, site #1 ({best['site_id']}), scores {float(best['score']):.3f}"
             + (f", above all for its {' and '.join(why)}" if why else "") + ". ")
     text += _rule_sentence(data)
@@ -271,6 +296,10 @@ def _top_table(data: ReportInput, records: list[dict[str, Any]], names: Sequence
     head = [("rank", True), ("site", False), ("lat, lon", True), ("score", True),
             ("main reasons", False), ("nearest own branch", True)]
     head += [(IMPACT_FIELDS[c][0], True) for c in impact_cols]
+    money = [c for c in ("capex", "npv", "payback_years") if _has(sel, c)]
+    cur = str((data.record.figures.get("economics") or {}).get("currency", ""))
+    head += [({"capex": f"capex ({cur})", "npv": f"NPV ({cur})",
+               "payback_years": "payback (years)"}[c], True) for c in money]
     head += [(firm, True)] if firm else []
     rows = []
     for i, r in enumerate(records):
@@ -280,6 +309,9 @@ def _top_table(data: ReportInput, records: list[dict[str, Any]], names: Sequence
                  (", ".join(_drivers(r, names)) or "–", False, None),
                  (f"{_num(near)} m" if near is not None else "", True, None)]
         cells += [(_num(r.get(c)), True, None) for c in impact_cols]
+        cells += [(f"{float(r[c]):,.0f}" if c != "payback_years" else _num(r.get(c)), True, None)
+                  if r.get(c) is not None and not pd.isna(r.get(c)) else ("–", True, None)
+                  for c in money]
         if firm:
             stab = r.get("stability") if _has(sel, "stability") else \
                 sens.kept_share.get(sid, float("nan")) if sens is not None else None
@@ -405,6 +437,27 @@ def _firmness(data: ReportInput, k: int) -> dict[str, Any]:
     return {"paragraphs": paras, "scenarios": scen}
 
 
+def _business(data: ReportInput) -> dict[str, Any]:
+    """The compliance table (a mark per site and rule) and the NPV tornado, from run.json."""
+    policy = data.record.figures.get("policy") or {}
+    rows = policy.get("compliance") or []
+    rules = list(dict.fromkeys(str(r["rule"]) for r in rows))
+    sites: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        sites.setdefault(str(r["site_id"]), {})[str(r["rule"])] = r
+    table = [{"site_id": sid, "marks": [
+        {"ok": bool(by[rule]["passes"]),
+         "text": f"{_num(by[rule]['value'])} / {_num(by[rule]['threshold'])}"} if rule in by
+        else {"ok": None, "text": ""} for rule in rules]} for sid, by in sites.items()]
+    sens = data.record.figures.get("npv_sensitivity")
+    dropped = policy.get("dropped") or {}
+    return {"rules": [r.replace("_", " ") for r in rules], "sites": table,
+            "mode": policy.get("mode", "report"),
+            "dropped": [f"{sid}: {why}" for sid, why in dropped.items()],
+            "tornado": _charts.tornado_chart(sens) if isinstance(sens, Mapping) else None,
+            "change": f"{float(sens['change']):.0%}" if isinstance(sens, Mapping) else ""}
+
+
 def _flatten(d: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for key, v in d.items():
@@ -418,7 +471,8 @@ def _flatten(d: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list[tup
 
 def _extras(figures: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The run's other named figures (market impact, validation scores, ...), at most 40."""
-    shown = {k: v for k, v in figures.items() if k not in ("sensitivity", "floorplans")}
+    shown = {k: v for k, v in figures.items()
+             if k not in ("sensitivity", "floorplans", "policy", "npv_sensitivity")}
     return [(k, _num(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v))
             for k, v in _flatten(shown)[:40]]
 
@@ -465,6 +519,7 @@ def build_report(source: Any, *, floorplans_dir: Path | None = None,
         "mini_map_radius": f"{_charts.MINI_MAP_RADIUS_M:.0f}",
         "has_catchments": data.scene.catchments is not None,
         "method": _method(data, names), "extras": _extras(rec.figures), "firmness": _firmness(data, k),
+        "business": _business(data),
         "user_files": sorted({str(d.get("source", ""))[5:] for d in rec.layers.values()
                               if str(d.get("source", "")).startswith("user:")}),
         "inputs": [{"path": str(i.get("path", "")), "bytes": _num(i.get("bytes", "")),

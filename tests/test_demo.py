@@ -20,8 +20,8 @@ from siteplanner.selection._status import STATUSES
 
 def test_demo_writes_the_four_outputs(demo_out):
     assert sorted(p.name for p in demo_out.iterdir()) == [
-        ".siteplanner-manifest.json", "floorplans", "map.html", "ranked_sites.csv", "report.html",
-        "run.json", "sites.gpkg"]
+        ".siteplanner-manifest.json", "compliance.csv", "floorplans", "map.html",
+        "ranked_sites.csv", "report.html", "run.json", "sites.gpkg"]
     # the files are written beside the folder and moved in: nothing of that is left
     assert not list(demo_out.parent.glob(".siteplanner-*"))
 
@@ -118,7 +118,8 @@ def test_two_runs_give_identical_tables(demo_out, tables_only_out):
 
 def test_no_report_writes_the_table_layers_map_and_run_json_only(tables_only_out):
     assert sorted(p.name for p in tables_only_out.iterdir()) == [
-        ".siteplanner-manifest.json", "map.html", "ranked_sites.csv", "run.json", "sites.gpkg"]
+        ".siteplanner-manifest.json", "compliance.csv", "map.html", "ranked_sites.csv", "run.json",
+        "sites.gpkg"]
     run = json.loads((tables_only_out / "run.json").read_text())
     assert "floorplans" not in run and run["selection"]["selected"] == 10
     assert "floorplans/" not in (tables_only_out / "map.html").read_text()

@@ -65,7 +65,8 @@ def test_the_report_is_one_file_with_inline_charts_and_no_script(demo_report, de
     k = len(demo_result.selected)
     plans = html.count("<img class='plan'")
     assert plans == demo_result.study.floorplan.sites
-    assert len(srcs) == 2 * k + 1 + plans  # breakdown and mini-map per site, the overview, the plans
+    # breakdown and mini-map per site, the overview, the plans, the NPV tornado
+    assert len(srcs) == 2 * k + 1 + plans + 1
     assert all(s.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for s in srcs)
     assert "<script" not in html.lower()
     assert not re.search(r"(href|src)=['\"]?(https?:)?//(?!www\.openstreetmap\.org/copyright)", html)

@@ -31,10 +31,13 @@ from siteplanner.selection.capture import MaxCapture
 from siteplanner.selection.coverage import MaxCoverage
 from siteplanner.selection.pmedian import PMedian
 
-__all__ = ["RULES", "select_joint"]
+__all__ = ["RULES", "mark_chosen", "select_joint", "select_npv_set"]
 
 Rule = Literal["top", "coverage", "pmedian", "capture"]
-RULES: tuple[str, ...] = ("top", "coverage", "pmedian", "capture")
+RULES: tuple[str, ...] = ("top", "coverage", "pmedian", "capture", "npv")
+#: Above this many eligible (paying) candidates or interacting pairs, the NPV
+#: MILP gives way to the heuristic under "auto" (benchmarks/bench_business.py).
+NPV_EXACT_MAX = {"candidates": 300, "pairs": 5_000}
 
 #: Above this many candidates the exact MILP gives way to the heuristic under "auto".
 #: Coverage MILPs solve fast; p-median and capture MILPs on a city's cells
@@ -108,20 +111,7 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
         raise InputError(msg)
     model.solve(method, time_limit=time_limit_s, random_state=seed)  # type: ignore[arg-type]
     chosen = np.asarray(model.selected_, dtype=int)
-    out = ranked.copy()
-    order = chosen[np.lexsort((out.index.to_numpy()[chosen].astype(str),
-                               -out["score"].to_numpy()[chosen]))]
-    rank = np.zeros(len(out), dtype=int)
-    rank[order] = np.arange(1, len(order) + 1)
-    near_own = out["nearest_own_m"].to_numpy() < min_distance_to_own_m
-    status = np.where(near_own, out["status"].astype(str).to_numpy(), "not_in_set").astype(object)
-    detail = np.where(near_own, out["status_detail"].to_numpy(), f"not in the {rule} set")
-    detail = detail.astype(object)
-    status[order] = "selected"
-    detail[order] = [f"selected #{r} ({rule} set)" for r in range(1, len(order) + 1)]
-    out["rank"] = pd.array(np.where(rank > 0, rank, np.nan), dtype="Int64")
-    out["status"] = status_codes(status)
-    out["status_detail"] = detail
+    out = mark_chosen(ranked, chosen, rule, min_distance_to_own_m=min_distance_to_own_m)
     info = {
         "rule": rule,
         "model": type(model).__name__,
@@ -141,4 +131,80 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
         served = np.asarray(model.allocation_.sum(axis=1)).ravel()  # type: ignore[union-attr]
         info["demand_total"] = round(float(weights.sum()), 6)
         info["demand_unserved"] = round(float(np.maximum(weights - served, 0.0).sum()), 6)
+    return out, info
+
+
+def mark_chosen(ranked: gpd.GeoDataFrame, chosen: np.ndarray, rule: str, *,
+                min_distance_to_own_m: float) -> gpd.GeoDataFrame:
+    """``ranked`` with ``rank`` (score order among ``chosen``) and ``status`` for a joint set."""
+    out = ranked.copy()
+    order = chosen[np.lexsort((out.index.to_numpy()[chosen].astype(str),
+                               -out["score"].to_numpy()[chosen]))]
+    rank = np.zeros(len(out), dtype=int)
+    rank[order] = np.arange(1, len(order) + 1)
+    near_own = out["nearest_own_m"].to_numpy() < min_distance_to_own_m
+    status = np.where(near_own, out["status"].astype(str).to_numpy(), "not_in_set").astype(object)
+    detail = np.where(near_own, out["status_detail"].to_numpy(), f"not in the {rule} set")
+    detail = detail.astype(object)
+    status[order] = "selected"
+    detail[order] = [f"selected #{r} ({rule} set)" for r in range(1, len(order) + 1)]
+    out["rank"] = pd.array(np.where(rank > 0, rank, np.nan), dtype="Int64")
+    out["status"] = status_codes(status)
+    out["status_detail"] = detail
+    return out
+
+
+def select_npv_set(ranked: gpd.GeoDataFrame, inputs: Any, *, budget: float | None, k: int,
+                   min_spacing_m: float, min_distance_to_own_m: float, min_npv: float,
+                   currency: str, solver: str = "auto", time_limit_s: float = 60.0,
+                   seed: int = 0) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """``--select npv``: the set with the most total NPV within the capex budget.
+
+    ``inputs`` is an :class:`siteplanner.economics.NPVInputs` over ``ranked``'s
+    rows. Candidates near own branches, below the NPV hurdle ``min_npv`` or
+    dearer than the budget are not eligible; spacing conflicts and the
+    pairwise cannibalisation between chosen sites are in the model.
+    """
+    from scipy.spatial import cKDTree
+
+    from siteplanner.economics import money
+    from siteplanner.selection.npv import MaxNPV
+
+    table = inputs.table
+    value, capex = table["npv"].to_numpy(dtype=float), table["capex"].to_numpy(dtype=float)
+    near_own = ranked["nearest_own_m"].to_numpy() < min_distance_to_own_m
+    pays = (value >= min_npv) & (value > 0) & ~near_own
+    if not pays.any():
+        best = float(np.max(np.where(near_own, -np.inf, value))) if (~near_own).any() else np.nan
+        msg = (f"--select npv: no candidate pays at the study's economics (best NPV "
+               f"{money(best, currency)}, hurdle {money(min_npv, currency)}); check [economics] "
+               "or lower --min-npv")
+        raise InputError(msg)
+    cap = float(capex[pays].sum()) + 1.0 if budget is None else budget
+    if not (pays & (capex <= cap)).any():
+        msg = (f"--budget {money(cap, currency)} fits no site: the cheapest site that pays costs "
+               f"{money(float(capex[pays].min()), currency)} in capex; raise the budget")
+        raise InputError(msg)
+    xy = np.column_stack([ranked.geometry.x, ranked.geometry.y])
+    idx = np.flatnonzero(pays)
+    conf = (idx[cKDTree(xy[idx]).query_pairs(min_spacing_m * (1 - 1e-12), output_type="ndarray")]
+            if min_spacing_m > 0 and len(idx) > 1 else np.empty((0, 2), dtype=int))
+    model = MaxNPV.from_arrays(value, capex, budget=cap, k=k, conflicts=conf, pairs=inputs.pairs,
+                               loss=inputs.loss, exclude=~pays)
+    n_pairs = int(np.isin(inputs.pairs, idx).all(axis=1).sum()) if len(inputs.pairs) else 0
+    method = solver if solver != "auto" else (
+        "exact" if len(idx) <= NPV_EXACT_MAX["candidates"] and n_pairs <= NPV_EXACT_MAX["pairs"]
+        else "heuristic")
+    model.solve(method, time_limit=time_limit_s, random_state=seed)  # type: ignore[arg-type]
+    out = mark_chosen(ranked, np.asarray(model.selected_, dtype=int), "npv",
+                      min_distance_to_own_m=min_distance_to_own_m)
+    info = {
+        "rule": "npv", "model": "MaxNPV", "method": method,
+        "objective": round(model.objective_, 2), "bound": round(model.bound_, 2),
+        "gap": round(float(model.gap_), 6), "runtime_s": round(model.runtime_, 3),
+        "status": model.status_, "units": f"total NPV ({currency}), pairwise cannibalisation",
+        "budget": budget, "capex_used": round(float(capex[model.selected_].sum()), 2),
+        "eligible_candidates": int(len(idx)), "interacting_pairs": n_pairs,
+        "spacing_conflicts": int(len(conf)), "min_npv": min_npv,
+    }
     return out, info
