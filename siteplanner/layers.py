@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
@@ -208,9 +208,6 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
     """
     user = dict(user or {})
     paths = user_paths or {}
-    sources: dict[str, LayerSource] = {}
-    features = osm.features if osm is not None else None
-
     context = {k: getattr(osm, k) if osm is not None else _empty([])
                for k in ("boundaries", "places", "addresses", "blocked")}
     chosen = resolve_area(
@@ -218,100 +215,107 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         extent=osm.extent if osm is not None else None, name=area_name, admin_level=admin_level,
         user=shapely.union_all(user["area"].geometry.values) if "area" in user else None,
         user_path=paths.get("area", ""), online=area)
-    area_geom = chosen.geometry
-    sources["area"] = LayerSource("user", paths.get("area", "")) if chosen.source == "user" else OSM
-    area_gdf = gpd.GeoDataFrame({"name": [chosen.name or "study area"]}, geometry=[area_geom],
-                                crs=4326)
+    area_gdf = gpd.GeoDataFrame({"name": [chosen.name or "study area"]},
+                                geometry=[chosen.geometry], crs=4326)
     target = CRS.from_user_input(crs) if crs else area_gdf.estimate_utm_crs()
     if not target.is_projected:
         msg = f"study.crs = {crs!r} is not projected; give a metric CRS such as a UTM zone"
         raise CRSError(msg)
-
-    def out(gdf: gpd.GeoDataFrame | pd.DataFrame) -> gpd.GeoDataFrame:
-        return gpd.GeoDataFrame(gdf, geometry="geometry", crs=4326).to_crs(target)
-
-    if osm is not None:
-        nodes, edges = osm.nodes.to_crs(target), osm.edges.to_crs(target)
-        sources["streets"] = OSM
-    else:
-        nodes = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=target))
-        edges = gpd.GeoDataFrame({"u": [], "v": [], "length": []},
-                                 geometry=gpd.GeoSeries([], crs=target))
-
-    empty = gpd.GeoDataFrame({"name": pd.Series([], dtype=object)},
-                             geometry=gpd.GeoSeries([], crs=4326))
-    banks_found: list[str] = []
-    if features is not None:
-        banks = features[features["amenity"] == "bank"].copy()
-        banks["label"] = bank_label(banks)
-        banks_found = sorted(banks["label"].unique())
-        is_own = match_brand(banks, brand=brand, wikidata=brand_wikidata, aliases=aliases,
-                             labels=banks["label"])
-        own = banks[is_own]
-        comp = banks[~is_own]
-        transit = classify_transit(features)
-        pois = features[~features["amenity"].isin(FINANCE)].copy()
-        pois["category"] = _poi_category(pois)
-        pois = pois[pois["category"].notna()]
-    else:
-        own = comp = transit = pois = empty
-
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    for kind, osm_layer in (("own_branches", own), ("competitors", comp),
-                            ("transit", transit), ("pois", pois)):
-        if kind in user:
-            layers[kind] = _user_points(kind, user[kind], area_geom)
-            sources[kind] = LayerSource("user", paths.get(kind, ""))
-        else:
-            layers[kind] = osm_layer
-            sources[kind] = OSM if features is not None else NONE
-    if "own_branches" not in user and len(layers["own_branches"]) == 0:
-        found = group_listing(banks["label"]) if features is not None else "none"
+    sources: dict[str, LayerSource] = {
+        "area": LayerSource("user", paths.get("area", "")) if chosen.source == "user" else OSM}
+    osm_layers, banks = _osm_point_layers(osm, brand=brand, brand_wikidata=brand_wikidata,
+                                          aliases=aliases)
+    points = _point_layers(osm_layers, user, paths, sources, area=chosen.geometry,
+                           has_osm=osm is not None)
+    if "own_branches" not in user and len(points["own_branches"]) == 0:
+        found = group_listing(banks["label"]) if banks is not None else "none"
         msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found} "
                "(near-duplicate spellings grouped, bank counts in brackets). Set study.brand "
                "(or --brand) to one of them, "
                "add spellings to study.aliases, or give --layer own_branches=FILE")
         raise InputError(msg)
+
+    def out(gdf: gpd.GeoDataFrame | pd.DataFrame | None) -> Any:
+        return None if gdf is None else gpd.GeoDataFrame(gdf, geometry="geometry", crs=4326).to_crs(target)
+
+    nodes, edges = _streets(osm, target, sources)
+    return Layers(
+        crs=target, area=area_gdf.to_crs(target), street_nodes=nodes, streets=edges,
+        transit=out(points["transit"]), competitors=out(_labelled(points["competitors"])),
+        own_branches=out(_labelled(points["own_branches"])), pois=out(points["pois"]),
+        foot_traffic=out(points["foot_traffic"]), candidates=out(points.get("candidates")),
+        sources=sources, banks_found=sorted(banks["label"].unique()) if banks is not None else [],
+        extent=(gpd.GeoSeries([osm.extent], crs=4326).to_crs(target).iloc[0]
+                if osm is not None and osm.extent is not None else None),
+        area_name=chosen.name, area_source=chosen.source, area_level=chosen.admin_level,
+        **{k: out(v) for k, v in context.items() if osm is not None},
+    )
+
+
+def _streets(osm: OSMData | None, target: CRS,
+             sources: dict[str, LayerSource]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The walking network's nodes and edges in the study CRS (empty without OSM data)."""
+    if osm is None:
+        return (gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=target)),
+                gpd.GeoDataFrame({"u": [], "v": [], "length": []},
+                                 geometry=gpd.GeoSeries([], crs=target)))
+    sources["streets"] = OSM
+    return osm.nodes.to_crs(target), osm.edges.to_crs(target)
+
+
+def _empty_points() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"name": pd.Series([], dtype=object)},
+                            geometry=gpd.GeoSeries([], crs=4326))
+
+
+def _osm_point_layers(osm: OSMData | None, *, brand: tuple[str, ...], brand_wikidata: tuple[str, ...],
+                      aliases: tuple[str, ...]) -> tuple[dict[str, gpd.GeoDataFrame], Any]:
+    """Own branches, competitors, transit stops and POIs classified from OSM, and the banks."""
+    if osm is None:
+        empty = _empty_points()
+        return {k: empty for k in ("own_branches", "competitors", "transit", "pois")}, None
+    features = osm.features
+    banks = features[features["amenity"] == "bank"].copy()
+    banks["label"] = bank_label(banks)
+    is_own = match_brand(banks, brand=brand, wikidata=brand_wikidata, aliases=aliases,
+                         labels=banks["label"])
+    pois = features[~features["amenity"].isin(FINANCE)].copy()
+    pois["category"] = _poi_category(pois)
+    return {"own_branches": banks[is_own], "competitors": banks[~is_own],
+            "transit": classify_transit(features), "pois": pois[pois["category"].notna()]}, banks
+
+
+def _point_layers(osm_layers: dict[str, gpd.GeoDataFrame], user: dict[str, gpd.GeoDataFrame],
+                  paths: dict[str, str], sources: dict[str, LayerSource], *,
+                  area: shapely.Geometry, has_osm: bool) -> dict[str, gpd.GeoDataFrame]:
+    """Each point layer from the user's file where given, else from OSM (EPSG:4326), noted in ``sources``."""
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for kind, osm_layer in osm_layers.items():
+        if kind in user:
+            layers[kind] = _user_points(kind, user[kind], area)
+            sources[kind] = LayerSource("user", paths.get(kind, ""))
+        else:
+            layers[kind] = osm_layer
+            sources[kind] = OSM if has_osm else NONE
     if "mode" not in layers["transit"]:
         if "transit" in user:
             warnings.warn("transit file has no 'mode' column; every stop is treated as a bus stop",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=3)
         layers["transit"] = layers["transit"].assign(mode="bus")
     if "category" not in layers["pois"]:
         layers["pois"] = layers["pois"].assign(category="shop")
     for kind in ("competitors", "transit", "pois"):
         if len(layers[kind]) == 0:
             warnings.warn(f"layer {kind} is empty: the {kind} criterion is 0 everywhere",
-                          UserWarning, stacklevel=2)
-    if "foot_traffic" in user:
-        foot = _user_points("foot_traffic", user["foot_traffic"], area_geom)
-        sources["foot_traffic"] = LayerSource("user", paths.get("foot_traffic", ""))
-    else:
-        foot = empty.assign(count=pd.Series([], dtype=float))
+                          UserWarning, stacklevel=3)
+    for kind in ("foot_traffic", "candidates"):
+        if kind in user:
+            layers[kind] = _user_points(kind, user[kind], area)
+            sources[kind] = LayerSource("user", paths.get(kind, ""))
+    if "foot_traffic" not in user:
+        layers["foot_traffic"] = _empty_points().assign(count=pd.Series([], dtype=float))
         sources["foot_traffic"] = PROXY
-    cands = None
-    if "candidates" in user:
-        cands = _user_points("candidates", user["candidates"], area_geom)
-        sources["candidates"] = LayerSource("user", paths.get("candidates", ""))
-    return Layers(
-        crs=target,
-        area=area_gdf.to_crs(target),
-        street_nodes=nodes,
-        streets=edges,
-        transit=out(layers["transit"]),
-        competitors=out(_labelled(layers["competitors"])),
-        own_branches=out(_labelled(layers["own_branches"])),
-        pois=out(layers["pois"]),
-        foot_traffic=out(foot),
-        candidates=out(cands) if cands is not None else None,
-        sources=sources,
-        banks_found=banks_found,
-        extent=(gpd.GeoSeries([osm.extent], crs=4326).to_crs(target).iloc[0]
-                if osm is not None and osm.extent is not None else None),
-        area_name=chosen.name, area_source=chosen.source, area_level=chosen.admin_level,
-        **{k: gpd.GeoDataFrame(v, geometry="geometry", crs=4326).to_crs(target)
-           for k, v in context.items() if osm is not None},
-    )
+    return layers
 
 
 def _labelled(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
