@@ -250,9 +250,41 @@ def clusters_stage(s: RankState) -> None:
         seeds = pd.concat([layers.own_branches[["label", "geometry"]],
                            selected[["geometry"]].assign(label=selected["site_id"])],
                           ignore_index=True)
-        t = territories(ranked, demand=need(s.raw)["foot_traffic"],
+        cells, people = _territory_cells(s)
+        t = territories(cells, demand=people,
                         seeds=gpd.GeoDataFrame(seeds, geometry="geometry", crs=layers.crs))
         s.result["territories"], s.extras["territories"] = t.polygons, t.report
+        s.extras["territories"]["cells"] = {"h3_resolution": cells.attrs.get("resolution"),
+                                            "count": len(cells), "demand": "people per day"}
+
+
+#: Territories are drawn over at most this many cells; a larger area uses coarser H3 cells.
+TERRITORY_MAX_CELLS = 20_000
+
+
+def _territory_cells(s: RankState) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """The whole study area as contiguous H3 cells, with the people per day each holds.
+
+    Territories cover the area, not only the buildable candidates (whose
+    cells have gaps); past :data:`TERRITORY_MAX_CELLS` cells the grid is one
+    or more H3 levels coarser, which changes nothing a territory's outline
+    shows at a country's scale.
+    """
+    import h3
+
+    layers, demand = need(s.layers), need(s.demand)
+    res = s.study.candidates.h3_resolution
+    if not all(h3.is_valid_cell(str(i)) for i in demand.index[:50]):  # user candidates: no grid
+        cands = need(s.ranked)
+        return cands, need(s.raw)["foot_traffic"].reindex(cands.index).fillna(0.0)
+    km2 = float(layers.area.area.sum()) / 1e6
+    while res > 5 and km2 / h3.average_hexagon_area(res, unit="km^2") > TERRITORY_MAX_CELLS:
+        res -= 1
+    cells = h3_candidates(layers.area, resolution=res)
+    cells.attrs["resolution"] = res
+    parent = [h3.cell_to_parent(str(c), res) for c in demand.index]
+    people = demand["weight"].groupby(parent).sum().reindex(cells.index).fillna(0.0)
+    return cells, people
 
 
 def market_stage(s: RankState) -> None:
