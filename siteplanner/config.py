@@ -77,6 +77,7 @@ __all__ = [
     "HuffSettings",
     "LayerFile",
     "ModelSettings",
+    "NationalSettings",
     "NetworkSettings",
     "SelectionSettings",
     "Study",
@@ -406,6 +407,19 @@ class FloorplanSettings:
                                      "(GeoJSON or WKT in local metres)")
 
 
+@settings("national")
+class NationalSettings:
+    """The places ``siteplanner national`` runs the study over, one area each.
+
+    Each entry is an OSM file (``.osm.pbf``, ``.osm``, ``.osm.bz2``; relative
+    to the study file), studied as a whole, or the name of an administrative
+    boundary in the study's own extract. Empty: give ``--by admin_level=N``.
+    See :mod:`siteplanner.national`.
+    """
+
+    places: tuple[Text, ...] = ()
+
+
 @settings("", key_name=lambda parts: toml_key(parts))
 class Study:
     """A validated study.
@@ -433,6 +447,7 @@ class Study:
     demand: DemandSettings = Field(default_factory=DemandSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     floorplan: FloorplanSettings = Field(default_factory=FloorplanSettings)
+    national: NationalSettings = Field(default_factory=NationalSettings)
     ahp: dict[str, Any] | None = None
     source_file: Path | None = None
     #: The administrative boundary to study (``[study] area``); None: the data's own extent.
@@ -567,7 +582,7 @@ class Study:
         doc: dict[str, Any] = {"study": {k: d[k] for k in STUDY_KEYS if d[k] not in (None, [])}}
         if "area" in doc["study"]:
             doc["study"]["area"] = {k: v for k, v in doc["study"]["area"].items() if v is not None}
-        for sec in ("candidates", "selection", "network", "demand", "model", "floorplan"):
+        for sec in ("candidates", "selection", "network", "demand", "model", "floorplan", "national"):
             doc[sec] = {k: v for k, v in d[sec].items() if v is not None and v != []}
         huff = {k: v for k, v in d["huff"].items() if v is not None}
         doc["huff"] = {("lambda" if k == "lam" else k): v for k, v in huff.items()}
