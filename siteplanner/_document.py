@@ -31,7 +31,8 @@ LAYER_KINDS = ("area", "competitors", "own_branches", "transit", "pois", "foot_t
 STUDY_KEYS = ("name", "brand", "osm", "place", "bbox", "crs", "seed", "area", "brand_wikidata",
               "aliases")
 SECTIONS = ("study", "candidates", "selection", "criteria", "layers", "network", "huff", "demand",
-            "economics", "policy", "model", "ahp", "floorplan")
+            "economics", "policy", "model", "ahp", "floorplan",
+            "national")
 
 
 
@@ -92,6 +93,7 @@ def document_to_fields(raw: Any, *, base: Path, layer_keys: tuple[str, ...]) -> 
     out["economics"] = _resolve(dict(_table(raw.get("economics", {}), "economics")), ("districts",),
                                 base)
     out["policy"] = dict(_table(raw.get("policy", {}), "policy"))
+    out["national"] = _national(raw.get("national", {}), base)
     out["layers"] = _layers(raw.get("layers", {}), base, layer_keys)
     out["criteria"] = _criteria(raw.get("criteria", {}))
     if "ahp" in raw:
@@ -106,6 +108,21 @@ def _resolve(table: dict[str, Any], keys: tuple[str, ...], base: Path) -> dict[s
         if isinstance(v, str) and v.strip():
             table[k] = base / v
     return table
+
+
+#: Endings that make a ``[national] places`` entry an OSM file rather than a boundary name.
+OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".xml")
+
+
+def _national(raw: Any, base: Path) -> dict[str, Any]:
+    """``[national]``: the places that are OSM files are resolved against the study file's folder."""
+    out = dict(_table(raw, "national"))
+    _only(out, ("places",), "national")
+    places = out.get("places")
+    if isinstance(places, list | tuple):
+        out["places"] = [str(base / p) if isinstance(p, str) and p.lower().endswith(OSM_SUFFIXES)
+                         else p for p in places]
+    return out
 
 
 def _layers(raw: Any, base: Path, layer_keys: tuple[str, ...]) -> dict[str, Any]:

@@ -287,6 +287,68 @@ def report(out_dir: Annotated[Path, typer.Argument(help="The --out folder of a r
     out.print(Text(_plain(f"wrote {rebuild_report(out_dir)}")), soft_wrap=True)
 
 
+def _admin_level(by: str) -> int:
+    key, _, value = by.partition("=")
+    if key.strip() != "admin_level" or not value.strip().isdigit():
+        msg = f"--by {by}: expected admin_level=N, e.g. --by admin_level=7 (OSM's admin_level)"
+        raise ConfigError(msg)
+    return int(value)
+
+
+def _area_line(row: Any) -> None:
+    style = {"done": "green", "cached": "cyan", "failed": "bold red"}.get(row.status, "")
+    detail = (f"{row.seconds:.1f} s, {row.candidates} candidates, {row.sites} sites"
+              if row.status != "failed" else row.error)
+    err.print(_line(f"{row.status}:", style, f"{row.area} ({detail})"), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@guarded
+def national(
+    study: Annotated[Path, typer.Argument(help="Study TOML file (its [national] places, or --by).")],
+    by: Annotated[str | None, typer.Option(
+        "--by", help="admin_level=N: one area per boundary at that level of the study's extract.")] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Number of sites nationally (K).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/national"),
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Start a local Dask cluster of N worker processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Use the Dask cluster at tcp://HOST:PORT.")] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        "--memory-limit", help="Memory per local worker, e.g. 2GiB (default: the machine's / N).")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="Override, as for rank.")] = None,
+) -> None:
+    """Run the study over many areas on Dask and rank the best sites across all of them."""
+    from siteplanner._fs import output_lock
+    from siteplanner.config import load_study
+    from siteplanner.national_outputs import write_national_outputs
+    from siteplanner.national_run import run_national
+
+    level = _admin_level(by) if by is not None else None
+    if workers is not None and workers < 1:
+        msg = f"--workers {workers}: give at least 1 worker process (or --scheduler ADDRESS)"
+        raise ConfigError(msg)
+    base = load_study(study).with_overrides(sets=sets or [], top_k=top)
+    with output_lock(out_dir):
+        run = run_national(base, out_dir=out_dir, admin_level=level, top_k=top, workers=workers,
+                           scheduler=scheduler, memory_limit=memory_limit, on_area=_area_line)
+        files = write_national_outputs(run, out_dir)
+    table = Table(title=Text(_plain(f"{run.study.display_name}: top {len(run.sites)} sites nationally")))
+    for col in ("rank", "area", "site_id", "score"):
+        table.add_column(col, justify="right" if col in ("rank", "score") else "left", no_wrap=True)
+    for r in run.sites.itertuples(index=False):
+        table.add_row(*(Text(_plain(c)) for c in (r.rank, r.area, r.site_id, f"{r.score:.3f}")))
+    out.print(table)
+    out.print(Text(_plain(f"wrote {', '.join(str(f) for f in files)} and {out_dir / 'areas'}")),
+              soft_wrap=True)
+    failed = [r.area for r in run.rows if r.status == "failed"]
+    if failed:
+        err.print(_line("error:", "bold red", f"{len(failed)} of {len(run.rows)} areas failed "
+                        f"({', '.join(failed)}); see {out_dir / 'areas.csv'}"),
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
 def _register_floorplan() -> None:
     try:
         from siteplanner.floorplan.cli import floorplan_command

@@ -80,6 +80,7 @@ __all__ = [
     "HuffSettings",
     "LayerFile",
     "ModelSettings",
+    "NationalSettings",
     "NetworkSettings",
     "PolicySettings",
     "SelectionSettings",
@@ -207,6 +208,19 @@ class LayerFile:
             raise Problem("locations", "{key} is only for foot_traffic given as hourly series")
 
 
+@settings("national")
+class NationalSettings:
+    """The places ``siteplanner national`` runs the study over, one area each.
+
+    Each entry is an OSM file (``.osm.pbf``, ``.osm``, ``.osm.bz2``; relative
+    to the study file), studied as a whole, or the name of an administrative
+    boundary in the study's own extract. Empty: give ``--by admin_level=N``.
+    See :mod:`siteplanner.national`.
+    """
+
+    places: tuple[Text, ...] = ()
+
+
 @settings("", key_name=lambda parts: toml_key(parts))
 class Study:
     """A validated study.
@@ -236,6 +250,7 @@ class Study:
     policy: PolicySettings = Field(default_factory=PolicySettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     floorplan: FloorplanSettings = Field(default_factory=FloorplanSettings)
+    national: NationalSettings = Field(default_factory=NationalSettings)
     ahp: dict[str, Any] | None = None
     source_file: Path | None = None
     #: The administrative boundary to study (``[study] area``); None: the data's own extent.
@@ -380,7 +395,7 @@ class Study:
         if "area" in doc["study"]:
             doc["study"]["area"] = {k: v for k, v in doc["study"]["area"].items() if v is not None}
         for sec in ("candidates", "selection", "network", "demand", "economics", "policy", "model",
-                    "floorplan"):
+                    "floorplan", "national"):
             doc[sec] = {k: v for k, v in d[sec].items() if v is not None and v != []}
         huff = {k: v for k, v in d["huff"].items() if v is not None}
         doc["huff"] = {("lambda" if k == "lam" else k): v for k, v in huff.items()}

@@ -17,9 +17,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "siteplanner"
 
 #: Flow order: everything not named here is a stage.
 OUTPUTS = {"siteplanner.io", "siteplanner.record", "siteplanner.maps", "siteplanner.report",
+           "siteplanner.national_outputs",
            "siteplanner._charts", "siteplanner._display", "siteplanner._assets",
            "siteplanner._whatif"}
-APPS = {"siteplanner", "siteplanner.cli", "siteplanner.floorplan.cli"}
+APPS = {"siteplanner", "siteplanner.cli", "siteplanner.floorplan.cli", "siteplanner.national_run"}
 LEAVES = {"siteplanner._errors": set(), "siteplanner._fs": {"siteplanner._errors"}}
 
 
