@@ -85,8 +85,8 @@ class NetworkWalk:
     def __init__(self, graph: WalkGraph, candidates: gpd.GeoDataFrame, *, cutoff_m: float) -> None:
         self.graph = graph
         self.cutoff_m = float(cutoff_m)
-        pos, self._snap_m = graph.snap(candidates) if len(candidates) else (np.zeros(0, int),
-                                                                             np.zeros(0))
+        pos, snap_m = graph.snap(candidates) if len(candidates) else (np.zeros(0, int), np.zeros(0))
+        self._snap_m: np.ndarray = snap_m
         # Candidates grouped by street node: the targets of every search.
         self._targets, slot = np.unique(pos, return_inverse=True)
         self._by_target = np.argsort(slot, kind="stable")
