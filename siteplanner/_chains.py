@@ -97,24 +97,38 @@ class ChainContraction:
             )
         )
 
-    def junction_distances(self, sources: np.ndarray, *, limit: float) -> np.ndarray:
-        """Metres from each source node to each junction (inf beyond ``limit``)."""
-        j_src = self.junction_index[sources]
-        on_chain = np.flatnonzero(j_src < 0)
-        n_j, k = self.n_junctions, len(on_chain)
+    def junction_distances(
+        self, sources: np.ndarray, *, limit: float, within: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Metres from each source node to each junction (inf beyond ``limit``).
+
+        ``within`` restricts the search to those junctions (columns in that
+        order); it must hold every junction a walk of ``limit`` from the
+        sources can pass.
+        """
+        n_all = self.n_junctions
+        sub = np.arange(n_all) if within is None else within
+        n_j = len(sub)
+        local = np.full(n_all, -1, dtype=np.int64)
+        local[sub] = np.arange(n_j)
+        csgraph = self.csgraph if within is None else self.csgraph[sub][:, sub]
+        j_all = self.junction_index[sources]
+        on_chain = np.flatnonzero(j_all < 0)
+        k = len(on_chain)
         # A source inside a chain becomes a virtual node wired to its two ends.
         virtual = n_j + np.arange(k)
         ends, offsets = self.ends[sources[on_chain]], self.end_offset[sources[on_chain]]
         # On a loop both wires reach one junction; sparse matrices would add them.
         loop = ends[:, 0] == ends[:, 1]
         offsets[loop, 0] = offsets[loop].min(axis=1)
-        wired = np.c_[np.ones(k, dtype=bool), ~loop].ravel()
+        ends = local[ends]
+        wired = (np.c_[np.ones(k, dtype=bool), ~loop] & (ends >= 0)).ravel()
         wires = sp.coo_matrix(
             (offsets.ravel()[wired], (np.repeat(virtual, 2)[wired], ends.ravel()[wired])),
             shape=(n_j + k, n_j + k),
         )
-        graph = sp.block_diag((self.csgraph, sp.csr_matrix((k, k)))) + wires
-        src = j_src.copy()
+        graph = sp.block_diag((csgraph, sp.csr_matrix((k, k)))) + wires
+        src = local[np.maximum(j_all, 0)]
         src[on_chain] = virtual
         return np.atleast_2d(
             dijkstra(sp.csr_matrix(graph), directed=True, indices=src, limit=limit)
@@ -176,36 +190,45 @@ class ChainContraction:
         )
 
     def reach(
-        self, sources: np.ndarray, layout: TargetLayout, *, limit: float
+        self, sources: np.ndarray, layout: TargetLayout, *, limit: float,
+        within: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Source row, target column and metres of every pair within ``limit``.
 
-        Only the junctions are searched densely (sources x junctions); a chain
-        target is expanded only when one of its chain's ends, or the source's
-        own chain, is within reach, so the work follows the pairs found and not
-        sources x targets.
+        Only the junctions (of ``within``, see :meth:`junction_distances`) are
+        searched densely; a chain target is expanded only when one of its
+        chain's ends, or the source's own chain, is within reach, so the work
+        follows the pairs found and not sources x targets.
         """
-        d_j = self.junction_distances(sources, limit=limit)
-        jd = d_j[:, layout.junction_j]
+        d_sub = self.junction_distances(sources, limit=limit, within=within)
+        m = d_sub.shape[1]
+        d_j = np.hstack([d_sub, np.full((len(sources), 1), np.inf)])  # column m: outside
+        local = np.full(self.n_junctions, m, dtype=np.int64)
+        local[np.arange(self.n_junctions) if within is None else within] = np.arange(m)
+        jt = np.flatnonzero(local[layout.junction_j] < m)
+        jd = d_j[:, local[layout.junction_j[jt]]]
         r1, c1 = np.nonzero(jd <= limit)
-        parts = [(r1, layout.junction_cols[c1], jd[r1, c1])]
-        v0 = d_j[:, layout.chain_ends[:, 0]]
-        v1 = d_j[:, layout.chain_ends[:, 1]]
-        hit = (v0 <= limit) | (v1 <= limit)
+        parts = [(r1, layout.junction_cols[jt[c1]], jd[r1, c1])]
+        ends = local[layout.chain_ends]
         # A source's own chain is walked directly even when neither end is in reach.
         s_chain = self.chain_id[sources]
         slot = np.minimum(np.searchsorted(layout.chains, s_chain), max(len(layout.chains) - 1, 0))
         own = np.zeros(len(sources), dtype=bool)
         if len(layout.chains):
             own = (s_chain >= 0) & (layout.chains[slot] == s_chain)
-        hit[np.flatnonzero(own), slot[own]] = True
+        near = np.union1d(np.flatnonzero((ends < m).any(axis=1)), slot[own])
+        v0 = d_j[:, ends[near, 0]]
+        v1 = d_j[:, ends[near, 1]]
+        hit = (v0 <= limit) | (v1 <= limit)
+        hit[np.flatnonzero(own), np.searchsorted(near, slot[own])] = True
         r2, c2 = np.nonzero(hit)
-        group, flat = ragged(layout.chain_start[c2], layout.chain_count[c2])
+        chain = near[c2]
+        group, flat = ragged(layout.chain_start[chain], layout.chain_count[chain])
         col = layout.members[flat]
-        row, chain = r2[group], c2[group]
+        row, at = r2[group], c2[group]
         node = layout.nodes[col]
         d = np.minimum(
-            v0[row, chain] + self.end_offset[node, 0], v1[row, chain] + self.end_offset[node, 1]
+            v0[row, at] + self.end_offset[node, 0], v1[row, at] + self.end_offset[node, 1]
         )
         same = np.flatnonzero(s_chain[row] == self.chain_id[node])
         direct = np.abs(self.along[sources[row[same]]] - self.along[node[same]])
@@ -214,7 +237,6 @@ class ChainContraction:
         parts.append((row[keep], col[keep], d[keep]))
         rows, cols, metres = (np.concatenate(x) for x in zip(*parts, strict=True))
         return rows, cols, metres
-
 
 def _walk_chains(
     graph: sp.csr_matrix, chain: np.ndarray

@@ -153,6 +153,10 @@ class WalkGraph:
         self._tree_largest = cKDTree(self.xy[self._largest_positions])
         self._tree_all = cKDTree(self.xy)
         self._chains = ChainContraction(self.csgraph)
+        chord = np.hypot(*(self.xy[self.edge_u] - self.xy[self.edge_v]).T)
+        ratio = self.edge_length[chord > 0] / chord[chord > 0]
+        # How much shorter than the straight line an edge may be (bounds searches in space).
+        self._length_ratio = float(min(1.0, ratio.min())) if len(ratio) else 1.0
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -430,23 +434,54 @@ class WalkGraph:
             msg = f"limit_m={limit_m!r}: must be a finite number of metres >= 0"
             raise InputError(msg)
         layout = self._chains.layout(tgt)
-        n_j = self._chains.n_junctions
-        width = n_j + 3 * len(layout.chains)
-        step = max(1, _CHUNK_BYTES // (8 * max(width, 1)))
         unique, inverse = np.unique(src, return_inverse=True)
         parts = []
-        for start in range(0, len(unique), step):
+        for rows, within in self._local_batches(unique, limit, n_chains=len(layout.chains)):
             # A hair of slack: sums along a path differ in the last bit by order.
-            r, c, d = self._chains.reach(
-                unique[start : start + step], layout, limit=limit * (1 + 1e-12)
-            )
-            parts.append((r + start, c, d))
+            r, c, d = self._chains.reach(unique[rows], layout, limit=limit * (1 + 1e-12),
+                                         within=within)
+            parts.append((rows[r], c, d))
         shape = (len(unique), len(tgt))
         if not parts:
             return sp.csr_matrix((len(src), len(tgt)))
         r, c, d = (np.concatenate(x) for x in zip(*parts, strict=True))
         found = sp.csr_matrix((d, (r, c)), shape=shape)
         return found[inverse] if len(unique) < len(src) or (unique != src).any() else found
+
+    def _local_batches(
+        self, sources: np.ndarray, limit_m: float, *, n_chains: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Batches of nearby sources, each with the junctions a walk of ``limit_m`` can pass.
+
+        A walk of L metres stays within L / r metres of its start in a straight
+        line, r being the least ratio of an edge's length to its end nodes'
+        distance (1 on a well-measured network), so each batch searches only
+        the junctions in its box widened by that much: the work grows with
+        the sources, not with sources x the whole country.
+        """
+        margin = limit_m / self._length_ratio if self._length_ratio > 0 else math.inf
+        j_xy = self.xy[self._chains.junctions]
+        by_x = np.argsort(j_xy[:, 0], kind="stable")
+        if not math.isfinite(margin) or len(sources) == 0:
+            step = max(1, _CHUNK_BYTES // (8 * (self._chains.n_junctions + 3 * n_chains + 1)))
+            for start in range(0, len(sources), step):
+                yield np.arange(start, min(start + step, len(sources))), None
+            return
+        xy = self.xy[sources]
+        cell = np.floor((xy - xy.min(axis=0)) / max(2 * margin, 1.0)).astype(np.int64)
+        order = np.lexsort((cell[:, 1], cell[:, 0]))
+        key = cell[order, 0] * (int(cell[:, 1].max()) + 1) + cell[order, 1]
+        bounds = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # one box per grid cell
+            rows = order[a:b]
+            lo = xy[rows].min(axis=0) - margin
+            hi = xy[rows].max(axis=0) + margin
+            span = by_x[np.searchsorted(j_xy[by_x, 0], lo[0]):np.searchsorted(j_xy[by_x, 0], hi[0],
+                                                                               side="right")]
+            within = np.sort(span[(j_xy[span, 1] >= lo[1]) & (j_xy[span, 1] <= hi[1])])
+            step = max(1, _CHUNK_BYTES // (8 * (5 * len(within) + 1)))
+            for start in range(0, len(rows), step):
+                yield rows[start:start + step], within
 
     # ------------------------------------------------------------ isochrones
     def isochrones(
