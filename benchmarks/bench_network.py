@@ -11,6 +11,10 @@ Prints JSON. Run: ``.venv/bin/python benchmarks/bench_network.py [--repeats 5]``
 - ``scaling``: the Helsinki graph tiled 1x1, 2x2, 4x4 (translated copies stitched
   by a few short footways), 1,000 origins to every node.
 - ``isochrones``: 10 sites x (5, 10) min catchments.
+
+These time the forward many-to-many matrix (``walk_minutes``); the criteria no
+longer use it for candidates: they search from the points with
+``WalkGraph.reach``, which ``benchmarks/bench_national.py`` times at country scale.
 All times are medians over the repeats, in seconds.
 """
 

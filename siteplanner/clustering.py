@@ -40,7 +40,14 @@ from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering
 
 from siteplanner._errors import InputError
 
-__all__ = ["Territories", "Zones", "connectivity_graph", "opportunity_zones", "territories"]
+__all__ = ["MAX_BALANCED_CELLS", "Territories", "Zones", "connectivity_graph", "opportunity_zones",
+           "territories"]
+
+#: Territories are balanced on at most this many cells. Each balancing round
+#: is one Dijkstra over them and up to ``max_iter`` rounds run, so the bound
+#: keeps a country to seconds; a bank's territory spans hundreds of cells, so
+#: blocks of a few dozen neighbouring cells leave its shape to the cells.
+MAX_BALANCED_CELLS = 20_000
 
 
 @dataclass
@@ -73,7 +80,7 @@ def _xy(gdf: gpd.GeoDataFrame) -> np.ndarray:
 def _spacing(xy: np.ndarray) -> float:
     if len(xy) < 2:
         return 1.0
-    d = cKDTree(xy).query(xy, k=2)[0][:, 1]
+    d = cKDTree(xy).query(xy, k=2, workers=-1)[0][:, 1]
     return float(np.median(d[d > 0])) if (d > 0).any() else 1.0
 
 
@@ -85,7 +92,23 @@ def _shapes(candidates: gpd.GeoDataFrame, spacing: float) -> np.ndarray:
 
 
 def _dissolve(shapes: np.ndarray, labels: np.ndarray, ids: np.ndarray, crs: Any) -> gpd.GeoSeries:
-    geoms = [shapely.union_all(shapes[labels == i]) for i in ids]  # one union per zone
+    """One union per id of the shapes carrying it.
+
+    H3 cells tile the plane edge to edge, so their coverage union is exact and
+    an order of magnitude faster than a general union; overlapping shapes
+    (discs around user premises) show as a union smaller than the parts and
+    take the general union instead.
+    """
+    order = np.argsort(labels, kind="stable")
+    lo = np.searchsorted(labels[order], ids, side="left")
+    hi = np.searchsorted(labels[order], ids, side="right")
+    geoms = []
+    for a, b in zip(lo, hi, strict=True):  # one union per zone or territory
+        parts = shapes[order[a:b]]
+        merged = shapely.coverage_union_all(parts)
+        if not np.isclose(shapely.area(merged), shapely.area(parts).sum(), rtol=1e-9, atol=1e-6):
+            merged = shapely.union_all(parts)
+        geoms.append(merged)
     return gpd.GeoSeries(geoms, crs=crs)
 
 
@@ -142,12 +165,14 @@ def opportunity_zones(candidates: gpd.GeoDataFrame, *, score_column: str = "scor
         raw[high] = est.fit_predict(xy[high])
     ids = np.unique(raw[raw >= 0])
     # Number zones by their best site so the ids do not depend on input order.
-    best_pos = np.array([np.flatnonzero(raw == i)[np.argmax(scores[raw == i])] for i in ids], dtype=int)
+    member = np.flatnonzero(raw >= 0)
+    by_score = member[np.lexsort((-scores[member], raw[member]))]
+    best_pos = by_score[np.searchsorted(raw[by_score], ids)].astype(int)
     site_ids = candidates.index.astype(str).to_numpy()
     order = np.lexsort((site_ids[best_pos], -scores[best_pos])) if len(ids) else np.array([], dtype=int)
-    labels = np.zeros(len(candidates), dtype=int)
-    for new, old in enumerate(ids[order], start=1):
-        labels[raw == old] = new
+    new_id = np.zeros(int(ids.max()) + 2 if len(ids) else 1, dtype=int)
+    new_id[ids[order] + 1] = np.arange(1, len(ids) + 1)
+    labels = new_id[raw + 1]
     zone_ids = np.arange(1, len(ids) + 1)
     s = pd.Series(scores)
     grp = s.groupby(labels)
@@ -175,10 +200,14 @@ def connectivity_graph(candidates: gpd.GeoDataFrame, *, n_neighbors: int = 6,
     their closest pair, so every territory can reach every cell.
     """
     xy = _xy(candidates)
+    return _connectivity(xy, _spacing(xy), n_neighbors=n_neighbors, reach=reach)
+
+
+def _connectivity(xy: np.ndarray, spacing: float, *, n_neighbors: int,
+                  reach: float) -> sparse.csr_matrix:
     n = len(xy)
-    spacing = _spacing(xy)
     k = min(n_neighbors + 1, n)
-    d, j = cKDTree(xy).query(xy, k=k)
+    d, j = cKDTree(xy).query(xy, k=k, workers=-1)
     d, j = d.reshape(n, k)[:, 1:], j.reshape(n, k)[:, 1:]
     keep = d <= reach * spacing
     rows = np.repeat(np.arange(n), k - 1)[keep.ravel()]
@@ -239,7 +268,8 @@ def _seed_nodes(candidates: gpd.GeoDataFrame, seeds: gpd.GeoDataFrame) -> tuple[
 
 def territories(candidates: gpd.GeoDataFrame, *, demand: str | pd.Series = "foot_traffic",
                 seeds: gpd.GeoDataFrame | None = None, n_territories: int | None = None,
-                n_neighbors: int = 6, max_iter: int = 300, tolerance: float = 0.05) -> Territories:
+                n_neighbors: int = 6, max_iter: int = 300, tolerance: float = 0.05,
+                max_cells: int | None = MAX_BALANCED_CELLS) -> Territories:
     """Contiguous, demand-balanced service territories over the candidate cells.
 
     Parameters
@@ -259,6 +289,11 @@ def territories(candidates: gpd.GeoDataFrame, *, demand: str | pd.Series = "foot
     max_iter, tolerance
         Balancing stops when every territory's demand is within ``tolerance``
         of the mean, or after ``max_iter`` rounds (the best round is kept).
+    max_cells
+        With more candidates than this, neighbouring cells are grouped into
+        connected blocks first and the blocks are balanced (each seed keeps a
+        block of its own cell); ``report["coarsened"]`` says how. None never
+        groups.
 
     Returns
     -------
@@ -267,6 +302,37 @@ def territories(candidates: gpd.GeoDataFrame, *, demand: str | pd.Series = "foot
         ``demand``, ``demand_share``, ``area_m2``, ``geometry``.
     """
     n = len(candidates)
+    weights = _demand_weights(candidates, demand)
+    xy = _xy(candidates)
+    spacing = _spacing(xy)
+    graph = _connectivity(xy, spacing, n_neighbors=n_neighbors, reach=1.5)
+    nodes = np.zeros(0, dtype=int)
+    if seeds is not None and len(seeds):
+        nodes, names = _seed_nodes(candidates, seeds)
+    elif n_territories is None or not 1 <= n_territories <= n:
+        msg = (f"territories: n_territories = {n_territories!r}; give seeds (branches and sites) "
+               f"or a number of territories from 1 to {n}")
+        raise InputError(msg)
+    # Balancing is scale-free: work in shares of the busiest cell so sums never overflow.
+    scaled = weights / weights.max()
+    blocks = _Blocks.build(graph, xy, nodes, spacing=spacing, max_cells=max_cells)
+    if not len(nodes) and n_territories is not None:
+        nodes = blocks.representative(_agglomerative_seeds(blocks.xy, blocks.graph,
+                                                           blocks.total(scaled), n_territories))
+        names = candidates.index.to_numpy()[nodes].astype(str)
+    block_labels, offsets, plain = _balance(
+        blocks.graph, blocks.total(scaled), blocks.group[nodes], max_iter=max_iter,
+        tolerance=tolerance, step=blocks.spacing)
+    labels = block_labels[blocks.group]
+    out = _territory_table(candidates, labels, weights, nodes, names, offsets, spacing)
+    out.report["unbalanced_max_over_mean"] = round(plain, 4)
+    out.report["largest_cell_over_mean"] = round(float(scaled.max() / (scaled.sum() / len(nodes))), 4)
+    out.report["coarsened"] = blocks.report
+    return out
+
+
+def _demand_weights(candidates: gpd.GeoDataFrame, demand: str | pd.Series) -> np.ndarray:
+    """Demand per candidate, checked finite, >= 0 and summable (ones when all zero)."""
     w = candidates[demand] if isinstance(demand, str) and demand in candidates.columns else demand
     if isinstance(w, str):
         msg = f"territories: no demand column {w!r}; give a column of candidates or a Series"
@@ -275,29 +341,76 @@ def territories(candidates: gpd.GeoDataFrame, *, demand: str | pd.Series = "foot
     if not np.isfinite(weights).all() or (weights < 0).any():
         msg = "territories: demand must be a finite number >= 0 for every candidate"
         raise InputError(msg)
-    if weights.sum() <= 0:
-        weights = np.ones(n)
-    graph = connectivity_graph(candidates, n_neighbors=n_neighbors)
-    if seeds is not None and len(seeds):
-        nodes, names = _seed_nodes(candidates, seeds)
-    else:
-        if n_territories is None or not 1 <= n_territories <= n:
-            msg = (f"territories: n_territories = {n_territories!r}; give seeds (branches and sites) "
-                   f"or a number of territories from 1 to {n}")
-            raise InputError(msg)
-        nodes = _agglomerative_seeds(candidates, graph, weights, n_territories)
-        names = candidates.index.to_numpy()[nodes].astype(str)
-    labels, offsets, plain = _balance(graph, weights, nodes, max_iter=max_iter, tolerance=tolerance,
-                               step=_spacing(_xy(candidates)))
-    out = _territory_table(candidates, labels, weights, nodes, names, offsets)
-    out.report["unbalanced_max_over_mean"] = round(plain, 4)
-    out.report["largest_cell_over_mean"] = round(float(weights.max() / (weights.sum() / len(nodes))), 4)
-    return out
+    with np.errstate(over="ignore"):
+        total = weights.sum()
+    if not np.isfinite(total):
+        msg = (f"territories: the demand sums past the largest number a float holds (the largest "
+               f"cell has {weights.max():.3g}); give demand in people or visits per day")
+        raise InputError(msg)
+    return weights if total > 0 else np.ones(len(weights))
 
 
-def _agglomerative_seeds(candidates: gpd.GeoDataFrame, graph: sparse.csr_matrix, weights: np.ndarray,
+@dataclass
+class _Blocks:
+    """Cells grouped into connected blocks for balancing (one block per cell when small).
+
+    ``group`` maps each cell to its block; ``graph`` links blocks that hold
+    neighbouring cells, weighted by the distance between block centres, so a
+    block territory is contiguous and so is its union of cells.
+    """
+
+    group: np.ndarray
+    graph: sparse.csr_matrix
+    xy: np.ndarray
+    spacing: float
+    report: dict[str, Any] | None
+    cell_xy: np.ndarray
+
+    @classmethod
+    def build(cls, graph: sparse.csr_matrix, xy: np.ndarray, seeds: np.ndarray, *,
+              spacing: float, max_cells: int | None) -> _Blocks:
+        n = len(xy)
+        if max_cells is None or n <= max_cells:
+            return cls(np.arange(n), graph, xy, spacing, None, xy)
+        size = spacing * np.sqrt(n / max_cells)
+        coo = graph.tocoo()
+        while True:  # square bins, split into their connected pieces; widen until few enough
+            ij = np.floor((xy - xy.min(axis=0)) / size).astype(np.int64)
+            bins = ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
+            bins[seeds] = -1 - np.arange(len(seeds))  # each seed's cell is a block of its own
+            inside = bins[coo.row] == bins[coo.col]
+            pieces = sparse.coo_matrix((np.ones(int(inside.sum())), (coo.row[inside], coo.col[inside])),
+                                       shape=(n, n))
+            m, group = connected_components(pieces, directed=False)
+            if m <= max_cells:
+                break
+            size *= 1.25
+        count = np.bincount(group, minlength=m)
+        centre = np.column_stack([np.bincount(group, weights=xy[:, k], minlength=m)
+                                  for k in (0, 1)]) / count[:, None]
+        across = group[coo.row] != group[coo.col]
+        links = sparse.coo_matrix((np.ones(int(across.sum())), (group[coo.row][across],
+                                   group[coo.col][across])), shape=(m, m)).tocsr()
+        rows = np.repeat(np.arange(m), np.diff(links.indptr))
+        links.data = np.maximum(np.hypot(*(centre[rows] - centre[links.indices]).T), 1e-6)
+        report = {"cells": n, "blocks": int(m), "block_size_m": round(float(size), 1),
+                  "reason": f"more than {max_cells} candidates: territories are balanced on "
+                            "blocks of neighbouring cells, then every cell takes its block's territory"}
+        return cls(group, links, centre, _spacing(centre), report, xy)
+
+    def total(self, weights: np.ndarray) -> np.ndarray:
+        """Sum of a per-cell quantity per block."""
+        return np.bincount(self.group, weights=weights, minlength=self.graph.shape[0])
+
+    def representative(self, blocks: np.ndarray) -> np.ndarray:
+        """For each block, the cell nearest its centre."""
+        d = np.hypot(*(self.cell_xy - self.xy[self.group]).T)
+        order = np.lexsort((d, self.group))
+        first = order[np.searchsorted(self.group[order], blocks)]
+        return np.sort(first)
+
+def _agglomerative_seeds(xy: np.ndarray, graph: sparse.csr_matrix, weights: np.ndarray,
                          k: int) -> np.ndarray:
-    xy = _xy(candidates)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         lab = AgglomerativeClustering(n_clusters=k, connectivity=graph, linkage="ward").fit_predict(xy)
@@ -365,11 +478,12 @@ def _balance(graph: sparse.csr_matrix, weights: np.ndarray, nodes: np.ndarray, *
 
 
 def _territory_table(candidates: gpd.GeoDataFrame, labels: np.ndarray, weights: np.ndarray,
-                     nodes: np.ndarray, names: np.ndarray, offsets: np.ndarray) -> Territories:
+                     nodes: np.ndarray, names: np.ndarray, offsets: np.ndarray,
+                     spacing: float) -> Territories:
     s = len(nodes)
     ids = np.arange(1, s + 1)
     lab = labels + 1
-    polys = _dissolve(_shapes(candidates, _spacing(_xy(candidates))), lab, ids, candidates.crs)
+    polys = _dissolve(_shapes(candidates, spacing), lab, ids, candidates.crs)
     load = np.bincount(labels, weights=weights, minlength=s)
     table = gpd.GeoDataFrame({
         "territory_id": ids,
@@ -380,12 +494,12 @@ def _territory_table(candidates: gpd.GeoDataFrame, labels: np.ndarray, weights: 
         "demand_share": load / load.sum(),
         "area_m2": polys.area.round(1).to_numpy(),
     }, geometry=polys.to_numpy(), crs=candidates.crs)
-    mean = load.mean()
+    ratio = load / load.mean()  # in ratios, so a vast demand cannot overflow the spread
     report = {
         "n_territories": s,
-        "demand_max_over_mean": round(float(load.max() / mean), 4),
-        "demand_min_over_mean": round(float(load.min() / mean), 4),
-        "demand_cv": round(float(load.std() / mean), 4),
+        "demand_max_over_mean": round(float(ratio.max()), 4),
+        "demand_min_over_mean": round(float(ratio.min()), 4),
+        "demand_cv": round(float(ratio.std()), 4),
         "offsets_m": [round(float(o), 1) for o in offsets],
     }
     return Territories(table, pd.Series(lab, index=candidates.index, name="territory"), report)

@@ -34,9 +34,10 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from siteplanner._chains import ChainContraction, min_duplicates
 from siteplanner._errors import CRSError, InputError
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class WalkGraph:
         both_ways = np.r_[self.edge_u, self.edge_v], np.r_[self.edge_v, self.edge_u]
         graph = sp.coo_matrix((np.r_[self.edge_length, self.edge_length], both_ways), (n, n))
         # coo -> csr would *sum* parallel edges; the walker takes the shortest one.
-        self.csgraph = _min_duplicates(graph)
+        self.csgraph = min_duplicates(graph)
         n_comp, self.component = connected_components(self.csgraph, directed=False)
         self.n_components = int(n_comp)
         largest = np.bincount(self.component).argmax()
@@ -151,7 +152,11 @@ class WalkGraph:
         self._largest_positions = np.flatnonzero(self.in_largest)
         self._tree_largest = cKDTree(self.xy[self._largest_positions])
         self._tree_all = cKDTree(self.xy)
-        self._chains = _ChainContraction(self.csgraph)
+        self._chains = ChainContraction(self.csgraph)
+        chord = np.hypot(*(self.xy[self.edge_u] - self.xy[self.edge_v]).T)
+        ratio = self.edge_length[chord > 0] / chord[chord > 0]
+        # How much shorter than the straight line an edge may be (bounds searches in space).
+        self._length_ratio = float(min(1.0, ratio.min())) if len(ratio) else 1.0
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -318,9 +323,9 @@ class WalkGraph:
         """
         xy = self._point_xy(points, "points")
         if largest_component:
-            dist, at = self._tree_largest.query(xy)
+            dist, at = self._tree_largest.query(xy, workers=-1)
             return self._largest_positions[at], dist
-        dist, at = self._tree_all.query(xy)
+        dist, at = self._tree_all.query(xy, workers=-1)
         return at.astype(np.int64), dist
 
     def components(self, points: Points | None = None) -> ComponentReport:
@@ -328,7 +333,7 @@ class WalkGraph:
         in_largest: np.ndarray | None = None
         unreachable = 0.0
         if points is not None:
-            _, at = self._tree_all.query(self._point_xy(points, "points"))
+            _, at = self._tree_all.query(self._point_xy(points, "points"), workers=-1)
             in_largest = self.in_largest[at]
             unreachable = float(1.0 - in_largest.mean()) if len(in_largest) else 0.0
         return ComponentReport(
@@ -371,6 +376,16 @@ class WalkGraph:
         else:
             t_pos, t_off = self._resolve(targets, "targets")
         cutoff_m = cutoff * self.metres_per_minute
+        if len(np.unique(t_pos)) < len(np.unique(o_pos)):
+            # Walks are the same both ways: search from the fewer end, then transpose.
+            return self._minutes(t_pos, t_off, o_pos, o_off, cutoff_m).T.tocsr()
+        return self._minutes(o_pos, o_off, t_pos, t_off, cutoff_m)
+
+    def _minutes(
+        self, o_pos: np.ndarray, o_off: np.ndarray, t_pos: np.ndarray, t_off: np.ndarray,
+        cutoff_m: float,
+    ) -> sp.csr_matrix:
+        """Origins x targets minutes within ``cutoff_m`` metres (see :meth:`walk_minutes`)."""
         t_min = float(t_off.min()) if len(t_off) else 0.0
         counts, cols, vals = [np.zeros(1, dtype=np.int64)], [], []
         for start, total in self._dijkstra_chunks(o_pos, o_off, cutoff_m - t_min, t_pos):
@@ -389,6 +404,84 @@ class WalkGraph:
         if not cols:
             return sp.csr_matrix(shape)
         return sp.csr_matrix((np.concatenate(vals), np.concatenate(cols), indptr), shape=shape)
+
+    def reach(
+        self, sources: npt.ArrayLike, *, limit_m: float, targets: npt.ArrayLike | None = None
+    ) -> sp.csr_matrix:
+        """Network metres from a few source nodes to the target nodes within ``limit_m``.
+
+        The search for aggregating from the few (POIs, stops) to the many
+        (candidates): only the junctions are searched densely, chain nodes are
+        read off their chain's ends, and memory follows the pairs found.
+
+        Parameters
+        ----------
+        sources, targets
+            Node positions; ``targets=None`` means every node.
+        limit_m
+            Longest walk kept, in metres (>= 0).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Shape (n_sources, n_targets). A stored entry is a pair within the
+            limit, *including explicit zeros* (a source that is a target).
+        """
+        src = self._check_positions(sources, "sources")
+        tgt = np.arange(self.n_nodes) if targets is None else self._check_positions(targets, "targets")
+        limit = float(limit_m)
+        if not (math.isfinite(limit) and limit >= 0):
+            msg = f"limit_m={limit_m!r}: must be a finite number of metres >= 0"
+            raise InputError(msg)
+        layout = self._chains.layout(tgt)
+        unique, inverse = np.unique(src, return_inverse=True)
+        parts = []
+        for rows, within in self._local_batches(unique, limit, n_chains=len(layout.chains)):
+            # A hair of slack: sums along a path differ in the last bit by order.
+            r, c, d = self._chains.reach(unique[rows], layout, limit=limit * (1 + 1e-12),
+                                         within=within)
+            parts.append((rows[r], c, d))
+        shape = (len(unique), len(tgt))
+        if not parts:
+            return sp.csr_matrix((len(src), len(tgt)))
+        r, c, d = (np.concatenate(x) for x in zip(*parts, strict=True))
+        found = sp.csr_matrix((d, (r, c)), shape=shape)
+        return found[inverse] if len(unique) < len(src) or (unique != src).any() else found
+
+    def _local_batches(
+        self, sources: np.ndarray, limit_m: float, *, n_chains: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Batches of nearby sources, each with the junctions a walk of ``limit_m`` can pass.
+
+        A walk of L metres stays within L / r metres of its start in a straight
+        line, r being the least ratio of an edge's length to its end nodes'
+        distance (1 on a well-measured network), so each batch searches only
+        the junctions in its box widened by that much: the work grows with
+        the sources, not with sources x the whole country.
+        """
+        margin = limit_m / self._length_ratio if self._length_ratio > 0 else math.inf
+        j_xy = self.xy[self._chains.junctions]
+        by_x = np.argsort(j_xy[:, 0], kind="stable")
+        if not math.isfinite(margin) or len(sources) == 0:
+            step = max(1, _CHUNK_BYTES // (8 * (self._chains.n_junctions + 3 * n_chains + 1)))
+            for start in range(0, len(sources), step):
+                yield np.arange(start, min(start + step, len(sources))), None
+            return
+        xy = self.xy[sources]
+        cell = np.floor((xy - xy.min(axis=0)) / max(2 * margin, 1.0)).astype(np.int64)
+        order = np.lexsort((cell[:, 1], cell[:, 0]))
+        key = cell[order, 0] * (int(cell[:, 1].max()) + 1) + cell[order, 1]
+        bounds = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # one box per grid cell
+            rows = order[a:b]
+            lo = xy[rows].min(axis=0) - margin
+            hi = xy[rows].max(axis=0) + margin
+            span = by_x[np.searchsorted(j_xy[by_x, 0], lo[0]):np.searchsorted(j_xy[by_x, 0], hi[0],
+                                                                               side="right")]
+            within = np.sort(span[(j_xy[span, 1] >= lo[1]) & (j_xy[span, 1] <= hi[1])])
+            step = max(1, _CHUNK_BYTES // (8 * (5 * len(within) + 1)))
+            for start in range(0, len(rows), step):
+                yield rows[start:start + step], within
 
     # ------------------------------------------------------------ isochrones
     def isochrones(
@@ -567,153 +660,6 @@ class WalkGraph:
         return shapely.get_coordinates(values)
 
 
-class _ChainContraction:
-    """The graph with its degree-2 nodes folded into junction-to-junction edges.
-
-    Most street nodes only bend a street (56% in Helsinki's walking network), so
-    Dijkstra runs on the junctions and a chain node's distance is read off its
-    two chain ends: d(t) = min(d(end0) + off0, d(end1) + off1), plus the direct
-    walk along the chain when the origin sits on the same chain. The results
-    equal Dijkstra on the full graph.
-    """
-
-    def __init__(self, graph: sp.csr_matrix) -> None:
-        n = graph.shape[0]
-        degree = np.diff(graph.indptr)
-        chain = degree == 2
-        walks = _walk_chains(graph, chain)
-        # Rings of degree-2 nodes touch no junction: make them junctions.
-        stranded = chain & (np.bincount(walks[1], minlength=n) == 0)
-        if stranded.any():
-            chain &= ~stranded
-            walks = _walk_chains(graph, chain)
-        walker, node, offset, start, end_of, total = walks
-        self.junctions = np.flatnonzero(~chain)
-        self.n_junctions = len(self.junctions)
-        self.junction_index = np.full(n, -1, dtype=np.int64)
-        self.junction_index[self.junctions] = np.arange(self.n_junctions)
-        # Each chain node is passed by exactly two walkers, one from each end.
-        order = np.lexsort((walker, node))
-        walker, node, offset, start = walker[order], node[order], offset[order], start[order]
-        first, second = slice(0, None, 2), slice(1, None, 2)
-        self.chain_nodes = node[first]
-        # A chain is named by its lower walker id; position along it is the
-        # offset seen by that walker.
-        self.chain_id = np.full(n, -1, dtype=np.int64)
-        self.chain_id[self.chain_nodes] = walker[first]
-        self.along = np.zeros(n)
-        self.along[self.chain_nodes] = offset[first]
-        self.ends = np.full((n, 2), -1, dtype=np.int64)
-        self.ends[self.chain_nodes] = self.junction_index[np.c_[start[first], start[second]]]
-        self.end_offset = np.zeros((n, 2))
-        self.end_offset[self.chain_nodes] = np.c_[offset[first], offset[second]]
-        # Junction-to-junction streets stay; each chain becomes one edge.
-        coo = graph.tocoo()
-        direct = ~chain[coo.row] & ~chain[coo.col]
-        rows = np.r_[coo.row[direct], end_of[:, 0]]
-        cols = np.r_[coo.col[direct], end_of[:, 1]]
-        lens = np.r_[coo.data[direct], total]
-        keep = rows != cols
-        self.csgraph = _min_duplicates(
-            sp.coo_matrix(
-                (lens[keep], (self.junction_index[rows[keep]], self.junction_index[cols[keep]])),
-                shape=(self.n_junctions, self.n_junctions),
-            )
-        )
-
-    def distances(self, sources: np.ndarray, targets: np.ndarray, *, limit: float) -> np.ndarray:
-        """Metres from each source node to each target node (inf beyond ``limit``)."""
-        j_src = self.junction_index[sources]
-        on_chain = np.flatnonzero(j_src < 0)
-        n_j, k = self.n_junctions, len(on_chain)
-        # A source inside a chain becomes a virtual node wired to its two ends.
-        virtual = n_j + np.arange(k)
-        ends, offsets = self.ends[sources[on_chain]], self.end_offset[sources[on_chain]]
-        # On a loop both wires reach one junction; sparse matrices would add them.
-        loop = ends[:, 0] == ends[:, 1]
-        offsets[loop, 0] = offsets[loop].min(axis=1)
-        wired = np.c_[np.ones(k, dtype=bool), ~loop].ravel()
-        wires = sp.coo_matrix(
-            (offsets.ravel()[wired], (np.repeat(virtual, 2)[wired], ends.ravel()[wired])),
-            shape=(n_j + k, n_j + k),
-        )
-        graph = sp.block_diag((self.csgraph, sp.csr_matrix((k, k)))) + wires
-        src = j_src.copy()
-        src[on_chain] = virtual
-        d_j = np.atleast_2d(
-            dijkstra(sp.csr_matrix(graph), directed=True, indices=src, limit=limit)
-        )[:, :n_j]
-        j_tgt = self.junction_index[targets]
-        out = np.empty((len(sources), len(targets)))
-        at_junction = j_tgt >= 0
-        out[:, at_junction] = d_j[:, j_tgt[at_junction]]
-        t_chain = targets[~at_junction]
-        via_0 = d_j[:, self.ends[t_chain, 0]]
-        via_0 += self.end_offset[t_chain, 0]
-        via_1 = d_j[:, self.ends[t_chain, 1]]
-        via_1 += self.end_offset[t_chain, 1]
-        out[:, ~at_junction] = np.minimum(via_0, via_1, out=via_0)
-        self._same_chain(out, sources, targets)
-        return out
-
-    def _same_chain(self, out: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> None:
-        """Lower to the direct walk along a chain between a source and target on it."""
-        s_chain = self.chain_id[sources]
-        t_chain = self.chain_id[targets]
-        t_cols = np.flatnonzero(t_chain >= 0)
-        if not len(t_cols) or not (s_chain >= 0).any():
-            return
-        order = t_cols[np.argsort(t_chain[t_cols], kind="stable")]
-        sorted_ids = t_chain[order]
-        s_rows = np.flatnonzero(s_chain >= 0)
-        lo = np.searchsorted(sorted_ids, s_chain[s_rows], side="left")
-        hi = np.searchsorted(sorted_ids, s_chain[s_rows], side="right")
-        count = hi - lo
-        rows = np.repeat(s_rows, count)
-        cols = order[np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())]
-        direct = np.abs(self.along[sources[rows]] - self.along[targets[cols]])
-        out[rows, cols] = np.minimum(out[rows, cols], direct)
-
-
-def _walk_chains(
-    graph: sp.csr_matrix, chain: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Walk every chain from each junction end, all walkers in step.
-
-    Returns per visit (walker, node, offset from the walker's start, start) and
-    per walker the (start, end) junctions and total chain length.
-    """
-    coo = graph.tocoo()
-    begin = ~chain[coo.row] & chain[coo.col]
-    start, cur, dist = coo.row[begin], coo.col[begin], coo.data[begin].astype(np.float64)
-    prev = start.copy()
-    walker = np.arange(len(start))
-    n_walkers = len(start)
-    end = np.full(n_walkers, -1, dtype=np.int64)
-    total = np.zeros(n_walkers)
-    visits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    first_nb = graph.indptr[:-1]
-    while len(walker):
-        visits.append((walker, cur, dist.copy()))
-        at = first_nb[cur]
-        nb0, nb1 = graph.indices[at], graph.indices[at + 1]
-        back = nb0 == prev
-        nxt = np.where(back, nb1, nb0)
-        dist = dist + np.where(back, graph.data[at + 1], graph.data[at])
-        prev, cur = cur, nxt
-        done = ~chain[cur]
-        end[walker[done]] = cur[done]
-        total[walker[done]] = dist[done]
-        walker, cur, prev, dist = walker[~done], cur[~done], prev[~done], dist[~done]
-    if visits:
-        w, node, off = (np.concatenate(parts) for parts in zip(*visits, strict=True))
-    else:
-        w = node = np.empty(0, dtype=np.int64)
-        off = np.empty(0)
-    starts = np.asarray(coo.row[begin])
-    return w, node, off, starts[w], np.stack([starts, end], axis=1), total
-
-
 def _check_positive(value: float, name: str, unit: str) -> float:
     out = float(value)
     if not (math.isfinite(out) and out > 0):
@@ -732,14 +678,6 @@ def _check_projected(gdf: gpd.GeoDataFrame, name: str) -> None:
             ".to_crs(gdf.estimate_utm_crs())"
         )
         raise CRSError(msg)
-
-
-def _min_duplicates(graph: sp.coo_matrix) -> sp.csr_matrix:
-    """CSR keeping the smallest of duplicate (row, col) entries."""
-    order = np.lexsort((graph.data, graph.col, graph.row))
-    row, col, data = graph.row[order], graph.col[order], graph.data[order]
-    first = np.r_[True, (row[1:] != row[:-1]) | (col[1:] != col[:-1])]
-    return sp.csr_matrix((data[first], (row[first], col[first])), shape=graph.shape)
 
 
 def _dedupe_undirected(

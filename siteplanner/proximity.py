@@ -3,10 +3,9 @@ exists, in a straight line otherwise.
 
 A proximity object is built once per candidate set and answers, for any point
 layer, the (candidate, point, metres) pairs within a radius. The network
-version runs one bounded many-source Dijkstra from all candidates
-(:meth:`siteplanner.network.WalkGraph.walk_minutes`) and reuses it for every
-layer: a point's distance is the walk to its snapped street node plus the
-straight-line step from that node to the point.
+version searches from the layer's few points to the many candidates
+(:meth:`siteplanner.network.WalkGraph.reach`), keeps each search for the next
+layer, and adds the straight-line snap walks at both ends.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from siteplanner._chains import ragged
 from siteplanner.network import WalkGraph
 
 __all__ = ["NetworkWalk", "Proximity", "StraightLine", "walk_minutes", "xy"]
@@ -67,30 +67,80 @@ class StraightLine:
 class NetworkWalk:
     """Walking distances along the street graph, within ``cutoff_m``.
 
-    Attributes
-    ----------
-    minutes
-        Candidates × street nodes walk minutes (CSC), including each
-        candidate's snap walk; a missing entry is beyond the cutoff.
+    The candidates are snapped to their street nodes once. Each layer is then
+    aggregated from the few to the many: one bounded search from the layer's
+    street nodes (:meth:`siteplanner.network.WalkGraph.reach`) to the
+    candidates' nodes, as the walk is the same both ways. Searches are kept
+    per street node and reused by every later layer at that node within the
+    searched reach (stops serve transit and foot traffic; shops serve
+    commercial and foot traffic), so layers share one search.
+
+    A pair's distance is the candidate's snap walk, plus the network walk
+    between the two nodes, plus the point's snap walk; pairs whose candidate
+    snap walk plus network walk exceeds ``cutoff_m`` are left out.
     """
 
     kind = "network"
 
     def __init__(self, graph: WalkGraph, candidates: gpd.GeoDataFrame, *, cutoff_m: float) -> None:
         self.graph = graph
-        self.cutoff_m = cutoff_m
-        self.minutes = graph.walk_minutes(candidates, cutoff_min=cutoff_m / graph.metres_per_minute
-                                          ).tocsc()
+        self.cutoff_m = float(cutoff_m)
+        pos, snap_m = graph.snap(candidates) if len(candidates) else (np.zeros(0, int), np.zeros(0))
+        self._snap_m: np.ndarray = snap_m
+        # Candidates grouped by street node: the targets of every search.
+        self._targets, slot = np.unique(pos, return_inverse=True)
+        self._by_target = np.argsort(slot, kind="stable")
+        self._count = np.bincount(slot, minlength=len(self._targets))
+        self._start = np.cumsum(self._count) - self._count
+        self._min_snap = float(self._snap_m.min()) if len(self._snap_m) else 0.0
+        # Search results kept per source node: block, row in it, and reach.
+        self._blocks: list[sp.csr_matrix] = []
+        self._block_of = np.full(graph.n_nodes, -1, dtype=np.int64)
+        self._row_of = np.zeros(graph.n_nodes, dtype=np.int64)
+        self._searched_m = np.full(graph.n_nodes, -np.inf)
 
     def pairs(self, points: gpd.GeoDataFrame,
               radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if len(points) == 0:
-            return np.array([], int), np.array([], int), np.array([], float)
-        pos, snap_m = self.graph.snap(points)
-        sub = sp.coo_matrix(self.minutes[:, pos])
-        d = sub.data * self.graph.metres_per_minute + snap_m[sub.col]
+        empty = np.array([], int), np.array([], int), np.array([], float)
+        if len(points) == 0 or len(self._snap_m) == 0:
+            return empty
+        p_pos, p_snap = self.graph.snap(points)
+        limit = min(self.cutoff_m - self._min_snap, radius_m - float(p_snap.min()))
+        if limit < 0:
+            return empty
+        p_order = np.argsort(p_pos, kind="stable")
+        nodes, p_start, p_count = np.unique(p_pos[p_order], return_index=True, return_counts=True)
+        src, target, net = self._search(nodes, limit)
+        # Network pairs -> candidates at each target node.
+        g, flat = ragged(self._start[target], self._count[target])
+        cand = self._by_target[flat]
+        walk = net[g] + self._snap_m[cand]
+        keep = walk <= self.cutoff_m + 1e-9
+        src, cand, walk = src[g[keep]], cand[keep], walk[keep]
+        # ... -> points at each source node.
+        g, flat = ragged(p_start[src], p_count[src])
+        point = p_order[flat]
+        d = walk[g] + p_snap[point]
         keep = d < radius_m
-        return sub.row[keep].astype(np.int64), sub.col[keep].astype(np.int64), d[keep]
+        return cand[g[keep]].astype(np.int64), point[keep].astype(np.int64), d[keep]
+
+    def _search(self, nodes: np.ndarray, limit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(index into ``nodes``, target slot, network metres) of every pair within ``limit_m``."""
+        new = nodes[self._searched_m[nodes] < limit_m]
+        if len(new):
+            self._blocks.append(self.graph.reach(new, limit_m=limit_m, targets=self._targets))
+            self._block_of[new] = len(self._blocks) - 1
+            self._row_of[new] = np.arange(len(new))
+            self._searched_m[new] = limit_m
+        parts = []
+        block_of = self._block_of[nodes]
+        for b in np.unique(block_of):
+            at = np.flatnonzero(block_of == b)
+            sub = self._blocks[b][self._row_of[nodes[at]]].tocoo()
+            keep = sub.data <= limit_m * (1 + 1e-12)
+            parts.append((at[sub.row[keep]], sub.col[keep], sub.data[keep]))
+        src, target, net = (np.concatenate(x) for x in zip(*parts, strict=True))
+        return src, target, net
 
 
 def walk_minutes(graph: WalkGraph | None, origins: gpd.GeoDataFrame, targets: gpd.GeoDataFrame, *,

@@ -139,3 +139,44 @@ def test_bad_clustering_input_says_what_to_fix(city):
         territories(c, n_territories=3, demand=-c["foot_traffic"])
     with pytest.raises(InputError, match="projected"):
         opportunity_zones(c.to_crs(4326))
+
+
+def test_a_demand_of_1e308_is_balanced_and_an_overflowing_sum_is_refused(grid):
+    """Issue 18, item 9: ``count=1e308`` gave an IndexError in the balancing."""
+    c, seeds = grid
+    huge = c["foot_traffic"].copy()
+    busiest = huge.idxmax()
+    huge.loc[busiest] = 1e308
+    t = territories(c, seeds=seeds, demand=huge)
+    poly = t.polygons
+    assert np.isfinite(poly["demand"]).all() and poly["demand"].sum() == pytest.approx(1e308)
+    heavy = t.labels.loc[busiest]
+    assert poly.loc[heavy - 1, "demand_share"] == pytest.approx(1.0)
+    assert poly["n_cells"].sum() == len(c) and (poly.geom_type == "Polygon").all()
+    assert np.isfinite([t.report["demand_cv"], t.report["demand_max_over_mean"]]).all()
+    many = c["foot_traffic"].where(c["foot_traffic"] < c["foot_traffic"].median(), 1e308)
+    with pytest.raises(InputError, match="sums past the largest number"):
+        territories(c, seeds=seeds, demand=many)
+
+
+def test_many_candidates_are_balanced_on_blocks_and_run_json_says_so(grid):
+    c, seeds = grid
+    exact = territories(c, seeds=seeds)
+    assert exact.report["coarsened"] is None
+    t = territories(c, seeds=seeds, max_cells=200)
+    info = t.report["coarsened"]
+    assert info["cells"] == len(c) and len(seeds) < info["blocks"] <= 200
+    assert info["block_size_m"] > 0 and "blocks of neighbouring cells" in info["reason"]
+    poly, labels = t.polygons, t.labels
+    graph = connectivity_graph(c)
+    for tid in poly["territory_id"]:
+        members = np.flatnonzero(labels.to_numpy() == tid)
+        assert connected_components(graph[members][:, members], directed=False)[0] == 1
+        assert labels.loc[poly.loc[tid - 1, "seed_site"]] == tid
+    assert (poly.geom_type == "Polygon").all() and poly["n_cells"].sum() == len(c)
+    # Blocks of a few cells still balance far better than nearest-seed areas.
+    lump = (c["foot_traffic"].max() / poly["demand"].mean()) * len(c) / info["blocks"]
+    share = poly["demand"] / poly["demand"].mean()
+    assert share.max() < min(t.report["unbalanced_max_over_mean"], 1.05 + lump)
+    agg = territories(c, n_territories=6, max_cells=200)
+    assert len(agg.polygons) == 6 and (agg.polygons.geom_type == "Polygon").all()

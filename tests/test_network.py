@@ -222,7 +222,7 @@ def test_invalid_inputs_name_the_value(
         graph.snap(gpd.GeoSeries([shapely.Point(0, 0)]))
 
 
-def test_chain_folding_keeps_exact_times_on_awkward_shapes() -> None:
+def awkward_graph() -> WalkGraph:
     """Loops back to one junction, parallel chains, a ring with no junction, a lone edge."""
     edges = [
         (0, 1, 5.0), (1, 2, 5.0), (2, 3, 5.0),  # a street 0-3 bent at 1 and 2
@@ -236,10 +236,67 @@ def test_chain_folding_keeps_exact_times_on_awkward_shapes() -> None:
     xy = np.random.default_rng(0).uniform(0, 10, (16, 2))
     ends = np.stack([xy[u], xy[v]], 1).reshape(-1, 2)
     lines = shapely.linestrings(ends, indices=np.repeat(np.arange(len(u)), 2))
-    graph = WalkGraph(np.arange(16) + 100, xy, u, v, length, lines, crs="EPSG:3067")
+    return WalkGraph(np.arange(16) + 100, xy, u, v, length, lines, crs="EPSG:3067")
+
+
+def test_chain_folding_keeps_exact_times_on_awkward_shapes() -> None:
+    graph = awkward_graph()
     everything = np.arange(16)
     got = graph.walk_minutes(everything, cutoff_min=1.0, targets=everything).toarray()
     want = dijkstra(graph.csgraph, directed=False) / graph.metres_per_minute
     reach = np.isfinite(want)
     np.testing.assert_allclose(got[reach], want[reach], atol=1e-12)
     assert graph.n_components == 3
+
+
+def stored(matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Dense values and the mask of stored entries (explicit zeros included)."""
+    coo = matrix.tocoo()
+    mask = np.zeros(matrix.shape, dtype=bool)
+    mask[coo.row, coo.col] = True
+    values = np.zeros(matrix.shape)
+    values[coo.row, coo.col] = coo.data
+    return values, mask
+
+
+@pytest.mark.parametrize("limit", [0.0, 4.0, 9.5, 100.0])
+def test_reach_finds_exactly_the_pairs_within_the_limit_on_awkward_shapes(limit: float) -> None:
+    graph = awkward_graph()
+    want = dijkstra(graph.csgraph, directed=False)
+    values, mask = stored(graph.reach(np.arange(16), limit_m=limit))
+    assert np.array_equal(mask, want <= limit)  # a source's own node is a stored zero
+    np.testing.assert_allclose(values[mask], want[mask], atol=1e-12)
+    sources, targets = np.array([2, 5, 12, 5]), np.array([0, 1, 5, 9, 13, 2])
+    values, mask = stored(graph.reach(sources, limit_m=limit, targets=targets))
+    sub = want[np.ix_(sources, targets)]
+    assert np.array_equal(mask, sub <= limit)
+    np.testing.assert_allclose(values[mask], sub[mask], atol=1e-12)
+
+
+def test_reach_from_a_few_nodes_equals_dijkstra_on_the_city(graph: WalkGraph) -> None:
+    sources = sample_nodes(graph, 60, seed=5)
+    targets = np.union1d(sample_nodes(graph, 2000, seed=6), sources[:10])
+    want = dijkstra(graph.csgraph, directed=False, indices=sources, limit=600.0)[:, targets]
+    values, mask = stored(graph.reach(sources, limit_m=600.0, targets=targets))
+    assert np.array_equal(mask, want <= 600.0)
+    np.testing.assert_allclose(values[mask], want[mask], rtol=1e-9, atol=1e-9)
+    own = np.searchsorted(targets, sources[:10])
+    assert mask[np.arange(10), own].all() and (values[np.arange(10), own] == 0).all()
+
+
+def test_many_origins_to_few_targets_give_the_same_walks(graph: WalkGraph) -> None:
+    rng = np.random.default_rng(7)
+    nodes = sample_nodes(graph, 300, seed=8)
+    points = gpd.GeoSeries(shapely.points(graph.xy[nodes] + rng.uniform(-20, 20, (300, 2))),
+                           crs=graph.crs)
+    many, few = points.iloc[:290], points.iloc[290:]
+    got = graph.walk_minutes(many, targets=few, cutoff_min=6.0)  # searched from the few
+    m_pos, m_snap = graph.snap(many)
+    f_pos, f_snap = graph.snap(few)
+    metres = m_snap[:, None] + dijkstra(graph.csgraph, directed=False, indices=m_pos)[:, f_pos]
+    metres += f_snap[None, :]
+    want = metres / graph.metres_per_minute
+    values, mask = stored(got)
+    assert got.shape == (290, 10)
+    assert np.array_equal(mask, want <= 6.0 + 1e-9)
+    np.testing.assert_allclose(values[mask], want[mask], rtol=1e-9)

