@@ -88,3 +88,20 @@ def test_bad_perturbation_settings_are_refused():
         weight_draws({"a": 1.0, "b": 1.0}, concentration=0)
     with pytest.raises(InputError, match="at least one > 0"):
         weight_draws({"a": 0.0, "b": 0.0})
+
+
+def test_the_prefix_shortcut_chooses_exactly_what_the_full_spacing_rule_chooses(city, monkeypatch):
+    """Each draw runs the spacing rule on its best-scoring prefix only; it must not change a pick."""
+    from siteplanner import stability
+
+    c, _, _, layers, rule = city
+    rng = np.random.default_rng(7)
+    monkeypatch.setattr(stability, "PREFIX_MIN", 1)
+    for prefix in (1, 5):  # 1: every draw has to widen its prefix at least once
+        monkeypatch.setattr(stability, "PREFIX_PER_SITE", prefix)
+        for _ in range(5):
+            score = np.round(rng.random(len(c)), 2)  # many ties at the prefix's edge
+            full = select_top(gpd.GeoDataFrame({"score": score}, geometry=c.geometry.values,
+                                               index=c.index, crs=c.crs), layers.own_branches, **rule)
+            pos = stability._chosen_in_prefix(score, c, layers.own_branches, **rule)
+            assert sorted(c.index[pos]) == sorted(full.index[full["rank"].notna()])
