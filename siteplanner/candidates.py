@@ -161,10 +161,14 @@ def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFram
 
 def with_cells(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Add each H3 candidate's cell polygon as ``cell`` (built only for the cells kept)."""
-    boundaries = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
-                  for c in gdf["site_id"]]
+    rings = [h3.cell_to_boundary(c) for c in gdf["site_id"]]
+    polys = np.empty(len(rings), dtype=object)
+    for size in {len(r) for r in rings}:  # hexagons, and the twelve pentagons of the globe
+        pick = np.flatnonzero([len(r) == size for r in rings])
+        latlng = np.array([rings[i] for i in pick], dtype=float).reshape(len(pick), size, 2)
+        polys[pick] = shapely.polygons(latlng[:, :, ::-1])  # one vectorised call, lon/lat order
     out = gdf.copy()
-    out["cell"] = gpd.GeoSeries(boundaries, crs=4326).to_crs(gdf.crs).values
+    out["cell"] = gpd.GeoSeries(polys, crs=4326).to_crs(gdf.crs).values
     return out
 
 
