@@ -212,14 +212,23 @@ def _points_layer(gdf: gpd.GeoDataFrame, name: str, colour: str, tips: Sequence[
                                    fill_color=colour, fill_opacity=0.95))
 
 
+#: Street detail dropped from the offline base: 1 m in a city; past STREETS_CITY_KM2 of data,
+#: the tolerance grows with the extract's width (a country is opened far out, and 1 m detail
+#: over a country's streets would be most of the page).
+STREETS_CITY_KM2 = 25.0
+
+
 def _streets_lines(streets: gpd.GeoDataFrame) -> np.ndarray:
     if not len(streets):
         return np.array([], dtype=object)
-    # Merging segments into street lines and dropping sub-metre detail keeps
+    # Merging segments into street lines and dropping detail below the tolerance keeps
     # the vector base small while it stays legible at street zoom.
     # One multi-line feature carries no per-feature overhead in the page.
+    w, s, e, n = streets.total_bounds
+    km2 = max((e - w) * (n - s) / 1e6, 0.0)
+    tolerance = 1.0 if km2 <= STREETS_CITY_KM2 else min(8.0, float(np.sqrt(km2 / STREETS_CITY_KM2)))
     merged = shapely.line_merge(shapely.union_all(streets.geometry.values))
-    return np.array([shapely.simplify(merged, 1.0)], dtype=object)
+    return np.array([shapely.simplify(merged, tolerance)], dtype=object)
 
 
 def floorplan_links(out_dir: Path, site_ids: Sequence[str]) -> dict[str, str]:

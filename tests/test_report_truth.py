@@ -80,3 +80,35 @@ def test_a_run_folder_read_back_gives_the_record_that_was_written(demo_out, demo
     fresh = RunRecord.from_result(demo_result)
     assert RunRecord.from_dict(json.loads(fresh.to_json())) == fresh
     assert fresh.study == record.study and fresh.figures.keys() == record.figures.keys()
+
+
+@pytest.mark.parametrize(("name", "text", "needle"), [
+    ("run.json", "[1, 2, 3]", "run.json: expected a JSON object, found a list"),
+    ("run.json", "{not json", "run.json: not valid JSON"),
+    ("run.json", '{"created": "x"}', "run.json: the field 'study' is missing"),
+    ("sites.gpkg", "this is not a GeoPackage", "sites.gpkg: cannot be read as a GeoPackage"),
+])
+def test_report_on_a_broken_run_folder_is_one_line(runner, demo_out, tmp_path, name, text, needle):
+    """Issue 18, item 13: a corrupt sites.gpkg or a run.json that is a list crashed the report."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(demo_out, out)
+    (out / name).write_text(text, encoding="utf-8")
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 1, res.output
+    line = res.stderr.strip()
+    assert needle in line and "\n" not in line and "Traceback" not in res.output
+    assert "rerun `siteplanner rank`" in line
+
+
+def test_the_spacing_warning_is_said_once_per_run(runner, tmp_path):
+    """Issue 18, item 14: one report run printed "only N of K sites fit" eleven times."""
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["rank", str(STUDY), "--out", str(out), "--top", "40", "--no-report",
+                              "--set", "selection.min_spacing_m=600"])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stderr.splitlines() if "sites fit the spacing rules" in ln]
+    assert len(lines) == 1, lines
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0 and "sites fit the spacing rules" not in res.stderr
