@@ -30,8 +30,9 @@ from shapely.geometry import Point, Polygon
 from siteplanner._errors import InputError
 from siteplanner.floorplan import Demand, default_standard, plan_floor
 from siteplanner.floorplan._check import check_layout
-from siteplanner.floorplan.layout import GRID, LayoutProblem, search_exhaustive
-from siteplanner.floorplan.plan import _allot, _frame
+from siteplanner.floorplan.layout import GRID, LayoutProblem
+from siteplanner.floorplan.plan import _frame, allot
+from siteplanner.floorplan.search import search_exhaustive
 from siteplanner.floorplan.sizing import programme_area, size_programme
 from siteplanner.floorplan.standard import Standard
 

@@ -174,7 +174,7 @@ def check_layout(
     cover = door_cover(zones, doors)
     walls = shared_walls(zones)
     w, we, xmask, xmask_e = relationship_weights(kinds, standard)
-    specs = [standard.zones[k] for k in kinds]
+    specs = [standard.spec(k) for k in kinds]
     public = np.array([s.public for s in specs])
     widths = np.array([s.min_width_m for s in specs])
     wide = width_ok(zones, widths)

@@ -20,7 +20,6 @@ exhaustively for small programmes, which also gives the benchmark its optimum.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,9 +39,11 @@ from siteplanner.floorplan._check import (
     turning_ok,
     width_kept,
 )
+from siteplanner.floorplan.access import access_breaks, access_masks
+from siteplanner.floorplan.fixtures import fits
 from siteplanner.floorplan.standard import Standard
 
-__all__ = ["Genome", "LayoutProblem", "cut_area", "search_exhaustive", "search_layout"]
+__all__ = ["GRID", "Genome", "LayoutProblem", "cut_area"]
 
 GRID = 1e-6  # metres; cut positions and vertices are snapped to it so shared walls coincide
 _PENALTY = 10.0  # per broken hard constraint; satisfaction lies in [0, 1]
@@ -244,6 +245,8 @@ class LayoutProblem:
     targets: np.ndarray
     entrances: tuple[Point, ...]
     standard: Standard
+    #: Planned units per zone (stations, ATMs, seats, desks, rooms): their fixtures must fit.
+    units: tuple[int, ...] = ()
     _cache: dict[tuple[object, ...], tuple[dict[int, Leaf], float]] = field(
         default_factory=dict, repr=False)
     _zone_cache: dict[tuple[int, bytes], tuple[float, float]] = field(
@@ -259,8 +262,14 @@ class LayoutProblem:
         self.n = len(self.kinds)
         self.doors = door_segments(self.outline, self.entrances, self.standard.door_width_m)
         self.w, self.we, self.x, self.xe = relationship_weights(self.kinds, self.standard)
-        specs = [self.standard.zones[k] for k in self.kinds]
+        specs = [self.standard.spec(k) for k in self.kinds]
         self.public = np.array([s.public for s in specs])
+        self.access = access_masks(self.kinds, self.standard)
+        # a secure room sharing a wall with public floor breaks the security rule like an X pair
+        self.x = self.x | self.access.secure_public
+        self.xe = self.xe | self.access.secure
+        if not self.units:
+            self.units = (0,) * len(self.kinds)
         self.widths = np.array([s.min_width_m for s in specs])
         # the narrowest a piece may be for each zone: its minimum width, and the turning
         # circle for public zones, plus a centimetre so the exact check has room
@@ -446,6 +455,8 @@ class LayoutProblem:
         # nearly wide enough zone from a sliver
         narrow = 0.0 if kept >= WIDTH_KEEP else 1.0 + (WIDTH_KEEP - kept)
         broken = narrow + float(not turn) + float(not single)
+        if broken == 0 and self.units[k]:
+            broken += float(not fits(geom, self.kinds[k], self.units[k], self.standard))
         return broken, max(0.0, aspect - 2.0)
 
     def _zone_terms(self, leaves: Sequence[Leaf]) -> tuple[np.ndarray, np.ndarray]:
@@ -477,6 +488,7 @@ class LayoutProblem:
         hard += float(((x_walls > TOUCH_M) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
         x_door = cover.max(axis=1, initial=0.0)[self.xe]
         hard += float(((x_door > 1e-6) * (1.0 + np.minimum(x_door / min_wall, 1.0))).sum())
+        hard += access_breaks(walls, self.access, self.standard)
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
         return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
 
@@ -509,135 +521,3 @@ def _axis_walls(zones: Sequence[BaseGeometry]) -> np.ndarray:
         r, c = np.nonzero(pair)
         np.add.at(walls, (who[r], who[c]), overlap[r, c])
     return walls
-
-
-def _space_size(n: int) -> int:
-    return math.factorial(n) * 2 ** (n - 1)
-
-
-def _all_genomes(n: int) -> Iterator[Genome]:
-    for order in itertools.permutations(range(n)):
-        for flips in itertools.product((0, 1), repeat=n - 1):
-            yield order, flips
-
-
-def search_exhaustive(problem: LayoutProblem) -> tuple[Genome, float]:
-    """Best genome over every order and orientation (``n! * 2**(n-1)`` layouts)."""
-    best: Genome | None = None
-    best_cost = math.inf
-    for g in _all_genomes(problem.n):
-        c = problem.cost(g)
-        if c < best_cost:
-            best, best_cost = g, c
-    assert best is not None
-    return best, best_cost
-
-
-def _chart_order(problem: LayoutProblem) -> tuple[int, ...]:
-    """Systematic Layout Planning order: start at the door, add the zone closest to those placed."""
-    placed: list[int] = []
-    pull = problem.we.copy()
-    while len(placed) < problem.n:
-        free = [k for k in range(problem.n) if k not in placed]
-        nxt = max(free, key=lambda k: (pull[k], -k))
-        placed.append(nxt)
-        pull = pull + problem.w[nxt]
-    return tuple(placed)
-
-
-def _neighbours(g: Genome) -> list[Genome]:
-    """Every order with two zones swapped, and every single orientation flip."""
-    order, flips = g
-    n = len(order)
-    out: list[Genome] = []
-    for a, b in itertools.combinations(range(n), 2):
-        o = list(order)
-        o[a], o[b] = o[b], o[a]
-        out.append((tuple(o), flips))
-    for f in range(n - 1):
-        fl = list(flips)
-        fl[f] ^= 1
-        out.append((order, tuple(fl)))
-    return out
-
-
-def _kick(g: Genome, rng: np.random.Generator) -> Genome:
-    """A random jump out of a local optimum: a segment reversal, a move and two flips."""
-    order, flips = list(g[0]), list(g[1])
-    n = len(order)
-    a, b = sorted(int(v) for v in rng.choice(n, size=2, replace=False))
-    order[a:b + 1] = order[a:b + 1][::-1]
-    i, j = (int(v) for v in rng.choice(n, size=2, replace=False))
-    order.insert(j, order.pop(i))
-    for f in rng.integers(0, n - 1, size=2):
-        flips[int(f)] ^= 1
-    return tuple(order), tuple(flips)
-
-
-class _Budgeted:
-    """Memoised cost with an evaluation budget (revisits are free)."""
-
-    def __init__(self, problem: LayoutProblem, budget: int) -> None:
-        self.problem = problem
-        self.left = budget
-        self.seen: dict[Genome, float] = {}
-
-    def __call__(self, g: Genome) -> float:
-        c = self.seen.get(g)
-        if c is None:
-            c = self.problem.cost(g)
-            self.seen[g] = c
-            self.left -= 1
-        return c
-
-
-def _descend(g: Genome, cost: _Budgeted, rng: np.random.Generator) -> tuple[Genome, float]:
-    """First-improvement local search in random neighbour order, within the budget."""
-    current = cost(g)
-    improved = True
-    while improved and cost.left > 0:
-        improved = False
-        moves = _neighbours(g)
-        for k in rng.permutation(len(moves)):
-            if cost.left <= 0:
-                break
-            c = cost(moves[int(k)])
-            if c < current - 1e-12:
-                g, current, improved = moves[int(k)], c, True
-                break
-    return g, current
-
-
-def search_layout(problem: LayoutProblem, *, seed: int = 0,
-                  budget: int = 500) -> tuple[Genome, float]:
-    """Seeded iterated local search over genomes; exhaustive when the space fits the budget.
-
-    Starts from the relationship-chart order (Systematic Layout Planning: the
-    door first, then the zone closest to those placed), its mirror and random
-    orders; descends by swaps and flips; then kicks the best and descends again
-    until ``budget`` distinct layouts have been costed. The same problem and
-    seed always give the same genome.
-    """
-    n = problem.n
-    if n == 1:
-        return ((0,), ()), problem.cost(((0,), ()))
-    if _space_size(n) <= budget:
-        return search_exhaustive(problem)
-    rng = np.random.default_rng(seed)
-    cost = _Budgeted(problem, budget)
-    chart = _chart_order(problem)
-    starts: list[Genome] = [(o, f) for o in (chart, chart[::-1])
-                            for f in ((0,) * (n - 1), (1,) * (n - 1))]
-    starts += [(tuple(int(v) for v in rng.permutation(n)),
-                tuple(int(v) for v in rng.integers(0, 2, n - 1))) for _ in range(4)]
-    ranked = sorted(starts, key=lambda g: (cost(g), starts.index(g)))
-    best, best_cost = _descend(ranked[0], cost, rng)
-    for g in ranked[1:3]:
-        cand, c = _descend(g, cost, rng)
-        if c < best_cost:
-            best, best_cost = cand, c
-    while cost.left > 0:
-        cand, c = _descend(_kick(best, rng), cost, rng)
-        if c <= best_cost:
-            best, best_cost = cand, c
-    return best, best_cost
