@@ -96,23 +96,25 @@ def shared_line(a: BaseGeometry, b: BaseGeometry, *, tol: float = 1e-4) -> LineS
     """The longest straight piece of wall two zones share, or None."""
     common = shapely.intersection(shapely.boundary(a),
                                   shapely.buffer(shapely.boundary(b), tol, cap_style="flat"))
-    parts = [p for p in shapely.get_parts(shapely.line_merge(shapely.union_all(
-        [g for g in shapely.get_parts(common) if g.geom_type in ("LineString", "LinearRing")])
-        if not common.is_empty else common)) if p.geom_type == "LineString" and p.length > tol]
-    if not parts:
-        return None
-    best = max(parts, key=lambda p: p.length)
-    c = shapely.get_coordinates(best)
-    return LineString([c[0], c[-1]]) if len(c) > 2 and _straight(c) else best
-
-
-def _straight(c: np.ndarray) -> bool:
-    d = c[-1] - c[0]
-    n = np.hypot(*d)
-    if n == 0:
-        return False
-    off = np.abs((c[:, 0] - c[0, 0]) * d[1] - (c[:, 1] - c[0, 1]) * d[0]) / n
-    return bool(off.max() < 1e-3)
+    best: LineString | None = None
+    for part in shapely.get_parts(common):
+        if part.geom_type not in ("LineString", "LinearRing"):
+            continue
+        c = shapely.get_coordinates(part)
+        d = np.diff(c, axis=0)
+        keep = np.hypot(d[:, 0], d[:, 1]) > 1e-9
+        c = np.vstack([c[:1], c[1:][keep]])
+        d = np.diff(c, axis=0)
+        if not len(d):
+            continue
+        # split where the direction turns; each run is one straight wall
+        ang = np.arctan2(d[:, 1], d[:, 0])
+        turn = np.flatnonzero(np.abs(np.angle(np.exp(1j * np.diff(ang)))) > 1e-3) + 1
+        for run in np.split(np.arange(len(d)), turn):
+            seg = LineString([c[run[0]], c[run[-1] + 1]])
+            if seg.length > tol and (best is None or seg.length > best.length):
+                best = seg
+    return best
 
 
 def _centred(line: LineString, width: float) -> LineString:

@@ -77,14 +77,43 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
             else outer
         places = wheelchair_places(kind, n, standard)
-        # keep doors and passages clear when the zone allows, else the doors, else place freely
+        ways = [shapely.intersection(shapely.boundary(geom), shapely.buffer(o, 1e-3))
+                for o in [*openings, *doors]]
+        ways = [w for w in ways if not w.is_empty and w.length > width]
+        # keep doors and passages clear when the zone allows, else the doors, else place
+        # freely; the first placement that leaves the zone's openings joined on a route wins
+        best: list[Fixture] | None = None
+        def accept(cells: list[BaseGeometry], geom: BaseGeometry = geom,
+                   ways: list[BaseGeometry] = ways) -> bool:
+            return _passable(geom, cells, ways, width)
+
         for avoid in (both, door_clear, None):
             got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
-                                 wheelchair_places=places)
-            if count_fixtures(got) == want:
+                                 wheelchair_places=places, accept=accept)
+            if count_fixtures(got) != want:
+                continue
+            if best is None:
+                best = got
+            if _passable(geom, [f.body for f in got if f.kind != "chair"], ways, width):
+                best = got
                 break
-        out += got
+        out += best if best is not None else got
     return out
+
+
+def _passable(zone: BaseGeometry, solid: Sequence[BaseGeometry], ways: Sequence[BaseGeometry],
+              width: float) -> bool:
+    """Whether a body ``width`` wide still walks between all the zone's openings."""
+    if len(ways) < 1:
+        return True
+    floor = shapely.difference(zone, shapely.union_all(solid)) if solid else zone
+    core = shapely.buffer(floor, -(width / 2.0 - 1e-3), join_style="mitre")
+    if core.is_empty:
+        return False
+    parts = np.asarray(shapely.get_parts(core), dtype=object)
+    touch = [set(np.flatnonzero(shapely.dwithin(parts, w, width / 2.0 + 2e-3)).tolist())
+             for w in ways]
+    return all(t for t in touch) and bool(set.intersection(*touch))
 
 
 def _to_world(fx: Fixture, back: list[float]) -> Fixture:

@@ -18,7 +18,7 @@ candidate boxes against the zone in one vectorised ``covers`` call:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,8 @@ from siteplanner.floorplan.standard import Standard
 
 __all__ = ["FIXTURE_OF", "Fixture", "count_fixtures", "expected_fixtures", "fits",
            "place_fixtures", "wheelchair_places"]
+
+Accept = Callable[[list[BaseGeometry]], bool]
 
 #: The fixture kind that counts each zone's units (zones not listed get none).
 FIXTURE_OF = {"service": "counter", "self_service": "atm", "waiting": "seat",
@@ -192,13 +194,14 @@ def _long_x(zone: BaseGeometry) -> bool:
     return x1 - x0 >= y1 - y0
 
 
-def _seat_cells(zone: BaseGeometry, std: Standard, need: int, avoid: BaseGeometry | None
-                ) -> tuple[np.ndarray, bool, bool]:
+def _seat_cells(zone: BaseGeometry, std: Standard, need: int, avoid: BaseGeometry | None,
+                accept: Accept | None = None) -> tuple[np.ndarray, bool, bool]:
     """Seat cells (seat plus aisle), trying rows along either axis from either wall.
 
     Returns the cells, whether rows run along x, and whether the seats face up
     the row axis (their aisle on the high side). The first arrangement that
-    holds ``need`` cells clear of ``avoid`` wins, the long axis first.
+    holds ``need`` cells clear of ``avoid`` (and, given ``accept``, leaves the
+    zone passable: rows are tested as solid cells) wins, the long axis first.
     """
     f = std.fixtures
     cx, cy = shapely.get_coordinates(shapely.centroid(zone))[0]
@@ -214,7 +217,7 @@ def _seat_cells(zone: BaseGeometry, std: Standard, need: int, avoid: BaseGeometr
                                                    origin=(cx, cy)) for c in cells], dtype=object)
             if avoid is not None and not avoid.is_empty and cells.size:
                 cells = cells[~shapely.intersects(shapely.buffer(cells, -_EPS), avoid)]
-            if cells.size >= need:
+            if cells.size >= need and (accept is None or accept(list(cells[:need]))):
                 return cells, along, not mirror
             if cells.size > best[0].size:
                 best = (cells, along, not mirror)
@@ -222,10 +225,12 @@ def _seat_cells(zone: BaseGeometry, std: Standard, need: int, avoid: BaseGeometr
 
 
 def _seats(zone: BaseGeometry, n: int, places: int, std: Standard,
-           avoid: BaseGeometry | None) -> list[Fixture]:
+           avoid: BaseGeometry | None, accept: Accept | None = None) -> list[Fixture]:
     f = std.fixtures
     per_place = int(np.ceil(f.wheelchair_place_m / f.seat_width_m))
-    cells, along, up = _seat_cells(zone, std, n + places * per_place, avoid)
+    cells, along, up = _seat_cells(zone, std, n + places * per_place, avoid, accept)
+    if accept is not None and not accept(list(cells[:n + places * per_place])):
+        cells, along, up = _seat_cells(zone, std, n + places * per_place, avoid)
     out: list[Fixture] = []
     # wheelchair places take the first cells of the first rows, a place per row end
     for k, cell in enumerate(cells[:n + places * per_place]):
@@ -254,6 +259,12 @@ def _desks(zone: BaseGeometry, n: int, std: Standard, avoid: BaseGeometry | None
     cells = _grid(zone, f.desk_cell_m, f.desk_cell_depth_m, along_x=_long_x(zone), margin=0.0)
     if avoid is not None and not avoid.is_empty and cells.size:
         cells = cells[~shapely.intersects(shapely.buffer(cells, -_EPS), avoid)]
+    if cells.size < n:
+        # a zone too squat for a grid of cells may hold them around its walls
+        around = _against_walls(zone, "desk", "advisory", n, f.desk_cell_m, f.desk_cell_m,
+                                f.desk_cell_depth_m, 0.0, None, avoid)
+        if len(around) > cells.size:
+            cells = np.asarray([a.body for a in around], dtype=object)
     out = []
     for cell in cells[:n]:
         cx, cy = shapely.get_coordinates(shapely.centroid(cell))[0]
@@ -280,7 +291,7 @@ def wheelchair_places(kind: str, units: int, standard: Standard) -> int:
 
 def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard, *,
                    prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
-                   wheelchair_places: int = 0) -> list[Fixture]:
+                   wheelchair_places: int = 0, accept: Accept | None = None) -> list[Fixture]:
     """Fixtures of one zone, in the layout frame.
 
     Parameters
@@ -296,6 +307,9 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
         Floor fixtures must keep clear (door openings, passages to other zones).
     wheelchair_places
         Wheelchair places to reserve in the seat rows.
+    accept
+        Called with candidate seat-row cells; seat arrangements it refuses (rows
+        that close a passage) are passed over when another holds the seats.
 
     Returns
     -------
@@ -312,7 +326,7 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
         return _against_walls(zone, "safe", kind, units, f.safe_width_m, f.safe_width_m,
                               f.safe_depth_m, f.safe_clear_m, prefer, avoid)
     if kind == "waiting":
-        return _seats(zone, units, wheelchair_places, standard, avoid)
+        return _seats(zone, units, wheelchair_places, standard, avoid, accept)
     if kind == "advisory":
         return _desks(zone, units, standard, avoid)
     return []
