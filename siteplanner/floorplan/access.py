@@ -83,8 +83,11 @@ def access_breaks(walls: np.ndarray, m: AccessMasks, standard: Standard) -> floa
     staff_only = m.passable & ~m.public
     for i in np.flatnonzero(m.secure):
         broken += float(not (door[i] & staff_only).any())
+    # a room staff do not walk through (a WC) opens from a staff room; onto the counter's
+    # staff side only when there is no such room, since the counter line may not run along it
+    rooms = staff_only if staff_only.any() else m.passable
     for i in np.flatnonzero(m.staff):
-        reach = m.passable | (m.public if m.passable[i] else False)
+        reach = (m.passable | m.public) if m.passable[i] else rooms
         broken += float(not (door[i] & reach).any())
     pub = np.flatnonzero(m.public)
     if pub.size > 1:

@@ -69,6 +69,7 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         if doors else shapely.Polygon()
     both = shapely.union_all([door_clear, *[shapely.buffer(o, width, cap_style="flat")
                                             for o in openings]])
+    entrance = shapely.union_all(list(doors)) if doors else None
     out: list[Fixture] = []
     for geom, kind, n in zip(local, kinds, units, strict=True):
         want = expected_fixtures(kind, n)
@@ -89,7 +90,7 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
 
         for avoid in (both, door_clear, None):
             got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
-                                 wheelchair_places=places, accept=accept)
+                                 wheelchair_places=places, accept=accept, near=entrance)
             if count_fixtures(got) != want:
                 continue
             if best is None:

@@ -143,26 +143,73 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
     return []
 
 
+def _wall_modules(zone: BaseGeometry, width: float, depth: float,
+                  avoid: BaseGeometry | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ``width``-wide, ``depth``-deep module against a wall that fits the zone.
+
+    Modules start every ``width / 3`` along each wall and flush with its far
+    end; returns each module's edge index, its start along the edge and the box.
+    """
+    edges = _edges(zone)
+    rows_e, rows_s, boxes = [], [], []
+    for k, e in enumerate(edges):
+        length = float(np.hypot(e[2] - e[0], e[3] - e[1]))
+        if length + _EPS < width:
+            continue
+        starts = np.unique(np.append(np.arange(0.0, length - width + _EPS, width / 3.0),
+                                     max(length - width, 0.0)))
+        rows_e.append(np.full(starts.size, k))
+        rows_s.append(starts)
+        boxes.append(_frame(e, starts, width, 0.0, depth))
+    if not boxes:
+        return np.empty(0, dtype=int), np.empty(0), np.empty(0, dtype=object)
+    edge, start, box = np.concatenate(rows_e), np.concatenate(rows_s), np.concatenate(boxes)
+    ok = shapely.covers(shapely.buffer(zone, _EPS, join_style="mitre"), box)
+    if avoid is not None and not avoid.is_empty:
+        ok &= ~shapely.intersects(shapely.buffer(box, -_EPS), avoid)
+    return edge[ok], start[ok], box[ok]
+
+
 def _against_walls(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width: float,
                    body_w: float, body_d: float, clear_d: float, prefer: BaseGeometry | None,
-                   avoid: BaseGeometry | None) -> list[Fixture]:
-    """``n`` modules ``width`` wide against walls: body at the wall, clearance in front."""
+                   avoid: BaseGeometry | None, *, near: BaseGeometry | None = None,
+                   accept: Accept | None = None) -> list[Fixture]:
+    """``n`` modules ``width`` wide against walls: body at the wall, clearance in front.
+
+    Modules nearest ``near`` (the entrance, for ATMs) are taken first, else those
+    on walls touching ``prefer``, longest wall first; a module ``accept`` refuses
+    (given the bodies so far, it would close a passage) is passed over.
+    """
     edges = _edges(zone)
-    chosen: list[BaseGeometry] = []
+    edge, start, modules = _wall_modules(zone, width, body_d + clear_d, avoid)
+    if not modules.size:
+        return []
+    lines = shapely.linestrings(edges[edge].reshape(-1, 2, 2))
+    length = shapely.length(lines)
+    if near is not None and not near.is_empty:
+        key = np.lexsort((start, edge, shapely.distance(modules, near)))
+    else:
+        score = np.zeros(len(modules))
+        if prefer is not None and not prefer.is_empty:
+            score = np.round(shapely.length(shapely.intersection(
+                lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
+        key = np.lexsort((start, edge, -length, -score))
+    shrunk = shapely.buffer(modules, -_EPS, join_style="mitre")
+    taken: list[int] = []
     out: list[Fixture] = []
-    for k, starts, ok in _wall_slots(zone, width, body_d + clear_d, prefer=prefer, avoid=avoid):
-        e = edges[k]
-        for s in starts[ok]:
-            module = _frame(e, np.array([s]), width, 0.0, body_d + clear_d)[0]
-            if any(shapely.intersects(shapely.buffer(module, -_EPS), c) for c in chosen):
-                continue
-            side = (width - body_w) / 2.0
-            body = _frame(e, np.array([s + side]), body_w, 0.0, body_d)[0]
-            clear = _frame(e, np.array([s]), width, body_d, body_d + clear_d)[0]
-            chosen.append(module)
-            out.append(Fixture(kind, zone_kind, body, clear))
-            if len(out) == n:
-                return out
+    for i in key:
+        if taken and shapely.intersects(shrunk[i], shapely.union_all(modules[taken])):
+            continue
+        e, s = edges[edge[i]], float(start[i])
+        side = (width - body_w) / 2.0
+        body = _frame(e, np.array([s + side]), body_w, 0.0, body_d)[0]
+        if accept is not None and not accept([*(f.body for f in out), body]):
+            continue
+        clear = _frame(e, np.array([s]), width, body_d, body_d + clear_d)[0]
+        taken.append(int(i))
+        out.append(Fixture(kind, zone_kind, body, clear))
+        if len(out) == n:
+            break
     return out
 
 
@@ -291,7 +338,8 @@ def wheelchair_places(kind: str, units: int, standard: Standard) -> int:
 
 def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard, *,
                    prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
-                   wheelchair_places: int = 0, accept: Accept | None = None) -> list[Fixture]:
+                   wheelchair_places: int = 0, accept: Accept | None = None,
+                   near: BaseGeometry | None = None) -> list[Fixture]:
     """Fixtures of one zone, in the layout frame.
 
     Parameters
@@ -308,8 +356,10 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     wheelchair_places
         Wheelchair places to reserve in the seat rows.
     accept
-        Called with candidate seat-row cells; seat arrangements it refuses (rows
-        that close a passage) are passed over when another holds the seats.
+        Called with candidate seat-row cells or ATM bodies; arrangements it
+        refuses (that close a passage) are passed over when another holds them.
+    near
+        The entrance: ATMs take the wall places nearest it first.
 
     Returns
     -------
@@ -321,7 +371,8 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
         return _counters(zone, units, standard, prefer, avoid)
     if kind == "self_service":
         return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
-                              f.atm_depth_m, f.atm_clear_m, prefer, avoid)
+                              f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,
+                              accept=accept)
     if kind == "vault":
         return _against_walls(zone, "safe", kind, units, f.safe_width_m, f.safe_width_m,
                               f.safe_depth_m, f.safe_clear_m, prefer, avoid)

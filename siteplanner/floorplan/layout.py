@@ -20,8 +20,9 @@ exhaustively for small programmes, which also gives the benchmark its optimum.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -220,6 +221,49 @@ def _band(region: BaseGeometry, area: float, depth: float, vertical: bool, at_lo
     return rect, rest
 
 
+def _reflex_lines(region: BaseGeometry) -> list[tuple[float, bool]]:
+    """Axis lines through the reflex corners of a piece: where a cut leaves no neck."""
+    ring = shapely.get_exterior_ring(shapely.orient_polygons(region))
+    c = shapely.get_coordinates(ring)[:-1]
+    if len(c) < 5:
+        return []
+    before, after = c - np.roll(c, 1, axis=0), np.roll(c, -1, axis=0) - c
+    reflex = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0] < -1e-9
+    x0, y0, x1, y1 = region.bounds
+    out = {(round(float(x), 6), True) for x in c[reflex, 0] if x0 + GRID < x < x1 - GRID}
+    out |= {(round(float(y), 6), False) for y in c[reflex, 1] if y0 + GRID < y < y1 - GRID}
+    return sorted(out)
+
+
+def _stepped(region: BaseGeometry, area: float, t: float, vertical: bool, depth: float,
+             end: int) -> tuple[BaseGeometry, BaseGeometry] | None:
+    """A cut along the line through a reflex corner, with a ``depth``-deep tab that
+    moves the area the line misses across it: both pieces exact, neither with a neck."""
+    x0, y0, x1, y1 = region.bounds
+    pad = 1.0
+    if vertical:
+        low = shapely.clip_by_rect(region, x0 - pad, y0 - pad, t, y1 + pad)
+        high = shapely.clip_by_rect(region, t, y0 - pad, x1 + pad, y1 + pad)
+    else:
+        low = shapely.clip_by_rect(region, x0 - pad, y0 - pad, x1 + pad, t)
+        high = shapely.clip_by_rect(region, x0 - pad, t, x1 + pad, y1 + pad)
+    low, high = (_polygonal(g) for g in shapely.set_precision(np.array([low, high]), GRID))
+    if low.geom_type != "Polygon" or high.geom_type != "Polygon":
+        return None
+    delta = area - float(low.area)
+    if abs(delta) <= 1e-9 * area:
+        return low, high
+    donor, taker = (high, low) if delta > 0 else (low, high)
+    cut = _band(donor, abs(delta), depth, vertical, delta > 0, end, np.empty((0, 2)))
+    if cut is None:
+        return None
+    tab, rest = cut
+    merged = _polygonal(shapely.set_precision(shapely.union(taker, tab), GRID))
+    if merged.geom_type != "Polygon" or len(merged.interiors):
+        return None
+    return (merged, rest) if delta > 0 else (rest, merged)
+
+
 def _polygonal(g: BaseGeometry) -> BaseGeometry:
     """Drop the points and lines an intersection may leave along the cut."""
     if g.geom_type in ("Polygon", "MultiPolygon"):
@@ -256,6 +300,8 @@ class LayoutProblem:
     _profiles: dict[tuple[bytes, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False)
     _fit_cache: dict[tuple[bytes, float], bool] = field(default_factory=dict, repr=False)
+    _door_cache: dict[bytes, float] = field(default_factory=dict, repr=False)
+    _neck_cache: dict[tuple[bytes, float], int] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
@@ -278,6 +324,7 @@ class LayoutProblem:
         self.ss = self.kinds.index("self_service")
         self.outline_key = _key(self.outline)
         self.door_xy = np.array([[p.x, p.y] for p in self.entrances]).reshape(-1, 2)
+        self._outer_ring = shapely.buffer(shapely.boundary(self.outline), 1e-4, cap_style="flat")
 
     def decode(self, genome: Genome) -> list[BaseGeometry]:
         """Zone geometries, in ``kinds`` order, for one genome."""
@@ -308,12 +355,26 @@ class LayoutProblem:
             best = {k: (region, rkey) for k in items}, 3.0 * len(items)
             self._cache[key] = best
             return best
-        for tries, (k, low, high) in enumerate(self._candidates(region, rkey, items, flips[0])):
+        cuts: Iterable[tuple[int, Leaf, Leaf]] = self._candidates(region, rkey, items, flips[0])
+        if self.ss in items and self._at_door((region, rkey)):
+            # the ATMs belong at the door: cuts leaving the door on their side go first
+            pos = items.index(self.ss)
+            cuts = sorted(cuts, key=lambda c: not self._at_door(c[1] if pos < c[0] else c[2]))
+        if not _is_rect(region):
+            cuts = self._neck_free_first(region, rkey, items, list(cuts), bool(flips[0]))
+        guard = [i for i in items if self.access.secure[i]]
+        staff_only = not self.public[list(items)].any()
+        if guard and staff_only and self.access.secure[[items[0], items[-1]]].any():
+            # a cash room wrapped by the staff rooms of its group: in a corner of the piece
+            cuts = [*self._corner_bands(region, rkey, items), *cuts]
+        for tries, (k, low, high) in enumerate(cuts):
             left, bad = self._decode(*low, items[:k], flips[1:k])
             if best is not None and bad >= best[1]:
                 continue
             right, bad_r = self._decode(*high, items[k:], flips[k:])
             bad += bad_r
+            if guard:
+                bad += self._exposure({**left, **right}, guard, region, staff_only)
             if best is None or bad < best[1]:
                 best = ({**left, **right}, bad)
             if best[1] == 0 or tries + 1 >= _TRIES[min(len(items), len(_TRIES)) - 1]:
@@ -357,14 +418,19 @@ class LayoutProblem:
                          if not ok]
         for k, vertical, at_low in thin:
             band = items[:k] if at_low else items[k:]
+            rest = items[k:] if at_low else items[:k]
             depth = self._band_depth(band)
             if depth is None:
                 continue
             area = float(self.targets[list(band)].sum())
-            if area / depth > (y1 - y0 if vertical else x1 - x0):
-                continue
+            span = y1 - y0 if vertical else x1 - x0
+            # as square as the band allows, or as long as leaves the rest of the piece
+            # beside it wide enough for its zones
+            long = area / max(span - float(self.need[list(rest)].max()), 1e-9)
+            depths = [d for d in dict.fromkeys((depth, long))
+                      if area / d <= span and d >= float(self.need[list(band)].max())]
             # the self-service band may also sit on a door, where the issue wants it
-            for end in (0, 1, 2) if self.ss in band else (0, 1):
+            for depth, end in itertools.product(depths, (0, 1, 2) if self.ss in band else (0, 1)):
                 cut = self._cut(region, rkey, ("band", area, depth, vertical, at_low, end))
                 if cut is None:
                     continue
@@ -374,6 +440,90 @@ class LayoutProblem:
                     yield k, low, high
         if not yielded and fallback is not None:
             yield fallback
+
+    def _neck_free_first(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...],
+                         cuts: list[tuple[int, Leaf, Leaf]], step_first: bool
+                         ) -> list[tuple[int, Leaf, Leaf]]:
+        """On a concave piece, cuts that leave no zone a neck go first.
+
+        Stepped cuts through the reflex corners go before the plain ones when the
+        genome's bit says so (on a concave piece it picks the kind of cut rather
+        than the axis), or when every plain cut leaves a neck.
+        """
+        def necks(c: tuple[int, Leaf, Leaf]) -> int:
+            return self._necks(c[1], items[:c[0]]) + self._necks(c[2], items[c[0]:])
+
+        cuts = sorted(cuts, key=necks)
+        if not step_first and cuts and necks(cuts[0]) == 0:
+            return cuts
+        cum = np.cumsum(self.targets[list(items)])
+        ks = sorted(range(1, len(items)), key=lambda k: (abs(cum[k - 1] - cum[-1] / 2.0), k))
+        depth = float(self.need[list(items)].max())
+        steps = []
+        for k in ks[:2]:
+            area = float(cum[k - 1] / cum[-1]) * region.area
+            for t, vertical in _reflex_lines(region):
+                for end in (0, 1):
+                    cut = self._cut(region, rkey, ("step", area, t, vertical, depth, end))
+                    if cut is not None and self._fits(cut[0], items[:k]) \
+                            and self._fits(cut[1], items[k:]):
+                        steps.append((k, *cut))
+        return sorted(steps, key=necks) + cuts
+
+    def _necks(self, piece: Leaf, items: tuple[int, ...]) -> int:
+        """1 when a concave piece has a neck narrower than its widest-needing zone."""
+        if _is_rect(piece[0]):
+            return 0
+        need = float(self.need[list(items)].max())
+        hit = self._neck_cache.get((piece[1], need))
+        if hit is None:
+            kept = float(width_kept([piece[0]], np.array([need]))[0])
+            hit = self._neck_cache[(piece[1], need)] = int(kept < WIDTH_KEEP)
+        return hit
+
+    def _corner_bands(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...]
+                      ) -> list[tuple[int, Leaf, Leaf]]:
+        """The secure zone at the start or end of ``items`` as a band in each corner."""
+        out: list[tuple[int, Leaf, Leaf]] = []
+        for k, at_start in ((1, True), (len(items) - 1, False)):
+            s = items[0] if at_start else items[-1]
+            if not self.access.secure[s]:
+                continue
+            depth = self._band_depth((s,))
+            if depth is None:
+                continue
+            for vertical in (True, False):
+                for at_low in (True, False):
+                    for end in (0, 1):
+                        cut = self._cut(region, rkey, ("band", float(self.targets[s]), depth,
+                                                       vertical, at_low, end))
+                        if cut is not None:
+                            out.append((k, *cut) if at_start else (k, cut[1], cut[0]))
+        return out
+
+    def _exposure(self, leaves: dict[int, Leaf], guard: list[int], region: BaseGeometry,
+                  staff_only: bool) -> float:
+        """How much of the secure zones' walls may face public floor (a soft rule, 0-1 each).
+
+        Walls to public zones of the same piece count; in a piece of staff rooms
+        only, so do the walls on the piece's own edge that are not outer walls.
+        """
+        outer = self._outer_ring
+        total = 0.0
+        for s in guard:
+            sb = shapely.boundary(leaves[s][0])
+            face = 0.0
+            for i, (g, _) in leaves.items():
+                if self.public[i]:
+                    face += float(shapely.length(shapely.intersection(
+                        sb, shapely.buffer(shapely.boundary(g), 1e-4, cap_style="flat"))))
+            if staff_only:
+                edge = shapely.difference(shapely.boundary(region), outer)
+                face += float(shapely.length(shapely.intersection(
+                    sb, shapely.buffer(edge, 1e-4, cap_style="flat"))))
+            if face > TOUCH_M:
+                total += 0.5 + 0.5 * min(face / self.standard.min_shared_wall_m, 1.0)
+        return total
 
     def _band_depth(self, band: tuple[int, ...]) -> float | None:
         """Depth of a band holding ``band`` side by side: each room at least its width
@@ -402,6 +552,10 @@ class LayoutProblem:
                 if profile is None:
                     profile = self._profiles[pkey] = _area_profile(region, bool(vertical))
             pieces = _split(region, float(share), bool(vertical), profile)  # type: ignore[arg-type]
+        elif how[0] == "step":
+            _, area, t, vertical, depth, end = how
+            pieces = _stepped(region, float(area), float(t), bool(vertical),  # type: ignore[arg-type]
+                              float(depth), int(end))  # type: ignore[call-overload]
         else:
             _, area, depth, vertical, at_low, end = how
             pieces = _band(region, float(area), float(depth), bool(vertical),  # type: ignore[arg-type]
@@ -424,6 +578,17 @@ class LayoutProblem:
                 hit = short >= need and geom.area / long >= need * _MEAN_DEPTH
             self._fit_cache[(piece[1], need)] = hit
         return hit
+
+    def _door_len(self, piece: Leaf) -> float:
+        """Longest stretch of an entrance door the piece holds, metres."""
+        hit = self._door_cache.get(piece[1])
+        if hit is None:
+            hit = self._door_cache[piece[1]] = float(
+                door_cover([piece[0]], self.doors).max(initial=0.0))
+        return hit
+
+    def _at_door(self, piece: Leaf) -> bool:
+        return self._door_len(piece) >= self.standard.min_shared_wall_m
 
     def _leaf_broken(self, k: int, geom: BaseGeometry, gkey: bytes) -> float:
         key = (k, gkey)
@@ -455,6 +620,13 @@ class LayoutProblem:
         # nearly wide enough zone from a sliver
         narrow = 0.0 if kept >= WIDTH_KEEP else 1.0 + (WIDTH_KEEP - kept)
         broken = narrow + float(not turn) + float(not single)
+        # the door rules are local to a leaf too: the ATMs hold a door, an X zone none
+        at_door = self._door_len((geom, _key(geom)))
+        min_wall = self.standard.min_shared_wall_m
+        if k == self.ss and at_door < min_wall:
+            broken += 1.0 + (min_wall - at_door) / min_wall
+        if self.xe[k] and at_door > 1e-6:
+            broken += 1.0 + min(at_door / min_wall, 1.0)
         if broken == 0 and self.units[k]:
             broken += float(not fits(geom, self.kinds[k], self.units[k], self.standard))
         return broken, max(0.0, aspect - 2.0)
@@ -481,13 +653,8 @@ class LayoutProblem:
         broken, aspect = self._zone_terms(leaves)
         min_wall = self.standard.min_shared_wall_m
         hard = broken.sum()
-        at_door = cover[self.ss].max(initial=0.0)
-        if at_door < min_wall:
-            hard += 1.0 + (min_wall - at_door) / min_wall
         x_walls = walls[self.x]
         hard += float(((x_walls > TOUCH_M) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
-        x_door = cover.max(axis=1, initial=0.0)[self.xe]
-        hard += float(((x_door > 1e-6) * (1.0 + np.minimum(x_door / min_wall, 1.0))).sum())
         hard += access_breaks(walls, self.access, self.standard)
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
         return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())

@@ -23,7 +23,7 @@ from siteplanner.floorplan.access import Door
 from siteplanner.floorplan.assemble import Assembled, assemble
 from siteplanner.floorplan.layout import GRID, LayoutProblem
 from siteplanner.floorplan.route import Route
-from siteplanner.floorplan.search import search_layout
+from siteplanner.floorplan.search import search_ranked
 from siteplanner.floorplan.sizing import (
     Demand,
     describe_programme,
@@ -45,6 +45,10 @@ _STEP_M2 = 1e-6
 #: Searches (each of ``budget`` layouts, from another seed) before a programme is given up.
 _ATTEMPTS = 4
 _RESEED = 7919
+#: Cheapest layouts of one search whose full plans (fixtures, doors, route) are checked.
+_CHECKED = 6
+#: A search cost at or above this breaks a zone rule (one broken rule costs 10).
+_HARD = 10.0
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
@@ -326,22 +330,35 @@ def _programme_that_fits(sizing: pd.DataFrame, available: float, standard: Stand
 def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame,
               outline: Polygon, entrances: tuple[Point, ...], back: list[float], seed: int,
               budget: int) -> tuple[Assembled, Any]:
-    """Up to ``_ATTEMPTS`` searches from other seeds; the first plan passing every check."""
+    """The cheapest layout whose full plan passes every check.
+
+    The search's cost sees the zones only; fixtures, doors and the public route
+    are checked on the assembled plan. So the cheapest ``_CHECKED`` layouts of a
+    search are assembled in cost order until one passes; failing that, another
+    search from another seed follows, up to ``_ATTEMPTS``. The least broken plan
+    is returned when none passes.
+    """
     programme = sizing["programme_m2"].reindex(list(problem.kinds)).to_numpy(dtype=float)
     units = tuple(int(sizing["units"].get(k, 0)) for k in problem.kinds)
-    best: tuple[int, Assembled, Any] | None = None
+    best: tuple[float, Assembled, Any] | None = None
+    tried: set[Any] = set()
     for attempt in range(_ATTEMPTS):
         # the problem keeps its cache of cut pieces, so a retry costs less than the first
-        genome, _ = search_layout(problem, seed=seed + _RESEED * attempt, budget=budget)
-        done = assemble(problem.decode(genome), problem.kinds, problem.targets,
-                        np.asarray(programme, dtype=float), units, outline, problem.outline,
-                        entrances, problem.entrances, back, problem.standard,
-                        host=allotment.host, flex_m2=allotment.flex_m2)
-        broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
-        if best is None or broken < best[0]:
-            best = (broken, done, genome)
-        if not broken:
-            break
+        ranked = search_ranked(problem, seed=seed + _RESEED * attempt, budget=budget)
+        fresh = [(g, c) for g, c in ranked if g not in tried]
+        for genome, cost in fresh[:_CHECKED]:
+            if best is not None and cost >= _HARD and best[0] < math.inf:
+                break  # the rest break a zone rule: no better than the plan in hand
+            tried.add(genome)
+            done = assemble(problem.decode(genome), problem.kinds, problem.targets,
+                            np.asarray(programme, dtype=float), units, outline, problem.outline,
+                            entrances, problem.entrances, back, problem.standard,
+                            host=allotment.host, flex_m2=allotment.flex_m2)
+            broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
+            if not broken:
+                return done, genome
+            if best is None or broken + cost / _HARD < best[0]:
+                best = (broken + cost / _HARD, done, genome)
     assert best is not None
     return best[1], best[2]
 

@@ -35,6 +35,7 @@ from siteplanner.floorplan.standard import Standard
 __all__ = ["Route", "check_route", "reached_floor", "walkable_floor"]
 
 _SLACK = 1e-3  # metres: a passage exactly as wide as the rule passes
+_WELD = 1e-6  # metres
 _MIN_AREA = 0.05  # m²: touching less floor than this is not reaching it
 #: Customer fixtures whose clear space must be on the route.
 CUSTOMER_FIXTURES = ("atm", "counter", "seat", "wheelchair_place", "desk")
@@ -57,7 +58,10 @@ def walkable_floor(public_zones: Sequence[BaseGeometry], fixtures: Sequence[Fixt
     Chairs are loose furniture and do not count: the clear widths are measured
     past the fixed fixtures (counters, ATMs, seat rows, desks, the safe).
     """
-    floor = shapely.union_all(list(public_zones))
+    # turned plans leave hairline cracks between zones (their walls are rounded after the
+    # rotation): closing them by a micrometre keeps the floor one piece
+    grown = shapely.buffer(np.asarray(list(public_zones), dtype=object), _WELD, join_style="mitre")
+    floor = shapely.buffer(shapely.union_all(grown), -_WELD, join_style="mitre")
     solid = [f.body for f in fixtures if f.kind != "chair"]
     solid += [counter_staff] if counter_staff is not None else []
     if solid:

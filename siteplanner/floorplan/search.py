@@ -10,7 +10,7 @@ import numpy as np
 
 from siteplanner.floorplan.layout import Genome, LayoutProblem
 
-__all__ = ["search_exhaustive", "search_layout"]
+__all__ = ["search_exhaustive", "search_layout", "search_ranked"]
 
 
 def _space_size(n: int) -> int:
@@ -112,19 +112,28 @@ def _descend(g: Genome, cost: _Budgeted, rng: np.random.Generator) -> tuple[Geno
 
 def search_layout(problem: LayoutProblem, *, seed: int = 0,
                   budget: int = 500) -> tuple[Genome, float]:
+    """The best genome of :func:`search_ranked` and its cost."""
+    return search_ranked(problem, seed=seed, budget=budget)[0]
+
+
+def search_ranked(problem: LayoutProblem, *, seed: int = 0,
+                  budget: int = 500) -> list[tuple[Genome, float]]:
     """Seeded iterated local search over genomes; exhaustive when the space fits the budget.
 
     Starts from the relationship-chart order (Systematic Layout Planning: the
     door first, then the zone closest to those placed), its mirror and random
     orders; descends by swaps and flips; then kicks the best and descends again
-    until ``budget`` distinct layouts have been costed. The same problem and
-    seed always give the same genome.
+    until ``budget`` distinct layouts have been costed. Returns every costed
+    genome, cheapest first (ties in the order they were costed), so the caller
+    can check the full plan of the next best when the best one fails a check
+    the cost cannot see. The same problem and seed always give the same list.
     """
     n = problem.n
     if n == 1:
-        return ((0,), ()), problem.cost(((0,), ()))
+        return [(((0,), ()), problem.cost(((0,), ())))]
     if _space_size(n) <= budget:
-        return search_exhaustive(problem)
+        every = [(g, problem.cost(g)) for g in _all_genomes(n)]
+        return sorted(every, key=lambda gc: gc[1])
     rng = np.random.default_rng(seed)
     cost = _Budgeted(problem, budget)
     chart = _chart_order(problem)
@@ -142,4 +151,4 @@ def search_layout(problem: LayoutProblem, *, seed: int = 0,
         cand, c = _descend(_kick(best, rng), cost, rng)
         if c <= best_cost:
             best, best_cost = cand, c
-    return best, best_cost
+    return sorted(cost.seen.items(), key=lambda gc: gc[1])
