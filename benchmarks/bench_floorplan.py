@@ -97,7 +97,7 @@ def _problem(inst: dict[str, object]) -> LayoutProblem:
     poly = inst["outline"]
     assert isinstance(std, Standard) and isinstance(poly, Polygon)
     sizing = size_programme(Demand(float(inst["arrivals"])), std)  # type: ignore[arg-type]
-    target = _allot(sizing["programme_m2"], poly.area, std)
+    target = allot(sizing["programme_m2"], poly.area, std).targets
     fwd, _ = _frame(poly)
     local = shapely.set_precision(affinity.affine_transform(poly, fwd), GRID)
     door = affinity.affine_transform(poly.exterior.interpolate(

@@ -81,8 +81,10 @@ def access_breaks(walls: np.ndarray, m: AccessMasks, standard: Standard) -> floa
     door = walls >= standard.internal_door_m
     broken = 0.0
     staff_only = m.passable & ~m.public
+    # a cash room opens from a staff room, or from behind the counter line
+    behind = np.arange(len(m.access)) == m.service
     for i in np.flatnonzero(m.secure):
-        broken += float(not (door[i] & staff_only).any())
+        broken += float(not (door[i] & (staff_only | behind)).any())
     # a room staff do not walk through (a WC) opens from a staff room; onto the counter's
     # staff side only when there is no such room, since the counter line may not run along it
     rooms = staff_only if staff_only.any() else m.passable
@@ -215,10 +217,18 @@ def _result(ok: bool, detail: str) -> dict[str, Any]:
 
 
 def check_access(kinds: Sequence[str], walls: np.ndarray, doors: Sequence[Door],
-                 entrance_cover: np.ndarray, has_counter: bool, standard: Standard
-                 ) -> dict[str, dict[str, Any]]:
-    """The security rule as hard constraints, each with its detail line."""
+                 entrance_cover: np.ndarray, has_counter: bool, standard: Standard, *,
+                 behind_counter: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+    """The security rule as hard constraints, each with its detail line.
+
+    ``behind_counter`` (per zone, metres) is the stretch of each zone's wall to the
+    service zone that the counters' staff side covers: staff floor, not public.
+    """
     m = access_masks(kinds, standard)
+    if behind_counter is not None and m.service >= 0:
+        walls = walls.copy()
+        open_wall = np.maximum(walls[:, m.service] - behind_counter, 0.0)
+        walls[:, m.service] = walls[m.service, :] = open_wall
     acc = dict(zip(kinds, m.access, strict=True)) | {COUNTER_STAFF: "staff", "street": "public"}
     touching = [f"{kinds[i]}/{kinds[j]} {walls[i, j]:.2f} m" for i in np.flatnonzero(m.secure)
                 for j in np.flatnonzero(m.public) if walls[i, j] > 1e-3]

@@ -90,57 +90,48 @@ def _frame(edge: np.ndarray, s: np.ndarray, width: float,
     return shapely.box(xs.min(axis=1), ys.min(axis=1), xs.max(axis=1), ys.max(axis=1))
 
 
-def _wall_slots(zone: BaseGeometry, width: float, depth: float, *, prefer: BaseGeometry | None,
-                avoid: BaseGeometry | None) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """Per edge (best first): the edge index, slot starts along it, and which modules fit.
-
-    Edges touching ``prefer`` (walls to staff rooms or outer walls) come first;
-    modules touching ``avoid`` (doors, openings) are dropped.
-    """
-    edges = _edges(zone)
-    out = []
-    for k, e in enumerate(edges):
-        length = float(np.hypot(e[2] - e[0], e[3] - e[1]))
-        n = int(np.floor((length + _EPS) / width))
-        if n < 1:
-            continue
-        starts = np.arange(n) * width
-        boxes = _frame(e, starts, width, 0.0, depth)
-        ok = shapely.covers(shapely.buffer(zone, _EPS, join_style="mitre"), boxes)
-        if avoid is not None and not avoid.is_empty:
-            ok &= ~shapely.intersects(boxes, avoid)
-        score = 0.0
-        if prefer is not None and not prefer.is_empty:
-            line = shapely.linestrings([[e[0], e[1]], [e[2], e[3]]])
-            score = float(shapely.length(shapely.intersection(
-                line, shapely.buffer(prefer, 1e-4, cap_style="flat"))))
-        out.append((score, -length, k, starts, ok))
-    out.sort(key=lambda r: (-r[0], r[1], r[2]))
-    return [(k, starts, ok) for _, _, k, starts, ok in out]
-
-
 def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
-              avoid: BaseGeometry | None) -> list[Fixture]:
+              near: BaseGeometry | None) -> list[Fixture]:
+    """``n`` counter stations, staff side against the wall, on the best walls first.
+
+    Walls touching ``prefer`` (staff rooms and outer walls) come first, the
+    longest first; along them, stations start from
+    ``near`` (a cash room's wall, which their staff side then covers) and grow
+    outwards, so the line stays in one run; a line too long for one wall turns
+    the corner onto the next.
+    """
     f = std.fixtures
     depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
     edges = _edges(zone)
-    for k, starts, ok in _wall_slots(zone, f.counter_module_m, depth, prefer=prefer, avoid=None):
-        run = np.convolve(ok.astype(int), np.ones(n, dtype=int), mode="valid") if ok.size >= n \
-            else np.zeros(0)
-        hits = np.flatnonzero(run == n)
-        if not hits.size:
+    edge, start, modules = _wall_modules(zone, f.counter_module_m, depth, None)
+    if not modules.size:
+        return []
+    lines = shapely.linestrings(edges[edge].reshape(-1, 2, 2))
+    score = np.zeros(len(modules))
+    if prefer is not None and not prefer.is_empty:
+        score = np.round(shapely.length(shapely.intersection(
+            lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
+    dist = np.zeros(len(modules)) if near is None or near.is_empty else \
+        np.round(shapely.distance(modules, near), 6)
+    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score))
+    shrunk = shapely.buffer(modules, -_EPS, join_style="mitre")
+    taken: list[int] = []
+    for i in key:
+        if taken and shapely.intersects(shrunk[i], shapely.union_all(modules[taken])):
             continue
-        s = starts[hits[0]:hits[0] + n]
-        e = edges[k]
-        staff = _frame(e, s, f.counter_module_m, 0.0, f.counter_staff_side_m)
-        body = _frame(e, s, f.counter_module_m, f.counter_staff_side_m,
-                      f.counter_staff_side_m + f.counter_depth_m)
-        front = _frame(e, s, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m,
-                       depth)
-        return [Fixture("counter", "service", b, c, st)
-                for b, c, st in zip(body, front, staff, strict=True)]
-    del avoid
-    return []
+        taken.append(int(i))
+        if len(taken) == n:
+            break
+    out = []
+    for i in taken:
+        e, s0 = edges[edge[i]], np.array([start[i]])
+        staff = _frame(e, s0, f.counter_module_m, 0.0, f.counter_staff_side_m)[0]
+        body = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m,
+                      f.counter_staff_side_m + f.counter_depth_m)[0]
+        front = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m,
+                       depth)[0]
+        out.append(Fixture("counter", "service", body, front, staff))
+    return out
 
 
 def _wall_modules(zone: BaseGeometry, width: float, depth: float,
@@ -359,7 +350,8 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
         Called with candidate seat-row cells or ATM bodies; arrangements it
         refuses (that close a passage) are passed over when another holds them.
     near
-        The entrance: ATMs take the wall places nearest it first.
+        ATMs take the wall places nearest it (the entrance) first; counters grow
+        from it (a cash room's wall) along their wall.
 
     Returns
     -------
@@ -368,7 +360,7 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     """
     f = standard.fixtures
     if kind == "service":
-        return _counters(zone, units, standard, prefer, avoid)
+        return _counters(zone, units, standard, prefer, near)
     if kind == "self_service":
         return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
                               f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,

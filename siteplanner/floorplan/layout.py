@@ -312,7 +312,15 @@ class LayoutProblem:
         self.public = np.array([s.public for s in specs])
         self.access = access_masks(self.kinds, self.standard)
         # a secure room sharing a wall with public floor breaks the security rule like an X pair
-        self.x = self.x | self.access.secure_public
+        # ... except, when there is no staff room to open it from, along the service zone,
+        # where the counters' staff side may cover it
+        rooms = (self.access.passable & ~self.access.public).any()
+        svc = (np.arange(len(self.kinds)) == self.access.service) & ~rooms
+        self.x = self.x | (self.access.secure_public & ~(svc[:, None] | svc[None, :]))
+        n_counters = self.units[self.access.service] if self.access.service >= 0 and self.units \
+            else 0
+        self.counter_len = n_counters * self.standard.fixtures.counter_module_m
+        self.behind_counter = bool(svc.any())
         self.xe = self.xe | self.access.secure
         if not self.units:
             self.units = (0,) * len(self.kinds)
@@ -656,6 +664,11 @@ class LayoutProblem:
         x_walls = walls[self.x]
         hard += float(((x_walls > TOUCH_M) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
         hard += access_breaks(walls, self.access, self.standard)
+        if self.behind_counter:
+            # a cash room's wall to the service zone longer than the counter line faces
+            # customers past its end
+            behind = walls[self.access.secure, self.access.service]
+            hard += float((behind > self.counter_len + TOUCH_M).sum())
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
         return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
 
