@@ -35,7 +35,7 @@ from siteplanner.floorplan.layout import _band, _split
 from siteplanner.floorplan.route import Route, check_route
 from siteplanner.floorplan.standard import CIRCULATION, FLEX, Standard
 
-__all__ = ["Assembled", "assemble"]
+__all__ = ["Assembled", "assemble", "check_fixtures"]
 
 _EPS = 1e-6
 
@@ -170,7 +170,7 @@ def _surplus_name(kinds: list[str], walls: np.ndarray, cover: np.ndarray,
     return [CIRCULATION if k == FLEX else k for k in kinds]
 
 
-def _fixture_checks(fixtures: Sequence[Fixture], zones: dict[str, BaseGeometry],
+def check_fixtures(fixtures: Sequence[Fixture], zones: dict[str, BaseGeometry],
                     units: dict[str, int]) -> dict[str, dict[str, Any]]:
     want: dict[str, int] = {}
     for kind, n in units.items():
@@ -301,7 +301,7 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     doors += [Door("entrance", "street", names[int(np.argmax(cover[:, j]))], line)
               for j, line in enumerate(door_lines)]
     by_kind = dict(zip(names, zones, strict=True))
-    checks = _fixture_checks(fixtures, by_kind, dict(zip(names, units, strict=True)))
+    checks = check_fixtures(fixtures, by_kind, dict(zip(names, units, strict=True)))
     checks |= check_access(names, walls, doors, cover, bool(counters), standard,
                            behind_counter=_behind_counter(zones, names, counter_staff))
     m = access_masks(names, standard)
