@@ -186,7 +186,7 @@ def _counter_doors(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: Acces
     if counter_staff is None or counter_staff.is_empty:
         return []
     out = []
-    for i in np.flatnonzero(~m.public):
+    for i in np.flatnonzero(~m.public).tolist():
         line = shared_line(zones[i], counter_staff)
         if line is not None and line.length >= standard.internal_door_m:
             kind = "controlled" if m.secure[i] else "door"
@@ -199,8 +199,8 @@ def _staff_entry(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: AccessM
                  walls: np.ndarray, doors: Sequence[Door], standard: Standard) -> list[Door]:
     """One controlled door from public floor into the staff rooms one walks through."""
     best, where = 0.0, None
-    for i in np.flatnonzero(m.passable & m.staff):
-        for j in np.flatnonzero(m.public):
+    for i in np.flatnonzero(m.passable & m.staff).tolist():
+        for j in np.flatnonzero(m.public).tolist():
             if kinds[j] != "service" and walls[i, j] > best:
                 best, where = float(walls[i, j]), (int(i), int(j))
     if where is None or best < standard.internal_door_m:
@@ -230,9 +230,10 @@ def check_access(kinds: Sequence[str], walls: np.ndarray, doors: Sequence[Door],
         open_wall = np.maximum(walls[:, m.service] - behind_counter, 0.0)
         walls[:, m.service] = walls[m.service, :] = open_wall
     acc = dict(zip(kinds, m.access, strict=True)) | {COUNTER_STAFF: "staff", "street": "public"}
-    touching = [f"{kinds[i]}/{kinds[j]} {walls[i, j]:.2f} m" for i in np.flatnonzero(m.secure)
-                for j in np.flatnonzero(m.public) if walls[i, j] > 1e-3]
-    touching += [f"{kinds[i]}/entrance" for i in np.flatnonzero(m.secure)
+    secure, public = np.flatnonzero(m.secure).tolist(), np.flatnonzero(m.public).tolist()
+    touching = [f"{kinds[i]}/{kinds[j]} {walls[i, j]:.2f} m" for i in secure
+                for j in public if walls[i, j] > 1e-3]
+    touching += [f"{kinds[i]}/entrance" for i in secure
                  if entrance_cover[i].max(initial=0.0) > 1e-6]
     bad_doors = [f"{d.kind} {d.a}/{d.b}" for d in doors
                  if ({acc[d.a], acc[d.b]} != {"public"} and "public" in {acc[d.a], acc[d.b]}

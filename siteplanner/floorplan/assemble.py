@@ -23,6 +23,7 @@ from siteplanner.floorplan._check import (
     shared_walls,
     width_kept,
 )
+from siteplanner.floorplan._cuts import _band, _split
 from siteplanner.floorplan.access import Door, access_masks, check_access, plan_doors
 from siteplanner.floorplan.fixtures import (
     Fixture,
@@ -31,7 +32,6 @@ from siteplanner.floorplan.fixtures import (
     place_fixtures,
     wheelchair_places,
 )
-from siteplanner.floorplan.layout import _band, _split
 from siteplanner.floorplan.route import Route, check_route
 from siteplanner.floorplan.standard import CIRCULATION, FLEX, Standard
 
@@ -58,7 +58,7 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
                     ) -> list[Fixture]:
     """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors."""
     m = access_masks(kinds, standard)
-    staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public)]) \
+    staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
         if (~m.public).any() else shapely.Polygon()
     outer = shapely.boundary(outline)
     pub = [g for g, p in zip(local, m.public, strict=True) if p]
@@ -70,7 +70,7 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     both = shapely.union_all([door_clear, *[shapely.buffer(o, width, cap_style="flat")
                                             for o in openings]])
     entrance = shapely.union_all(list(doors)) if doors else None
-    secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure)]
+    secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
     near = {"self_service": entrance, "service": shapely.union_all(secure) if secure else None}
     out: list[Fixture] = []
     for geom, kind, n in zip(local, kinds, units, strict=True):

@@ -116,11 +116,12 @@ def _doors(ax: Axes, plan: FloorPlan) -> None:
 
 
 def _legend(ax: Axes) -> None:
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor="white", edgecolor="black", hatch=h, label=f"{a} floor")
-               for a, h in ACCESS_HATCH.items()]
+    handles: list[Artist] = [Patch(facecolor="white", edgecolor="black", hatch=h,
+                                   label=f"{a} floor") for a, h in ACCESS_HATCH.items()]
     handles += [Line2D([], [], color=DOOR_COLOURS[k], linewidth=4, label=label)
                 for k, label in (("door", "staff door"), ("controlled", "controlled door"),
                                  ("entrance", "entrance"))]

@@ -151,7 +151,8 @@ def _dxf(plan: FloorPlan, path: Path) -> None:
         for row in plan.fixtures.itertuples(index=False):
             poly(row.geometry, "FIXTURES")
     for d in plan.doors:
-        msp.add_line(*d.geometry.coords[:2], dxfattribs={"layer": "DOORS"})
+        (ax, ay), (bx, by) = d.geometry.coords[0], d.geometry.coords[-1]
+        msp.add_line((ax, ay), (bx, by), dxfattribs={"layer": "DOORS"})
     if plan.route is not None:
         poly(plan.route.reached, "CIRCULATION")
         if plan.route.egress_path is not None:
