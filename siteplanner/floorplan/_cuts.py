@@ -99,9 +99,17 @@ def _split(geom: BaseGeometry, share: float, vertical: bool,
     if profile is None:
         profile = _area_profile(geom, vertical)
     t = round(_solve_cut(profile, share) / GRID) * GRID
+    return _halves(geom, t, vertical)
+
+
+def _halves(geom: BaseGeometry, t: float, vertical: bool) -> tuple[BaseGeometry, BaseGeometry]:
+    """The piece below and above the line ``x = t`` (``y = t``), snapped to the grid.
+
+    clip_by_rect is several times faster than a general overlay; a cut of a simple
+    polygon by a half-plane box is exactly its case.
+    """
+    x0, y0, x1, y1 = geom.bounds
     pad = 1.0
-    # clip_by_rect is several times faster than a general overlay; a cut of a simple
-    # polygon by a half-plane box is exactly its case
     if vertical:
         low = shapely.clip_by_rect(geom, x0 - pad, y0 - pad, t, y1 + pad)
         high = shapely.clip_by_rect(geom, t, y0 - pad, x1 + pad, y1 + pad)
@@ -205,15 +213,7 @@ def _stepped(region: BaseGeometry, area: float, t: float, vertical: bool, depth:
              end: int) -> tuple[BaseGeometry, BaseGeometry] | None:
     """A cut along the line through a reflex corner, with a ``depth``-deep tab that
     moves the area the line misses across it: both pieces exact, neither with a neck."""
-    x0, y0, x1, y1 = region.bounds
-    pad = 1.0
-    if vertical:
-        low = shapely.clip_by_rect(region, x0 - pad, y0 - pad, t, y1 + pad)
-        high = shapely.clip_by_rect(region, t, y0 - pad, x1 + pad, y1 + pad)
-    else:
-        low = shapely.clip_by_rect(region, x0 - pad, y0 - pad, x1 + pad, t)
-        high = shapely.clip_by_rect(region, x0 - pad, t, x1 + pad, y1 + pad)
-    low, high = (_polygonal(g) for g in shapely.set_precision(np.array([low, high]), GRID))
+    low, high = _halves(region, t, vertical)
     if low.geom_type != "Polygon" or high.geom_type != "Polygon":
         return None
     delta = area - float(low.area)
