@@ -48,7 +48,9 @@ def outlines(draw: st.DrawFn) -> Polygon:
     if kind == "degenerate":
         pts = [pts[0]] * 3
     try:
-        return Polygon(pts)  # often self-intersecting: must be refused cleanly
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NaN coordinates, on purpose
+            return Polygon(pts)  # often self-intersecting: must be refused cleanly
     except (shapely.errors.GEOSException, ValueError):
         return Polygon()  # a ring shapely cannot close (a NaN first point): the empty floor
 
