@@ -7,11 +7,17 @@ exhaustive search over every layout the method can express (all zone orders and
 cut orientations) on the instances with at most 6 zones, in the same run.
 
 plan_floor refuses (InputError) rather than return a plan that breaks a hard
-constraint, so refusals are reported apart from violations; for the first
-``--check-refused`` refused instances of at most 6 zones an exhaustive search
-decides whether any layout the method can express is valid at all.
+constraint, so refusals are reported apart from violations, with the rules the
+best try broke; for the first ``--check-refused`` refused instances of 5 zones an
+exhaustive search decides whether any layout the method can express is valid,
+and names the zones its best layout cannot fit. Also reported: the zone /
+programme area ratio of every programme zone (at most 1.5 by the standard, the
+rest labelled flex or circulation) and, on ``--exhaustive`` 5-zone instances,
+the search's cost and adjacency satisfaction against the exhaustive optimum.
+Times are wall-clock and CPU seconds per plan (the CPU time is the fairer
+figure on a shared machine).
 
-    .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 8] [--check-refused 2]
+    .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 4] [--check-refused 2]
 """
 
 from __future__ import annotations
@@ -30,15 +36,19 @@ from shapely.geometry import Point, Polygon
 from siteplanner._errors import InputError
 from siteplanner.floorplan import Demand, default_standard, plan_floor
 from siteplanner.floorplan._check import check_layout
-from siteplanner.floorplan.layout import GRID, LayoutProblem, search_exhaustive
-from siteplanner.floorplan.plan import _allot, _frame
+from siteplanner.floorplan.layout import GRID, LayoutProblem
+from siteplanner.floorplan.plan import _frame, allot
+from siteplanner.floorplan.search import search_exhaustive
 from siteplanner.floorplan.sizing import programme_area, size_programme
 from siteplanner.floorplan.standard import Standard
 
 OPTIONAL = ("advisory", "back_office", "vault", "restroom")
 CONSTRAINTS = ("inside_outline", "no_overlap", "covers_outline", "area_within_tolerance",
                "self_service_at_entrance", "x_pairs_no_shared_wall", "turning_circle",
-               "min_width", "connected")
+               "min_width", "connected", "fixtures_match_programme", "fixtures_inside_zone",
+               "fixtures_no_overlap", "secure_no_public_wall", "staff_reach_secure",
+               "counter_only_interface", "route_reaches_public_zones",
+               "clear_width_past_fixtures", "egress_distance", "zone_size_honest")
 
 
 def _shape(kind: str, rng: np.random.Generator) -> Polygon:
@@ -96,7 +106,7 @@ def _problem(inst: dict[str, object]) -> LayoutProblem:
     poly = inst["outline"]
     assert isinstance(std, Standard) and isinstance(poly, Polygon)
     sizing = size_programme(Demand(float(inst["arrivals"])), std)  # type: ignore[arg-type]
-    target = _allot(sizing["programme_m2"], poly.area, std)
+    target = allot(sizing["programme_m2"], poly.area, std).targets
     fwd, _ = _frame(poly)
     local = shapely.set_precision(affinity.affine_transform(poly, fwd), GRID)
     door = affinity.affine_transform(poly.exterior.interpolate(
@@ -108,10 +118,10 @@ def _problem(inst: dict[str, object]) -> LayoutProblem:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--exhaustive", type=int, default=12, help="instances with an exhaustive "
-                    "baseline (5-6 zones; 6 zones cost 23,040 layouts each)")
-    ap.add_argument("--check-refused", type=int, default=4, help="refused instances of at most "
-                    "6 zones searched exhaustively for any valid layout")
+    ap.add_argument("--exhaustive", type=int, default=4, help="instances with an exhaustive "
+                    "baseline (5-zone instances: 1,920 layouts each)")
+    ap.add_argument("--check-refused", type=int, default=2, help="refused instances of 5 zones "
+                    "searched exhaustively for any valid layout")
     ap.add_argument("--budget", type=int, default=None, help="plan_floor's search budget "
                     "(its default when not given)")
     args = ap.parse_args()
@@ -124,6 +134,7 @@ def main() -> None:
     failed: dict[str, int] = {}
     by_kind: dict[str, list[float]] = {}
     gaps: list[dict[str, float]] = []
+    ratios: list[float] = []
     for k in range(args.n):
         inst = _instance(k, rng, std)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -141,14 +152,18 @@ def main() -> None:
             why = [c for c in CONSTRAINTS if c in str(exc)]
             entry: dict[str, object] = {"instance": k, "kind": inst["kind"], "broken": why}
             n_zones = len(inst["standard"].zones)  # type: ignore[attr-defined]
-            if n_zones <= 6 and checked < args.check_refused:
+            if n_zones <= 5 and checked < args.check_refused:
                 # does any layout the method can express pass? exhaustive, so it decides
                 checked += 1
                 problem = _problem(inst)
-                genome, _ = search_exhaustive(problem)
+                genome, best = search_exhaustive(problem)
                 entry["expressible_valid_layout"] = check_layout(
                     problem.decode(genome), problem.kinds, problem.targets, problem.outline,
                     problem.entrances, problem.standard)["all_constraints_pass"]
+                # the zones the best expressible layout cannot fit (width, circle, one piece)
+                broken, _ = problem._zone_terms(problem._leaves(genome))
+                entry["zones_not_fitting"] = [problem.kinds[i] for i in np.flatnonzero(broken > 0)]
+                entry["exhaustive_best_cost"] = best
             refused.append(entry)
             continue
         runtimes.append(time.perf_counter() - t0)
@@ -161,8 +176,9 @@ def main() -> None:
         by_kind.setdefault(str(inst["kind"]), []).append(float(not m["all_constraints_pass"]))
         for name, c in m["constraints"].items():
             failed[name] = failed.get(name, 0) + (not c["pass"])
-        n_zones = len(plan.zones)
-        if len(gaps) < args.exhaustive and n_zones <= 6 and (n_zones == 5 or len(gaps) % 4 == 3):
+        ratios += [r for k, r in m["zone_programme_ratio"].items()]
+        n_zones = len(m["genome"]["order"])  # the zones searched (flex is cut off after)
+        if len(gaps) < args.exhaustive and len(m["genome"]["order"]) == 5:
             problem = _problem(inst)
             order = tuple(problem.kinds.index(z) for z in m["genome"]["order"])
             ours = problem.cost((order, tuple(m["genome"]["flips"])))
@@ -195,6 +211,16 @@ def main() -> None:
         "refusal_rate": len(refused) / args.n,
         "violations": int(np.sum(violated)),
         "violation_rate_by_shape": {k: float(np.mean(v)) for k, v in by_kind.items()},
+        "refused_by_shape": {k: sum(r["kind"] == k for r in refused)
+                             for k in ("rectangle", "L", "T", "U", "irregular")},
+        "refused_for": {c: sum(c in r["broken"] for r in refused)  # type: ignore[operator]
+                        for c in CONSTRAINTS if any(c in r["broken"] for r in refused)},  # type: ignore[operator]
+        "zone_programme_ratio": {
+            "zones": len(ratios),
+            "quantiles": {q: float(np.quantile(ratios, float(q))) for q in
+                          ("0.05", "0.25", "0.5", "0.75", "0.95", "1.0")} if ratios else None,
+            "over_max_zone_ratio": int(np.sum(np.array(ratios) > std.max_zone_ratio + 1e-6)),
+        },
         "failed_constraints": failed,
         "exhaustive_baseline": {
             "instances": len(gaps),

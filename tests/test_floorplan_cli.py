@@ -50,12 +50,50 @@ def test_writes_every_output_and_prints_the_sizing(written: tuple[Path, str]) ->
 
 def test_geojson_has_one_feature_per_zone_with_areas_and_units(written: tuple[Path, str]) -> None:
     data = json.loads((written[0] / "zones.geojson").read_text())
-    zones = [f["properties"] for f in data["features"] if "zone" in f["properties"]]
+    # zone features carry their units; fixture, clearance and furniture features name their zone
+    zones = [f["properties"] for f in data["features"] if "units" in f["properties"]]
     assert {z["zone"] for z in zones} >= {"self_service", "waiting", "service"}
     for z in zones:
         assert abs(z["area_m2"] - z["target_m2"]) <= 0.1 * z["target_m2"]
-        assert isinstance(z["units"], int) and z["units"] >= 1
+        # the surplus zone (flex floor or circulation) has no planned units by design
+        surplus = z["zone"] in ("flex", "circulation")
+        assert isinstance(z["units"], int) and (z["units"] == 0 if surplus else z["units"] >= 1)
     assert sum(z["area_m2"] for z in zones) == pytest.approx(232.0, abs=0.01)
+
+
+def test_geojson_holds_every_fixture_door_and_access_class(written: tuple[Path, str]) -> None:
+    data = json.loads((written[0] / "zones.geojson").read_text())
+    props = [f["properties"] for f in data["features"]]
+    zones = {p["zone"]: p for p in props if "units" in p}
+    assert {p["access"] for p in zones.values()} <= {"public", "staff", "secure"}
+    assert zones["vault"]["access"] == "secure" and zones["waiting"]["access"] == "public"
+    fixtures = [p for p in props if "fixture" in p]
+    assert {p["fixture"] for p in fixtures} <= {"counter", "atm", "kiosk", "seat", "desk", "safe"}
+    counts = {k: sum(p["fixture"] == k for p in fixtures) for k in ("counter", "atm", "seat")}
+    assert counts == {"counter": zones["service"]["units"], "atm": zones["self_service"]["units"],
+                      "seat": zones["waiting"]["units"]}
+    assert all(p["zone"] in zones for p in fixtures)
+    doors = [p for p in props if "door" in p]
+    assert {"controlled", "entrance"} <= {p["door"] for p in doors}
+    assert any(p.get("route") == "egress" and p["length_m"] > 0 for p in props)
+
+
+def test_drawing_leaves_matplotlib_state_alone(written: tuple[Path, str]) -> None:
+    import matplotlib
+    from shapely.geometry import Point, box
+
+    from siteplanner.floorplan.drawing import draw_plan
+    from siteplanner.floorplan.plan import plan_floor
+
+    before, backend = dict(matplotlib.rcParams), matplotlib.get_backend()
+    plan = plan_floor(box(0, 0, 20, 12), [Point(20, 6)], 50.0, seed=0)
+    out = written[0].parent / "again"
+    out.mkdir()
+    draw_plan(plan, out / "plan.svg", out / "plan.png")
+    assert dict(matplotlib.rcParams) == before and matplotlib.get_backend() == backend
+    svg = (out / "plan.svg").read_text()
+    assert "<pattern" in svg  # staff and secure floor are hatched
+    assert "egress" in svg and "controlled door" in svg
 
 
 def test_metrics_and_drawings_are_complete(written: tuple[Path, str]) -> None:
@@ -70,6 +108,8 @@ def test_metrics_and_drawings_are_complete(written: tuple[Path, str]) -> None:
     doc = ezdxf.readfile(out / "plan.dxf")
     layers = {layer.dxf.name for layer in doc.layers}
     assert {"ZONE_SELF_SERVICE", "ZONE_WAITING", "ZONE_SERVICE", "OUTLINE"} <= layers
+    used = {e.dxf.layer for e in doc.modelspace()}
+    assert {"ZONES", "FIXTURES", "DOORS", "CIRCULATION", "DIMENSIONS"} <= used
     assert doc.units == ezdxf.units.M
 
 
@@ -118,7 +158,7 @@ def test_per_channel_arrivals_and_targets_change_the_sizing(app: typer.Typer,
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "o" / "zones.geojson").read_text())
     units = {f["properties"]["zone"]: f["properties"]["units"] for f in m["features"]
-             if "zone" in f["properties"]}
+             if "units" in f["properties"]}
     expected = size_servers(40.0, 4.0, target_level=0.9, target_wait_min=2.0, max_occupancy=0.85)
     assert units["service"] == expected.servers == 5
     assert units["advisory"] == 1  # no advisory demand given: the standard's minimum

@@ -56,8 +56,13 @@ def test_plan_passes_every_hard_constraint_on_an_l_shape(l_plan: FloorPlan) -> N
 
 def test_zone_kinds_have_stable_names_and_units(l_plan: FloorPlan) -> None:
     z = l_plan.zones.set_index("zone")
-    assert list(z.index) == ["self_service", "waiting", "service", "advisory", "back_office",
-                             "vault", "restroom"]
+    # the seven programme zones, then the floor beyond what they may hold (1.5x their
+    # programme) as one labelled surplus zone: flex floor, or circulation when the
+    # public route runs through it
+    assert list(z.index[:7]) == ["self_service", "waiting", "service", "advisory",
+                                 "back_office", "vault", "restroom"]
+    assert len(z) == 8 and z.index[7] in ("flex", "circulation")
+    assert z.loc[z.index[7], "units"] == 0 and z.loc[z.index[7], "programme_m2"] == 0
     assert z.loc["service", "unit"] == "stations" and z.loc["service", "units"] >= 1
     assert z.loc["waiting", "unit"] == "seats"
 
@@ -71,6 +76,12 @@ def test_surplus_floor_goes_to_public_zones_in_proportion(l_plan: FloorPlan) -> 
     takers = ["waiting", "self_service", "service"]
     growth = z.loc[takers, "target_m2"] / z.loc[takers, "programme_m2"]
     assert np.allclose(growth, growth.iloc[0]) and growth.iloc[0] > 1.0
+    # honest sizes: the takers grow at most to the standard's ratio, the rest is labelled
+    assert growth.iloc[0] <= default_standard().max_zone_ratio + 1e-9
+    surplus = z.index[~z.index.isin([*fixed, *takers])]
+    assert set(surplus) <= {"flex", "circulation"}
+    assert z.loc[surplus, "target_m2"].sum() == pytest.approx(
+        L_SHAPE.area - z.loc[[*fixed, *takers], "target_m2"].sum())
 
 
 def test_same_inputs_and_seed_give_the_same_layout(l_plan: FloorPlan) -> None:
@@ -123,7 +134,7 @@ def test_default_turning_circle_fits_every_public_zone(l_plan: FloorPlan) -> Non
     circles = l_plan.metrics["largest_circle_m"]
     std = default_standard()
     for kind, d in circles.items():
-        if std.zones[kind].public:
+        if std.spec(kind).public:
             assert d >= 1.5 - 0.02
     assert math.isfinite(l_plan.metrics["runtime_s"]["total"])
 

@@ -12,6 +12,7 @@ from shapely.geometry import Polygon, mapping, shape
 
 from siteplanner._errors import InputError, OutputError
 from siteplanner._fs import atomic_outputs
+from siteplanner.floorplan.drawing import COLOURS, draw_plan
 
 if TYPE_CHECKING:
     from siteplanner.floorplan.plan import FloorPlan
@@ -19,18 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["OUTPUT_FILES", "read_outline", "write_plan"]
 
 OUTPUT_FILES = ("zones.geojson", "plan.svg", "plan.png", "plan.dxf", "metrics.json")
-
-#: Fill colours per zone kind (colour-blind-safe Okabe-Ito palette) and DXF colour indices.
-COLOURS = {
-    "self_service": ("#E69F00", 30),
-    "waiting": ("#56B4E9", 4),
-    "service": ("#009E73", 3),
-    "advisory": ("#F0E442", 2),
-    "back_office": ("#999999", 8),
-    "vault": ("#D55E00", 1),
-    "restroom": ("#CC79A7", 6),
-}
-
 
 def read_outline(path: str | Path) -> Polygon:
     """Read a floor outline from GeoJSON (geometry, Feature or one-feature collection) or WKT.
@@ -88,107 +77,93 @@ def _from_geojson(data: Any, path: Path) -> Polygon:
     return geom
 
 
+def _feature(geom: Any, **props: Any) -> dict[str, Any]:
+    return {"type": "Feature", "properties": props,
+            "geometry": mapping(shapely.set_precision(geom, 1e-4))}
+
+
+#: How each part of a fixture row is written: planned fixtures carry ``fixture``,
+#: the desks' chairs and the seat rows' wheelchair places are furniture and spaces.
+def _fixture_props(row: Any) -> dict[str, Any]:
+    kind, zone = str(row.fixture), str(row.zone)
+    if row.part == "clearance":
+        return {"clearance": kind, "zone": zone}
+    if row.part == "staff_side":
+        return {"staff_side": kind, "zone": zone, "access": "staff"}
+    if kind == "chair":
+        return {"furniture": "chair", "zone": zone}
+    if kind == "wheelchair_place":
+        return {"space": "wheelchair_place", "zone": zone}
+    return {"fixture": kind, "zone": zone}
+
+
 def _geojson(plan: FloorPlan) -> str:
+    """Zones (with ``access``), fixtures, clearances, doors, the egress path and entrances."""
     feats = []
     for row in plan.zones.itertuples(index=False):
-        feats.append({
-            "type": "Feature",
-            "properties": {
-                "zone": row.zone,
-                "area_m2": round(float(row.area_m2), 3),
-                "target_m2": round(float(row.target_m2), 3),
-                "programme_m2": round(float(row.programme_m2), 3),
-                "units": int(row.units),
-                "unit": row.unit,
-            },
-            "geometry": mapping(shapely.set_precision(row.geometry, 1e-4)),
-        })
+        feats.append(_feature(
+            row.geometry, zone=row.zone, access=row.access,
+            area_m2=round(float(row.area_m2), 3), target_m2=round(float(row.target_m2), 3),
+            programme_m2=round(float(row.programme_m2), 3), units=int(row.units),
+            unit=row.unit))
+    if plan.fixtures is not None:
+        for row in plan.fixtures.itertuples(index=False):
+            feats.append(_feature(row.geometry, **_fixture_props(row)))
+    for d in plan.doors:
+        feats.append(_feature(d.geometry, door=d.kind, between=f"{d.a}/{d.b}",
+                              width_m=round(float(d.geometry.length), 2)))
+    if plan.route is not None and plan.route.egress_path is not None:
+        feats.append(_feature(plan.route.egress_path, route="egress",
+                              length_m=round(float(plan.route.egress_m), 2)))
     for k, p in enumerate(plan.entrances):
         feats.append({"type": "Feature", "properties": {"entrance": k + 1},
                       "geometry": mapping(p)})
     return json.dumps({"type": "FeatureCollection", "features": feats}, indent=1) + "\n"
 
 
-def _label(row: Any) -> str:
-    name = str(row.zone).replace("_", " ")
-    n = int(row.units)
-    unit = str(row.unit)
-    if n == 1 and unit.endswith("s") and not unit.endswith("ss"):
-        unit = unit[:-1]
-    return f"{name}\n{row.area_m2:.1f} m²\n{n} {unit}"
-
-
-def _draw(plan: FloorPlan, svg: Path, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matplotlib.rcParams["svg.hashsalt"] = "siteplanner"
-    x0, y0, x1, y1 = plan.outline.bounds
-    w, h = x1 - x0, y1 - y0
-    fig, ax = plt.subplots(figsize=(10, 10 * max(h, 1) / max(w, 1) * 0.9 + 1.2))
-    for row in plan.zones.itertuples(index=False):
-        colour = COLOURS.get(str(row.zone), ("#DDDDDD", 7))[0]
-        for part in shapely.get_parts(row.geometry):
-            xs, ys = part.exterior.xy
-            ax.fill(xs, ys, facecolor=colour, edgecolor="black", linewidth=1.2, alpha=0.85)
-        circle = shapely.maximum_inscribed_circle(row.geometry, 0.01)
-        anchor = shapely.get_point(circle, 0)
-        ax.text(anchor.x, anchor.y, _label(row), ha="center", va="center", fontsize=9,
-                bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1.5})
-    xs, ys = plan.outline.exterior.xy
-    ax.plot(xs, ys, color="black", linewidth=2.5)
-    for k, p in enumerate(plan.entrances):
-        ax.plot(p.x, p.y, marker="v", markersize=14, color="#CC0000", markeredgecolor="black",
-                zorder=5)
-        ax.annotate(f"entrance {k + 1}", (p.x, p.y), textcoords="offset points",
-                    xytext=(8, 8), fontsize=9, color="#CC0000", weight="bold")
-    bar = _scale_length(w)
-    bx, by = x0, y0 - 0.08 * max(h, w)
-    ax.plot([bx, bx + bar], [by, by], color="black", linewidth=4, solid_capstyle="butt")
-    ax.text(bx + bar / 2, by - 0.02 * max(h, w), f"{bar:g} m", ha="center", va="top", fontsize=9)
-    m = plan.metrics
-    status = "all hard constraints pass" if m["all_constraints_pass"] else "HARD CONSTRAINTS FAIL"
-    ax.set_title(f"Branch floor plan: {m['outline_m2']:.0f} m², programme "
-                 f"{m['programme_m2']:.0f} m², adjacency {m['adjacency_satisfaction']:.0%}, "
-                 f"{status}", fontsize=11)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(svg, format="svg", metadata={"Date": None})
-    fig.savefig(png, format="png", dpi=150, metadata={"Software": None})
-    plt.close(fig)
-
-
-def _scale_length(width: float) -> float:
-    """A round scale-bar length near a fifth of the drawing width."""
-    raw = max(width / 5.0, 1.0)
-    base = 10 ** np.floor(np.log10(raw))
-    return float(max(m * base for m in (1, 2, 5) if m * base <= raw))
-
-
 def _dxf(plan: FloorPlan, path: Path) -> None:
+    """DXF in metres: zone layers (one per kind), fixtures, doors, circulation, dimensions."""
     import ezdxf
     from ezdxf import units
 
-    doc = ezdxf.new("R2010")
+    doc = ezdxf.new("R2010", setup=True)
     doc.units = units.M
     msp = doc.modelspace()
-    doc.layers.add("OUTLINE", color=7)
-    doc.layers.add("ENTRANCE", color=1)
+    for name, colour in (("OUTLINE", 7), ("ENTRANCE", 1), ("ZONES", 7), ("FIXTURES", 250),
+                         ("DOORS", 5), ("CIRCULATION", 4), ("DIMENSIONS", 7)):
+        doc.layers.add(name, color=colour)
+
+    def poly(geom: Any, layer: str) -> None:
+        for part in shapely.get_parts(geom):
+            if part.geom_type == "Polygon":
+                msp.add_lwpolyline(list(part.exterior.coords)[:-1], close=True,
+                                   dxfattribs={"layer": layer})
+
     for row in plan.zones.itertuples(index=False):
         layer = f"ZONE_{str(row.zone).upper()}"
         if layer not in doc.layers:
             doc.layers.add(layer, color=COLOURS.get(str(row.zone), ("", 7))[1])
-        for part in shapely.get_parts(row.geometry):
-            msp.add_lwpolyline(list(part.exterior.coords)[:-1], close=True,
-                               dxfattribs={"layer": layer})
+        poly(row.geometry, layer)
         centre = shapely.get_point(shapely.maximum_inscribed_circle(row.geometry, 0.01), 0)
-        msp.add_text(f"{row.zone} {row.area_m2:.1f} m2", height=0.3,
-                     dxfattribs={"layer": layer}).set_placement((centre.x, centre.y))
-    msp.add_lwpolyline(list(plan.outline.exterior.coords)[:-1], close=True,
-                       dxfattribs={"layer": "OUTLINE"})
+        msp.add_text(f"{row.zone} {row.area_m2:.1f} m2 {row.access}", height=0.3,
+                     dxfattribs={"layer": "ZONES"}).set_placement((centre.x, centre.y))
+    if plan.fixtures is not None:
+        for row in plan.fixtures.itertuples(index=False):
+            poly(row.geometry, "FIXTURES")
+    for d in plan.doors:
+        (ax, ay), (bx, by) = d.geometry.coords[0], d.geometry.coords[-1]
+        msp.add_line((ax, ay), (bx, by), dxfattribs={"layer": "DOORS"})
+    if plan.route is not None:
+        poly(plan.route.reached, "CIRCULATION")
+        if plan.route.egress_path is not None:
+            msp.add_lwpolyline(list(plan.route.egress_path.coords),
+                               dxfattribs={"layer": "CIRCULATION"})
+    ring = list(plan.outline.exterior.coords)
+    msp.add_lwpolyline(ring[:-1], close=True, dxfattribs={"layer": "OUTLINE"})
+    for a, b in zip(ring[:-1], ring[1:], strict=True):
+        if np.hypot(b[0] - a[0], b[1] - a[1]) > 0.5:
+            msp.add_aligned_dim(p1=a, p2=b, distance=-1.0,
+                                dxfattribs={"layer": "DIMENSIONS"}).render()
     for p in plan.entrances:
         msp.add_circle((p.x, p.y), radius=0.3, dxfattribs={"layer": "ENTRANCE"})
     doc.saveas(path)
@@ -217,7 +192,7 @@ def write_plan(plan: FloorPlan, out: str | Path) -> list[Path]:
     try:
         with atomic_outputs(out) as tmp:
             (tmp / "zones.geojson").write_text(_geojson(plan), encoding="utf-8")
-            _draw(plan, tmp / "plan.svg", tmp / "plan.png")
+            draw_plan(plan, tmp / "plan.svg", tmp / "plan.png")
             _dxf(plan, tmp / "plan.dxf")
             (tmp / "metrics.json").write_text(_metrics_json(plan), encoding="utf-8")
     except OSError as exc:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import shapely
@@ -40,13 +41,24 @@ from siteplanner.floorplan._check import (
     turning_ok,
     width_kept,
 )
+from siteplanner.floorplan._cuts import (
+    GRID,
+    _area_profile,
+    _band,
+    _is_rect,
+    _key,
+    _reflex_lines,
+    _split,
+    _stepped,
+    cut_area,
+)
+from siteplanner.floorplan.access import access_breaks, access_masks
+from siteplanner.floorplan.fixtures import fits
 from siteplanner.floorplan.standard import Standard
 
-__all__ = ["Genome", "LayoutProblem", "cut_area", "search_exhaustive", "search_layout"]
+__all__ = ["GRID", "Genome", "LayoutProblem", "cut_area"]
 
-GRID = 1e-6  # metres; cut positions and vertices are snapped to it so shared walls coincide
 _PENALTY = 10.0  # per broken hard constraint; satisfaction lies in [0, 1]
-_DOOR_SNAP = 1e-3  # metres: a door this close to a wall line is in that wall
 _MARGIN = 0.01  # metres of slack over a minimum width, so the exact width check passes
 _MEAN_DEPTH = 0.9  # a piece whose area over its long side is below this share of a width is a sliver
 # Cuts whose subtrees are decoded at a node of 1, 2, ... zones before settling for the least
@@ -55,181 +67,6 @@ _MEAN_DEPTH = 0.9  # a piece whose area over its long side is below this share o
 _TRIES = (1, 3, 3, 2, 1)
 
 Genome = tuple[tuple[int, ...], tuple[int, ...]]
-
-
-def _edges(geom: BaseGeometry, vertical: bool) -> np.ndarray:
-    """Edges ``(x0, y0, x1, y1)`` of every ring, oriented so the formula below is positive."""
-    rings = shapely.get_rings(shapely.orient_polygons(geom))
-    parts = []
-    for ring in rings:
-        c = shapely.get_coordinates(ring)
-        if not vertical:
-            c = c[:, ::-1]
-        parts.append(np.hstack([c[:-1], c[1:]]))
-    return np.vstack(parts)
-
-
-def _area_below(e: np.ndarray, t: np.ndarray, sign: float) -> np.ndarray:
-    """Area of the polygon with coordinate ``u <= t`` for each ``t`` (edges in (u, v) form)."""
-    x0, y0, x1, y1 = e.T
-    lo = np.minimum(x0, x1)
-    hi = np.maximum(x0, x1)
-    dx = x1 - x0
-    slope = np.divide(y1 - y0, dx, out=np.zeros_like(dx), where=dx != 0)
-    end = np.clip(t[:, None], lo, hi)
-    y_lo = y0 + slope * (lo - x0)
-    y_end = y0 + slope * (end - x0)
-    integral = (end - lo) * (y_lo + y_end) / 2.0
-    # -∮ v du over the clipped boundary; the cut line itself has du = 0
-    return sign * (-np.sign(dx) * integral).sum(axis=1)
-
-
-def _area_profile(geom: BaseGeometry, vertical: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Breakpoints of the area-below-``t`` function, its values there and at each midpoint."""
-    e = _edges(geom, vertical)
-    # swapping x and y mirrors the polygon, which reverses the sign of the formula
-    sign = 1.0 if vertical else -1.0
-    knots = np.unique(np.concatenate([e[:, 0], e[:, 2]]))
-    both = _area_below(e, np.concatenate([knots, (knots[:-1] + knots[1:]) / 2.0]), sign)
-    return knots, both[:knots.size], both[knots.size:]
-
-
-def _solve_cut(profile: tuple[np.ndarray, np.ndarray, np.ndarray], share: float) -> float:
-    knots, a_knots, a_mid = profile
-    goal = share * float(a_knots[-1])
-    k = min(max(int(np.searchsorted(a_knots, goal)), 1), knots.size - 1)
-    t0, t1 = float(knots[k - 1]), float(knots[k])
-    a0, a1, am = float(a_knots[k - 1]), float(a_knots[k]), float(a_mid[k - 1])
-    c = 2.0 * (a1 + a0) - 4.0 * am
-    b = (a1 - a0) - c
-    rhs = goal - a0
-    disc = max(b * b + 4.0 * c * rhs, 0.0)
-    denom = b + math.sqrt(disc)
-    u = 2.0 * rhs / denom if denom > 0 else 0.0
-    return t0 + min(max(u, 0.0), 1.0) * (t1 - t0)
-
-
-def cut_area(geom: BaseGeometry, share: float, *, vertical: bool) -> float:
-    """Position ``t`` of the line (``x = t`` or ``y = t``) leaving ``share`` of the area below it.
-
-    Exact up to rounding: the area below ``t`` is quadratic between consecutive
-    vertex coordinates, so the crossing interval is found on the breakpoints and
-    the quadratic through its ends and midpoint is solved.
-    """
-    return _solve_cut(_area_profile(geom, vertical), share)
-
-
-def _split(geom: BaseGeometry, share: float, vertical: bool,
-           profile: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-           ) -> tuple[BaseGeometry, BaseGeometry]:
-    x0, y0, x1, y1 = geom.bounds
-    if _is_rect(geom):
-        # most pieces in the layout frame are rectangles: the cut is linear in t
-        lo, hi = (x0, x1) if vertical else (y0, y1)
-        t = round((lo + share * (hi - lo)) / GRID) * GRID
-        if vertical:
-            return shapely.box(x0, y0, t, y1), shapely.box(t, y0, x1, y1)
-        return shapely.box(x0, y0, x1, t), shapely.box(x0, t, x1, y1)
-    if profile is None:
-        profile = _area_profile(geom, vertical)
-    t = round(_solve_cut(profile, share) / GRID) * GRID
-    pad = 1.0
-    # clip_by_rect is several times faster than a general overlay; a cut of a simple
-    # polygon by a half-plane box is exactly its case
-    if vertical:
-        low = shapely.clip_by_rect(geom, x0 - pad, y0 - pad, t, y1 + pad)
-        high = shapely.clip_by_rect(geom, t, y0 - pad, x1 + pad, y1 + pad)
-    else:
-        low = shapely.clip_by_rect(geom, x0 - pad, y0 - pad, x1 + pad, t)
-        high = shapely.clip_by_rect(geom, x0 - pad, t, x1 + pad, y1 + pad)
-    parts = shapely.set_precision(np.array([low, high]), GRID)
-    return _polygonal(parts[0]), _polygonal(parts[1])
-
-
-def _is_rect(g: BaseGeometry) -> bool:
-    x0, y0, x1, y1 = g.bounds
-    box_area = (x1 - x0) * (y1 - y0)
-    return g.geom_type == "Polygon" and abs(g.area - box_area) <= 1e-9 * box_area
-
-
-def _wall_span(region: BaseGeometry, vertical: bool, at_low: bool, end: int,
-               door: float | None = None) -> tuple[float, float, float] | None:
-    """Where a band can lean on the region's outermost wall across the cut axis.
-
-    Returns the wall's coordinate on the cut axis and the stretch ``(v0, v1)`` of
-    it at the chosen end (lowest start or highest end when the wall is broken), or
-    the stretch holding ``door`` (a coordinate along the wall) when given.
-    """
-    c = shapely.get_coordinates(shapely.get_exterior_ring(region))
-    if not vertical:
-        c = c[:, ::-1]
-    x0, x1 = c[:, 0].min(), c[:, 0].max()
-    u = x0 if at_low else x1
-    on = np.abs(c[:, 0] - u) < GRID / 2
-    seg = on[:-1] & on[1:]
-    if not seg.any():
-        return None
-    v0 = np.minimum(c[:-1, 1], c[1:, 1])[seg]
-    v1 = np.maximum(c[:-1, 1], c[1:, 1])[seg]
-    if door is not None:
-        holds = np.flatnonzero((v0 <= door) & (door <= v1))
-        if not holds.size:
-            return None
-        k = int(holds[0])
-    else:
-        k = int(np.argmin(v0)) if end == 0 else int(np.argmax(v1))
-    return float(u), float(v0[k]), float(v1[k])
-
-
-def _band(region: BaseGeometry, area: float, depth: float, vertical: bool, at_low: bool,
-          end: int, doors: np.ndarray) -> tuple[BaseGeometry, BaseGeometry] | None:
-    """A ``depth``-deep rectangle of ``area`` against one wall, and the rest.
-
-    ``end`` 0 and 1 start it at either end of the wall; 2 centres it on a door in
-    that wall (``doors``: door centres, x and y), slid to stay on the wall.
-    """
-    door = None
-    if end == 2:
-        uv = doors if vertical else doors[:, ::-1]
-        x0, y0, x1, y1 = region.bounds
-        u_wall = (x0 if at_low else x1) if vertical else (y0 if at_low else y1)
-        on = np.flatnonzero(np.abs(uv[:, 0] - u_wall) < _DOOR_SNAP)
-        if not on.size:
-            return None
-        door = float(uv[on[0], 1])
-    span = _wall_span(region, vertical, at_low, end, door)
-    if span is None:
-        return None
-    u, v0, v1 = span
-    length = area / depth
-    u_in = u + depth if at_low else u - depth
-    if door is not None:
-        v_a = max(min(door - length / 2.0, v1 - length), v0)
-        v_a, v_b = v_a, v_a + length
-    else:
-        v_a, v_b = (v0, v0 + length) if end == 0 else (v1 - length, v1)
-    ua, ub = sorted((u, round(u_in / GRID) * GRID))
-    va, vb = round(v_a / GRID) * GRID, round(v_b / GRID) * GRID
-    rect = shapely.box(ua, va, ub, vb) if vertical else shapely.box(va, ua, vb, ub)
-    if not shapely.covers(region, rect):
-        return None
-    rest = _polygonal(shapely.set_precision(shapely.difference(region, rect), GRID))
-    if rest.geom_type != "Polygon":
-        return None
-    return rect, rest
-
-
-def _polygonal(g: BaseGeometry) -> BaseGeometry:
-    """Drop the points and lines an intersection may leave along the cut."""
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    polys = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon" and p.area > 0]
-    return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
-
-
-def _key(g: BaseGeometry) -> bytes:
-    """Identity of a piece: its snapped coordinates (cheap, and equal pieces merge)."""
-    return shapely.get_coordinates(g).tobytes()
 
 
 Leaf = tuple[BaseGeometry, bytes]
@@ -244,6 +81,8 @@ class LayoutProblem:
     targets: np.ndarray
     entrances: tuple[Point, ...]
     standard: Standard
+    #: Planned units per zone (stations, ATMs, seats, desks, rooms): their fixtures must fit.
+    units: tuple[int, ...] = ()
     _cache: dict[tuple[object, ...], tuple[dict[int, Leaf], float]] = field(
         default_factory=dict, repr=False)
     _zone_cache: dict[tuple[int, bytes], tuple[float, float]] = field(
@@ -253,14 +92,30 @@ class LayoutProblem:
     _profiles: dict[tuple[bytes, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False)
     _fit_cache: dict[tuple[bytes, float], bool] = field(default_factory=dict, repr=False)
+    _door_cache: dict[bytes, float] = field(default_factory=dict, repr=False)
+    _neck_cache: dict[tuple[bytes, float], int] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
         self.n = len(self.kinds)
         self.doors = door_segments(self.outline, self.entrances, self.standard.door_width_m)
         self.w, self.we, self.x, self.xe = relationship_weights(self.kinds, self.standard)
-        specs = [self.standard.zones[k] for k in self.kinds]
+        specs = [self.standard.spec(k) for k in self.kinds]
         self.public = np.array([s.public for s in specs])
+        self.access = access_masks(self.kinds, self.standard)
+        # a secure room sharing a wall with public floor breaks the security rule like an X pair
+        # ... except, when there is no staff room to open it from, along the service zone,
+        # where the counters' staff side may cover it
+        rooms = (self.access.passable & ~self.access.public).any()
+        svc = (np.arange(len(self.kinds)) == self.access.service) & ~rooms
+        self.x = self.x | (self.access.secure_public & ~(svc[:, None] | svc[None, :]))
+        n_counters = self.units[self.access.service] if self.access.service >= 0 and self.units \
+            else 0
+        self.counter_len = n_counters * self.standard.fixtures.counter_module_m
+        self.behind_counter = bool(svc.any())
+        self.xe = self.xe | self.access.secure
+        if not self.units:
+            self.units = (0,) * len(self.kinds)
         self.widths = np.array([s.min_width_m for s in specs])
         # the narrowest a piece may be for each zone: its minimum width, and the turning
         # circle for public zones, plus a centimetre so the exact check has room
@@ -269,6 +124,7 @@ class LayoutProblem:
         self.ss = self.kinds.index("self_service")
         self.outline_key = _key(self.outline)
         self.door_xy = np.array([[p.x, p.y] for p in self.entrances]).reshape(-1, 2)
+        self._outer_ring = shapely.buffer(shapely.boundary(self.outline), 1e-4, cap_style="flat")
 
     def decode(self, genome: Genome) -> list[BaseGeometry]:
         """Zone geometries, in ``kinds`` order, for one genome."""
@@ -299,12 +155,26 @@ class LayoutProblem:
             best = {k: (region, rkey) for k in items}, 3.0 * len(items)
             self._cache[key] = best
             return best
-        for tries, (k, low, high) in enumerate(self._candidates(region, rkey, items, flips[0])):
+        cuts: Iterable[tuple[int, Leaf, Leaf]] = self._candidates(region, rkey, items, flips[0])
+        if self.ss in items and self._at_door((region, rkey)):
+            # the ATMs belong at the door: cuts leaving the door on their side go first
+            pos = items.index(self.ss)
+            cuts = sorted(cuts, key=lambda c: not self._at_door(c[1] if pos < c[0] else c[2]))
+        if not _is_rect(region):
+            cuts = self._neck_free_first(region, rkey, items, list(cuts), bool(flips[0]))
+        guard = [i for i in items if self.access.secure[i]]
+        staff_only = not self.public[list(items)].any()
+        if guard and staff_only and self.access.secure[[items[0], items[-1]]].any():
+            # a cash room wrapped by the staff rooms of its group: in a corner of the piece
+            cuts = [*self._corner_bands(region, rkey, items), *cuts]
+        for tries, (k, low, high) in enumerate(cuts):
             left, bad = self._decode(*low, items[:k], flips[1:k])
             if best is not None and bad >= best[1]:
                 continue
             right, bad_r = self._decode(*high, items[k:], flips[k:])
             bad += bad_r
+            if guard:
+                bad += self._exposure({**left, **right}, guard, region, staff_only)
             if best is None or bad < best[1]:
                 best = ({**left, **right}, bad)
             if best[1] == 0 or tries + 1 >= _TRIES[min(len(items), len(_TRIES)) - 1]:
@@ -348,14 +218,19 @@ class LayoutProblem:
                          if not ok]
         for k, vertical, at_low in thin:
             band = items[:k] if at_low else items[k:]
+            rest = items[k:] if at_low else items[:k]
             depth = self._band_depth(band)
             if depth is None:
                 continue
             area = float(self.targets[list(band)].sum())
-            if area / depth > (y1 - y0 if vertical else x1 - x0):
-                continue
+            span = y1 - y0 if vertical else x1 - x0
+            # as square as the band allows, or as long as leaves the rest of the piece
+            # beside it wide enough for its zones
+            long = area / max(span - float(self.need[list(rest)].max()), 1e-9)
+            depths = [d for d in dict.fromkeys((depth, long))
+                      if area / d <= span and d >= float(self.need[list(band)].max())]
             # the self-service band may also sit on a door, where the issue wants it
-            for end in (0, 1, 2) if self.ss in band else (0, 1):
+            for depth, end in itertools.product(depths, (0, 1, 2) if self.ss in band else (0, 1)):
                 cut = self._cut(region, rkey, ("band", area, depth, vertical, at_low, end))
                 if cut is None:
                     continue
@@ -365,6 +240,90 @@ class LayoutProblem:
                     yield k, low, high
         if not yielded and fallback is not None:
             yield fallback
+
+    def _neck_free_first(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...],
+                         cuts: list[tuple[int, Leaf, Leaf]], step_first: bool
+                         ) -> list[tuple[int, Leaf, Leaf]]:
+        """On a concave piece, cuts that leave no zone a neck go first.
+
+        Stepped cuts through the reflex corners go before the plain ones when the
+        genome's bit says so (on a concave piece it picks the kind of cut rather
+        than the axis), or when every plain cut leaves a neck.
+        """
+        def necks(c: tuple[int, Leaf, Leaf]) -> int:
+            return self._necks(c[1], items[:c[0]]) + self._necks(c[2], items[c[0]:])
+
+        cuts = sorted(cuts, key=necks)
+        if not step_first and cuts and necks(cuts[0]) == 0:
+            return cuts
+        cum = np.cumsum(self.targets[list(items)])
+        ks = sorted(range(1, len(items)), key=lambda k: (abs(cum[k - 1] - cum[-1] / 2.0), k))
+        depth = float(self.need[list(items)].max())
+        steps = []
+        for k in ks[:2]:
+            area = float(cum[k - 1] / cum[-1]) * region.area
+            for t, vertical in _reflex_lines(region):
+                for end in (0, 1):
+                    cut = self._cut(region, rkey, ("step", area, t, vertical, depth, end))
+                    if cut is not None and self._fits(cut[0], items[:k]) \
+                            and self._fits(cut[1], items[k:]):
+                        steps.append((k, *cut))
+        return sorted(steps, key=necks) + cuts
+
+    def _necks(self, piece: Leaf, items: tuple[int, ...]) -> int:
+        """1 when a concave piece has a neck narrower than its widest-needing zone."""
+        if _is_rect(piece[0]):
+            return 0
+        need = float(self.need[list(items)].max())
+        hit = self._neck_cache.get((piece[1], need))
+        if hit is None:
+            kept = float(width_kept([piece[0]], np.array([need]))[0])
+            hit = self._neck_cache[(piece[1], need)] = int(kept < WIDTH_KEEP)
+        return hit
+
+    def _corner_bands(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...]
+                      ) -> list[tuple[int, Leaf, Leaf]]:
+        """The secure zone at the start or end of ``items`` as a band in each corner."""
+        out: list[tuple[int, Leaf, Leaf]] = []
+        for k, at_start in ((1, True), (len(items) - 1, False)):
+            s = items[0] if at_start else items[-1]
+            if not self.access.secure[s]:
+                continue
+            depth = self._band_depth((s,))
+            if depth is None:
+                continue
+            for vertical in (True, False):
+                for at_low in (True, False):
+                    for end in (0, 1):
+                        cut = self._cut(region, rkey, ("band", float(self.targets[s]), depth,
+                                                       vertical, at_low, end))
+                        if cut is not None:
+                            out.append((k, *cut) if at_start else (k, cut[1], cut[0]))
+        return out
+
+    def _exposure(self, leaves: dict[int, Leaf], guard: list[int], region: BaseGeometry,
+                  staff_only: bool) -> float:
+        """How much of the secure zones' walls may face public floor (a soft rule, 0-1 each).
+
+        Walls to public zones of the same piece count; in a piece of staff rooms
+        only, so do the walls on the piece's own edge that are not outer walls.
+        """
+        outer = self._outer_ring
+        total = 0.0
+        for s in guard:
+            sb = shapely.boundary(leaves[s][0])
+            face = 0.0
+            for i, (g, _) in leaves.items():
+                if self.public[i]:
+                    face += float(shapely.length(shapely.intersection(
+                        sb, shapely.buffer(shapely.boundary(g), 1e-4, cap_style="flat"))))
+            if staff_only:
+                edge = shapely.difference(shapely.boundary(region), outer)
+                face += float(shapely.length(shapely.intersection(
+                    sb, shapely.buffer(edge, 1e-4, cap_style="flat"))))
+            if face > TOUCH_M:
+                total += 0.5 + 0.5 * min(face / self.standard.min_shared_wall_m, 1.0)
+        return total
 
     def _band_depth(self, band: tuple[int, ...]) -> float | None:
         """Depth of a band holding ``band`` side by side: each room at least its width
@@ -393,6 +352,10 @@ class LayoutProblem:
                 if profile is None:
                     profile = self._profiles[pkey] = _area_profile(region, bool(vertical))
             pieces = _split(region, float(share), bool(vertical), profile)  # type: ignore[arg-type]
+        elif how[0] == "step":
+            _, area, t, vertical, depth, end = how
+            pieces = _stepped(region, cast(float, area), cast(float, t), bool(vertical),
+                              cast(float, depth), cast(int, end))
         else:
             _, area, depth, vertical, at_low, end = how
             pieces = _band(region, float(area), float(depth), bool(vertical),  # type: ignore[arg-type]
@@ -415,6 +378,17 @@ class LayoutProblem:
                 hit = short >= need and geom.area / long >= need * _MEAN_DEPTH
             self._fit_cache[(piece[1], need)] = hit
         return hit
+
+    def _door_len(self, piece: Leaf) -> float:
+        """Longest stretch of an entrance door the piece holds, metres."""
+        hit = self._door_cache.get(piece[1])
+        if hit is None:
+            hit = self._door_cache[piece[1]] = float(
+                door_cover([piece[0]], self.doors).max(initial=0.0))
+        return hit
+
+    def _at_door(self, piece: Leaf) -> bool:
+        return self._door_len(piece) >= self.standard.min_shared_wall_m
 
     def _leaf_broken(self, k: int, geom: BaseGeometry, gkey: bytes) -> float:
         key = (k, gkey)
@@ -446,6 +420,15 @@ class LayoutProblem:
         # nearly wide enough zone from a sliver
         narrow = 0.0 if kept >= WIDTH_KEEP else 1.0 + (WIDTH_KEEP - kept)
         broken = narrow + float(not turn) + float(not single)
+        # the door rules are local to a leaf too: the ATMs hold a door, an X zone none
+        at_door = self._door_len((geom, _key(geom)))
+        min_wall = self.standard.min_shared_wall_m
+        if k == self.ss and at_door < min_wall:
+            broken += 1.0 + (min_wall - at_door) / min_wall
+        if self.xe[k] and at_door > 1e-6:
+            broken += 1.0 + min(at_door / min_wall, 1.0)
+        if broken == 0 and self.units[k]:
+            broken += float(not fits(geom, self.kinds[k], self.units[k], self.standard))
         return broken, max(0.0, aspect - 2.0)
 
     def _zone_terms(self, leaves: Sequence[Leaf]) -> tuple[np.ndarray, np.ndarray]:
@@ -470,13 +453,14 @@ class LayoutProblem:
         broken, aspect = self._zone_terms(leaves)
         min_wall = self.standard.min_shared_wall_m
         hard = broken.sum()
-        at_door = cover[self.ss].max(initial=0.0)
-        if at_door < min_wall:
-            hard += 1.0 + (min_wall - at_door) / min_wall
         x_walls = walls[self.x]
         hard += float(((x_walls > TOUCH_M) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
-        x_door = cover.max(axis=1, initial=0.0)[self.xe]
-        hard += float(((x_door > 1e-6) * (1.0 + np.minimum(x_door / min_wall, 1.0))).sum())
+        hard += access_breaks(walls, self.access, self.standard)
+        if self.behind_counter:
+            # a cash room's wall to the service zone longer than the counter line faces
+            # customers past its end
+            behind = walls[self.access.secure, self.access.service]
+            hard += float((behind > self.counter_len + TOUCH_M).sum())
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
         return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
 
@@ -509,135 +493,3 @@ def _axis_walls(zones: Sequence[BaseGeometry]) -> np.ndarray:
         r, c = np.nonzero(pair)
         np.add.at(walls, (who[r], who[c]), overlap[r, c])
     return walls
-
-
-def _space_size(n: int) -> int:
-    return math.factorial(n) * 2 ** (n - 1)
-
-
-def _all_genomes(n: int) -> Iterator[Genome]:
-    for order in itertools.permutations(range(n)):
-        for flips in itertools.product((0, 1), repeat=n - 1):
-            yield order, flips
-
-
-def search_exhaustive(problem: LayoutProblem) -> tuple[Genome, float]:
-    """Best genome over every order and orientation (``n! * 2**(n-1)`` layouts)."""
-    best: Genome | None = None
-    best_cost = math.inf
-    for g in _all_genomes(problem.n):
-        c = problem.cost(g)
-        if c < best_cost:
-            best, best_cost = g, c
-    assert best is not None
-    return best, best_cost
-
-
-def _chart_order(problem: LayoutProblem) -> tuple[int, ...]:
-    """Systematic Layout Planning order: start at the door, add the zone closest to those placed."""
-    placed: list[int] = []
-    pull = problem.we.copy()
-    while len(placed) < problem.n:
-        free = [k for k in range(problem.n) if k not in placed]
-        nxt = max(free, key=lambda k: (pull[k], -k))
-        placed.append(nxt)
-        pull = pull + problem.w[nxt]
-    return tuple(placed)
-
-
-def _neighbours(g: Genome) -> list[Genome]:
-    """Every order with two zones swapped, and every single orientation flip."""
-    order, flips = g
-    n = len(order)
-    out: list[Genome] = []
-    for a, b in itertools.combinations(range(n), 2):
-        o = list(order)
-        o[a], o[b] = o[b], o[a]
-        out.append((tuple(o), flips))
-    for f in range(n - 1):
-        fl = list(flips)
-        fl[f] ^= 1
-        out.append((order, tuple(fl)))
-    return out
-
-
-def _kick(g: Genome, rng: np.random.Generator) -> Genome:
-    """A random jump out of a local optimum: a segment reversal, a move and two flips."""
-    order, flips = list(g[0]), list(g[1])
-    n = len(order)
-    a, b = sorted(int(v) for v in rng.choice(n, size=2, replace=False))
-    order[a:b + 1] = order[a:b + 1][::-1]
-    i, j = (int(v) for v in rng.choice(n, size=2, replace=False))
-    order.insert(j, order.pop(i))
-    for f in rng.integers(0, n - 1, size=2):
-        flips[int(f)] ^= 1
-    return tuple(order), tuple(flips)
-
-
-class _Budgeted:
-    """Memoised cost with an evaluation budget (revisits are free)."""
-
-    def __init__(self, problem: LayoutProblem, budget: int) -> None:
-        self.problem = problem
-        self.left = budget
-        self.seen: dict[Genome, float] = {}
-
-    def __call__(self, g: Genome) -> float:
-        c = self.seen.get(g)
-        if c is None:
-            c = self.problem.cost(g)
-            self.seen[g] = c
-            self.left -= 1
-        return c
-
-
-def _descend(g: Genome, cost: _Budgeted, rng: np.random.Generator) -> tuple[Genome, float]:
-    """First-improvement local search in random neighbour order, within the budget."""
-    current = cost(g)
-    improved = True
-    while improved and cost.left > 0:
-        improved = False
-        moves = _neighbours(g)
-        for k in rng.permutation(len(moves)):
-            if cost.left <= 0:
-                break
-            c = cost(moves[int(k)])
-            if c < current - 1e-12:
-                g, current, improved = moves[int(k)], c, True
-                break
-    return g, current
-
-
-def search_layout(problem: LayoutProblem, *, seed: int = 0,
-                  budget: int = 500) -> tuple[Genome, float]:
-    """Seeded iterated local search over genomes; exhaustive when the space fits the budget.
-
-    Starts from the relationship-chart order (Systematic Layout Planning: the
-    door first, then the zone closest to those placed), its mirror and random
-    orders; descends by swaps and flips; then kicks the best and descends again
-    until ``budget`` distinct layouts have been costed. The same problem and
-    seed always give the same genome.
-    """
-    n = problem.n
-    if n == 1:
-        return ((0,), ()), problem.cost(((0,), ()))
-    if _space_size(n) <= budget:
-        return search_exhaustive(problem)
-    rng = np.random.default_rng(seed)
-    cost = _Budgeted(problem, budget)
-    chart = _chart_order(problem)
-    starts: list[Genome] = [(o, f) for o in (chart, chart[::-1])
-                            for f in ((0,) * (n - 1), (1,) * (n - 1))]
-    starts += [(tuple(int(v) for v in rng.permutation(n)),
-                tuple(int(v) for v in rng.integers(0, 2, n - 1))) for _ in range(4)]
-    ranked = sorted(starts, key=lambda g: (cost(g), starts.index(g)))
-    best, best_cost = _descend(ranked[0], cost, rng)
-    for g in ranked[1:3]:
-        cand, c = _descend(g, cost, rng)
-        if c < best_cost:
-            best, best_cost = cand, c
-    while cost.left > 0:
-        cand, c = _descend(_kick(best, rng), cost, rng)
-        if c <= best_cost:
-            best, best_cost = cand, c
-    return best, best_cost

@@ -19,8 +19,11 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from siteplanner._errors import InputError
-from siteplanner.floorplan._check import check_layout
-from siteplanner.floorplan.layout import GRID, LayoutProblem, search_layout
+from siteplanner.floorplan.access import Door
+from siteplanner.floorplan.assemble import Assembled, assemble
+from siteplanner.floorplan.layout import GRID, LayoutProblem
+from siteplanner.floorplan.route import Route
+from siteplanner.floorplan.search import search_ranked
 from siteplanner.floorplan.sizing import (
     Demand,
     describe_programme,
@@ -28,9 +31,10 @@ from siteplanner.floorplan.sizing import (
     reduce_programme,
     size_programme,
 )
-from siteplanner.floorplan.standard import Standard, default_standard
+from siteplanner.floorplan.standard import FLEX, Standard, default_standard
 
-__all__ = ["FloorPlan", "plan_floor", "validate_outline", "validate_entrances"]
+__all__ = ["Allotment", "FloorPlan", "allot", "check_outline_size", "plan_floor", "premises_verdict",
+           "validate_entrances", "validate_outline"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,10 @@ _STEP_M2 = 1e-6
 #: Searches (each of ``budget`` layouts, from another seed) before a programme is given up.
 _ATTEMPTS = 4
 _RESEED = 7919
+#: Cheapest layouts of one search whose full plans (fixtures, doors, route) are checked.
+_CHECKED = 6
+#: A search cost at or above this breaks a zone rule (one broken rule costs 10).
+_HARD = 10.0
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
@@ -67,6 +75,11 @@ class FloorPlan:
     outline: Polygon
     entrances: tuple[Point, ...]
     standard: Standard = field(repr=False)
+    #: GeoDataFrame, one row per fixture: ``fixture``, ``zone``, ``part`` (body or
+    #: clearance, and the counters' staff side), polygon.
+    fixtures: gpd.GeoDataFrame | None = None
+    doors: list[Door] = field(default_factory=list)
+    route: Route | None = None
 
     @property
     def ok(self) -> bool:
@@ -142,14 +155,87 @@ def _frame(outline: Polygon) -> tuple[list[float], list[float]]:
     return fwd, back
 
 
-def _allot(programme: pd.Series, available: float, standard: Standard) -> pd.Series:
-    """Targets that fill the outline: surplus goes to the surplus zones by programme area."""
-    surplus = available - float(programme.sum())
+@dataclass(frozen=True)
+class Allotment:
+    """Target areas per zone kind (the surplus zone included) and how the surplus was split."""
+
+    targets: pd.Series
+    allowed: pd.Series
+    flex_m2: float
+    residue_m2: float
+    #: The zone laid out with the flex floor, which is then cut off it as its own zone.
+    host: str
+
+
+def allot(programme: pd.Series, available: float, standard: Standard) -> Allotment:
+    """Targets that fill the outline without padding any zone past ``max_zone_ratio``.
+
+    Floor beyond the programme goes first to the ``surplus_to`` zones in
+    proportion to their programme, up to ``max_zone_ratio`` times it; what is left
+    becomes one ``flex`` zone when it is large enough to be a usable area (its
+    minimum width squared), else it is spread over the same zones as circulation
+    (the documented allowance above the ratio, reported as ``residue_m2``). The
+    search lays the flex floor out as part of the first ``surplus_to`` zone (the
+    host), and the plan cuts it off as its own zone: one zone fewer to search.
+    """
+    surplus = max(available - float(programme.sum()), 0.0)
     takers = [k for k in standard.surplus_to if k in programme.index]
     share = programme[takers] / programme[takers].sum()
+    room = (standard.max_zone_ratio - 1.0) * float(programme[takers].sum())
+    give = min(surplus, room)
     target = programme.astype(float).copy()
-    target[takers] += surplus * share
-    return target
+    target[takers] += give * share
+    rest = surplus - give
+    spec = standard.spec(FLEX)
+    usable = max(spec.min_width_m, standard.turning_circle_m) ** 2
+    allowed = programme.astype(float) * standard.max_zone_ratio
+    flex = 0.0
+    residue = 0.0
+    if rest > usable:
+        flex = rest
+        target[takers[0]] += rest
+    elif rest > 0:
+        residue = rest
+        target[takers] += rest * share
+        allowed[takers] += rest * share
+    return Allotment(target, allowed, flex, residue, takers[0])
+
+
+def premises_verdict(available: float, programme: float, flex: float,
+                     standard: Standard) -> dict[str, Any]:
+    """How far the premises are from the programme, and what to do about it."""
+    ratio = available / programme
+    if available < programme - 1e-9:
+        verdict = "too_small"
+        advice = (f"the premises are {programme - available:.0f} m² ({1 - ratio:.0%}) smaller than "
+                  f"the programme; take a unit of at least {programme:.0f} m², or shrink the "
+                  "zones in this order: waiting seats, ATMs, advisory desks, counters (--fit)")
+    elif flex > 0:
+        verdict = "too_large"
+        good = programme * (1.0 + (standard.max_zone_ratio - 1.0) / 2.0)
+        advice = (f"the premises are {available - programme:.0f} m² ({ratio - 1:.0%}) larger than "
+                  f"the programme; {flex:.0f} m² is left as a flex zone (future counters, seating, "
+                  f"events); a unit of about {good:.0f} m² would fit without it")
+    else:
+        verdict = "fits"
+        advice = (f"the premises hold the programme with {available - programme:.0f} m² "
+                  "(at most "f"{standard.max_zone_ratio:g}x per zone) to spare")
+    return {"outline_m2": available, "programme_m2": programme, "ratio": ratio,
+            "verdict": verdict, "advice": advice}
+
+
+def check_outline_size(outline: Polygon, standard: Standard) -> None:
+    """Refuse an outline above the standard's hard cap; warn above its typical range."""
+    area = float(outline.area)
+    lo, hi = standard.typical_outline_m2
+    if area > standard.max_outline_m2:
+        msg = (f"outline is {area:.4g} m², above the standard's max_outline_m2 "
+               f"{standard.max_outline_m2:g} m²; this is not a branch floor (check the units are "
+               "metres, or take one unit of the building)")
+        raise InputError(msg)
+    if area > hi:
+        warnings.warn(f"outline is {area:.0f} m², above the typical branch range {lo:g}-{hi:g} m² "
+                      "of the standard; the surplus is planned as flex floor", stacklevel=3)
 
 
 def _check_wide_enough(outline: Polygon, kinds: Sequence[str], standard: Standard) -> None:
@@ -200,102 +286,177 @@ def plan_floor(
     Raises
     ------
     InputError
-        Bad outline, entrance off the wall, bad or unmeetable demand, an
-        outline too small for the programme (unless ``fit``), or no layout found
-        that meets every hard constraint (with ``fit``: not even of a programme
-        reduced one unit at a time). A plan that breaks a hard constraint is never
-        returned.
+        Bad outline, entrance off the wall, bad or unmeetable demand, an outline
+        above the standard's ``max_outline_m2``, an outline too small for the
+        programme (unless ``fit``), or no layout found that meets every hard
+        constraint (with ``fit``: not even of a programme reduced one unit at a
+        time). A plan that breaks a hard constraint is never returned.
     """
     t0 = time.perf_counter()
     standard = standard or default_standard()
     outline = validate_outline(outline)
+    check_outline_size(outline, standard)
     entrances = validate_entrances(entrances, outline)
     if not isinstance(demand, Demand):
         demand = Demand(demand)
-    sizing = size_programme(demand, standard)
-    available = float(outline.area)
-    needed = programme_area(sizing)
-    reduced = False
-    if needed > available + 1e-9:
-        smaller = reduce_programme(sizing, available, standard)
-        if fit and smaller is not None:
-            sizing, reduced = smaller, True
-            warnings.warn(f"outline {available:.1f} m² is smaller than the programme "
-                          f"{needed:.1f} m²; laid out the reduced programme "
-                          f"{describe_programme(smaller)}", stacklevel=2)
-        else:
-            offer = (f"the reduced programme that fits is {describe_programme(smaller)}; "
-                     "rerun with --fit to lay it out" if smaller is not None else
-                     "even one unit per zone does not fit")
-            msg = (f"outline is {needed - available:.1f} m² too small: it has {available:.1f} m² "
-                   f"but the programme needs {needed:.1f} m²; {offer}")
-            raise InputError(msg)
+    sizing, reduced = _programme_that_fits(size_programme(demand, standard), float(outline.area),
+                                           standard, fit)
     _check_wide_enough(outline, [str(k) for k in sizing.index], standard)
+    found = _search(outline, entrances, sizing, standard, seed=seed, fit=fit, budget=budget)
+    sizing, allotment, done, genome, problem, reduced_here = found
+    return _plan(done, sizing, allotment, outline, entrances, standard, genome, problem,
+                 reduced or reduced_here, seed, t0)
+
+
+def _programme_that_fits(sizing: pd.DataFrame, available: float, standard: Standard,
+                         fit: bool) -> tuple[pd.DataFrame, bool]:
+    needed = programme_area(sizing)
+    if needed <= available + 1e-9:
+        return sizing, False
+    smaller = reduce_programme(sizing, available, standard)
+    if fit and smaller is not None:
+        warnings.warn(f"outline {available:.1f} m² is smaller than the programme "
+                      f"{needed:.1f} m²; laid out the reduced programme "
+                      f"{describe_programme(smaller)}", stacklevel=3)
+        return smaller, True
+    offer = (f"the reduced programme that fits is {describe_programme(smaller)}; "
+             "rerun with --fit to lay it out" if smaller is not None else
+             "even one unit per zone does not fit")
+    msg = (f"outline is {needed - available:.1f} m² too small: it has {available:.1f} m² "
+           f"but the programme needs {needed:.1f} m²; {offer}")
+    raise InputError(msg)
+
+
+def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame,
+              outline: Polygon, entrances: tuple[Point, ...], back: list[float], seed: int,
+              budget: int) -> tuple[Assembled, Any]:
+    """The cheapest layout whose full plan passes every check.
+
+    The search's cost sees the zones only; fixtures, doors and the public route
+    are checked on the assembled plan. So the cheapest ``_CHECKED`` layouts of a
+    search are assembled in cost order until one passes; failing that, another
+    search from another seed follows, up to ``_ATTEMPTS``. The least broken plan
+    is returned when none passes.
+    """
+    programme = sizing["programme_m2"].reindex(list(problem.kinds)).to_numpy(dtype=float)
+    units = tuple(int(sizing["units"].get(k, 0)) for k in problem.kinds)
+    best: tuple[float, Assembled, Any] | None = None
+    tried: set[Any] = set()
+    for attempt in range(_ATTEMPTS):
+        # the problem keeps its cache of cut pieces, so a retry costs less than the first
+        ranked = search_ranked(problem, seed=seed + _RESEED * attempt, budget=budget)
+        fresh = [(g, c) for g, c in ranked if g not in tried]
+        for genome, cost in fresh[:_CHECKED]:
+            if best is not None and cost >= _HARD and best[0] < math.inf:
+                break  # the rest break a zone rule: no better than the plan in hand
+            tried.add(genome)
+            done = assemble(problem.decode(genome), problem.kinds, problem.targets,
+                            np.asarray(programme, dtype=float), units, outline, problem.outline,
+                            entrances, problem.entrances, back, problem.standard,
+                            host=allotment.host, flex_m2=allotment.flex_m2)
+            broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
+            if not broken:
+                return done, genome
+            if best is None or broken + cost / _HARD < best[0]:
+                best = (broken + cost / _HARD, done, genome)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame,
+            standard: Standard, *, seed: int, fit: bool, budget: int) -> tuple[Any, ...]:
+    """Search layouts, taking units off the programme (with ``fit``) until one passes."""
     fwd, back = _frame(outline)
     local = shapely.set_precision(affine_transform(outline, fwd), GRID)
     local_doors = tuple(Point(affine_transform(p, fwd).coords[0]) for p in entrances)
-    steps = 0
-    while True:
-        programme = sizing["programme_m2"]
-        target = _allot(programme, available, standard)
-        kinds = tuple(str(k) for k in sizing.index)
-        problem = LayoutProblem(local, kinds, target.to_numpy(dtype=float), local_doors, standard)
-        for attempt in range(_ATTEMPTS):
-            # a search that ends on a broken layout restarts from other seeds; the
-            # problem keeps its cache of cut pieces, so a retry costs less than the first
-            genome, _ = search_layout(problem, seed=seed + _RESEED * attempt, budget=budget)
-            geoms = [affine_transform(g, back) for g in problem.decode(genome)]
-            metrics = check_layout(geoms, kinds, target.to_numpy(dtype=float), outline,
-                                   entrances, standard)
-            if metrics["all_constraints_pass"]:
-                break
-        if metrics["all_constraints_pass"]:
-            break
-        failed = {k: v["detail"] for k, v in metrics["constraints"].items() if not v["pass"]}
+    reduced = False
+    for step in range(_FIT_STEPS + 1):
+        allotment = allot(sizing["programme_m2"], float(outline.area), standard)
+        kinds = tuple(str(k) for k in allotment.targets.index)
+        units = tuple(int(sizing["units"].get(k, 0)) for k in kinds)
+        problem = LayoutProblem(local, kinds, allotment.targets.to_numpy(dtype=float),
+                                local_doors, standard, units=units)
+        done, genome = _attempts(problem, allotment, sizing, outline, entrances, back, seed,
+                                 budget)
+        if done.metrics["all_constraints_pass"]:
+            return sizing, allotment, done, genome, problem, reduced
+        failed = {k: v["detail"] for k, v in done.metrics["constraints"].items() if not v["pass"]}
         # a smaller programme leaves more floor to the public zones, which can free a
         # wall or a corner for the rooms that did not fit
-        steps += 1
         smaller = (reduce_programme(sizing, programme_area(sizing) - _STEP_M2, standard)
-                   if fit and steps <= _FIT_STEPS else None)
+                   if fit and step < _FIT_STEPS else None)
         if smaller is None:
             hint = ("--fit found no smaller programme that lays out" if fit else
                     "rerun with --fit to lay out a reduced programme, or try another --seed")
-            msg = (f"no layout of {describe_programme(sizing)} in this {available:.1f} m² "
+            msg = (f"no layout of {describe_programme(sizing)} in this {outline.area:.1f} m² "
                    f"outline meets every hard constraint (best try: "
                    f"{'; '.join(f'{k}: {v}' for k, v in failed.items())}); {hint}")
             raise InputError(msg)
         sizing, reduced = smaller, True
         warnings.warn(f"the programme does not lay out in this outline ({', '.join(failed)}); "
-                      f"trying the reduced programme {describe_programme(smaller)}", stacklevel=2)
-    t_layout = time.perf_counter() - t0
+                      f"trying the reduced programme {describe_programme(smaller)}", stacklevel=3)
+    raise AssertionError("unreachable")
 
-    sizing = sizing.assign(target_m2=target)
+
+def _fixture_table(done: Assembled) -> gpd.GeoDataFrame:
+    rows: list[dict[str, Any]] = []
+    for k, fx in enumerate(done.fixtures):
+        rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "body", "index": k,
+                     "geometry": fx.body})
+        if not fx.clearance.is_empty:
+            rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "clearance", "index": k,
+                         "geometry": fx.clearance})
+        if fx.staff_side is not None:
+            rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "staff_side", "index": k,
+                         "geometry": fx.staff_side})
+    cols = ["fixture", "zone", "part", "index", "geometry"]
+    return gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=None)
+
+
+def _plan(done: Assembled, sizing: pd.DataFrame, allotment: Allotment, outline: Polygon,
+          entrances: tuple[Point, ...], standard: Standard, genome: Any, problem: LayoutProblem,
+          reduced: bool, seed: int, t0: float) -> FloorPlan:
+    kinds = done.kinds
+    targets = done.metrics.pop("targets_m2")
+    programmes = done.metrics.pop("programmes_m2")
+    programme = np.array(list(programmes.values()), dtype=float)
+    sizing = sizing.assign(target_m2=pd.Series(targets).reindex(sizing.index))
     zones = gpd.GeoDataFrame(
         {
             "zone": list(kinds),
-            "area_m2": shapely.area(np.asarray(geoms, dtype=object)),
-            "target_m2": target.to_numpy(dtype=float),
-            "programme_m2": programme.to_numpy(dtype=float),
-            "units": sizing["units"].to_numpy(dtype=int),
-            "unit": sizing["unit"].to_numpy(dtype=object),
+            "access": [standard.access(k) for k in kinds],
+            "area_m2": shapely.area(np.asarray(done.zones, dtype=object)),
+            "target_m2": list(targets.values()),
+            "programme_m2": programme,
+            "units": [int(sizing["units"].get(k, 0)) for k in kinds],
+            "unit": [str(sizing["unit"].get(k, "m²")) for k in kinds],
         },
-        geometry=geoms,
+        geometry=done.zones,
         crs=None,
     )
+    metrics = done.metrics
+    available = float(outline.area)
+    takers = [k for k in standard.surplus_to if k in kinds]
     metrics.update({
         "outline_m2": available,
         "programme_m2": float(programme.sum()),
         "surplus_m2": available - float(programme.sum()),
-        "surplus_rule": ("floor beyond the programme goes to " + ", ".join(
-            k for k in standard.surplus_to if k in kinds) + " in proportion to their "
-            "programme areas; other zones keep their programme area"),
+        "flex_m2": allotment.flex_m2,
+        "circulation_residue_m2": allotment.residue_m2,
+        "surplus_rule": (f"floor beyond the programme goes to {', '.join(takers)} "
+                         f"in proportion to their programme, up to {standard.max_zone_ratio:g}x it; "
+                         f"the rest is one {FLEX} zone (named circulation when the public route "
+                         "runs through it), or, below a usable size, circulation in those zones"),
+        "premises": premises_verdict(available, float(programme.sum()), allotment.flex_m2,
+                                     standard),
         "reduced_programme": reduced,
         "seed": seed,
-        "genome": {"order": [kinds[i] for i in genome[0]], "flips": list(genome[1])},
+        "genome": {"order": [problem.kinds[i] for i in genome[0]], "flips": list(genome[1])},
         "layouts_costed": problem.evaluations,
-        "runtime_s": {"layout": t_layout, "total": time.perf_counter() - t0},
+        "runtime_s": {"total": time.perf_counter() - t0},
     })
-    log.info("floor plan: %d zones, satisfaction %.2f, %.2f s", len(kinds),
-             metrics["adjacency_satisfaction"], metrics["runtime_s"]["total"])
+    log.info("floor plan: %d zones, %d fixtures, satisfaction %.2f, %.2f s", len(kinds),
+             len(done.fixtures), metrics["adjacency_satisfaction"], metrics["runtime_s"]["total"])
     return FloorPlan(zones=zones, sizing=sizing, metrics=metrics, outline=outline,
-                     entrances=entrances, standard=standard)
+                     entrances=entrances, standard=standard, fixtures=_fixture_table(done),
+                     doors=done.doors, route=done.route)

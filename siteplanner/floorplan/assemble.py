@@ -1,0 +1,324 @@
+"""From a decoded layout to a checked plan: fixtures, doors, the surplus zone's name, every check."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+from shapely.affinity import affine_transform
+from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from siteplanner.floorplan._check import (
+    WIDTH_KEEP,
+    check_layout,
+    door_cover,
+    door_segments,
+    shared_walls,
+    width_kept,
+)
+from siteplanner.floorplan._cuts import _band, _split
+from siteplanner.floorplan.access import Door, access_masks, check_access, plan_doors
+from siteplanner.floorplan.fixtures import (
+    Fixture,
+    count_fixtures,
+    expected_fixtures,
+    place_fixtures,
+    wheelchair_places,
+)
+from siteplanner.floorplan.route import Route, check_route
+from siteplanner.floorplan.standard import CIRCULATION, FLEX, Standard
+
+__all__ = ["Assembled", "assemble", "check_fixtures"]
+
+_EPS = 1e-6
+
+
+@dataclass
+class Assembled:
+    """A layout made into a plan (world coordinates)."""
+
+    kinds: tuple[str, ...]
+    zones: list[BaseGeometry]
+    fixtures: list[Fixture]
+    counter_staff: BaseGeometry | None
+    doors: list[Door]
+    route: Route
+    metrics: dict[str, Any]
+
+
+def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: Sequence[int],
+                    outline: Polygon, doors: Sequence[LineString], standard: Standard
+                    ) -> list[Fixture]:
+    """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors."""
+    m = access_masks(kinds, standard)
+    staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
+        if (~m.public).any() else shapely.Polygon()
+    outer = shapely.boundary(outline)
+    pub = [g for g, p in zip(local, m.public, strict=True) if p]
+    openings = [shapely.intersection(shapely.boundary(a), shapely.buffer(shapely.boundary(b), 1e-4))
+                for i, a in enumerate(pub) for b in pub[i + 1:]]
+    width = standard.route_width_m
+    door_clear = shapely.buffer(shapely.union_all(list(doors)), width, cap_style="flat") \
+        if doors else shapely.Polygon()
+    both = shapely.union_all([door_clear, *[shapely.buffer(o, width, cap_style="flat")
+                                            for o in openings]])
+    entrance = shapely.union_all(list(doors)) if doors else None
+    secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
+    near = {"self_service": entrance, "service": shapely.union_all(secure) if secure else None}
+    out: list[Fixture] = []
+    for geom, kind, n in zip(local, kinds, units, strict=True):
+        want = expected_fixtures(kind, n)
+        if not want:
+            continue
+        prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
+            else outer
+        places = wheelchair_places(kind, n, standard)
+        ways = [shapely.intersection(shapely.boundary(geom), shapely.buffer(o, 1e-3))
+                for o in [*openings, *doors]]
+        ways = [w for w in ways if not w.is_empty and w.length > width]
+        # keep doors and passages clear when the zone allows, else the doors, else place
+        # freely; the first placement that leaves the zone's openings joined on a route wins
+        best: list[Fixture] | None = None
+        def accept(cells: list[BaseGeometry], geom: BaseGeometry = geom,
+                   ways: list[BaseGeometry] = ways) -> bool:
+            return _passable(geom, cells, ways, width)
+
+        for avoid in (both, door_clear, None):
+            got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
+                                 wheelchair_places=places, accept=accept, near=near.get(kind))
+            if count_fixtures(got) != want:
+                continue
+            if best is None:
+                best = got
+            if _passable(geom, [f.body for f in got if f.kind != "chair"], ways, width):
+                best = got
+                break
+        out += best if best is not None else got
+    return out
+
+
+def _passable(zone: BaseGeometry, solid: Sequence[BaseGeometry], ways: Sequence[BaseGeometry],
+              width: float) -> bool:
+    """Whether a body ``width`` wide still walks between all the zone's openings."""
+    if len(ways) < 1:
+        return True
+    floor = shapely.difference(zone, shapely.union_all(solid)) if solid else zone
+    core = shapely.buffer(floor, -(width / 2.0 - 1e-3), join_style="mitre")
+    if core.is_empty:
+        return False
+    parts = np.asarray(shapely.get_parts(core), dtype=object)
+    touch = [set(np.flatnonzero(shapely.dwithin(parts, w, width / 2.0 + 2e-3)).tolist())
+             for w in ways]
+    return all(t for t in touch) and bool(set.intersection(*touch))
+
+
+def _behind_counter(zones: Sequence[BaseGeometry], kinds: Sequence[str],
+                    counter_staff: BaseGeometry | None) -> np.ndarray:
+    """Per zone: the length of its wall to the service zone the counters' staff side covers."""
+    out = np.zeros(len(kinds))
+    if counter_staff is None or "service" not in kinds:
+        return out
+    service = zones[list(kinds).index("service")]
+    strip = shapely.buffer(counter_staff, 1e-4, join_style="mitre")
+    near = shapely.buffer(shapely.boundary(service), 1e-4, cap_style="flat")
+    for i, g in enumerate(zones):
+        if kinds[i] != "service":
+            wall = shapely.intersection(shapely.boundary(g), near)
+            out[i] = float(shapely.length(shapely.intersection(wall, strip)))
+    return out
+
+
+#: Grid (metres) the turned plan is snapped to. GEOS's overlay can return the wrong
+#: piece for two turned polygons whose shared wall is collinear only to rounding
+#: (a measured case: a 31 m² "overlap" of two zones that share one wall); on a
+#: nanometre grid it is exact.
+_WORLD_GRID = 1e-9
+
+
+def _world(local: Sequence[BaseGeometry], back: list[float]) -> list[BaseGeometry]:
+    turned = [affine_transform(g, back) for g in local]
+    return list(shapely.set_precision(np.asarray(turned, dtype=object), _WORLD_GRID))
+
+
+def _to_world(fx: Fixture, back: list[float]) -> Fixture:
+    def t(g: BaseGeometry | None) -> Any:
+        return None if g is None else _world([g], back)[0]
+
+    return Fixture(fx.kind, fx.zone, t(fx.body), t(fx.clearance), t(fx.staff_side))
+
+
+def _surplus_name(kinds: list[str], walls: np.ndarray, cover: np.ndarray,
+                  standard: Standard) -> list[str]:
+    """``flex`` becomes ``circulation`` when the public route runs through it."""
+    if FLEX not in kinds:
+        return kinds
+    m = access_masks(kinds, standard)
+    pub = [i for i in np.flatnonzero(m.public) if kinds[i] != FLEX]
+    at_door = [i for i in pub if cover[i].max(initial=0.0) >= standard.min_shared_wall_m]
+    adj = walls[np.ix_(pub, pub)] >= standard.route_width_m
+    _, label = connected_components(csr_matrix(adj), directed=False)
+    entry = {label[pub.index(i)] for i in at_door}
+    if len(pub) and all(lab in entry for lab in label):
+        return kinds
+    return [CIRCULATION if k == FLEX else k for k in kinds]
+
+
+def check_fixtures(fixtures: Sequence[Fixture], zones: dict[str, BaseGeometry],
+                    units: dict[str, int]) -> dict[str, dict[str, Any]]:
+    want: dict[str, int] = {}
+    for kind, n in units.items():
+        want.update(expected_fixtures(kind, n))
+    got = count_fixtures(fixtures)
+    outside = sorted({f"{f.kind} in {f.zone}" for f in fixtures
+                      if not shapely.covers(shapely.buffer(zones[f.zone], 1e-4, join_style="mitre"),
+                                            f.module)})
+    bodies = np.asarray([shapely.buffer(f.module if f.kind != "chair" else f.body, -1e-4,
+                                        join_style="mitre") for f in fixtures], dtype=object)
+    overlap: list[str] = []
+    if bodies.size > 1:
+        tree = shapely.STRtree(bodies)
+        a, b = tree.query(bodies, predicate="intersects")
+        chairs = np.array([f.kind == "chair" for f in fixtures])
+        same_desk = chairs[a] | chairs[b]  # a desk's own chairs stand in its clear cell
+        hit = (a < b) & ~same_desk
+        overlap = [f"{fixtures[i].kind}/{fixtures[j].kind}" for i, j in zip(a[hit], b[hit],
+                                                                            strict=True)]
+    return {
+        "fixtures_match_programme": {"pass": got == want, "detail": f"placed {got}, planned {want}"},
+        "fixtures_inside_zone": {"pass": not outside, "detail": f"fixtures or clearances outside "
+                                 f"their zone: {outside}" if outside else
+                                 "every fixture and its clearance lies inside its zone"},
+        "fixtures_no_overlap": {"pass": not overlap, "detail": f"overlapping fixtures: "
+                                f"{overlap[:5]}" if overlap else "no two fixtures overlap"},
+    }
+
+
+def _size_check(kinds: Sequence[str], area: np.ndarray, programme: np.ndarray,
+                standard: Standard) -> tuple[dict[str, Any], dict[str, float]]:
+    ratio = {k: float(a / p) for k, a, p in zip(kinds, area, programme, strict=True) if p > 0}
+    over = [f"{k} {r:.2f}x" for k, r in ratio.items() if r > standard.max_zone_ratio + 1e-6]
+    return ({"pass": not over, "detail": f"zones over {standard.max_zone_ratio:g}x their programme: "
+             f"{over}" if over else f"every programme zone is at most "
+             f"{standard.max_zone_ratio:g}x its programme; the rest is labelled "
+             f"{FLEX} or {CIRCULATION}"}, ratio)
+
+
+def _wide(g: BaseGeometry, width: float) -> float:
+    """Share of the minimum-width rule met (1 when a disc ``width`` wide sweeps enough of it)."""
+    if g.geom_type != "Polygon" or g.is_empty:
+        return 0.0
+    return min(float(width_kept([g], np.array([width]))[0]) / WIDTH_KEEP, 1.0)
+
+
+def _carvings(geom: BaseGeometry, flex_m2: float, need: float
+              ) -> list[tuple[BaseGeometry, BaseGeometry]]:
+    """Ways to cut ``flex_m2`` off a zone: straight cuts at either end, or the zone as a
+    rectangle against one wall (as deep as it needs, as square as it can be)."""
+    out = []
+    keep = geom.area - flex_m2
+    for vertical in (True, False):
+        for flex_low in (True, False):
+            share = flex_m2 / geom.area if flex_low else keep / geom.area
+            low, high = _split(geom, share, vertical)
+            out.append((high, low) if flex_low else (low, high))
+    square = max(need + 0.01, min(np.sqrt(keep), keep / (need + 0.01)))
+    for vertical, depth in itertools.product((True, False), sorted({need + 0.01, square})):
+        for at_low in (True, False):
+            for end in (0, 1):
+                cut = _band(geom, keep, depth, vertical, at_low, end, np.empty((0, 2)))
+                if cut is not None:
+                    out.append(cut)
+    return out
+
+
+def carve_flex(local: list[BaseGeometry], kinds: list[str], targets: np.ndarray,
+               programme: np.ndarray, units: list[int], host: str, flex_m2: float,
+               doors: Sequence[Point], standard: Standard) -> tuple[list[BaseGeometry], list[str], np.ndarray,
+                                                np.ndarray, list[int]]:
+    """Cut ``flex_m2`` off the host zone, across its long side, on the end away from the doors."""
+    if flex_m2 <= 0:
+        return local, kinds, targets, programme, units
+    need = max(standard.spec(host).min_width_m, standard.turning_circle_m)
+    flex_need = max(standard.spec(FLEX).min_width_m, standard.turning_circle_m)
+    k = kinds.index(host)
+    geom = local[k]
+    door = shapely.multipoints(list(doors))
+    others = shapely.buffer(shapely.union_all([shapely.boundary(g) for i, g in enumerate(local)
+                                               if i != k]), 1e-4, cap_style="flat")
+    best: tuple[tuple[float, ...], BaseGeometry, BaseGeometry] | None = None
+    for zone, flex in _carvings(geom, flex_m2, need):
+        if zone.geom_type != "Polygon" or flex.geom_type != "Polygon":
+            continue
+        # both pieces as wide as their zones need, the zone keeping its walls to its
+        # neighbours, then the flex piece away from the doors
+        score = (min(_wide(zone, need), _wide(flex, standard.turning_circle_m)),
+                 _wide(flex, flex_need),
+                 round(float(shapely.length(shapely.intersection(shapely.boundary(zone), others))), 2),
+                 float(shapely.distance(flex, door)))
+        if best is None or score > best[0]:
+            best = (score, zone, flex)
+    if best is None:
+        return local, kinds, targets, programme, units
+    _, zone, flex = best
+    local = [*local[:k], zone, *local[k + 1:], flex]
+    t = targets.copy()
+    t[k] -= flex_m2
+    # a piece too narrow for flex use but wide enough to walk and turn in is circulation
+    name = FLEX if _wide(flex, flex_need) >= 1.0 else CIRCULATION
+    return (local, [*kinds, name], np.append(t, flex_m2), np.append(programme, 0.0),
+            [*units, 0])
+
+
+def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.ndarray,
+             programme: np.ndarray, units: Sequence[int], outline: Polygon,
+             local_outline: Polygon, entrances: Sequence[Point], local_doors: Sequence[Point],
+             back: list[float], standard: Standard, *, host: str = "",
+             flex_m2: float = 0.0) -> Assembled:
+    """Fixtures, doors and every hard constraint of one decoded layout."""
+    local, names, targets, programme, units = carve_flex(
+        list(local), list(kinds), targets, programme, list(units), host, flex_m2, local_doors, standard)
+    zones = _world(local, back)
+    metrics = check_layout(zones, names, targets, outline, entrances, standard)
+    metrics["constraints"].pop("turning_circle", None)  # the route's check counts fixtures
+    walls = shared_walls(zones)
+    door_lines = door_segments(outline, entrances, standard.door_width_m)
+    cover = door_cover(zones, door_lines)
+    kinds = names
+    names = _surplus_name(names, walls, cover, standard)
+    local_door_lines = door_segments(local_outline, local_doors, standard.door_width_m)
+    fixtures = [_to_world(f, back) for f in _fixtures_local(local, kinds, units, local_outline,
+                                                           local_door_lines, standard)]
+    counters = [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]
+    counter_staff = shapely.union_all(counters) if counters else None
+    doors = plan_doors(zones, names, walls, counter_staff, standard)
+    doors += [Door("entrance", "street", names[int(np.argmax(cover[:, j]))], line)
+              for j, line in enumerate(door_lines)]
+    by_kind = dict(zip(names, zones, strict=True))
+    checks = check_fixtures(fixtures, by_kind, dict(zip(names, units, strict=True)))
+    checks |= check_access(names, walls, doors, cover, bool(counters), standard,
+                           behind_counter=_behind_counter(zones, names, counter_staff))
+    m = access_masks(names, standard)
+    public = {k: g for k, g, p in zip(names, zones, m.public, strict=True) if p}
+    route_checks, route = check_route(public, fixtures, counter_staff, door_lines, standard)
+    checks |= route_checks
+    size, ratio = _size_check(names, shapely.area(np.asarray(zones, dtype=object)), programme,
+                              standard)
+    checks["zone_size_honest"] = size
+    metrics["constraints"] |= checks
+    metrics["all_constraints_pass"] = all(c["pass"] for c in metrics["constraints"].values())
+    metrics["zone_programme_ratio"] = ratio
+    metrics["egress_m"] = route.egress_m
+    metrics["fixtures"] = count_fixtures(fixtures)
+    metrics["access"] = dict(zip(names, m.access, strict=True))
+    metrics["doors"] = [{"kind": d.kind, "between": [d.a, d.b], "width_m": round(d.geometry.length, 2)}
+                        for d in doors]
+    metrics["targets_m2"] = dict(zip(names, targets.tolist(), strict=True))
+    metrics["programmes_m2"] = dict(zip(names, programme.tolist(), strict=True))
+    return Assembled(tuple(names), zones, fixtures, counter_staff, doors, route, metrics)

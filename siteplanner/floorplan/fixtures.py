@@ -1,0 +1,431 @@
+"""Fixtures inside the zones: counters, ATMs, seats, advisory desks and the safe.
+
+Placement works in the layout frame, where the zones' walls run along the axes.
+Every fixture is a *body* (what stands on the floor) and a *clearance* (the floor
+that must stay free in front of it); body plus clearance is a module that must
+lie inside its zone, and modules never overlap. Modules are found by testing
+candidate boxes against the zone in one vectorised ``covers`` call:
+
+- counters: ``units`` stations side by side along one straight wall, staff side
+  against the wall, then the counter top, then the customer side;
+- ATMs: against a wall, each with its clear space in front;
+- the safe: against a wall, with its door-swing clearance;
+- seats: rows along the zone's long side with an aisle in front of each row;
+  wheelchair places at the row ends;
+- advisory desks: one square cell each, a staff chair behind and two customer
+  chairs in front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely import affinity
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from siteplanner.floorplan.standard import Standard
+
+__all__ = ["FIXTURE_OF", "Fixture", "count_fixtures", "expected_fixtures", "fits",
+           "place_fixtures", "wheelchair_places"]
+
+Accept = Callable[[list[BaseGeometry]], bool]
+
+#: The fixture kind that counts each zone's units (zones not listed get none).
+FIXTURE_OF = {"service": "counter", "self_service": "atm", "waiting": "seat",
+              "advisory": "desk", "vault": "safe"}
+_EPS = 1e-6  # metres of slack in containment tests: walls are snapped to a micrometre grid
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One fixture: its kind, zone, the body on the floor and the clear floor it needs."""
+
+    kind: str
+    zone: str
+    body: Polygon
+    clearance: BaseGeometry
+    #: For counters: the staff side behind the counter top (staff-only floor).
+    staff_side: BaseGeometry | None = None
+
+    @property
+    def module(self) -> BaseGeometry:
+        """Body plus clearance (plus the staff side): what must stay inside the zone."""
+        parts = [self.body, self.clearance] + ([self.staff_side] if self.staff_side else [])
+        return shapely.union_all(parts)
+
+
+def expected_fixtures(kind: str, units: int) -> dict[str, int]:
+    """Fixtures of each kind the programme of one zone asks for."""
+    fx = FIXTURE_OF.get(kind)
+    return {} if fx is None else {fx: int(units)}
+
+
+def _edges(zone: BaseGeometry) -> np.ndarray:
+    """Axis-parallel exterior edges ``(x0, y0, x1, y1)`` of a zone, counter-clockwise."""
+    ring = shapely.get_exterior_ring(shapely.orient_polygons(zone))
+    c = shapely.get_coordinates(ring)
+    e = np.hstack([c[:-1], c[1:]])
+    axis = (np.abs(e[:, 0] - e[:, 2]) < _EPS) | (np.abs(e[:, 1] - e[:, 3]) < _EPS)
+    length = np.hypot(e[:, 2] - e[:, 0], e[:, 3] - e[:, 1])
+    return e[axis & (length > _EPS)]
+
+
+def _frame(edge: np.ndarray, s: np.ndarray, width: float,
+           depth_lo: np.ndarray | float, depth_hi: np.ndarray | float) -> np.ndarray:
+    """Boxes along an edge: from ``s`` to ``s + width`` along it, ``depth_lo..depth_hi`` inward."""
+    x0, y0, x1, y1 = edge
+    length = float(np.hypot(x1 - x0, y1 - y0))
+    ux, uy = (x1 - x0) / length, (y1 - y0) / length
+    nx, ny = -uy, ux  # interior is to the left of a counter-clockwise edge
+    a = np.asarray(s, dtype=float)
+    b = a + width
+    lo = np.broadcast_to(np.asarray(depth_lo, dtype=float), a.shape)
+    hi = np.broadcast_to(np.asarray(depth_hi, dtype=float), a.shape)
+    xs = np.stack([x0 + ux * a + nx * lo, x0 + ux * b + nx * hi], axis=1)
+    ys = np.stack([y0 + uy * a + ny * lo, y0 + uy * b + ny * hi], axis=1)
+    return shapely.box(xs.min(axis=1), ys.min(axis=1), xs.max(axis=1), ys.max(axis=1))
+
+
+def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
+              near: BaseGeometry | None) -> list[Fixture]:
+    """``n`` counter stations, staff side against the wall, on the best walls first.
+
+    Walls touching ``prefer`` (staff rooms and outer walls) come first, the
+    longest first; along them, stations start from
+    ``near`` (a cash room's wall, which their staff side then covers) and grow
+    outwards, so the line stays in one run; a line too long for one wall turns
+    the corner onto the next.
+    """
+    f = std.fixtures
+    depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
+    edges = _edges(zone)
+    edge, start, modules = _wall_modules(zone, f.counter_module_m, depth, None)
+    if not modules.size:
+        return []
+    lines = shapely.linestrings(edges[edge].reshape(-1, 2, 2))
+    score = np.zeros(len(modules))
+    if prefer is not None and not prefer.is_empty:
+        score = np.round(shapely.length(shapely.intersection(
+            lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
+    dist = np.zeros(len(modules)) if near is None or near.is_empty else \
+        np.round(shapely.distance(modules, near), 6)
+    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score))
+    shrunk = shapely.buffer(modules, -_EPS, join_style="mitre")
+    taken: list[int] = []
+    for i in key:
+        if taken and shapely.intersects(shrunk[i], shapely.union_all(modules[taken])):
+            continue
+        taken.append(int(i))
+        if len(taken) == n:
+            break
+    out = []
+    for i in taken:
+        e, s0 = edges[edge[i]], np.array([start[i]])
+        staff = _frame(e, s0, f.counter_module_m, 0.0, f.counter_staff_side_m)[0]
+        body = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m,
+                      f.counter_staff_side_m + f.counter_depth_m)[0]
+        front = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m,
+                       depth)[0]
+        out.append(Fixture("counter", "service", body, front, staff))
+    return out
+
+
+def _wall_modules(zone: BaseGeometry, width: float, depth: float,
+                  avoid: BaseGeometry | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ``width``-wide, ``depth``-deep module against a wall that fits the zone.
+
+    Modules start every ``width / 3`` along each wall and flush with its far
+    end; returns each module's edge index, its start along the edge and the box.
+    """
+    edges = _edges(zone)
+    rows_e, rows_s, boxes = [], [], []
+    for k, e in enumerate(edges):
+        length = float(np.hypot(e[2] - e[0], e[3] - e[1]))
+        if length + _EPS < width:
+            continue
+        starts = np.unique(np.append(np.arange(0.0, length - width + _EPS, width / 3.0),
+                                     max(length - width, 0.0)))
+        rows_e.append(np.full(starts.size, k))
+        rows_s.append(starts)
+        boxes.append(_frame(e, starts, width, 0.0, depth))
+    if not boxes:
+        return np.empty(0, dtype=int), np.empty(0), np.empty(0, dtype=object)
+    edge, start, box = np.concatenate(rows_e), np.concatenate(rows_s), np.concatenate(boxes)
+    ok = shapely.covers(shapely.buffer(zone, _EPS, join_style="mitre"), box)
+    if avoid is not None and not avoid.is_empty:
+        ok &= ~shapely.intersects(shapely.buffer(box, -_EPS), avoid)
+    return edge[ok], start[ok], box[ok]
+
+
+def _against_walls(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width: float,
+                   body_w: float, body_d: float, clear_d: float, prefer: BaseGeometry | None,
+                   avoid: BaseGeometry | None, *, near: BaseGeometry | None = None,
+                   accept: Accept | None = None) -> list[Fixture]:
+    """``n`` modules ``width`` wide against walls: body at the wall, clearance in front.
+
+    Modules nearest ``near`` (the entrance, for ATMs) are taken first, else those
+    on walls touching ``prefer``, longest wall first; a module ``accept`` refuses
+    (given the bodies so far, it would close a passage) is passed over.
+    """
+    edges = _edges(zone)
+    edge, start, modules = _wall_modules(zone, width, body_d + clear_d, avoid)
+    if not modules.size:
+        return []
+    lines = shapely.linestrings(edges[edge].reshape(-1, 2, 2))
+    length = shapely.length(lines)
+    if near is not None and not near.is_empty:
+        key = np.lexsort((start, edge, shapely.distance(modules, near)))
+    else:
+        score = np.zeros(len(modules))
+        if prefer is not None and not prefer.is_empty:
+            score = np.round(shapely.length(shapely.intersection(
+                lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
+        key = np.lexsort((start, edge, -length, -score))
+    shrunk = shapely.buffer(modules, -_EPS, join_style="mitre")
+    taken: list[int] = []
+    out: list[Fixture] = []
+    for i in key:
+        if taken and shapely.intersects(shrunk[i], shapely.union_all(modules[taken])):
+            continue
+        e, s = edges[edge[i]], float(start[i])
+        side = (width - body_w) / 2.0
+        body = _frame(e, np.array([s + side]), body_w, 0.0, body_d)[0]
+        if accept is not None and not accept([*(f.body for f in out), body]):
+            continue
+        clear = _frame(e, np.array([s]), width, body_d, body_d + clear_d)[0]
+        taken.append(int(i))
+        out.append(Fixture(kind, zone_kind, body, clear))
+        if len(out) == n:
+            break
+    return out
+
+
+def _grid(zone: BaseGeometry, cell_w: float, cell_d: float, *, along_x: bool,
+          margin: float) -> np.ndarray:
+    """Cells ``cell_w`` along the long axis by ``cell_d`` across, wholly inside the zone.
+
+    Rows start at the low wall across the long axis; ``margin`` is kept free at
+    the low end of every row (the cross aisle of the main route).
+    """
+    x0, y0, x1, y1 = zone.bounds
+    if not along_x:
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    nx = int(np.floor((x1 - x0 - margin + _EPS) / cell_w))
+    ny = int(np.floor((y1 - y0 + _EPS) / cell_d))
+    if nx < 1 or ny < 1:
+        return np.empty(0, dtype=object)
+    i, j = np.meshgrid(np.arange(nx), np.arange(ny))
+    a = x0 + margin + i.ravel() * cell_w
+    b = y0 + j.ravel() * cell_d
+    boxes = (shapely.box(a, b, a + cell_w, b + cell_d) if along_x else
+             shapely.box(b, a, b + cell_d, a + cell_w))
+    inside = shapely.covers(shapely.buffer(zone, _EPS, join_style="mitre"), boxes)
+    return boxes[inside]
+
+
+def _long_x(zone: BaseGeometry) -> bool:
+    x0, y0, x1, y1 = zone.bounds
+    return x1 - x0 >= y1 - y0
+
+
+def _seat_cells(zone: BaseGeometry, std: Standard, need: int, avoid: BaseGeometry | None,
+                accept: Accept | None = None) -> tuple[np.ndarray, bool, bool]:
+    """Seat cells (seat plus aisle), trying rows along either axis from either wall.
+
+    Returns the cells, whether rows run along x, and whether the seats face up
+    the row axis (their aisle on the high side). The first arrangement that
+    holds ``need`` cells clear of ``avoid`` (and, given ``accept``, leaves the
+    zone passable: rows are tested as solid cells) wins, the long axis first.
+    """
+    f = std.fixtures
+    cx, cy = shapely.get_coordinates(shapely.centroid(zone))[0]
+    best: tuple[np.ndarray, bool, bool] = (np.empty(0, dtype=object), True, True)
+    for along in (_long_x(zone), not _long_x(zone)):
+        for mirror in (False, True):
+            g = affinity.scale(zone, *((1, -1) if along else (-1, 1)), origin=(cx, cy)) \
+                if mirror else zone
+            cells = _grid(g, f.seat_width_m, f.seat_depth_m + f.seat_aisle_m, along_x=along,
+                          margin=std.route_width_m)
+            if mirror and cells.size:
+                cells = np.asarray([affinity.scale(c, *((1, -1) if along else (-1, 1)),
+                                                   origin=(cx, cy)) for c in cells], dtype=object)
+            if avoid is not None and not avoid.is_empty and cells.size:
+                cells = cells[~shapely.intersects(shapely.buffer(cells, -_EPS), avoid)]
+            if cells.size >= need and (accept is None or accept(list(cells[:need]))):
+                return cells, along, not mirror
+            if cells.size > best[0].size:
+                best = (cells, along, not mirror)
+    return best
+
+
+def _seats(zone: BaseGeometry, n: int, places: int, std: Standard,
+           avoid: BaseGeometry | None, accept: Accept | None = None) -> list[Fixture]:
+    f = std.fixtures
+    per_place = int(np.ceil(f.wheelchair_place_m / f.seat_width_m))
+    cells, along, up = _seat_cells(zone, std, n + places * per_place, avoid, accept)
+    if accept is not None and not accept(list(cells[:n + places * per_place])):
+        cells, along, up = _seat_cells(zone, std, n + places * per_place, avoid)
+    out: list[Fixture] = []
+    # wheelchair places take the first cells of the first rows, a place per row end
+    for k, cell in enumerate(cells[:n + places * per_place]):
+        x0, y0, x1, y1 = cell.bounds
+        d = f.seat_depth_m
+        if along:
+            body, clear = ((shapely.box(x0, y0, x1, y0 + d), shapely.box(x0, y0 + d, x1, y1)) if up
+                           else (shapely.box(x0, y1 - d, x1, y1), shapely.box(x0, y0, x1, y1 - d)))
+        else:
+            body, clear = ((shapely.box(x0, y0, x0 + d, y1), shapely.box(x0 + d, y0, x1, y1)) if up
+                           else (shapely.box(x1 - d, y0, x1, y1), shapely.box(x0, y0, x1 - d, y1)))
+        kind = "wheelchair_place" if k < places * per_place else "seat"
+        out.append(Fixture(kind, "waiting", body, clear))
+    # a wheelchair place is one fixture as wide as the cells it takes
+    wheel = [x for x in out if x.kind == "wheelchair_place"]
+    merged = [Fixture("wheelchair_place", "waiting",
+                      shapely.union_all([w.body for w in wheel[p:p + per_place]]).envelope,
+                      shapely.union_all([w.clearance for w in wheel[p:p + per_place]]).envelope)
+              for p in range(0, len(wheel), per_place)]
+    return merged + [x for x in out if x.kind == "seat"]
+
+
+def _desks(zone: BaseGeometry, n: int, std: Standard, avoid: BaseGeometry | None
+           ) -> list[Fixture]:
+    f = std.fixtures
+    cells = _grid(zone, f.desk_cell_m, f.desk_cell_depth_m, along_x=_long_x(zone), margin=0.0)
+    if avoid is not None and not avoid.is_empty and cells.size:
+        cells = cells[~shapely.intersects(shapely.buffer(cells, -_EPS), avoid)]
+    if cells.size < n:
+        # a zone too squat for a grid of cells may hold them around its walls
+        around = _against_walls(zone, "desk", "advisory", n, f.desk_cell_m, f.desk_cell_m,
+                                f.desk_cell_depth_m, 0.0, None, avoid)
+        if len(around) > cells.size:
+            cells = np.asarray([a.body for a in around], dtype=object)
+    out = []
+    for cell in cells[:n]:
+        cx, cy = shapely.get_coordinates(shapely.centroid(cell))[0]
+        body = shapely.box(cx - f.desk_width_m / 2, cy - f.desk_depth_m / 2,
+                           cx + f.desk_width_m / 2, cy + f.desk_depth_m / 2)
+        c = f.chair_m
+        chairs = [shapely.box(cx - c / 2, cy + f.desk_depth_m / 2, cx + c / 2,
+                              cy + f.desk_depth_m / 2 + c)]
+        chairs += [shapely.box(x - c / 2, cy - f.desk_depth_m / 2 - c, x + c / 2,
+                               cy - f.desk_depth_m / 2) for x in (cx - 0.4, cx + 0.4)]
+        clear = shapely.difference(cell, body)
+        out.append(Fixture("desk", "advisory", body, clear))
+        out += [Fixture("chair", "advisory", ch, shapely.Polygon()) for ch in chairs]
+    return out
+
+
+def wheelchair_places(kind: str, units: int, standard: Standard) -> int:
+    """Wheelchair places the waiting zone keeps in its seat rows (sizing's rule)."""
+    if kind != "waiting":
+        return 0
+    spec = standard.zones[kind]
+    return max(1, -(-units // spec.seats_per_wheelchair_place)) if spec.wheelchair_place_m2 else 0
+
+
+def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard, *,
+                   prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
+                   wheelchair_places: int = 0, accept: Accept | None = None,
+                   near: BaseGeometry | None = None) -> list[Fixture]:
+    """Fixtures of one zone, in the layout frame.
+
+    Parameters
+    ----------
+    zone
+        The zone polygon, walls along the axes.
+    kind, units
+        Zone kind and its planned units (stations, ATMs, seats, desks, rooms).
+    prefer
+        Walls to put counters, ATMs and the safe against first (staff rooms,
+        outer walls).
+    avoid
+        Floor fixtures must keep clear (door openings, passages to other zones).
+    wheelchair_places
+        Wheelchair places to reserve in the seat rows.
+    accept
+        Called with candidate seat-row cells or ATM bodies; arrangements it
+        refuses (that close a passage) are passed over when another holds them.
+    near
+        ATMs take the wall places nearest it (the entrance) first; counters grow
+        from it (a cash room's wall) along their wall.
+
+    Returns
+    -------
+    list of Fixture
+        Possibly fewer than ``units`` when they do not fit; :func:`fits` says so.
+    """
+    f = standard.fixtures
+    if kind == "service":
+        return _counters(zone, units, standard, prefer, near)
+    if kind == "self_service":
+        return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
+                              f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,
+                              accept=accept)
+    if kind == "vault":
+        return _against_walls(zone, "safe", kind, units, f.safe_width_m, f.safe_width_m,
+                              f.safe_depth_m, f.safe_clear_m, prefer, avoid)
+    if kind == "waiting":
+        return _seats(zone, units, wheelchair_places, standard, avoid, accept)
+    if kind == "advisory":
+        return _desks(zone, units, standard, avoid)
+    return []
+
+
+def fits(zone: BaseGeometry, kind: str, units: int, standard: Standard) -> bool:
+    """Whether all ``units`` fixtures of a zone fit inside it with their clearances."""
+    want = expected_fixtures(kind, units)
+    if not want or zone.geom_type != "Polygon":
+        return zone.geom_type == "Polygon" or not want
+    places = wheelchair_places(kind, units, standard)
+    if _is_box(zone) and _fits_box(zone, kind, units, places, standard):
+        return True
+    got = place_fixtures(zone, kind, units, standard, wheelchair_places=places)
+    return count_fixtures(got) == want and sum(x.kind == "wheelchair_place" for x in got) == places
+
+
+def _is_box(g: BaseGeometry) -> bool:
+    x0, y0, x1, y1 = g.bounds
+    return abs(g.area - (x1 - x0) * (y1 - y0)) <= 1e-9 * max(g.area, 1.0)
+
+
+def _fits_box(zone: BaseGeometry, kind: str, n: int, places: int, std: Standard) -> bool:
+    """Closed-form test on an axis-parallel rectangle: True when the fixtures surely fit.
+
+    Counts what :func:`place_fixtures` would place on the same rectangle (fixtures
+    along one long wall, or the seat and desk grids), so a False only means the
+    full placement must decide.
+    """
+    x0, y0, x1, y1 = zone.bounds
+    short, long = sorted((x1 - x0, y1 - y0))
+    f = std.fixtures
+    e = _EPS
+    if kind == "service":
+        depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
+        return short + e >= depth and np.floor((long + e) / f.counter_module_m) >= n
+    if kind == "self_service":
+        return (short + e >= f.atm_depth_m + f.atm_clear_m
+                and np.floor((long + e) / f.atm_clear_m) >= n)
+    if kind == "vault":
+        return short + e >= f.safe_width_m and long + e >= f.safe_depth_m + f.safe_clear_m
+    if kind == "waiting":
+        per_place = int(np.ceil(f.wheelchair_place_m / f.seat_width_m))
+        nx = np.floor((long - std.route_width_m + e) / f.seat_width_m)
+        ny = np.floor((short + e) / (f.seat_depth_m + f.seat_aisle_m))
+        return nx >= 1 and nx * ny >= n + places * per_place
+    if kind == "advisory":
+        return (np.floor((long + e) / f.desk_cell_m)
+                * np.floor((short + e) / f.desk_cell_depth_m)) >= n
+    return True
+
+
+def count_fixtures(fixtures: Sequence[Fixture]) -> dict[str, int]:
+    """Fixtures per kind, leaving out chairs and wheelchair places (not planned units)."""
+    out: dict[str, int] = {}
+    for x in fixtures:
+        if x.kind in FIXTURE_OF.values():
+            out[x.kind] = out.get(x.kind, 0) + 1
+    return out

@@ -1,0 +1,129 @@
+"""Each hard rule of a branch floor, on a case built to break it, and the honest-size rules."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, Polygon, box
+
+from siteplanner.floorplan import FloorPlan, default_standard, plan_floor
+from siteplanner.floorplan.assemble import assemble, check_fixtures
+from siteplanner.floorplan.fixtures import FIXTURE_OF, Fixture, place_fixtures
+from siteplanner.floorplan.route import check_route
+
+L_SHAPE = Polygon([(0, 0), (20, 0), (20, 8), (9, 8), (9, 16), (0, 16)])
+IDENTITY = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+
+
+@pytest.fixture(scope="module")
+def l_plan() -> FloorPlan:
+    return plan_floor(L_SHAPE, [Point(20, 4)], 80.0, seed=3)
+
+
+def _assembled(zones: dict[str, Polygon], units: dict[str, int], door: Point):  # type: ignore[no-untyped-def]
+    std = default_standard()
+    kinds = list(zones)
+    geoms = [zones[k] for k in kinds]
+    outline = shapely.union_all(geoms)
+    area = np.array([g.area for g in geoms])
+    return assemble(geoms, kinds, area, area, [units.get(k, 0) for k in kinds], outline,
+                    outline, [door], [door], IDENTITY, std)
+
+
+# a 20 x 10 m hall: ATMs at the door (x = 20), waiting, service, and the staff rooms
+HALL = {
+    "self_service": box(16, 0, 20, 5),
+    "waiting": box(8, 0, 16, 5),
+    "service": box(8, 5, 20, 10),
+    "back_office": box(0, 5, 8, 10),
+}
+
+
+def test_a_secure_zone_next_to_waiting_breaks_the_security_rule() -> None:
+    beside_waiting = {**HALL, "vault": box(4, 0, 8, 5), "restroom": box(0, 0, 4, 5)}
+    done = _assembled(beside_waiting, {"self_service": 2, "waiting": 4, "service": 3,
+                                       "back_office": 3, "vault": 1}, Point(20, 2.5))
+    rule = done.metrics["constraints"]["secure_no_public_wall"]
+    assert not rule["pass"] and "vault/waiting" in rule["detail"]
+    assert not done.metrics["all_constraints_pass"]
+    # the same vault moved behind the back office, away from the public hall, passes
+    inside = {**HALL, "back_office": box(0, 5, 8, 10), "vault": box(0, 0, 4, 5),
+              "restroom": box(4, 0, 8, 5)}
+    ok = _assembled(inside, {"self_service": 2, "waiting": 4, "service": 3,
+                             "back_office": 3, "vault": 1}, Point(20, 2.5))
+    assert ok.metrics["constraints"]["secure_no_public_wall"]["pass"]
+
+
+@pytest.mark.parametrize(("width", "passes"), [(0.8, False), (1.3, True)])
+def test_a_corridor_narrower_than_the_clear_width_cuts_the_route(width: float,
+                                                                 passes: bool) -> None:
+    std = default_standard()
+    # hall at the door, a corridor, and a waiting room beyond it with its seats
+    hall = box(0, 0, 6, 6)
+    corridor = box(6, 2, 12, 2 + width)
+    waiting = box(12, 0, 18, 6)
+    seats = place_fixtures(waiting, "waiting", 6, std, wheelchair_places=1)
+    door = LineString([(0, 2), (0, 4)])
+    checks, route = check_route({"self_service": hall, "circulation": corridor,
+                                 "waiting": waiting}, seats, None, [door], std)
+    assert checks["clear_width_past_fixtures"]["pass"] is passes
+    assert checks["route_reaches_public_zones"]["pass"] is passes
+    if not passes:
+        assert "waiting" in checks["route_reaches_public_zones"]["detail"]
+        assert "seat in waiting" in checks["clear_width_past_fixtures"]["detail"]
+    else:
+        assert np.isfinite(route.egress_m) and route.egress_m > 12.0
+
+
+def test_an_atm_whose_clear_space_leaves_its_zone_is_caught() -> None:
+    std = default_standard()
+    zone = box(0, 0, 4, 3)
+    atms = place_fixtures(zone, "self_service", 1, std)
+    assert check_fixtures(atms, {"self_service": zone}, {"self_service": 1})[
+        "fixtures_inside_zone"]["pass"]
+    # an ATM standing 1.5 m out from the wall: its 1.5 m clear space runs 0.75 m past the zone
+    out = Fixture("atm", "self_service", box(1.6, 1.5, 2.4, 2.25), box(1.25, 2.25, 2.75, 3.75))
+    rule = check_fixtures([out], {"self_service": zone}, {"self_service": 1})[
+        "fixtures_inside_zone"]
+    assert not rule["pass"] and "atm in self_service" in rule["detail"]
+    atm = atms[0]
+    # and two ATMs on one spot overlap
+    twice = check_fixtures([atm, atm], {"self_service": zone}, {"self_service": 2})
+    assert not twice["fixtures_no_overlap"]["pass"]
+
+
+def test_fixture_counts_equal_the_planned_units(l_plan: FloorPlan) -> None:
+    fx = l_plan.fixtures
+    assert fx is not None
+    bodies = fx[fx["part"] == "body"]
+    for zone, units in l_plan.zones.set_index("zone")["units"].items():
+        kind = FIXTURE_OF.get(str(zone))
+        if kind is None:
+            continue
+        assert int(((bodies["fixture"] == kind) & (bodies["zone"] == zone)).sum()) == units, zone
+    assert l_plan.metrics["constraints"]["fixtures_match_programme"]["pass"]
+    # every body with its clearance inside its own zone, and no two bodies overlapping
+    zones = l_plan.zones.set_index("zone").geometry
+    for row in fx.itertuples():
+        assert zones[row.zone].buffer(1e-4, join_style="mitre").covers(row.geometry)
+
+
+def test_no_zone_exceeds_its_allowance_unless_the_surplus_is_labelled() -> None:
+    std = default_standard()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a floor above the typical range warns
+        plan = plan_floor(box(0, 0, 24, 14), [Point(12, 0)], 40.0, seed=0)
+    assert plan.ok, {k: v for k, v in plan.metrics["constraints"].items() if not v["pass"]}
+    z = plan.zones.set_index("zone")
+    programme_zones = z[z["programme_m2"] > 0]
+    assert (programme_zones["area_m2"] <= std.max_zone_ratio * programme_zones["programme_m2"]
+            * (1 + std.area_tolerance)).all()
+    surplus = z[z["programme_m2"] == 0]
+    assert len(surplus) == 1 and set(surplus.index) <= {"flex", "circulation"}
+    assert surplus["area_m2"].sum() > 0.25 * plan.outline.area
+    verdict = plan.metrics["premises"]
+    assert verdict["verdict"] == "too_large" and "would fit without it" in verdict["advice"]
+    assert plan.metrics["constraints"]["zone_size_honest"]["pass"]
