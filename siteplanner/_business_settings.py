@@ -14,7 +14,17 @@ from typing import Annotated, Literal
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import AllowInfNan, Strict
 
-from siteplanner._schema import Expect, FilePath, Problem, Text, is_file, settings, show
+from siteplanner._schema import (
+    Expect,
+    FilePath,
+    Metres0,
+    Minutes,
+    Problem,
+    Text,
+    is_file,
+    settings,
+    show,
+)
 
 __all__ = ["POLICY_MODES", "EconomicsSettings", "PolicySettings", "parse_amount"]
 
@@ -30,8 +40,6 @@ Hours = Annotated[float, *_NUM, Gt(0), Le(168), Expect("hours per week, more tha
 Years = Annotated[int, Strict(), Ge(1), Expect("a whole number of years >= 1, e.g. 10")]
 Rate = Annotated[float, *_NUM, Ge(0), Lt(1), Expect("a yearly rate from 0 to below 1, e.g. 0.10 for 10 %")]
 Percentile = Annotated[float, *_NUM, Ge(0), Le(100), Expect("a percentile from 0 to 100")]
-WalkMin = Annotated[float, *_NUM, Gt(0), Expect("a number > 0 (minutes)")]
-Metres0 = Annotated[float, *_NUM, Ge(0), Expect("a number >= 0 (metres)")]
 PolicyMode = Annotated[Literal["report", "strict"], Expect("report or strict")]
 Currency = Annotated[str, Strict(), Expect('a currency code such as "EUR"')]
 
@@ -120,11 +128,11 @@ class PolicySettings:
     """
 
     mode: PolicyMode = "report"
-    transit_max_walk_min: WalkMin = 5.0
+    transit_max_walk_min: Minutes = 5.0
     foot_traffic_percentile: Percentile = 50.0
     commercial_percentile: Percentile = 50.0
     competitor_min_m: Metres0 = 100.0
-    max_payback_years: WalkMin | None = None
+    max_payback_years: Minutes | None = None
 
 
 def parse_amount(text: str) -> float | str:
