@@ -38,6 +38,7 @@ Share = Annotated[float, *_NUM, Ge(0), Le(1), Expect("a share from 0 to 1")]
 Shrinkage = Annotated[float, *_NUM, Ge(0), Lt(1), Expect("a share from 0 to below 1")]
 Hours = Annotated[float, *_NUM, Gt(0), Le(168), Expect("hours per week, more than 0 and at most 168")]
 Years = Annotated[int, Strict(), Ge(1), Expect("a whole number of years >= 1, e.g. 10")]
+PaybackYears = Annotated[float, *_NUM, Gt(0), Expect("a number of years > 0, e.g. 7")]
 Rate = Annotated[float, *_NUM, Ge(0), Lt(1), Expect("a yearly rate from 0 to below 1, e.g. 0.10 for 10 %")]
 Percentile = Annotated[float, *_NUM, Ge(0), Le(100), Expect("a percentile from 0 to 100")]
 PolicyMode = Annotated[Literal["report", "strict"], Expect("report or strict")]
@@ -132,7 +133,7 @@ class PolicySettings:
     foot_traffic_percentile: Percentile = 50.0
     commercial_percentile: Percentile = 50.0
     competitor_min_m: Metres0 = 100.0
-    max_payback_years: Minutes | None = None
+    max_payback_years: PaybackYears | None = None
 
 
 def parse_amount(text: str) -> float | str:
