@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "CRSError",
     "InputError",
+    "ModeError",
     "OutputError",
     "SitePlannerError",
 ]
@@ -29,6 +30,10 @@ class CRSError(InputError):
 
 class ConfigError(InputError):
     """The study file or a command-line setting is invalid."""
+
+
+class ModeError(InputError):
+    """A travel mode of ``[network] modes`` has no network in the data, or no share."""
 
 
 class OutputError(SitePlannerError, OSError):

@@ -126,20 +126,19 @@ def _drop(s: RankState, why: dict[str, str], status: str, prefix: str) -> None:
 
 def select_npv(s: RankState, ranked: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """``--select npv``: standalone money per candidate, pairwise overlap, then the budgeted set."""
-    from siteplanner.proximity import walk_minutes
-
     study, layers, sel, net, h = s.study, need(s.layers), s.study.selection, s.study.network, \
         s.study.huff
     mpm, demand = s.metres_per_minute, need(s.demand)
 
+    modes = need(s.modes)
+
     def minutes(targets: gpd.GeoDataFrame) -> Any:
-        return (walk_minutes(s.graph, demand, targets, cutoff_min=net.cutoff_min,
-                             metres_per_minute=mpm) if len(targets) else None)
+        return modes.minutes(demand, targets, cutoff_min=net.cutoff_min) if len(targets) else None
 
     standard, premises = sizing_standard(study.floorplan)
     eligible = ranked["nearest_own_m"].to_numpy() >= sel.min_distance_to_own_m
     inputs = npv_inputs(ranked, minutes(ranked), minutes(layers.own_branches),
-                        minutes(layers.competitors), demand["weight"].to_numpy(dtype=float),
+                        minutes(layers.competitors), modes.weights(demand["weight"].to_numpy(dtype=float)),
                         study.economics, standard=standard, lam=h.lam,
                         attractiveness=(h.attractiveness_own, h.attractiveness_competitor,
                                         h.attractiveness_new),

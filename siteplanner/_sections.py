@@ -64,6 +64,7 @@ Solver = Annotated[Literal["auto", "exact", "heuristic"], Expect(f"one of {', '.
 ModelKind = Annotated[Literal["weighted", "learned"], Expect(f"one of {', '.join(MODEL_KINDS)}")]
 EdgePolicy = Annotated[Literal["exclude", "keep"], Expect('"exclude" or "keep"')]
 AdminLevel = Annotated[int, Strict(), Ge(1), Le(12), Expect("a whole number from 1 to 12 (OSM admin_level)")]
+TravelMode = Annotated[Literal["walk", "drive"], Expect('"walk" or "drive"')]
 Point2 = Annotated[tuple[Coordinate, Coordinate], Expect("an [x, y] point in local metres")]
 
 
@@ -146,8 +147,17 @@ class NetworkSettings:
     cutoff_min: Minutes = 15.0
     catchment_minutes: Annotated[tuple[Minutes, ...], Field(min_length=1)] = (5.0, 10.0)
     transit_within_min: Minutes = 5.0
+    #: How demand reaches a branch: ``["walk"]``, ``["walk", "drive"]``...; None: by the
+    #: density rule of :mod:`siteplanner.modes` (walk only in urban centres of >= 1,500
+    #: residents per km², walk and drive below). Each mode's minutes use the same cutoffs.
+    modes: Annotated[tuple[TravelMode, ...], Field(min_length=1)] | None = None
+    #: Each mode's share of demand (summed to 1 over ``modes``); None: walk 0.094, drive
+    #: 0.906, the NHTS 2001 split of daily trips (see :mod:`siteplanner.modes`).
+    mode_share: dict[TravelMode, Weight] | None = None
 
     def __post_init__(self) -> None:
+        if self.modes is not None and len(set(self.modes)) < len(self.modes):
+            raise Problem("modes", f"{{key}} names a mode twice ({list(self.modes)}); name each once")
         mins = sorted(self.catchment_minutes)
         if mins[-1] > self.cutoff_min:
             raise Problem("catchment_minutes",

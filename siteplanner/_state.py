@@ -24,6 +24,7 @@ from siteplanner.floorplan.sites import SitePlan
 from siteplanner.layers import Layers
 from siteplanner.learned import LearnedScores
 from siteplanner.market import market_share
+from siteplanner.modes import TravelModes
 from siteplanner.network import WalkGraph
 from siteplanner.proximity import Proximity
 from siteplanner.rescore import rank_inputs, rescore, rescored_sites
@@ -116,6 +117,8 @@ class RankState:
     layers: Layers | None = None
     cands: gpd.GeoDataFrame | None = None
     graph: WalkGraph | None = None
+    #: The travel modes of the market and the location models (set in the select stage).
+    modes: TravelModes | None = None
     prox: Proximity | None = None
     reach_m: float = 0.0
     raw: pd.DataFrame | None = None
@@ -155,7 +158,7 @@ def split_market(s: RankState, selected: gpd.GeoDataFrame) -> None:
         return
     market = market_share(need(s.layers), selected, need(s.demand), graph=s.graph,
                           settings=s.study.huff, cutoff_min=net.cutoff_min,
-                          speed_kmh=net.walk_speed_kmh)
+                          speed_kmh=net.walk_speed_kmh, modes=s.modes)
     parts = market.sites[list(MARKET_COLUMNS)].set_axis(selected.index)
     s.selected = selected.drop(columns=[c for c in MARKET_COLUMNS if c in selected]).join(parts)
     s.extras["market"] = market.summary

@@ -4,9 +4,10 @@ Demand points are the study's H3 cells, each carrying the people it holds on
 a day (``demand``: residents, workers and measured passers-by, see
 :mod:`siteplanner.demand`), so every market figure is in people per day.
 They choose among every branch,
-own, competitor and new, with Huff's rule over walk times
-(:mod:`siteplanner.huff`). Walk times run along the streets when a walking
-graph exists and in a straight line otherwise.
+own, competitor and new, with Huff's rule over travel times
+(:mod:`siteplanner.huff`), each mode's share of a cell by its own mode's
+minutes (:mod:`siteplanner.modes`). Walk times run along the streets when a
+walking graph exists and in a straight line otherwise.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from siteplanner import huff
 from siteplanner._errors import InputError
 from siteplanner.config import HuffSettings, LayerFile
 from siteplanner.layers import Layers
+from siteplanner.modes import TravelMode, TravelModes
 from siteplanner.network import WalkGraph
-from siteplanner.proximity import walk_minutes, xy
+from siteplanner.proximity import xy
 
 __all__ = ["MARKET_UNITS", "MarketResult", "catchments", "demand_unit", "market_share",
            "walk_graph"]
@@ -82,7 +84,7 @@ class MarketResult:
 
 def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
                  graph: WalkGraph | None, settings: HuffSettings, cutoff_min: float,
-                 speed_kmh: float) -> MarketResult:
+                 speed_kmh: float, modes: TravelModes | None = None) -> MarketResult:
     """Huff shares before and after opening ``selected``, split by where demand came from.
 
     Parameters
@@ -91,6 +93,10 @@ def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoData
         Demand points in the study CRS with a ``demand`` column (people per day,
         :func:`siteplanner.demand.demand_layer`; ``weight`` is read when absent)
         and its unit in ``attrs["unit"]``.
+    modes
+        The travel modes (:func:`siteplanner.modes.study_modes`): each mode's
+        share of every cell chooses by that mode's minutes, and the per-mode
+        splits are summed. None: everyone walks on ``graph``.
 
     Returns
     -------
@@ -115,16 +121,19 @@ def market_share(layers: Layers, selected: gpd.GeoDataFrame, demand: gpd.GeoData
         msg = ("demand is zero everywhere, so there is none to share; check the buildings, "
                "census or raster layer and the foot_traffic layer")
         raise InputError(msg)
-    minutes = walk_minutes(graph, demand, facilities, cutoff_min=cutoff_min, metres_per_minute=mpm)
+    if modes is None:
+        modes = TravelModes((TravelMode("walk", graph, 1.0, mpm),))
+    minutes = modes.minutes(demand, facilities, cutoff_min=cutoff_min)
+    by_mode = modes.weights(weights)
     lam = settings.lam
     summary: dict[str, Any] = {"lambda": lam, "lambda_source": "study",
                                "walk_times": "network" if graph is not None else "straight-line",
                                "cutoff_min": cutoff_min, "demand_points": len(demand),
-                               "demand_unit": unit}
+                               "demand_unit": unit, "modes": list(modes.names)}
     if settings.observed is not None:
-        lam = _calibrate(settings.observed, facilities, roles, minutes, attract, weights)
+        lam = _calibrate(settings.observed, facilities, roles, minutes, attract, by_mode)
         summary.update({"lambda": round(lam, 4), "lambda_source": f"fitted to {settings.observed}"})
-    impact = huff.market_impact(minutes, attract, weights, roles, lam=lam, facility_ids=ids)
+    impact = huff.market_impact(minutes, attract, by_mode, roles, lam=lam, facility_ids=ids)
     sites = impact.sites.loc[selected["site_id"].astype(str)]
     sites.attrs["unit"] = unit
     summary.update({

@@ -37,6 +37,7 @@ from siteplanner.layers import Layers, build_layers
 from siteplanner.learned import learned_scores
 from siteplanner.market import catchments, walk_graph
 from siteplanner.model import score
+from siteplanner.modes import check_mode_sources, study_modes
 from siteplanner.nearby import nearby_counts
 from siteplanner.premises import check_premises
 from siteplanner.proximity import NetworkWalk, StraightLine
@@ -83,6 +84,8 @@ def load_stage(s: RankState) -> None:
         msg = "no data source: give --osm FILE, --place NAME, --bbox W,S,E,N or an area layer"
         raise InputError(msg)
     check_premises(study.floorplan, where=str(study.source_file or "study"))
+    check_mode_sources(study.network, osm=study.osm,
+                       online=study.place is not None or study.bbox is not None)
     s.osm, s.online_area, s.inputs = load_osm(study)
     s.user = {kind: read_layer_file(spec) for kind, spec in study.layers.items()}
     s.inputs += [spec.path for spec in study.layers.values()]
@@ -187,6 +190,10 @@ def select_stage(s: RankState) -> None:
     s.demand = _demand_points(need(s.cands), need(s.raw), layers, study)
     s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
                           if k in s.demand.attrs} | {"cells": len(s.demand)}
+    s.modes = study_modes(study.network, demand=s.demand, area_km2=float(layers.area.area.sum()) / 1e6,
+                          walk=s.graph, crs=layers.crs, osm=study.osm, online_area=s.online_area,
+                          cache_folder=cache_folder())
+    s.extras["modes"] = s.modes.report
     if sel.method == "npv":
         ranked, s.extras["selection_model"] = select_npv(s, ranked)
     elif sel.method != "top":
@@ -200,7 +207,7 @@ def select_stage(s: RankState) -> None:
             attractiveness=(h.attractiveness_own, h.attractiveness_competitor,
                             h.attractiveness_new),
             solver=sel.solver, time_limit_s=sel.time_limit_s, seed=study.seed,
-            capacity=sel.capacity)
+            capacity=sel.capacity, modes=s.modes)
     if len(edge_rows):
         ranked = pd.concat([ranked, edge_rows])
         ranked["status"] = status_codes(ranked["status"].astype(str))

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from siteplanner._errors import InputError
+from siteplanner.modes import TravelMode, TravelModes
 from siteplanner.network import WalkGraph
-from siteplanner.proximity import walk_minutes
 from siteplanner.selection._status import status_codes
 from siteplanner.selection.capture import MaxCapture
 from siteplanner.selection.coverage import MaxCoverage
@@ -55,8 +55,8 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
                  k: int, min_distance_to_own_m: float, coverage_minutes: float,
                  cutoff_min: float, speed_kmh: float, lam: float,
                  attractiveness: tuple[float, float, float], solver: str = "auto",
-                 time_limit_s: float = 60.0, seed: int = 0, capacity: float | None = None
-                 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+                 time_limit_s: float = 60.0, seed: int = 0, capacity: float | None = None,
+                 modes: TravelModes | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Replace the top-K choice in ``ranked`` by the set a location model chooses.
 
     ``ranked`` is the output of :func:`~siteplanner.selection.select_top` (it
@@ -65,10 +65,13 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
     runtime and the objective with the existing branches alone.
     ``capacity`` (``coverage`` and ``pmedian``) is the demand weight each new
     site and each existing own branch can serve; demand is then split among
-    the branches in reach.
+    the branches in reach. ``modes`` (:mod:`siteplanner.modes`) gives each
+    mode's share of a cell its own mode's minutes (None: everyone walks).
     """
     mpm = speed_kmh * 1000 / 60
-    weights = demand["weight"].to_numpy(dtype=float)
+    if modes is None:
+        modes = TravelModes((TravelMode("walk", graph, 1.0, mpm),))
+    weights = modes.weights(demand["weight"].to_numpy(dtype=float))
     exclude = np.flatnonzero(ranked["nearest_own_m"].to_numpy() < min_distance_to_own_m)
     free = len(ranked) - len(exclude)
     if k > free:
@@ -76,9 +79,8 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
                f"those within {min_distance_to_own_m:.0f} m of own branches; lower top_k or "
                "selection.min_distance_to_own_m")
         raise InputError(msg)
-    cost = walk_minutes(graph, demand, ranked, cutoff_min=cutoff_min, metres_per_minute=mpm)
-    fixed = (walk_minutes(graph, demand, own, cutoff_min=cutoff_min, metres_per_minute=mpm)
-             if len(own) else None)
+    cost = modes.minutes(demand, ranked, cutoff_min=cutoff_min)
+    fixed = modes.minutes(demand, own, cutoff_min=cutoff_min) if len(own) else None
     if capacity is not None and rule not in ("coverage", "pmedian"):
         msg = f"selection.capacity applies to --select coverage or pmedian, not {rule!r}"
         raise InputError(msg)
@@ -100,7 +102,7 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
             msg = "--select capture needs competitors, and the competitors layer is empty"
             raise InputError(msg)
         a_own, a_comp, a_new = attractiveness
-        comp_cost = walk_minutes(graph, demand, competitors, cutoff_min=cutoff_min, metres_per_minute=mpm)
+        comp_cost = modes.minutes(demand, competitors, cutoff_min=cutoff_min)
         model = MaxCapture.from_cost_matrix(
             cost, weights, k=k, competitor_cost=comp_cost, fixed=fixed, rule="huff", beta=lam,
             attractiveness=np.full(len(ranked), a_new),

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 from shapely.geometry import MultiPolygon, Polygon, box
@@ -32,7 +33,10 @@ from siteplanner.config import parse_bbox
 from siteplanner.sources._osm import OSMData
 from siteplanner.sources.xml import feature_filter, graph_tables, split_features
 
-__all__ = ["CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "read_online"]
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "read_online", "read_online_roads"]
 
 #: Seconds to wait for a server to accept the connection: requests' documentation
 #: advises "slightly larger than a multiple of 3, the default TCP packet
@@ -121,6 +125,26 @@ def read_online(
     features, context = split_features(raw)
     return OSMData(features=features, nodes=nodes, edges=edges, data_date=date, extent=area,
                    **context), area
+
+
+def read_online_roads(area: Polygon | MultiPolygon, *, cache_folder: Path | None = None,
+                      connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                      read_timeout_s: float = READ_TIMEOUT_S) -> nx.MultiDiGraph | None:
+    """The drivable roads of ``area`` (osmnx ``network_type="drive"``), or None when it has none.
+
+    Read only for a study that drives; osmnx caches the answer with the walk's.
+    """
+    import osmnx as ox
+    from osmnx._errors import InsufficientResponseError
+
+    with _settings(cache_folder, (connect_timeout_s, read_timeout_s)), \
+            _server_errors(ox.settings.overpass_url, "the study area"):
+        try:
+            graph = ox.graph_from_polygon(area, network_type="drive", simplify=False,
+                                          retain_all=True)
+        except InsufficientResponseError:
+            return None
+    return graph if len(graph) else None
 
 
 def _geocode(place: str) -> Polygon | MultiPolygon:
