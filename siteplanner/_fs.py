@@ -475,8 +475,10 @@ def _swap(real: Path, tmp: Path, written: list[str], out_dir: Path) -> None:
     _write_manifest(tmp, written)
     _hook("manifest")
     old: Path | None = None
-    try:
-        with _signals_held():
+    # the old folder is removed while signals are still held: a signal held back arrives
+    # as the block ends and would otherwise interrupt the removal and leave it behind
+    with _signals_held():
+        try:
             if os.path.lexists(real):
                 old = tmp.with_name(tmp.name.replace(".new-", ".old-"))
                 os.rename(real, old)
@@ -491,10 +493,9 @@ def _swap(real: Path, tmp: Path, written: list[str], out_dir: Path) -> None:
                 raise OutputError(msg) from None
             _fsync_dir(real.parent)
             _hook("swapped")
-    finally:
-        # a signal held back arrives as the block ends: the swap is done by then
-        if old is not None and not os.path.lexists(tmp):
-            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if old is not None and not os.path.lexists(tmp):
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _update_in_place(real: Path, tmp: Path, previous: set[str] | None) -> None:
@@ -523,15 +524,33 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the block: they arrive when it is done."""
-    can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    if can:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    """Hold SIGINT and SIGTERM back for the block: they arrive when it is done.
+
+    Blocking the signals in this thread is not enough: a signal sent to the
+    process may be taken by any other thread (a progress display, a GDAL or
+    BLAS worker), whose C handler then makes the main thread raise at once.
+    So the Python handlers are swapped for ones that only note the signal,
+    which is sent again once the block is over.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    handlers = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
+                for sig in wanted}
+    masked = hasattr(signal, "pthread_sigmask")
+    if masked:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(wanted))
     try:
         yield
     finally:
-        if can:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # pending ones are noted now
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(held):
+            os.kill(os.getpid(), sig)
 
 
 def _hook(step: str) -> None:
