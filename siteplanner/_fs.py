@@ -549,8 +549,8 @@ def _signals_held() -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # pending ones are noted now
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        for sig in dict.fromkeys(held):
-            os.kill(os.getpid(), sig)
+        for signum in dict.fromkeys(held):
+            os.kill(os.getpid(), signum)
 
 
 def _hook(step: str) -> None:
