@@ -27,7 +27,8 @@ __all__ = ["study_template", "write_study"]
 _SECTION_NOTES = {
     "candidates": "Candidate cells: H3 resolution 11 is ~25 m, a block face.",
     "selection": "How sites are chosen: top K by score, kept apart (metres).",
-    "network": "Walking on the streets: speed (km/h) and the walks counted (minutes).",
+    "network": ("Walking, and driving where the study is thinly peopled: speed (km/h), the "
+                "walks counted (minutes), the modes and their share of demand."),
     "model": "weighted (the weights below) or learned; stability draws and clusters.",
     "floorplan": "Floor plans for the top sites need the brand's premises outline.",
     "huff": "The Huff market split: distance decay and relative attractiveness.",
