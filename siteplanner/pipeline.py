@@ -187,7 +187,7 @@ def select_stage(s: RankState) -> None:
     ranked = select_top(pool, layers.own_branches, k=sel.top_k,
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
-    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study)
+    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, s.osm)
     s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
                           if k in s.demand.attrs} | {"cells": len(s.demand)}
     s.modes = study_modes(study.network, demand=s.demand, area_km2=float(layers.area.area.sum()) / 1e6,
@@ -394,19 +394,25 @@ def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: La
 
 
 def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
-                   study: Study) -> gpd.GeoDataFrame:
+                   study: Study, data: OSMData | None) -> gpd.GeoDataFrame:
     """The H3 cells of the study area that hold people, with people per day: the demand.
 
     Demand covers the whole area, not only the buildable candidates: people
     live and work where no branch can stand. Cells with no one in them are
-    left out of the market. Without buildings, census or raster the demand
+    left out of the market. Buildings come from the study's OSM file, or with
+    the data of an online study. Without buildings, census or raster the demand
     falls back to the foot-traffic value over the candidates, with a warning.
     """
     from siteplanner.sources.buildings import read_buildings, read_landuse
 
     osm = study.osm if study.osm is not None and study.osm.is_file() else None
+    buildings = landuse = None
+    if osm is not None:
+        buildings, landuse = read_buildings(osm), read_landuse(osm)
+    elif data is not None and data.buildings is not None and len(data.buildings):
+        buildings, landuse = data.buildings, data.landuse
     d = study.demand
-    if osm is None and d.census is None and d.raster is None:
+    if buildings is None and d.census is None and d.raster is None:
         cells, foot = cands, raw["foot_traffic"]
     else:
         cells = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
@@ -418,7 +424,7 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
     census = (read_census(d.census), str(d.census)) if d.census is not None else None
     out = demand_layer(
         cells, foot_traffic=foot.fillna(0.0), foot_traffic_measured=layers.foot_traffic_measured,
-        buildings=read_buildings(osm) if osm else None, landuse=read_landuse(osm) if osm else None,
+        buildings=buildings, landuse=landuse,
         census=census, raster=d.raster,
         weights={"residents": d.residents_weight, "workers": d.workers_weight,
                  "foot_traffic": d.foot_traffic_weight})

@@ -8,9 +8,10 @@ matches each request the way the real services would:
   name, or ``[]`` for a name it does not know.
 - ``POST .../interpreter`` (Overpass; ``data=`` form field, or a GET query):
   the recorded walk-network answer for a ``way["highway"]...["foot"!~"no"]``
-  query, the recorded features answer for an ``['amenity']`` query, each only
-  if the query's ``poly:`` overlaps the recorded data; otherwise an answer
-  with no elements.
+  query, the recorded features answer for an ``['amenity']`` query, the
+  recorded buildings answer for a ``['building']`` query, each only if the
+  query's ``poly:`` overlaps the recorded data; otherwise an answer with no
+  elements.
 - ``GET .../status``: an Overpass status page with free slots, so osmnx's
   rate-limit probe (``ox.settings.overpass_rate_limit``, left on) passes
   without a pause.
@@ -63,6 +64,7 @@ class ReplayServer:
     places: dict[str, list[dict[str, Any]]]
     walk: dict[str, Any]
     features: dict[str, Any]
+    buildings: dict[str, Any]
     extent: tuple[float, float, float, float]
     requests: list[Request] = field(default_factory=list)
     #: When set, every request gets this HTTP status and a plain-text page.
@@ -82,6 +84,8 @@ class ReplayServer:
         # osmnx writes feature tag keys with Python's repr: ['amenity']
         if re.search(r"""\[["']amenity["']\]""", query):
             return self.features
+        if re.search(r"""\[["']building["']\]""", query):
+            return self.buildings
         return empty
 
 
@@ -158,6 +162,7 @@ def replay_server() -> Iterator[ReplayServer]:
         places={"kluuvi, helsinki, finland": kluuvi},
         walk=walk,
         features=features,
+        buildings=json.loads((DATA / "overpass_buildings.json").read_text(encoding="utf-8")),
         extent=_extent(walk),
     )
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))

@@ -42,6 +42,9 @@ def test_rank_online_for_a_place(runner, tmp_path: Path, online: ReplayServer,  
     run = json.loads((out / "run.json").read_text())
     assert run["study"]["place"] == "Kluuvi, Helsinki, Finland" and run["study"]["osm"] is None
     assert len(pd.read_csv(out / "ranked_sites.csv")) == 2
+    # an online study's demand is people in its buildings, not the shop-density fallback
+    assert "falls back" not in res.stderr
+    assert run["demand"]["sources"]["residents"].startswith("OSM buildings"), run["demand"]
 
 
 def test_an_unknown_place_is_one_clean_line(runner, tmp_path: Path, online: ReplayServer,  # noqa: F811

@@ -85,7 +85,7 @@ def test_place_reads_area_features_and_network(online: ReplayServer, tmp_path: P
     assert len(search) == 1 and search[0].params["q"] == KLUUVI
     assert search[0].params["polygon_geojson"] == "1"
     posts = [r for r in online.seen("interpreter") if r.method == "POST"]
-    assert len(posts) == 2
+    assert len(posts) == 3, "the walk network, the features and the buildings"
     assert online.seen("status"), "osmnx's rate-limit probe reached the server"
 
     f = data.features
@@ -101,6 +101,12 @@ def test_place_reads_area_features_and_network(online: ReplayServer, tmp_path: P
     assert len(max(nx.connected_components(graph), key=len)) >= 0.8 * len(nodes)
     assert edges["length"].between(0, 500).all()
     assert data.data_date == "2019-04-08T07:38:42Z"
+    # the demand model's buildings come with the data, tags and all
+    b = data.buildings
+    assert b is not None and data.landuse is not None
+    assert len(b) >= 15 and b.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    assert b["building"].notna().all() and b["building:levels"].notna().any()
+    assert len(data.landuse) >= 1 and data.landuse["landuse"].notna().all()
 
     # the same study again: everything comes from osmnx's cache
     before = len(online.requests)

