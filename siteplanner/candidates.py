@@ -25,6 +25,7 @@ only because the competitors beyond the edge are not in the file.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -37,6 +38,8 @@ import shapely
 from siteplanner._errors import InputError
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SITE_COLUMNS", "buildable", "edge_flags", "edge_policy", "h3_candidates",
            "site_candidates", "street_distance_default", "user_candidates", "with_cells"]
@@ -217,6 +220,8 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
         cells = _cell_centres(layers.area, resolution=resolution)
         kept, counts = buildable(cells, streets=layers.streets, blocked=layers.blocked,
                                  street_within_m=within)
+        log.info("candidates: %s of %s cells by a street, on open land", f"{len(kept):,}",
+                 f"{len(cells):,}")
         cands = with_cells(kept)
         report.update(source=f"H3 cells at resolution {resolution}", cells_in_area=counts["in_area"],
                       near_street=counts["near_street"], candidates=counts["buildable"],
@@ -226,6 +231,7 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
     edge = edge_flags(cands, layers.extent, reach_m=reach_m)
     report.update(edge=int(edge.sum()), edge_share=round(float(edge.mean()), 4),
                   edge_reach_m=reach_m)
+    log.info("candidates: addresses and districts of %s sites", f"{len(cands):,}")
     words = site_addresses(cands.geometry, addresses=layers.addresses, streets=layers.streets,
                            boundaries=layers.boundaries, places=layers.places,
                            max_address_m=default_m, area_level=layers.area_level)

@@ -340,7 +340,8 @@ def residents_workers(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *,
     n = len(cells)
     out = {col: np.bincount(c_idx, weights=people[col].to_numpy()[b_idx], minlength=n)
            for col in ("residents", "workers", "floor_area_m2")}
-    log.info("buildings: %d of %d fall in the %d demand cells", len(b_idx), len(people), n)
+    log.info("demand: %s of %s buildings fall in the %s demand cells", f"{len(b_idx):,}",
+             f"{len(people):,}", f"{n:,}")
     return pd.DataFrame(out, index=cells.index)
 
 

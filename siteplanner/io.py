@@ -135,7 +135,9 @@ def _write_gpkg(tables: dict[str, gpd.GeoDataFrame], path: Path) -> None:
     """Each layer in WGS84, written in bulk through pyogrio and Arrow."""
     import pyogrio
 
-    for name, gdf in tables.items():
+    for i, (name, gdf) in enumerate(tables.items(), start=1):
+        log.info("write: sites.gpkg layer %d of %d (%s, %s rows)", i, len(tables), name,
+                 f"{len(gdf):,}", extra={"progress": (i, len(tables))})
         pyogrio.write_dataframe(gdf.to_crs(4326), path, layer=name, driver="GPKG", use_arrow=True)
 
 
@@ -177,6 +179,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
                 if site_plan.plan is not None:
                     write_plan(site_plan.plan, plans_dir / safe_component(site_id))
         ids = result.selected["site_id"].astype(str).tolist()
+        log.info("write: map.html (%s candidates)", f"{len(result.candidates):,}")
         write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
         record = RunRecord.from_result(result, write_seconds=time.perf_counter() - t0)
         if report:
