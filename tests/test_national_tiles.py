@@ -1,7 +1,7 @@
 """``siteplanner national --tile-km2``: a large area split into tiles with overlap, merged by core.
 
 Andorra la Vella (one parish, about 12 km² of bounds) at H3 resolution 9 with
-no stability draws, whole and in 6 km² tiles, so each run takes seconds.
+no stability draws, whole and in 10 km² tiles, so each run takes seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from siteplanner.national import plan_areas
 from siteplanner.national_tiles import in_core, overlap_m, tile_areas
 
 pytestmark = pytest.mark.slow
-TILE_KM2 = 6.0
+TILE_KM2 = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,10 @@ def test_a_large_area_becomes_tiles_whose_cores_part_it_and_overlap_the_catchmen
 def test_tiles_merge_into_one_ranking_from_their_cores_close_to_the_untiled_one(runs):
     study, whole, tiled = runs
     areas = pd.read_csv(tiled / "areas.csv", keep_default_na=False)
-    assert len(areas) >= 2 and set(areas["status"]) == {"done"}
+    assert (areas["status"] == "done").sum() >= 2
+    # a tile of bare mountain holds no one: it fails alone, with the reason, and the rest merge
+    failed = areas[areas["status"] == "failed"]
+    assert failed["error"].str.contains("demand is zero everywhere").all()
     jobs = tile_areas(plan_areas(load_study(study), cache_dir=tiled / ".cache"), tile_km2=TILE_KM2,
                       cache_dir=tiled / ".cache")
     a = pd.read_csv(whole / "national_sites.csv")
