@@ -154,7 +154,22 @@ def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int,
     return with_cells(centres) if polygons else centres
 
 
+#: The last few areas' cell centres: a run asks for the same area's cells twice (the
+#: candidates, then the demand over the whole area), and a country's take a second.
+_CENTRES: dict[tuple[bytes, str, int], gpd.GeoDataFrame] = {}
+_CENTRES_KEPT = 2
+
+
 def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
+    key = (shapely.to_wkb(area.geometry.union_all()), str(area.crs), resolution)
+    if key not in _CENTRES:
+        while len(_CENTRES) >= _CENTRES_KEPT:
+            _CENTRES.pop(next(iter(_CENTRES)))
+        _CENTRES[key] = _compute_centres(area, resolution=resolution)
+    return _CENTRES[key].copy()
+
+
+def _compute_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
     import h3.api.numpy_int as h3_int
     from pyproj import Transformer
 
