@@ -3,7 +3,7 @@ aggregation against pandana and against the previous method, in one run.
 
 Prints JSON. Run::
 
-    .venv/bin/python benchmarks/bench_national.py [--only read,network,pipeline]
+    .venv/bin/python benchmarks/bench_national.py [--only read,end_to_end,network,pipeline]
         [--sizes 1000,10000,100000,300000] [--repeats 3] [--forward-max 12000]
 
 Measurements (one function each; ``--only`` picks some):
@@ -19,7 +19,10 @@ Measurements (one function each; ``--only`` picks some):
   extra) and the previous method (one search from every candidate to every
   node, up to ``--forward-max`` candidates: it takes minutes beyond) run on the
   same graph and points, each in its own process for its peak memory.
-- ``pipeline``: ``rank_sites`` per stage, seconds and peak RSS, on Helsinki
+- ``end_to_end``: ``siteplanner rank`` on the bundled Andorra study with
+  ``--no-report``, wall seconds and peak RSS, and its ratio to the read floor
+  measured in the same child just before (the issue's goal: within 10×).
+- ``pipeline``: ``rank_sites`` and the write per stage, seconds and peak RSS, on Helsinki
   tiled to each size (translated copies of the real extract stitched by short
   footways; H3 res-11 candidates) and on Andorra as read from its file.
 
@@ -283,17 +286,53 @@ def measure_pipeline(place: str, repeats: int) -> dict[str, Any]:
     if place != "andorra":  # the tiled layers replace the read
         pipeline.load_osm = lambda _study: (None, None, [])  # type: ignore[assignment]
         pipeline.build_layers = lambda **_kw: layers  # type: ignore[assignment]
+    import tempfile
+
+    from siteplanner.io import write_rank_outputs
+
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
-        result = pipeline.rank_sites(study)
-        runs.append((time.perf_counter() - start, result.timings))
+        result = pipeline.rank_sites(study, floorplans=False)
+        t_write = time.perf_counter()
+        with tempfile.TemporaryDirectory() as d:
+            write_rank_outputs(result, Path(d) / "out", report=False)
+            sizes = {p.name: p.stat().st_size for p in (Path(d) / "out").iterdir()}
+        done = time.perf_counter()
+        runs.append((done - start, {**result.timings, "write": done - t_write}))
     stages = {k: round(statistics.median(t[k] for _, t in runs), 3) for k in runs[0][1]}
     return {"place": place, "candidates": len(result.candidates),
             "nodes": int(len(layers.street_nodes)),
             "total_s": round(statistics.median(s for s, _ in runs), 3), "stages_s": stages,
-            "peak_mb": peak_mb(), "territories_coarsened": result.extras.get("territories", {})
+            "peak_mb": peak_mb(),
+            "mb": {k: round(sizes[k] / 1e6, 2) for k in ("sites.gpkg", "map.html") if k in sizes},
+            "territories_coarsened": result.extras.get("territories", {})
             .get("coarsened")}
+
+
+def measure_end_to_end(place: str, repeats: int) -> dict[str, Any]:
+    """``siteplanner rank STUDY --no-report`` on the bundled Andorra study: wall seconds and peak RSS.
+
+    The read floor is measured in the same process just before, so the ratio
+    end_to_end / read compares two figures taken under the same machine load.
+    """
+    import tempfile
+
+    from siteplanner import datasets
+
+    read = measure_read(place, repeats)
+    cli = Path(sys.executable).parent / "siteplanner"
+    walls = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as d:
+            start = time.perf_counter()
+            subprocess.run([str(cli), "rank", str(datasets.andorra().study), "--no-report",
+                            "--out", str(Path(d) / "out")], check=True, capture_output=True)
+            walls.append(time.perf_counter() - start)
+    wall = statistics.median(walls)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"place": place, "read_s": read["read_s"], "end_to_end_s": round(wall, 3),
+            "ratio_end_to_end_to_read": round(wall / read["read_s"], 2), "peak_mb": round(peak, 1)}
 
 
 # ------------------------------------------------------------------ driver
@@ -313,7 +352,7 @@ def child(args: list[str]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="read,network,pipeline")
+    parser.add_argument("--only", default="read,end_to_end,network,pipeline")
     parser.add_argument("--sizes", default="1000,10000,100000,300000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pipeline-repeats", type=int, default=3)
@@ -324,7 +363,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        fn = {"read": measure_read, "network": measure_network, "pipeline": measure_pipeline}[kind]
+        fn = {"read": measure_read, "network": measure_network, "pipeline": measure_pipeline,
+              "end_to_end": measure_end_to_end}[kind]
         print(RESULT + json.dumps(fn(*rest[:-1], int(rest[-1]))))
         return
     only = set(args.only.split(","))
@@ -334,6 +374,8 @@ def main() -> None:
     out: dict[str, Any] = {"radius_m": RADIUS_M, "repeats": args.repeats}
     if "read" in only:
         out["read"] = [child(["read", p, reps]) for p in ("helsinki", "andorra")]
+    if "end_to_end" in only:
+        out["end_to_end"] = child(["end_to_end", "andorra", reps])
     if "network" in only:
         rows = []
         for place in places:

@@ -12,6 +12,8 @@ boundaries in the data, the nearest place node alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -83,6 +85,13 @@ def site_addresses(points: gpd.GeoSeries, *, addresses: gpd.GeoDataFrame,
                         index=points.index)
 
 
+def _normalised(values: np.ndarray) -> np.ndarray:
+    """``normalise`` of each value, computed once per distinct value (streets repeat)."""
+    memo: dict[Any, str] = {}
+    return np.array([memo[v] if v in memo else memo.setdefault(v, normalise(v)) for v in values],
+                    dtype=object)
+
+
 def _street_nearby(sites: np.ndarray, streets: np.ndarray, named: gpd.GeoDataFrame, *,
                    within_m: float) -> np.ndarray:
     """True where a walkable street of that name (normalised) runs within ``within_m`` of the site."""
@@ -91,8 +100,8 @@ def _street_nearby(sites: np.ndarray, streets: np.ndarray, named: gpd.GeoDataFra
         return ok
     i, j = shapely.STRtree(np.asarray(named.geometry.values)).query(
         sites, predicate="dwithin", distance=within_m)
-    names = pd.Series(_first_name(named["name"].to_numpy()), dtype=object).map(normalise).to_numpy()
-    wanted = pd.Series(streets, dtype=object).map(normalise).to_numpy()
+    names = _normalised(_first_name(named["name"].to_numpy()))
+    wanted = _normalised(streets)
     match = names[j] == wanted[i]
     ok[i[match]] = True
     return ok
@@ -122,7 +131,10 @@ def _districts(geoms: np.ndarray, boundaries: gpd.GeoDataFrame, places: gpd.GeoD
         unit[best["pt"].to_numpy()] = best["poly"].to_numpy()
         # the unit and the one above it (a quarter and its parish), each name once
         chain = ordered.drop_duplicates(["pt", "name"]).groupby("pt").head(2)
-        names = chain.groupby("pt")["name"].agg(", ".join)
+        first = ~chain["pt"].duplicated().to_numpy()  # at most two per site: join them whole-column
+        unit_of = chain[first].set_index("pt")["name"]
+        above = chain[~first].set_index("pt")["name"].reindex(unit_of.index)
+        names = unit_of.where(above.isna(), unit_of + ", " + above)
     unit_name = np.full(n, None, dtype=object)
     if len(b):
         unit_name[names.index.to_numpy()] = names.to_numpy()

@@ -25,6 +25,7 @@ only because the competitors beyond the edge are not in the file.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -37,6 +38,8 @@ import shapely
 from siteplanner._errors import InputError
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SITE_COLUMNS", "buildable", "edge_flags", "edge_policy", "h3_candidates",
            "site_candidates", "street_distance_default", "user_candidates", "with_cells"]
@@ -137,38 +140,75 @@ def edge_flags(cands: gpd.GeoDataFrame, extent: shapely.Geometry | None, *,
     return pd.Series(out, index=cands.index, name="edge")
 
 
-def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
+def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int,
+                  polygons: bool = True) -> gpd.GeoDataFrame:
     """One candidate per H3 cell whose centre lies in the study area.
 
     Returns points at the cell centres in the area's CRS, indexed by
-    ``site_id`` (the H3 cell id), with the cell polygon in ``cell``.
+    ``site_id`` (the H3 cell id), with the cell polygon in ``cell`` unless
+    ``polygons=False`` (a country holds hundreds of thousands of cells, and
+    counting buildings per cell needs only the ids: see
+    :func:`siteplanner.demand.residents_workers`).
     """
-    return with_cells(_cell_centres(area, resolution=resolution))
+    centres = _cell_centres(area, resolution=resolution)
+    return with_cells(centres) if polygons else centres
+
+
+#: The last few areas' cell centres: a run asks for the same area's cells twice (the
+#: candidates, then the demand over the whole area), and a country's take a second.
+_CENTRES: dict[tuple[bytes, str, int], gpd.GeoDataFrame] = {}
+_CENTRES_KEPT = 2
 
 
 def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
+    key = (shapely.to_wkb(area.geometry.union_all()), str(area.crs), resolution)
+    if key not in _CENTRES:
+        while len(_CENTRES) >= _CENTRES_KEPT:
+            _CENTRES.pop(next(iter(_CENTRES)))
+        _CENTRES[key] = _compute_centres(area, resolution=resolution)
+    return _CENTRES[key].copy()
+
+
+def _compute_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
+    import h3.api.numpy_int as h3_int
+    from pyproj import Transformer
+
     wgs = area.to_crs(4326).geometry.union_all()
-    cells = sorted(h3.geo_to_cells(shapely.geometry.mapping(wgs), resolution))
-    if not cells:
+    # H3 fills the convex hull (few edges, so fast), then one vectorised shapely test keeps
+    # the cells whose centre lies in the area itself: the same cells as filling the area,
+    # whose every cell is tested against all of a country border's edges. Integer ids
+    # sort as their hex strings do (one resolution: one length).
+    ids = np.sort(h3_int.geo_to_cells(shapely.geometry.mapping(shapely.convex_hull(wgs)),
+                                      resolution))
+    latlng = np.array([h3_int.cell_to_latlng(c) for c in ids], dtype=float).reshape(-1, 2)
+    shapely.prepare(wgs)
+    inside = shapely.contains_xy(wgs, latlng[:, 1], latlng[:, 0])
+    ids, latlng = ids[inside], latlng[inside]
+    if not len(ids):
         msg = (f"the study area holds no H3 cell centre at resolution {resolution}; "
                "raise candidates.h3_resolution or give a larger area")
         raise InputError(msg)
-    latlng = np.array([h3.cell_to_latlng(c) for c in cells])
-    pts = gpd.GeoSeries(gpd.points_from_xy(latlng[:, 1], latlng[:, 0]), crs=4326)
-    gdf = gpd.GeoDataFrame({"site_id": cells}, geometry=pts.to_crs(area.crs).values, crs=area.crs)
+    cells = np.array([h3.int_to_str(int(c)) for c in ids], dtype=object)
+    x, y = Transformer.from_crs(4326, area.crs, always_xy=True).transform(latlng[:, 1], latlng[:, 0])
+    gdf = gpd.GeoDataFrame({"site_id": cells}, geometry=gpd.points_from_xy(x, y), crs=area.crs)
     return gdf.set_index("site_id", drop=False)
 
 
 def with_cells(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Add each H3 candidate's cell polygon as ``cell`` (built only for the cells kept)."""
+    from pyproj import Transformer
+
     rings = [h3.cell_to_boundary(c) for c in gdf["site_id"]]
+    to_crs = Transformer.from_crs(4326, gdf.crs, always_xy=True)
     polys = np.empty(len(rings), dtype=object)
-    for size in {len(r) for r in rings}:  # hexagons, and the twelve pentagons of the globe
-        pick = np.flatnonzero([len(r) == size for r in rings])
+    sizes = np.fromiter((len(r) for r in rings), dtype=int, count=len(rings))
+    for size in np.unique(sizes):  # hexagons, and the twelve pentagons of the globe
+        pick = np.flatnonzero(sizes == size)
         latlng = np.array([rings[i] for i in pick], dtype=float).reshape(len(pick), size, 2)
-        polys[pick] = shapely.polygons(latlng[:, :, ::-1])  # one vectorised call, lon/lat order
+        x, y = to_crs.transform(latlng[:, :, 1], latlng[:, :, 0])  # one call, lon/lat order
+        polys[pick] = shapely.polygons(np.stack([x, y], axis=-1))
     out = gdf.copy()
-    out["cell"] = gpd.GeoSeries(polys, crs=4326).to_crs(gdf.crs).values
+    out["cell"] = gpd.GeoSeries(polys, index=gdf.index, crs=gdf.crs).values
     return out
 
 
@@ -195,6 +235,8 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
         cells = _cell_centres(layers.area, resolution=resolution)
         kept, counts = buildable(cells, streets=layers.streets, blocked=layers.blocked,
                                  street_within_m=within)
+        log.info("candidates: %s of %s cells by a street, on open land", f"{len(kept):,}",
+                 f"{len(cells):,}")
         cands = with_cells(kept)
         report.update(source=f"H3 cells at resolution {resolution}", cells_in_area=counts["in_area"],
                       near_street=counts["near_street"], candidates=counts["buildable"],
@@ -204,6 +246,7 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
     edge = edge_flags(cands, layers.extent, reach_m=reach_m)
     report.update(edge=int(edge.sum()), edge_share=round(float(edge.mean()), 4),
                   edge_reach_m=reach_m)
+    log.info("candidates: addresses and districts of %s sites", f"{len(cands):,}")
     words = site_addresses(cands.geometry, addresses=layers.addresses, streets=layers.streets,
                            boundaries=layers.boundaries, places=layers.places,
                            max_address_m=default_m, area_level=layers.area_level)

@@ -103,6 +103,44 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class _StageProgress(logging.Handler):
+    """Shows what a long stage is doing under the stage bar, from the library's log records.
+
+    Library code prints nothing: it logs at INFO (``"candidates: 35,931 of 227,355
+    cells ..."``), and a record with ``extra={"progress": (done, total)}`` moves a
+    bar with its counts (``write: sites.gpkg layer 3 of 10``). Without ``-v`` those
+    records go only here, not to the terminal.
+    """
+
+    def __init__(self, progress: Any, task: Any) -> None:
+        super().__init__(logging.INFO)
+        self.progress, self.task = progress, task
+        self.logger = logging.getLogger("siteplanner")
+        self.saved = (self.logger.level, self.logger.propagate)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        done_total = getattr(record, "progress", None)
+        text = Text(f"  {record.getMessage()}", style="dim")
+        if done_total is None:
+            self.progress.update(self.task, description=text, total=None, visible=True)
+        else:
+            done, total = done_total
+            self.progress.update(self.task, description=text, completed=done, total=total,
+                                 visible=True)
+
+    def __enter__(self) -> _StageProgress:
+        if not self.logger.isEnabledFor(logging.INFO):  # quiet: the records come only here
+            self.logger.setLevel(logging.INFO)
+            self.logger.propagate = False
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.saved[0])
+        self.logger.propagate = self.saved[1]
+
+
 def _show_warning(message: Warning | str, category: type[Warning], *_a: Any, **_k: Any) -> None:
     if issubclass(category, UserWarning):
         err.print(_line("warning:", "yellow", message), highlight=False, soft_wrap=True)
@@ -152,16 +190,20 @@ def _run_rank(study_path: Path | None, *, out_dir: Path, osm: Path | None = None
 
     def on_stage(name: str) -> None:
         progress.update(task, description=name, completed=names.index(name))
+        progress.update(detail, description="", completed=0, total=None, visible=False)
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as progress:
         task = progress.add_task("starting", total=len(names) + 1)
-        result = rank_sites(study, on_stage=on_stage, floorplans=report)
-        progress.update(task, description="write", completed=len(names))
-        t0 = time.perf_counter()
-        files = write_rank_outputs(result, out_dir, report=report)
-        written_s = time.perf_counter() - t0
+        detail = progress.add_task("", total=None, visible=False)
+        with _StageProgress(progress, detail):
+            result = rank_sites(study, on_stage=on_stage, floorplans=report)
+            progress.update(task, description="write", completed=len(names))
+            progress.update(detail, visible=False)
+            t0 = time.perf_counter()
+            files = write_rank_outputs(result, out_dir, report=report)
+            written_s = time.perf_counter() - t0
     for w in result.warnings:
         err.print(_line("warning:", "yellow", w), highlight=False, soft_wrap=True)
     out.print(_sites_table(result))
@@ -317,6 +359,8 @@ def national(
         "--scheduler", help="Use the Dask cluster at tcp://HOST:PORT.")] = None,
     memory_limit: Annotated[str | None, typer.Option(
         "--memory-limit", help="Memory per local worker, e.g. 2GiB (default: the machine's / N).")] = None,
+    tile_km2: Annotated[float | None, typer.Option(
+        "--tile-km2", help="Split each area above this many km² into tiles with overlap.")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override, as for rank.")] = None,
 ) -> None:
     """Run the study over many areas on Dask and rank the best sites across all of them."""
@@ -332,7 +376,8 @@ def national(
     base = load_study(study).with_overrides(sets=sets or [], top_k=top)
     with output_lock(out_dir):
         run = run_national(base, out_dir=out_dir, admin_level=level, top_k=top, workers=workers,
-                           scheduler=scheduler, memory_limit=memory_limit, on_area=_area_line)
+                           scheduler=scheduler, memory_limit=memory_limit, tile_km2=tile_km2,
+                           on_area=_area_line)
         files = write_national_outputs(run, out_dir)
     table = Table(title=Text(_plain(f"{run.study.display_name}: top {len(run.sites)} sites nationally")))
     for col in ("rank", "area", "site_id", "score"):

@@ -265,13 +265,50 @@ def building_people(buildings: gpd.GeoDataFrame, *, crs: Any,
         geometry=b.geometry.values, crs=b.crs, index=b.index)
 
 
+def _h3_resolution(cells: pd.DataFrame) -> int | None:
+    """The H3 resolution of cells indexed by H3 cell ids (one resolution), else None."""
+    import h3
+
+    if not len(cells) or not all(isinstance(i, str) and h3.is_valid_cell(i) for i in cells.index[:50]):
+        return None
+    res = {h3.get_resolution(i) for i in cells.index[:50]}
+    return res.pop() if len(res) == 1 else None
+
+
 def _cell_polygons(cells: gpd.GeoDataFrame) -> np.ndarray:
     if "cell" in cells:
         return np.asarray(gpd.GeoSeries(cells["cell"]).values)
     if cells.geom_type.isin(["Polygon", "MultiPolygon"]).all():
         return np.asarray(cells.geometry.values)
+    if _h3_resolution(cells) is not None:
+        from siteplanner.candidates import with_cells
+
+        return np.asarray(with_cells(cells.assign(site_id=cells.index))["cell"].values)
     msg = "demand cells need polygons: give the H3 cells of siteplanner.candidates.h3_candidates"
     raise InputError(msg)
+
+
+def _cell_of_points(cells: gpd.GeoDataFrame, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(point index, cell row) for each point that falls in one of ``cells``.
+
+    Cells indexed by H3 ids take the point's H3 cell (``h3.latlng_to_cell``: H3's own
+    rule, one cell per point); other cells are polygons, and a point on a shared edge
+    goes to the first.
+    """
+    res = _h3_resolution(cells)
+    if res is None:
+        p_idx, c_idx = shapely.STRtree(_cell_polygons(cells)).query(points, predicate="within")
+        p_idx, first = np.unique(p_idx, return_index=True)
+        return p_idx, c_idx[first]
+    import h3
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(cells.crs, 4326, always_xy=True).transform(
+        shapely.get_x(points), shapely.get_y(points))
+    ids = pd.Index([h3.latlng_to_cell(y, x, res) for x, y in zip(lon, lat, strict=True)])
+    row = cells.index.get_indexer(ids)
+    hit = np.flatnonzero(row >= 0)
+    return hit, row[hit]
 
 
 def residents_workers(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *,
@@ -299,16 +336,12 @@ def residents_workers(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *,
         building counts in the cell that holds its centroid.
     """
     people = building_people(buildings, crs=cells.crs, landuse=landuse, densities=densities)
-    polys = _cell_polygons(cells)
-    centroids = shapely.point_on_surface(people.geometry.values)
-    b_idx, c_idx = shapely.STRtree(polys).query(centroids, predicate="within")
-    # a centroid on a shared edge falls in two cells: keep the first
-    b_idx, first = np.unique(b_idx, return_index=True)
-    c_idx = c_idx[first]
+    b_idx, c_idx = _cell_of_points(cells, shapely.point_on_surface(people.geometry.values))
     n = len(cells)
     out = {col: np.bincount(c_idx, weights=people[col].to_numpy()[b_idx], minlength=n)
            for col in ("residents", "workers", "floor_area_m2")}
-    log.info("buildings: %d of %d fall in the %d demand cells", len(b_idx), len(people), n)
+    log.info("demand: %s of %s buildings fall in the %s demand cells", f"{len(b_idx):,}",
+             f"{len(people):,}", f"{n:,}")
     return pd.DataFrame(out, index=cells.index)
 
 

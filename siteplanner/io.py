@@ -9,18 +9,22 @@ half-written file where a good one stood.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from siteplanner._fs import atomic_outputs, safe_component
 from siteplanner.config import CRITERIA
 from siteplanner.record import RunRecord
 
-__all__ = ["gpkg_tables", "ranked_table", "write_rank_outputs"]
+__all__ = ["STREETS_KEPT_WHOLE", "gpkg_tables", "ranked_table", "write_rank_outputs"]
+
+log = logging.getLogger(__name__)
 
 def ranked_table(selected: gpd.GeoDataFrame) -> pd.DataFrame:
     """``ranked_sites.csv``: rank, site_id, lon, lat, score, then NAME and NAME_contribution."""
@@ -57,8 +61,13 @@ def _optional_order(c: str) -> tuple[int, str]:
     return (OPTIONAL_COLUMNS.index(c), c) if c in OPTIONAL_COLUMNS else (len(OPTIONAL_COLUMNS), c)
 
 
-def gpkg_tables(result: Any) -> dict[str, gpd.GeoDataFrame]:
-    """The layers of ``sites.gpkg``, in the study CRS, each with one geometry column."""
+def gpkg_tables(result: Any, *, all_streets: bool = False) -> dict[str, gpd.GeoDataFrame]:
+    """The layers of ``sites.gpkg``, in the study CRS, each with one geometry column.
+
+    The ``streets`` layer holds every street of a small network and only those
+    near the selected sites of a large one (:data:`STREETS_KEPT_WHOLE`), unless
+    ``all_streets``.
+    """
     layers = result.layers
     cand = result.candidates.drop(columns=["cell"]).reset_index(drop=True)
     cand["rank"] = cand["rank"].astype("float64")
@@ -81,15 +90,59 @@ def gpkg_tables(result: Any) -> dict[str, gpd.GeoDataFrame]:
     if demand is not None and len(demand):
         # one row per demand cell: residents, workers, foot traffic and demand (people per day)
         tables["demand"] = demand.drop(columns=[c for c in ("weight",) if c in demand])
-    if len(layers.streets):
+    streets = _report_streets(layers.streets, sel, tables.get("catchments"), all_streets=all_streets)
+    if len(streets):
         # simplified streets let `siteplanner report` redraw the mini-maps without the OSM file
-        tables["streets"] = gpd.GeoDataFrame(
-            geometry=layers.streets.geometry.simplify(1.0).values, crs=layers.crs)
+        tables["streets"] = gpd.GeoDataFrame(geometry=streets.simplify(1.0).values, crs=layers.crs)
     return {name: gpd.GeoDataFrame(gdf, geometry="geometry", crs=layers.crs)
             for name, gdf in tables.items()}
 
 
-def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> list[Path]:
+#: The most street segments ``sites.gpkg`` keeps whole (a city centre: Helsinki's bundled
+#: centre has about 8k). The streets are input data, not results: past this only the streets
+#: the report's mini-maps draw around each selected site are kept (a country's network is
+#: most of the file and of the time to write it); ``all_streets=True`` keeps every one.
+STREETS_KEPT_WHOLE = 20_000
+
+
+def _report_streets(streets: gpd.GeoDataFrame, selected: gpd.GeoDataFrame,
+                    catchments: gpd.GeoDataFrame | None, *, all_streets: bool) -> gpd.GeoSeries:
+    """The streets written to ``sites.gpkg``: all of a small network, else those near the sites."""
+    geoms = streets.geometry
+    if all_streets or len(streets) <= STREETS_KEPT_WHOLE or not len(selected):
+        return geoms
+    import shapely
+
+    from siteplanner._charts import MINI_MAP_RADIUS_M
+
+    # each mini-map shows a square around the site and its catchments (see _charts.mini_map)
+    views = [shapely.box(*shapely.bounds(pt.buffer(MINI_MAP_RADIUS_M))) for pt in selected.geometry]
+    if catchments is not None and len(catchments) and "site_id" in catchments:
+        ids = selected["site_id"].astype(str).to_numpy()
+        for i, sid in enumerate(ids):
+            mine = catchments.geometry[catchments["site_id"].astype(str) == sid]
+            if len(mine):
+                w, s, e, n = shapely.union(views[i], shapely.envelope(mine.union_all()).buffer(30)).bounds
+                half = max(e - w, n - s) / 2
+                views[i] = shapely.box((w + e) / 2 - half, (s + n) / 2 - half,
+                                       (w + e) / 2 + half, (s + n) / 2 + half)
+    hit = np.unique(geoms.sindex.query(np.asarray(views, dtype=object), predicate="intersects")[1])
+    log.info("sites.gpkg: %d of %d street segments, those the mini-maps draw", len(hit), len(geoms))
+    return geoms.iloc[hit]
+
+
+def _write_gpkg(tables: dict[str, gpd.GeoDataFrame], path: Path) -> None:
+    """Each layer in WGS84, written in bulk through pyogrio and Arrow."""
+    import pyogrio
+
+    for i, (name, gdf) in enumerate(tables.items(), start=1):
+        log.info("write: sites.gpkg layer %d of %d (%s, %s rows)", i, len(tables), name,
+                 f"{len(gdf):,}", extra={"progress": (i, len(tables))})
+        pyogrio.write_dataframe(gdf.to_crs(4326), path, layer=name, driver="GPKG", use_arrow=True)
+
+
+def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
+                       all_streets: bool = False) -> list[Path]:
     """Write ranked_sites.csv, compliance.csv, sites.gpkg, map.html, report.html and run.json.
 
     Parameters
@@ -103,6 +156,9 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
         (e.g. when comparing scenarios by their tables) the report.html and floor
         plans an earlier run wrote are not kept (files the user added are);
         ``siteplanner report OUT_DIR`` can build the report later.
+    all_streets
+        Keep every street in ``sites.gpkg`` even past :data:`STREETS_KEPT_WHOLE`
+        segments (by default a large network keeps only the streets near the sites).
     """
     from siteplanner.floorplan.export import write_plan
     from siteplanner.maps import floorplan_links, write_map
@@ -115,8 +171,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
         if getattr(result, "compliance", None) is not None:
             # one row per (selected site, rule): site_id, rule, value, threshold, passes
             result.compliance.to_csv(tmp / "compliance.csv", index=False, lineterminator="\n")
-        for name, gdf in gpkg_tables(result).items():
-            gdf.to_crs(4326).to_file(tmp / "sites.gpkg", layer=name, driver="GPKG", engine="pyogrio")
+        _write_gpkg(gpkg_tables(result, all_streets=all_streets), tmp / "sites.gpkg")
         # tmp holds the plans the user added (carried over) and the ones this run draws
         plans_dir = tmp / "floorplans"
         if report and result.floorplans:
@@ -124,6 +179,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True) -> li
                 if site_plan.plan is not None:
                     write_plan(site_plan.plan, plans_dir / safe_component(site_id))
         ids = result.selected["site_id"].astype(str).tolist()
+        log.info("write: map.html (%s candidates)", f"{len(result.candidates):,}")
         write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
         record = RunRecord.from_result(result, write_seconds=time.perf_counter() - t0)
         if report:

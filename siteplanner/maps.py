@@ -227,8 +227,11 @@ def _streets_lines(streets: gpd.GeoDataFrame) -> np.ndarray:
     w, s, e, n = streets.total_bounds
     km2 = max((e - w) * (n - s) / 1e6, 0.0)
     tolerance = 1.0 if km2 <= STREETS_CITY_KM2 else min(8.0, float(np.sqrt(km2 / STREETS_CITY_KM2)))
-    merged = shapely.line_merge(shapely.union_all(streets.geometry.values))
-    return np.array([shapely.simplify(merged, tolerance)], dtype=object)
+    # line_merge joins segments at shared ends without noding them all (a union would);
+    # each street line is simplified alone: one huge collection at once is quadratic.
+    merged = shapely.line_merge(shapely.multilinestrings(shapely.get_parts(streets.geometry.values)))
+    return np.array([shapely.multilinestrings(shapely.simplify(shapely.get_parts(merged), tolerance))],
+                    dtype=object)
 
 
 def floorplan_links(out_dir: Path, site_ids: Sequence[str]) -> dict[str, str]:

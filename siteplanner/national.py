@@ -63,12 +63,19 @@ _OSM_ENDINGS = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".xml")
 
 @dataclass(frozen=True)
 class AreaJob:
-    """One area of a national run: its name, folder, study and cache key."""
+    """One area of a national run: its name, folder, study and cache key.
+
+    A tile of a large area (:func:`tile_areas`) also names its ``parent`` area
+    and its ``core``: ``(crs, west, south, east, north)``, the half-open square
+    whose candidates the tile contributes (the rest of its study area is overlap).
+    """
 
     area: str
     folder: str
     study: Study
     key: str
+    parent: str | None = None
+    core: tuple[str, float, float, float, float] | None = None
 
 
 def check_national_study(study: Study) -> None:
@@ -127,8 +134,23 @@ def plan_areas(study: Study, *, admin_level: int | None = None,
         Split the study's extract into its boundaries at this level.
     cache_dir
         Where the boundary listing of an extract is kept between runs.
+
+    Large areas are split into tiles afterwards (:func:`siteplanner.national_tiles.tile_areas`).
     """
     check_national_study(study)
+    studies = _area_studies(study, admin_level=admin_level, cache_dir=cache_dir)
+    jobs: dict[str, AreaJob] = {}
+    for name, s in studies:
+        folder = safe_component(name)
+        if folder in jobs:
+            msg = f"national.places: {name!r} is listed twice; list each place once"
+            raise ConfigError(msg)
+        jobs[folder] = AreaJob(name, folder, s, area_key(s))
+    return sorted(jobs.values(), key=lambda j: j.area)
+
+
+def _area_studies(study: Study, *, admin_level: int | None,
+                  cache_dir: Path | None) -> list[tuple[str, Study]]:
     if admin_level is not None:
         if study.osm is None:
             msg = "--by admin_level=N splits the study's OSM extract: set [study] osm or give --osm FILE"
@@ -142,14 +164,7 @@ def plan_areas(study: Study, *, admin_level: int | None = None,
         msg = ("national needs areas: give --by admin_level=N (e.g. 7 for Andorra's parishes) or "
                "list them in the study: [national] places = [\"FILE.osm.pbf\" or \"BOUNDARY NAME\", ...]")
         raise ConfigError(msg)
-    jobs: dict[str, AreaJob] = {}
-    for name, s in studies:
-        folder = safe_component(name)
-        if folder in jobs:
-            msg = f"national.places: {name!r} is listed twice; list each place once"
-            raise ConfigError(msg)
-        jobs[folder] = AreaJob(name, folder, s, area_key(s))
-    return sorted(jobs.values(), key=lambda j: j.area)
+    return studies
 
 
 def _place_study(study: Study, place: str, cache_dir: Path | None) -> tuple[str, Study]:

@@ -39,6 +39,7 @@ from siteplanner._errors import ConfigError, InputError, SitePlannerError
 from siteplanner._fs import atomic_outputs
 from siteplanner.config import CRITERIA, Study
 from siteplanner.national import MONEY_PREFIXES, AreaJob, national_ranking, plan_areas
+from siteplanner.national_tiles import merge_tile, overlap_m, tile_areas
 
 __all__ = ["AreaRow", "NationalRun", "cluster_client", "run_area", "run_national"]
 
@@ -197,7 +198,7 @@ def _describe(client: Any, kind: str, address: str) -> dict[str, Any]:
 
 def run_national(study: Study, *, out_dir: Path, admin_level: int | None = None, top_k: int | None = None,
                  workers: int | None = None, scheduler: str | None = None,
-                 memory_limit: str | int | None = None,
+                 memory_limit: str | int | None = None, tile_km2: float | None = None,
                  on_area: Callable[[AreaRow], None] | None = None) -> NationalRun:
     """Run ``study`` over its areas into ``out_dir`` and rank the best sites nationally.
 
@@ -213,6 +214,9 @@ def run_national(study: Study, *, out_dir: Path, admin_level: int | None = None,
         The national K (default: the study's ``selection.top_k``).
     workers, scheduler, memory_limit
         The cluster (see :func:`cluster_client`).
+    tile_km2
+        Split each boundary area larger than this (km²) into tiles with overlap,
+        one task each (:mod:`siteplanner.national_tiles`); None: areas whole.
     on_area
         Called with each area's row as it finishes (the CLI prints it).
     """
@@ -223,15 +227,19 @@ def run_national(study: Study, *, out_dir: Path, admin_level: int | None = None,
         # a scheduler that does not answer is said at once, before any area is planned
         client = stack.enter_context(cluster_client(scheduler=scheduler)) if scheduler else None
         return _run(study, out_dir=out_dir, admin_level=admin_level, top_k=top_k, on_area=on_area,
+                    tile_km2=tile_km2,
                     connected=client, cluster_options={"workers": workers, "memory_limit": memory_limit})
 
 
 def _run(study: Study, *, out_dir: Path, admin_level: int | None, top_k: int | None,
-         on_area: Callable[[AreaRow], None] | None, connected: tuple[Any, dict[str, Any]] | None,
+         tile_km2: float | None, on_area: Callable[[AreaRow], None] | None,
+         connected: tuple[Any, dict[str, Any]] | None,
          cluster_options: dict[str, Any]) -> NationalRun:
     t0 = time.perf_counter()
     cache = out_dir / ".cache"
     jobs = plan_areas(study, admin_level=admin_level, cache_dir=cache)
+    if tile_km2 is not None:
+        jobs = tile_areas(jobs, tile_km2=tile_km2, cache_dir=cache)
     k = top_k if top_k is not None else study.selection.top_k
     rows: dict[str, AreaRow] = {}
     state = _read_state(cache)
@@ -255,8 +263,11 @@ def _run(study: Study, *, out_dir: Path, admin_level: int | None, top_k: int | N
     sites, own, areas = _gather(jobs, rows, cache)
     table, how = national_ranking(sites, own, study, k=k)
     ordered = [rows[j.folder] for j in jobs]
-    split = {"by": f"admin_level={admin_level}"} if admin_level is not None else {
+    split: dict[str, Any] = {"by": f"admin_level={admin_level}"} if admin_level is not None else {
         "by": "places", "places": list(study.national.places)}
+    if tile_km2 is not None:
+        split.update(tile_km2=tile_km2, tiles=sum(j.core is not None for j in jobs),
+                     overlap_m=max((overlap_m(j.study) for j in jobs), default=0.0))
     return NationalRun(study=study, rows=ordered, sites=table, ranking=how, cluster=cluster, areas=areas,
                        split=split, timings={"plan": round(planned, 3), "areas": round(computed, 3),
                                              "national_ranking": round(time.perf_counter() - t1, 3)})
@@ -351,7 +362,7 @@ def _gather(jobs: list[AreaJob], rows: dict[str, AreaRow],
         if rows[job.folder].status == "failed":
             continue
         entry = cache / job.key
-        sites.append(pd.read_parquet(entry / "sites.parquet"))
+        sites.append(merge_tile(pd.read_parquet(entry / "sites.parquet"), job))
         own.append(pd.read_parquet(entry / "own.parquet"))
         areas[job.folder] = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
     if not sites:

@@ -415,7 +415,8 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
     if buildings is None and d.census is None and d.raster is None:
         cells, foot = cands, raw["foot_traffic"]
     else:
-        cells = h3_candidates(layers.area, resolution=study.candidates.h3_resolution)
+        cells = h3_candidates(layers.area, resolution=study.candidates.h3_resolution,
+                              polygons=d.census is not None or d.raster is not None)
         foot = raw["foot_traffic"].reindex(cells.index)
         if layers.foot_traffic_measured:
             pts, _ = foot_traffic_points(layers)

@@ -28,6 +28,7 @@ would not have been chosen, so it deserves a second look before a lease.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from siteplanner.learned import LearnedScores
 from siteplanner.model import normalise
 from siteplanner.rescore import rank_inputs, rescore
 from siteplanner.selection import select_top
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FRAGILE_BELOW",
@@ -105,6 +108,9 @@ def _select_counts(scores: np.ndarray, candidates: gpd.GeoDataFrame, own_branche
         # "only n of k sites fit" is said once by the main run, not once per draw.
         warnings.simplefilter("ignore", UserWarning)
         for d in range(scores.shape[1]):  # one pass of the spacing rule per draw
+            if d % 10 == 0 or d == scores.shape[1] - 1:
+                log.info("stability: draw %d of %d", d + 1, scores.shape[1],
+                         extra={"progress": (d + 1, scores.shape[1])})
             hits[_chosen_in_prefix(scores[:, d], candidates, own_branches, k=k,
                                    min_spacing_m=min_spacing_m,
                                    min_distance_to_own_m=min_distance_to_own_m)] += 1

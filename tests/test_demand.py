@@ -230,3 +230,14 @@ def test_near_duplicate_weighted_criteria_warn():
     assert rep["near_duplicates"] == ["a~b"]
     assert rep["pearson"]["a~b"] == pytest.approx(1.0)
     assert criteria_correlation(raw, {"a": 0.5, "b": 0.0, "c": 0.1})["near_duplicates"] == []
+
+
+def test_buildings_go_to_their_h3_cell_without_building_cell_polygons(helsinki_cells):
+    cells, buildings = helsinki_cells
+    by_id = residents_workers(cells.drop(columns=["cell"]), buildings)
+    # the same cells under plain row numbers: counted by their polygons instead
+    by_polygon = residents_workers(cells.reset_index(drop=True), buildings)
+    a, b = by_id["residents"].to_numpy(), by_polygon["residents"].to_numpy()
+    assert a.sum() == pytest.approx(b.sum(), rel=1e-6)
+    # H3's own rule and the projected hexagon differ only for a footprint on a cell's edge
+    assert np.abs(a - b).sum() <= 0.01 * a.sum()
