@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ def growth(repeat: int) -> dict[str, Any]:
         tb = tiled_buildings(b, copies)
         area = gpd.GeoDataFrame(geometry=[shapely.box(*tb.total_bounds)], crs=tb.crs)
         cells = h3_candidates(area, resolution=11)
-        sec, rw = timed(lambda tb=tb, cells=cells: residents_workers(cells, tb),
+        sec, rw = timed(partial(residents_workers, cells, tb),
                         1 if target == 100_000 else repeat)
         rows.append({"cells": len(cells), "buildings": len(tb), "seconds": sec,
                      "residents": round(float(rw["residents"].sum()))})
@@ -212,7 +213,7 @@ def estimator_vs_networkx(radius: float = 400.0) -> dict[str, Any]:
     ref = pd.DataFrame({f"betweenness_{radius:g}": between, f"harmonic_{radius:g}": harmonic})
     out: dict[str, Any] = {"junctions": cs.shape[0], "radius_m": radius, "networkx_s": nx_s}
     for label, k in (("exact", None), ("sampled_100", 100), ("sampled_50", 50)):
-        sec, est = timed(lambda k=k: network_centrality(cs, xy, radii=(radius,), sample_sources=k))
+        sec, est = timed(partial(network_centrality, cs, xy, radii=(radius,), sample_sources=k))
         out[label] = {"seconds": sec, "source_fraction": est.attrs["sample_fraction"],
                       "spearman_vs_networkx": rank_agreement(ref, est)}
     return out
@@ -234,7 +235,7 @@ def graph_100k(quick: bool) -> dict[str, Any]:
     ex_sec, exact = timed(lambda: network_centrality(cs, junction_xy, sample_sources=None), 1)
     out["siteplanner_exact_s"] = ex_sec
     for k in (100, 50):
-        k_sec, est = timed(lambda k=k: network_centrality(cs, junction_xy, sample_sources=k), 3)
+        k_sec, est = timed(partial(network_centrality, cs, junction_xy, sample_sources=k), 3)
         out[f"sampled_{k}"] = {"seconds": k_sec, "source_fraction": est.attrs["sample_fraction"],
                                "spearman_vs_exact": rank_agreement(exact, est)}
     out["ratio_exact_over_default"] = round(ex_sec / sec, 2)
@@ -282,7 +283,8 @@ def validation() -> dict[str, Any]:
         return out
     from siteplanner.counts import daily_mean_counts, hourly_to_long
 
-    loc = {"location_id_column": "Address", "lon_column": "Longitude", "lat_column": "Latitude"}
+    loc: dict[str, Any] = {"location_id_column": "Address", "lon_column": "Longitude",
+                           "lat_column": "Latitude"}
     years = {y: daily_mean_counts(hourly_to_long(akl.load_hourly(years=[y])),
                                   akl.load_locations(), **loc).set_index("counter")
              for y in (2023, 2024)}
