@@ -20,8 +20,14 @@ the sources of one tile run one bounded Dijkstra on the subgraph within
 ``max(radii)`` of the tile (a path shorter than ``r`` never leaves the disc of
 radius ``r`` around its source, so the subgraph holds every path that counts).
 Betweenness sums the descendants of each node in every source's shortest-path
-tree, level by level. ``benchmarks/bench_demand.py`` compares it with
-cityseer and networkx on the same graph.
+tree, level by level.
+
+A radius at which each node reaches many others is measured from a spatially
+even sample of sources, scaled by ``n / k`` (Brandes & Pich 2007), so that
+each node still sees about :data:`SAMPLE_SOURCES` sampled sources within the
+radius; closeness below :data:`NEAR_M` stays exact. ``sample_sources=None``
+measures every radius exactly. ``benchmarks/bench_demand.py`` compares both
+with cityseer and networkx on the same graph.
 """
 
 from __future__ import annotations
