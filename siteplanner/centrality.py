@@ -121,7 +121,9 @@ def network_centrality(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
     out = {f"{k}_{r:g}": np.zeros(n) for r in rs for k in ("harmonic", "reach", "betweenness")}
     frac = {r: 1.0 for r in rs}
     if n and sample_sources is not None:
-        frac = {r: sample_fraction(g, r, sample_sources=sample_sources, seed=seed) for r in rs}
+        # a radius within the exact near band gains nothing from sampling
+        frac = {r: 1.0 if r <= NEAR_M else sample_fraction(g, r, sample_sources=sample_sources,
+                                                            seed=seed) for r in rs}
     # radii measured from every source share one search (at the largest of them);
     # each sampled radius runs its own search from its own sample
     passes = [([r for r in rs if frac[r] == 1.0], 1.0)] + [([r], frac[r]) for r in rs
