@@ -4,20 +4,27 @@ Prints JSON:
 
 * ``buildings``: seconds to read the buildings and put residents and workers on
   H3 cells, Helsinki (bundled) and Andorra (whole country);
-* ``centrality``: seconds for the centrality features (400/800 m) on both;
+* ``centrality``: seconds for the centrality features (400/800 m) on both,
+  by default (sampled sources where a radius allows) and exact;
 * ``growth``: buildings → cells on Helsinki tiled to 1k, 10k and 100k cells,
   with the log-log slope of time against cells (1 = linear);
 * ``graph_100k``: centrality on Helsinki's walking graph tiled to about 100k
-  nodes: siteplanner's csgraph code vs cityseer 5 (Rust) on the same graph,
-  and networkx (radius-bounded Dijkstra per source) timed on a sample of
-  sources and extrapolated, with the agreement on that sample.
+  nodes: siteplanner's default (sampled sources where a radius allows it),
+  its exact mode, the estimator at 100 and 50 sources per node with its rank
+  agreement (Spearman) with exact, cityseer 5 (Rust, the ``bench`` extra) on
+  the same graph, and networkx (radius-bounded Dijkstra per source) timed on a
+  sample of sources and extrapolated, with the agreement on that sample;
+* ``helsinki_vs_networkx``: on Helsinki's junctions at 400 m, networkx's
+  radius-bounded betweenness and closeness from every source against the exact
+  code and the sampled estimator (Spearman).
 
 * ``validation``: Andorra residents per parish vs the 2022 census (Spearman,
   total ratio), and the Auckland counters (year-on-year Spearman of the daily
   means, leave-one-counter-out Spearman of the interpolation between counters).
 
-Run: ``.venv/bin/python benchmarks/bench_demand.py [--quick] [--validation]``
-(``--validation``: only the validation). Medians of 3 (1 for the 100k graph
+Run: ``.venv/bin/python benchmarks/bench_demand.py [--quick] [--validation | --centrality]``
+(``--validation``: only the validation; ``--centrality``: only the two
+centrality sections). Medians of 3 (1 for the 100k graph
 and the peers).
 """
 
@@ -28,15 +35,18 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy.spatial import cKDTree
+from scipy.stats import spearmanr
 
 from siteplanner.candidates import h3_candidates
 from siteplanner.centrality import network_centrality, walk_centrality
@@ -74,13 +84,19 @@ def place(path: Path, repeat: int) -> dict[str, Any]:
         return len(b), len(cells), residents_workers(cells, b, landuse=lu)
 
     sec, (n_b, n_c, rw) = timed(buildings_to_cells, repeat)
-    g = graph_of(path)
-    csec, _ = timed(lambda: walk_centrality(g), repeat)
     return {"buildings": n_b, "cells": n_c, "buildings_to_cells_s": sec,
             "residents": round(float(rw["residents"].sum())),
-            "workers": round(float(rw["workers"].sum())),
-            "street_nodes": g.n_nodes, "junctions": g._chains.n_junctions,
-            "centrality_400_800_s": csec}
+            "workers": round(float(rw["workers"].sum())), **place_centrality(path, repeat)}
+
+
+def place_centrality(path: Path, repeat: int) -> dict[str, Any]:
+    """The centrality features (400/800 m) of a real walking graph: default and exact."""
+    g = graph_of(path)
+    csec, cent = timed(lambda: walk_centrality(g), repeat)
+    esec, _ = timed(lambda: walk_centrality(g, sample_sources=None), repeat)
+    return {"street_nodes": g.n_nodes, "junctions": g._chains.n_junctions,
+            "centrality_400_800_s": csec, "source_fraction": cent.attrs["sample_fraction"],
+            "centrality_400_800_exact_s": esec}
 
 
 def tiled_buildings(b: gpd.GeoDataFrame, copies: int) -> gpd.GeoDataFrame:
@@ -106,7 +122,7 @@ def growth(repeat: int) -> dict[str, Any]:
         tb = tiled_buildings(b, copies)
         area = gpd.GeoDataFrame(geometry=[shapely.box(*tb.total_bounds)], crs=tb.crs)
         cells = h3_candidates(area, resolution=11)
-        sec, rw = timed(lambda tb=tb, cells=cells: residents_workers(cells, tb),
+        sec, rw = timed(partial(residents_workers, cells, tb),
                         1 if target == 100_000 else repeat)
         rows.append({"cells": len(cells), "buildings": len(tb), "seconds": sec,
                      "residents": round(float(rw["residents"].sum()))})
@@ -160,22 +176,47 @@ def cityseer_centrality(cs: sp.csr_matrix, xy: np.ndarray, crs: Any) -> tuple[fl
     return round(time.perf_counter() - t0, 2), reached
 
 
-def networkx_sample(cs: sp.csr_matrix, ours: np.ndarray, *, k: int = 100) -> dict[str, Any]:
+def networkx_sample(cs: sp.csr_matrix, exact: np.ndarray, *, k: int = 100) -> dict[str, Any]:
+    """networkx (radius-bounded Dijkstra per source) on ``k`` sources: time and agreement."""
     g = nx.from_scipy_sparse_array(cs)
     rng = np.random.default_rng(0)
     sample = rng.choice(cs.shape[0], k, replace=False)
     t0 = time.perf_counter()
-    harmonic, between = np.zeros(k), np.zeros(cs.shape[0])
+    harmonic = np.zeros(k)
     for i, s in enumerate(sample):
-        dist, paths = nx.single_source_dijkstra(g, int(s), cutoff=800)
+        dist = nx.single_source_dijkstra_path_length(g, int(s), cutoff=800)
         harmonic[i] = sum(1 / d for d in dist.values() if d > 0)
-        for p in paths.values():  # betweenness contributions, as ours counts them
-            between[p[1:-1]] += 1
     per_source = (time.perf_counter() - t0) / k
     return {"sources": k, "seconds_per_source": round(per_source, 4),
             "extrapolated_all_sources_s": round(per_source * cs.shape[0], 1),
-            "harmonic_800_max_rel_diff": float(np.max(np.abs(harmonic - ours[sample])
-                                                      / np.maximum(harmonic, 1e-12)))}
+            "harmonic_800_max_rel_diff_exact": float(np.max(np.abs(harmonic - exact[sample])
+                                                            / np.maximum(harmonic, 1e-12)))}
+
+
+def rank_agreement(a: Any, b: Any) -> dict[str, float]:
+    return {c: round(float(spearmanr(a[c], b[c])[0]), 4) for c in a.columns if c in b}
+
+
+def estimator_vs_networkx(radius: float = 400.0) -> dict[str, Any]:
+    """Helsinki's junctions: the sampled estimator and the exact code against networkx."""
+    g = graph_of(PLACES["helsinki"])
+    cs, xy = g._chains.csgraph, g.xy[g._chains.junctions]
+    nxg = nx.from_scipy_sparse_array(cs)
+    t0 = time.perf_counter()
+    between, harmonic = np.zeros(cs.shape[0]), np.zeros(cs.shape[0])
+    for s in range(cs.shape[0]):
+        dist, paths = nx.single_source_dijkstra(nxg, s, cutoff=radius)
+        harmonic[s] = sum(1 / d for d in dist.values() if d > 0)
+        for p in paths.values():
+            between[p[1:-1]] += 1
+    nx_s = round(time.perf_counter() - t0, 2)
+    ref = pd.DataFrame({f"betweenness_{radius:g}": between, f"harmonic_{radius:g}": harmonic})
+    out: dict[str, Any] = {"junctions": cs.shape[0], "radius_m": radius, "networkx_s": nx_s}
+    for label, k in (("exact", None), ("sampled_100", 100), ("sampled_50", 50)):
+        sec, est = timed(partial(network_centrality, cs, xy, radii=(radius,), sample_sources=k))
+        out[label] = {"seconds": sec, "source_fraction": est.attrs["sample_fraction"],
+                      "spearman_vs_networkx": rank_agreement(ref, est)}
+    return out
 
 
 def graph_100k(quick: bool) -> dict[str, Any]:
@@ -184,24 +225,35 @@ def graph_100k(quick: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     g = tiled_graph(base, copies)
     build = round(time.perf_counter() - t0, 2)
-    sec, cent = timed(lambda: walk_centrality(g), 1)
     chains = g._chains
-    junction_xy = g.xy[chains.junctions]
+    cs, junction_xy = chains.csgraph, g.xy[chains.junctions]
     out: dict[str, Any] = {"street_nodes": g.n_nodes, "junctions": chains.n_junctions,
-                           "graph_build_s": build, "siteplanner_csgraph_s": sec}
-    jc = network_centrality(chains.csgraph, junction_xy, radii=(800.0,))
-    out["networkx_on_junctions"] = networkx_sample(chains.csgraph, jc["harmonic_800"].to_numpy())
-    cs_sec, cs_reach = cityseer_centrality(chains.csgraph, junction_xy, g.crs)
+                           "graph_build_s": build}
+    sec, cent = timed(lambda: walk_centrality(g), 3)
+    out["siteplanner_default_s"] = sec
+    out["source_fraction"] = cent.attrs["sample_fraction"]
+    ex_sec, exact = timed(lambda: network_centrality(cs, junction_xy, sample_sources=None), 1)
+    out["siteplanner_exact_s"] = ex_sec
+    for k in (100, 50):
+        k_sec, est = timed(partial(network_centrality, cs, junction_xy, sample_sources=k), 3)
+        out[f"sampled_{k}"] = {"seconds": k_sec, "source_fraction": est.attrs["sample_fraction"],
+                               "spearman_vs_exact": rank_agreement(exact, est)}
+    out["ratio_exact_over_default"] = round(ex_sec / sec, 2)
+    out["networkx_on_junctions"] = networkx_sample(cs, exact["harmonic_800"].to_numpy())
+    try:
+        cs_sec, cs_reach = cityseer_centrality(cs, junction_xy, g.crs)
+    except ImportError:
+        out["cityseer_on_junctions"] = "not installed: pip install -e '.[bench]'"
+        return out
     # same graph, but cityseer measures each junction-to-junction edge as a straight line
     out["cityseer_on_junctions"] = {
         "seconds": cs_sec, "mean_reach_800": round(cs_reach, 1),
-        "ours_mean_reach_800": round(float(jc["reach_800"].mean()), 1)}
-    out["ratio_cityseer_over_ours"] = round(cs_sec / sec, 2)
+        "ours_exact_mean_reach_800": round(float(exact["reach_800"].mean()), 1)}
+    out["ratio_cityseer_over_default"] = round(cs_sec / sec, 2)
     return out
 
 
 def validation() -> dict[str, Any]:
-    import pandas as pd
     import pyrosm
     from scipy.stats import spearmanr
 
@@ -231,7 +283,8 @@ def validation() -> dict[str, Any]:
         return out
     from siteplanner.counts import daily_mean_counts, hourly_to_long
 
-    loc = {"location_id_column": "Address", "lon_column": "Longitude", "lat_column": "Latitude"}
+    loc: dict[str, Any] = {"location_id_column": "Address", "lon_column": "Longitude",
+                           "lat_column": "Latitude"}
     years = {y: daily_mean_counts(hourly_to_long(akl.load_hourly(years=[y])),
                                   akl.load_locations(), **loc).set_index("counter")
              for y in (2023, 2024)}
@@ -252,10 +305,18 @@ def main() -> None:
     if "--validation" in sys.argv:
         print(json.dumps({"validation": validation()}, indent=2))
         return
+    if "--centrality" in sys.argv:
+        print(json.dumps({"machine_cores": 2,
+                          "places": {k: place_centrality(p, repeat) for k, p in PLACES.items()
+                                     if p.is_file()},
+                          "graph_100k": graph_100k(quick),
+                          "helsinki_vs_networkx": estimator_vs_networkx()}, indent=2))
+        return
     result: dict[str, Any] = {"machine_cores": 2, "validation": validation()}
     result["places"] = {k: place(p, repeat) for k, p in PLACES.items() if p.is_file()}
     result["growth"] = growth(repeat)
     result["graph_100k"] = graph_100k(quick)
+    result["helsinki_vs_networkx"] = estimator_vs_networkx()
     print(json.dumps(result, indent=2))
 
 

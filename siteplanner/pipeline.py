@@ -39,6 +39,7 @@ from siteplanner.market import catchments, walk_graph
 from siteplanner.model import score
 from siteplanner.modes import check_mode_sources, study_modes
 from siteplanner.nearby import nearby_counts
+from siteplanner.network import WalkGraph
 from siteplanner.premises import check_premises
 from siteplanner.proximity import NetworkWalk, StraightLine
 from siteplanner.selection import select_top
@@ -153,7 +154,7 @@ def features_stage(s: RankState) -> None:
         within_min=net.transit_within_min))
     if layers.foot_traffic_measured:
         s.raw["foot_traffic"], s.extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
-            s.raw["foot_traffic"], cands, layers, study)
+            s.raw["foot_traffic"], cands, layers, study, s.graph)
 
 
 def score_stage(s: RankState) -> None:
@@ -378,12 +379,12 @@ def _result(s: RankState, timings: dict[str, float], messages: list[str]) -> Ran
 
 
 def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: Layers,
-                             study: Study) -> tuple[pd.Series, dict[str, Any]]:
+                             study: Study, graph: WalkGraph | None) -> tuple[pd.Series, dict[str, Any]]:
     """Foot traffic from a model fitted to the counters, or their interpolation when too few."""
     try:
         cal = calibrate_foot_traffic(layers.foot_traffic, cands, layers,
                                      proxy_radius_m=study.criteria["foot_traffic"].radius_m,
-                                     random_state=study.seed)
+                                     random_state=study.seed, graph=graph)
     except InputError as e:
         warnings.warn(f"{e}; foot traffic is interpolated between the counters instead",
                       UserWarning, stacklevel=2)
