@@ -184,7 +184,7 @@ def select_stage(s: RankState) -> None:
     ranked = select_top(pool, layers.own_branches, k=sel.top_k,
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
-    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study)
+    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, _buildings(s))
     s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
                           if k in s.demand.attrs} | {"cells": len(s.demand)}
     if sel.method == "npv":
@@ -298,9 +298,13 @@ def market_stage(s: RankState) -> None:
 def floorplans_stage(s: RankState) -> None:
     """Floor plans for the top sites, sized by each site's own demand (``[floorplan]``)."""
     settings = s.study.floorplan
-    if not s.plan_floors or settings.outline is None:
+    if not s.plan_floors or (settings.outline is None and settings.premises != "osm"):
         return
-    plans = plan_sites(need(s.selected), settings, seed=s.study.seed)
+    osm = settings.premises == "osm"
+    buildings = _buildings(s)
+    plans = plan_sites(need(s.selected), settings, seed=s.study.seed,
+                       buildings=buildings.to_crs(need(s.layers).crs) if osm and buildings is not None
+                       else None, streets=need(s.layers).streets if osm else None)
     s.result["floorplans"] = plans
     if plans:
         s.extras["floorplans"] = {sid: p.summary for sid, p in plans.items()}
@@ -386,8 +390,18 @@ def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: La
     return cal.predicted.rename("foot_traffic"), {"source": "calibrated model", **cal.report}
 
 
+def _buildings(s: RankState) -> gpd.GeoDataFrame | None:
+    """The OSM building footprints (WGS84), read once per run and kept on the state."""
+    from siteplanner.sources.buildings import read_buildings
+
+    osm = s.study.osm
+    if s.buildings is None and osm is not None and osm.is_file():
+        s.buildings = read_buildings(osm)
+    return s.buildings
+
+
 def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
-                   study: Study) -> gpd.GeoDataFrame:
+                   study: Study, buildings: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     """The H3 cells of the study area that hold people, with people per day: the demand.
 
     Demand covers the whole area, not only the buildable candidates: people
@@ -395,7 +409,7 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
     left out of the market. Without buildings, census or raster the demand
     falls back to the foot-traffic value over the candidates, with a warning.
     """
-    from siteplanner.sources.buildings import read_buildings, read_landuse
+    from siteplanner.sources.buildings import read_landuse
 
     osm = study.osm if study.osm is not None and study.osm.is_file() else None
     d = study.demand
@@ -411,7 +425,7 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
     census = (read_census(d.census), str(d.census)) if d.census is not None else None
     out = demand_layer(
         cells, foot_traffic=foot.fillna(0.0), foot_traffic_measured=layers.foot_traffic_measured,
-        buildings=read_buildings(osm) if osm else None, landuse=read_landuse(osm) if osm else None,
+        buildings=buildings if osm else None, landuse=read_landuse(osm) if osm else None,
         census=census, raster=d.raster,
         weights={"residents": d.residents_weight, "workers": d.workers_weight,
                  "foot_traffic": d.foot_traffic_weight})
