@@ -94,6 +94,7 @@ class LayoutProblem:
     _fit_cache: dict[tuple[bytes, float], bool] = field(default_factory=dict, repr=False)
     _door_cache: dict[bytes, float] = field(default_factory=dict, repr=False)
     _neck_cache: dict[tuple[bytes, float], int] = field(default_factory=dict, repr=False)
+    _shape_fit: dict[tuple[str, int, bytes], bool] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
@@ -428,8 +429,41 @@ class LayoutProblem:
         if self.xe[k] and at_door > 1e-6:
             broken += 1.0 + min(at_door / min_wall, 1.0)
         if broken == 0 and self.units[k]:
-            broken += float(not fits(geom, self.kinds[k], self.units[k], self.standard))
+            broken += float(not self._fixtures_fit(k, geom))
         return broken, max(0.0, aspect - 2.0)
+
+    def _egress_excess(self, zones: Sequence[BaseGeometry]) -> float:
+        """A broken rule when a public zone's corner is beyond ``max_egress_m`` of every door.
+
+        The straight line is the shortest any walk can be, so a corner of public
+        floor that far from the doors surely breaks the egress rule; the search
+        keeps the public zones within reach of the door (the far end of a large
+        floor goes to the staff rooms). The farthest point of a polygon from a
+        point is one of its vertices.
+        """
+        limit = self.standard.max_egress_m
+        pub = np.flatnonzero(self.public)
+        if not pub.size or not self.door_xy.size:
+            return 0.0
+        xy = shapely.get_coordinates(np.asarray([zones[i] for i in pub], dtype=object))
+        d = np.sqrt(((xy[:, None, :] - self.door_xy[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+        over = float(d.max()) - limit
+        return 0.0 if over <= 0 else 1.0 + min(over / limit, 1.0)
+
+    def _fixtures_fit(self, k: int, geom: BaseGeometry) -> bool:
+        """:func:`fits`, memoised on the zone's shape wherever it lies.
+
+        Placing fixtures in an empty zone (no doors or neighbours yet) does not
+        depend on where the zone is, so equal shapes at other places of the
+        floor (common: the same cut at another position in the order) are
+        answered once.
+        """
+        c = shapely.get_coordinates(geom)
+        key = (self.kinds[k], self.units[k], np.round(c - c.min(axis=0), 6).tobytes())
+        hit = self._shape_fit.get(key)
+        if hit is None:
+            hit = self._shape_fit[key] = fits(geom, self.kinds[k], self.units[k], self.standard)
+        return hit
 
     def _zone_terms(self, leaves: Sequence[Leaf]) -> tuple[np.ndarray, np.ndarray]:
         """Per zone: broken local constraints (width, turning, pieces) and aspect excess."""
@@ -461,6 +495,7 @@ class LayoutProblem:
             # customers past its end
             behind = walls[self.access.secure, self.access.service]
             hard += float((behind > self.counter_len + TOUCH_M).sum())
+        hard += self._egress_excess(zones)
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
         return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
 
