@@ -101,6 +101,45 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
                 best = got
                 break
         out += best if best is not None else got
+    return out + _staff_strips(local, kinds, out, standard)
+
+
+def _staff_strips(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: list[Fixture],
+                  standard: Standard) -> list[Fixture]:
+    """Staff floor along a secure zone's wall to the service zone the counters do not cover.
+
+    The cash room may open only from staff floor and never onto public floor; in
+    a branch without a staff room it opens from behind the counter line. Where
+    its wall to the service zone runs past the counters' staff side, that staff
+    side is grown along the rest of the wall, as deep as the staff side
+    (``counter_staff_side_m``), walled off from the customers: the secure zone
+    then sits in a staff-only pocket behind the counter line. Not grown where it
+    would take the floor of another fixture or its clearance.
+    """
+    m = access_masks(kinds, standard)
+    counters = [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]
+    if m.service < 0 or not counters or not m.secure.any():
+        return []
+    service = local[m.service]
+    staff = shapely.buffer(shapely.union_all(counters), 1e-4, join_style="mitre")
+    taken = shapely.union_all([f.module for f in fixtures if f.kind != "chair"])
+    depth = standard.fixtures.counter_staff_side_m
+    near = shapely.buffer(shapely.boundary(service), 1e-4, cap_style="flat")
+    out: list[Fixture] = []
+    for i in np.flatnonzero(m.secure).tolist():
+        wall = shapely.intersection(shapely.boundary(local[i]), near)
+        open_wall = shapely.difference(wall, staff)
+        if shapely.length(open_wall) <= 1e-3:
+            continue
+        band = shapely.buffer(open_wall, depth, cap_style="flat", join_style="mitre")
+        strip = shapely.set_precision(shapely.intersection(band, service), 1e-9)
+        strip = shapely.union_all([p for p in shapely.get_parts(strip)
+                                   if p.geom_type == "Polygon" and p.area > 1e-6])
+        if strip.is_empty or shapely.area(shapely.intersection(strip, taken)) > 1e-4 \
+                or shapely.area(shapely.difference(strip, staff)) < 1e-6:
+            continue
+        out.append(Fixture("staff_strip", "service", shapely.Polygon(), shapely.Polygon(),
+                           strip))
     return out
 
 
@@ -295,7 +334,8 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     local_door_lines = door_segments(local_outline, local_doors, standard.door_width_m)
     fixtures = [_to_world(f, back) for f in _fixtures_local(local, kinds, units, local_outline,
                                                            local_door_lines, standard)]
-    counters = [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]
+    counters = [f.staff_side for f in fixtures if f.kind in ("counter", "staff_strip")
+                and f.staff_side is not None]
     counter_staff = shapely.union_all(counters) if counters else None
     doors = plan_doors(zones, names, walls, counter_staff, standard)
     doors += [Door("entrance", "street", names[int(np.argmax(cover[:, j]))], line)

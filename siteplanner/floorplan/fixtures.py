@@ -113,7 +113,11 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
             lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
     dist = np.zeros(len(modules)) if near is None or near.is_empty else \
         np.round(shapely.distance(modules, near), 6)
-    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score))
+    # the wall shared with a cash room first: its staff side then covers that wall
+    on_near = np.zeros(len(modules), dtype=bool) if near is None or near.is_empty else \
+        shapely.length(shapely.intersection(lines, shapely.buffer(near, 1e-4, cap_style="flat"))) \
+        > 1e-3
+    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score, ~on_near))
     box = shapely.bounds(modules)
     taken: list[int] = []
     for i in key:

@@ -401,8 +401,9 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
 def _fixture_table(done: Assembled) -> gpd.GeoDataFrame:
     rows: list[dict[str, Any]] = []
     for k, fx in enumerate(done.fixtures):
-        rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "body", "index": k,
-                     "geometry": fx.body})
+        if not fx.body.is_empty:  # a staff strip is staff floor only
+            rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "body", "index": k,
+                         "geometry": fx.body})
         if not fx.clearance.is_empty:
             rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "clearance", "index": k,
                          "geometry": fx.clearance})
