@@ -31,7 +31,7 @@ from siteplanner.floorplan.sizing import (
     reduce_programme,
     size_programme,
 )
-from siteplanner.floorplan.standard import FLEX, Standard, default_standard
+from siteplanner.floorplan.standard import FLEX, RESERVE, Standard, default_standard
 
 __all__ = ["Allotment", "FloorPlan", "allot", "check_outline_size", "plan_floor", "premises_verdict",
            "validate_entrances", "validate_outline"]
@@ -165,6 +165,8 @@ class Allotment:
     residue_m2: float
     #: The zone laid out with the flex floor, which is then cut off it as its own zone.
     host: str
+    #: Flex floor closed to customers as a staff ``reserve`` zone (see ``_as_reserve``), m².
+    reserve_m2: float = 0.0
 
 
 def allot(programme: pd.Series, available: float, standard: Standard) -> Allotment:
@@ -202,8 +204,11 @@ def allot(programme: pd.Series, available: float, standard: Standard) -> Allotme
 
 
 def premises_verdict(available: float, programme: float, flex: float,
-                     standard: Standard) -> dict[str, Any]:
-    """How far the premises are from the programme, and what to do about it."""
+                     standard: Standard, *, reserve: bool = False) -> dict[str, Any]:
+    """How far the premises are from the programme, and what to do about it.
+
+    ``reserve``: the ``flex`` floor is closed to customers as a staff reserve.
+    """
     ratio = available / programme
     if available < programme - 1e-9:
         verdict = "too_small"
@@ -214,8 +219,11 @@ def premises_verdict(available: float, programme: float, flex: float,
         verdict = "too_large"
         good = programme * (1.0 + (standard.max_zone_ratio - 1.0) / 2.0)
         advice = (f"the premises are {available - programme:.0f} m² ({ratio - 1:.0%}) larger than "
-                  f"the programme; {flex:.0f} m² is left as a flex zone (future counters, seating, "
-                  f"events); a unit of about {good:.0f} m² would fit without it")
+                  f"the programme; {flex:.0f} m² is left as "
+                  + ("a staff reserve (storage, room to grow; it lies beyond the door's "
+                     f"{standard.max_egress_m:g} m egress reach, so customers are kept out)"
+                     if reserve else "a flex zone (future counters, seating, events)")
+                  + f"; a unit of about {good:.0f} m² would fit without it")
     else:
         verdict = "fits"
         advice = (f"the premises hold the programme with {available - programme:.0f} m² "
@@ -249,6 +257,30 @@ def _check_wide_enough(outline: Polygon, kinds: Sequence[str], standard: Standar
         msg = (f"the outline is at most {wide:.2f} m wide but the {worst} zone needs "
                f"{need[worst]:g} m; no layout can meet the minimum widths of the standard "
                "(give a wider floor, or a standard with narrower zones)")
+        raise InputError(msg)
+
+
+def _check_egress_reach(outline: Polygon, entrances: Sequence[Point], sizing: pd.DataFrame,
+                        standard: Standard) -> None:
+    """Refuse at once when the public programme cannot lie within ``max_egress_m`` of a door.
+
+    A walk is never shorter than the straight line, so public floor can only lie
+    in the part of the outline within ``max_egress_m`` of an entrance, as the
+    crow flies. When the public zones' programme is larger than that part, no
+    layout meets the egress rule: a proof, naming the zones.
+    """
+    limit = standard.max_egress_m
+    # the polygon of 128 sides drawn round the disc, so the reach is never underestimated
+    disc = limit / math.cos(math.pi / 128)
+    reach = float(shapely.area(shapely.intersection(
+        outline, shapely.buffer(shapely.multipoints(list(entrances)), disc, quad_segs=32))))
+    public = [str(k) for k in sizing.index if standard.spec(str(k)).public]
+    need = float(sizing["programme_m2"].reindex(public).sum())
+    if need > reach + 1e-6:
+        msg = (f"the public zones ({', '.join(public)}: {need:.0f} m²) need more floor than the "
+               f"{reach:.0f} m² of this outline within {limit:g} m of a door (max_egress_m), as "
+               "the crow flies; no layout meets the egress rule: add an entrance on the far "
+               "side, or take a more compact unit")
         raise InputError(msg)
 
 
@@ -302,6 +334,7 @@ def plan_floor(
     sizing, reduced = _programme_that_fits(size_programme(demand, standard), float(outline.area),
                                            standard, fit)
     _check_wide_enough(outline, [str(k) for k in sizing.index], standard)
+    _check_egress_reach(outline, entrances, sizing, standard)
     found = _search(outline, entrances, sizing, standard, seed=seed, fit=fit, budget=budget)
     sizing, allotment, done, genome, problem, reduced_here = found
     return _plan(done, sizing, allotment, outline, entrances, standard, genome, problem,
@@ -338,7 +371,8 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     search from another seed follows, up to ``_ATTEMPTS``. The least broken plan
     is returned when none passes.
     """
-    programme = sizing["programme_m2"].reindex(list(problem.kinds)).to_numpy(dtype=float)
+    programme = sizing["programme_m2"].reindex(list(problem.kinds), fill_value=0.0
+                                               ).to_numpy(dtype=float)
     units = tuple(int(sizing["units"].get(k, 0)) for k in problem.kinds)
     best: tuple[float, Assembled, Any] | None = None
     tried: set[Any] = set()
@@ -353,7 +387,8 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
             done = assemble(problem.decode(genome), problem.kinds, problem.targets,
                             np.asarray(programme, dtype=float), units, outline, problem.outline,
                             entrances, problem.entrances, back, problem.standard,
-                            host=allotment.host, flex_m2=allotment.flex_m2)
+                            host=allotment.host, flex_m2=allotment.flex_m2,
+                            residue_m2=allotment.residue_m2)
             broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
             if not broken:
                 return done, genome
@@ -361,6 +396,31 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
                 best = (broken + cost / _HARD, done, genome)
     assert best is not None
     return best[1], best[2]
+
+
+def _beyond_egress(outline: Polygon, entrances: Sequence[Point], standard: Standard) -> bool:
+    """Whether some corner of the outline is over ``max_egress_m`` from every door, straight."""
+    c = shapely.get_coordinates(outline.exterior)
+    d = np.array([[p.x, p.y] for p in entrances])
+    far = np.sqrt(((c[:, None, :] - d[None, :, :]) ** 2).sum(axis=2)).min(axis=1).max()
+    return bool(far > standard.max_egress_m)
+
+
+def _as_reserve(allotment: Allotment) -> Allotment:
+    """The flex floor as its own staff zone, ``reserve``, laid out by the search.
+
+    On premises that reach beyond ``max_egress_m`` of the door, public flex floor
+    at the far end would break the egress rule; closed to customers (staff
+    storage, room to grow), it is staff floor, and the search places it like any
+    staff room, so the public zones stay within reach of the door.
+    """
+    targets = allotment.targets.copy()
+    targets[allotment.host] -= allotment.flex_m2
+    targets[RESERVE] = allotment.flex_m2
+    allowed = allotment.allowed.copy()
+    allowed[RESERVE] = allotment.flex_m2
+    return Allotment(targets, allowed, 0.0, allotment.residue_m2, allotment.host,
+                     reserve_m2=allotment.flex_m2)
 
 
 def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame,
@@ -372,6 +432,8 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
     reduced = False
     for step in range(_FIT_STEPS + 1):
         allotment = allot(sizing["programme_m2"], float(outline.area), standard)
+        if allotment.flex_m2 > 0 and _beyond_egress(outline, entrances, standard):
+            allotment = _as_reserve(allotment)
         kinds = tuple(str(k) for k in allotment.targets.index)
         units = tuple(int(sizing["units"].get(k, 0)) for k in kinds)
         problem = LayoutProblem(local, kinds, allotment.targets.to_numpy(dtype=float),
@@ -443,13 +505,15 @@ def _plan(done: Assembled, sizing: pd.DataFrame, allotment: Allotment, outline: 
         "programme_m2": float(programme.sum()),
         "surplus_m2": available - float(programme.sum()),
         "flex_m2": allotment.flex_m2,
+        "reserve_m2": allotment.reserve_m2,
         "circulation_residue_m2": allotment.residue_m2,
         "surplus_rule": (f"floor beyond the programme goes to {', '.join(takers)} "
                          f"in proportion to their programme, up to {standard.max_zone_ratio:g}x it; "
                          f"the rest is one {FLEX} zone (named circulation when the public route "
                          "runs through it), or, below a usable size, circulation in those zones"),
-        "premises": premises_verdict(available, float(programme.sum()), allotment.flex_m2,
-                                     standard),
+        "premises": premises_verdict(available, float(programme.sum()),
+                                     allotment.flex_m2 + allotment.reserve_m2, standard,
+                                     reserve=allotment.reserve_m2 > 0),
         "reduced_programme": reduced,
         "seed": seed,
         "genome": {"order": [problem.kinds[i] for i in genome[0]], "flips": list(genome[1])},
