@@ -445,7 +445,7 @@ class LayoutProblem:
         pub = np.flatnonzero(self.public)
         if not pub.size or not self.door_xy.size:
             return 0.0
-        xy = shapely.get_coordinates(np.asarray([zones[i] for i in pub], dtype=object))
+        xy = shapely.get_coordinates(np.asarray([zones[int(i)] for i in pub], dtype=object))
         d = np.sqrt(((xy[:, None, :] - self.door_xy[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
         over = float(d.max()) - limit
         return 0.0 if over <= 0 else 1.0 + min(over / limit, 1.0)
