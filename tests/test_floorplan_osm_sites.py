@@ -5,9 +5,8 @@ from __future__ import annotations
 import warnings
 
 import geopandas as gpd
-import numpy as np
 import pytest
-import shapely
+from _premises import faces_street
 from shapely.geometry import Point
 
 from siteplanner import datasets
@@ -60,14 +59,7 @@ def test_the_osm_building_at_the_site_is_planned_with_its_door_on_the_street(cit
     assert str(p.building).startswith("way/")
     assert sp.plan.metrics["premises_source"] == used
     # the entrance is on the wall whose outside is nearer a street than its inside
-    door = sp.plan.entrances[0]
-    ring = shapely.orient_polygons(p.outline).exterior
-    at = ring.project(door)
-    a, b = (np.array(ring.interpolate(at + d).coords[0]) for d in (-0.05, 0.05))
-    out = np.array([b[1] - a[1], a[0] - b[0]]) / np.hypot(*(b - a))
-    xy = np.array(door.coords[0])
-    step_out, step_in = (p.to_crs(Point(*(xy + k * out))) for k in (1.0, -1.0))
-    assert streets.distance(step_out).min() < streets.distance(step_in).min()
+    assert faces_street(p, streets)
 
 
 def test_osm_premises_without_buildings_and_a_bad_premises_value_are_refused() -> None:
