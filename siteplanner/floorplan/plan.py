@@ -406,21 +406,39 @@ def _beyond_egress(outline: Polygon, entrances: Sequence[Point], standard: Stand
     return bool(far > standard.max_egress_m)
 
 
-def _as_reserve(allotment: Allotment) -> Allotment:
-    """The flex floor as its own staff zone, ``reserve``, laid out by the search.
+def _as_reserve(allotment: Allotment, programme: pd.Series, standard: Standard) -> Allotment:
+    """The surplus floor as its own staff zone, ``reserve``, laid out by the search.
 
-    On premises that reach beyond ``max_egress_m`` of the door, public flex floor
-    at the far end would break the egress rule; closed to customers (staff
-    storage, room to grow), it is staff floor, and the search places it like any
-    staff room, so the public zones stay within reach of the door.
+    On premises that reach beyond ``max_egress_m`` of the door, surplus public
+    floor (flex, or zones grown past their programme) would spread the public
+    zones to the far end and break the egress rule. Closed to customers (staff
+    storage, room to grow) it is staff floor, and the search places it like any
+    staff room, so the public zones, at their programme, stay within reach of the
+    door. Unchanged when the surplus is below a usable room (then it is the
+    circulation residue).
     """
-    targets = allotment.targets.copy()
-    targets[allotment.host] -= allotment.flex_m2
-    targets[RESERVE] = allotment.flex_m2
+    surplus = float(allotment.targets.sum() - programme.sum())
+    spec = standard.spec(RESERVE)
+    if surplus <= max(spec.min_width_m, standard.turning_circle_m) ** 2:
+        return allotment
+    targets = programme.astype(float).reindex(allotment.targets.index)
+    targets[RESERVE] = surplus
     allowed = allotment.allowed.copy()
-    allowed[RESERVE] = allotment.flex_m2
-    return Allotment(targets, allowed, 0.0, allotment.residue_m2, allotment.host,
-                     reserve_m2=allotment.flex_m2)
+    allowed[RESERVE] = surplus
+    return Allotment(targets, allowed, 0.0, 0.0, allotment.host, reserve_m2=surplus)
+
+
+def _lay_out(local: Polygon, local_doors: tuple[Point, ...], allotment: Allotment,
+             sizing: pd.DataFrame, outline: Polygon, entrances: tuple[Point, ...],
+             back: list[float], standard: Standard, seed: int, budget: int
+             ) -> tuple[Assembled, Any, LayoutProblem]:
+    """The best plan of one allotment (see :func:`_attempts`) and its search problem."""
+    kinds = tuple(str(k) for k in allotment.targets.index)
+    units = tuple(int(sizing["units"].get(k, 0)) for k in kinds)
+    problem = LayoutProblem(local, kinds, allotment.targets.to_numpy(dtype=float),
+                            local_doors, standard, units=units)
+    done, genome = _attempts(problem, allotment, sizing, outline, entrances, back, seed, budget)
+    return done, genome, problem
 
 
 def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame,
@@ -432,17 +450,24 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
     reduced = False
     for step in range(_FIT_STEPS + 1):
         allotment = allot(sizing["programme_m2"], float(outline.area), standard)
-        if allotment.flex_m2 > 0 and _beyond_egress(outline, entrances, standard):
-            allotment = _as_reserve(allotment)
-        kinds = tuple(str(k) for k in allotment.targets.index)
-        units = tuple(int(sizing["units"].get(k, 0)) for k in kinds)
-        problem = LayoutProblem(local, kinds, allotment.targets.to_numpy(dtype=float),
-                                local_doors, standard, units=units)
-        done, genome = _attempts(problem, allotment, sizing, outline, entrances, back, seed,
-                                 budget)
-        if done.metrics["all_constraints_pass"]:
-            return sizing, allotment, done, genome, problem, reduced
+        beyond = _beyond_egress(outline, entrances, standard)
+        if beyond:
+            allotment = _as_reserve(allotment, sizing["programme_m2"], standard)
+        done, genome, problem = _lay_out(local, local_doors, allotment, sizing, outline,
+                                         entrances, back, standard, seed, budget)
         failed = {k: v["detail"] for k, v in done.metrics["constraints"].items() if not v["pass"]}
+        if "egress_distance" in failed and not beyond:
+            # the walk round the fixtures is longer than the straight line: the surplus
+            # as a staff reserve frees the far end from public floor
+            reserve = _as_reserve(allotment, sizing["programme_m2"], standard)
+            if reserve is not allotment:
+                allotment = reserve
+                done, genome, problem = _lay_out(local, local_doors, allotment, sizing, outline,
+                                                 entrances, back, standard, seed, budget)
+                failed = {k: v["detail"] for k, v in done.metrics["constraints"].items()
+                          if not v["pass"]}
+        if not failed:
+            return sizing, allotment, done, genome, problem, reduced
         # a smaller programme leaves more floor to the public zones, which can free a
         # wall or a corner for the rooms that did not fit
         smaller = (reduce_programme(sizing, programme_area(sizing) - _STEP_M2, standard)
