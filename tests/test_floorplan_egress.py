@@ -1,4 +1,4 @@
-"""Egress on large or long premises: a proof when the public floor cannot be in reach, a staff reserve otherwise."""
+"""Egress on large or long premises: a proof when public floor cannot be in reach, else a reserve."""
 
 from __future__ import annotations
 
