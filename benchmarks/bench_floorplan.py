@@ -16,8 +16,9 @@ rest labelled flex or circulation) and, on ``--exhaustive`` 5-zone instances,
 the search's cost and adjacency satisfaction against the exhaustive optimum.
 Times are wall-clock and CPU seconds per plan (the CPU time is the fairer
 figure on a shared machine). ``refused_proven`` counts refusals plan_floor
-proves without searching (the message names the zone: too narrow, public floor
-beyond the door's egress reach, too small); ``reserve_plans`` the plans whose
+proves (the message names the zone: too narrow, public floor beyond the door's
+egress reach, too small, or no layout of five zones keeping the zone rules in
+plan_floor's own exhaustive search); ``reserve_plans`` the plans whose
 surplus beyond the egress reach is a staff reserve.
 
     .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 4] [--check-refused 2]
@@ -56,7 +57,7 @@ CONSTRAINTS = ("inside_outline", "no_overlap", "covers_outline", "area_within_to
 
 #: Phrases of plan_floor's refusals that are proofs (no layout can meet the standard).
 PROOFS = ("no layout meets the egress rule", "no layout can meet the minimum widths",
-          "too small: it has")
+          "too small: it has", "finds none that keeps every zone rule")
 
 
 def _shape(kind: str, rng: np.random.Generator) -> Polygon:

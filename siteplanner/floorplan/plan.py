@@ -49,6 +49,8 @@ _RESEED = 7919
 _CHECKED = 6
 #: A search cost at or above this breaks a zone rule (one broken rule costs 10).
 _HARD = 10.0
+#: Most layouts searched exhaustively after the seeded searches fail (5 zones: 5! * 2**4).
+_EXHAUSTIVE = 1920
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
@@ -368,34 +370,73 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     The search's cost sees the zones only; fixtures, doors and the public route
     are checked on the assembled plan. So the cheapest ``_CHECKED`` layouts of a
     search are assembled in cost order until one passes; failing that, another
-    search from another seed follows, up to ``_ATTEMPTS``. The least broken plan
-    is returned when none passes.
+    search from another seed follows, up to ``_ATTEMPTS``. When those fail and
+    every layout the method can express is at most ``_EXHAUSTIVE`` (five zones),
+    all are costed: the cheapest are checked, and when none passes the plan's
+    ``metrics["exhaustive"]`` is the proof, naming the zones that do not fit. The
+    least broken plan is returned when none passes.
     """
     programme = sizing["programme_m2"].reindex(list(problem.kinds), fill_value=0.0
                                                ).to_numpy(dtype=float)
     units = tuple(int(sizing["units"].get(k, 0)) for k in problem.kinds)
+
+    def build(genome: Any) -> Assembled:
+        return assemble(problem.decode(genome), problem.kinds, problem.targets, programme, units,
+                        outline, problem.outline, entrances, problem.entrances, back,
+                        problem.standard, host=allotment.host, flex_m2=allotment.flex_m2,
+                        residue_m2=allotment.residue_m2)
+
     best: tuple[float, Assembled, Any] | None = None
     tried: set[Any] = set()
     for attempt in range(_ATTEMPTS):
         # the problem keeps its cache of cut pieces, so a retry costs less than the first
         ranked = search_ranked(problem, seed=seed + _RESEED * attempt, budget=budget)
-        fresh = [(g, c) for g, c in ranked if g not in tried]
-        for genome, cost in fresh[:_CHECKED]:
-            if best is not None and cost >= _HARD and best[0] < math.inf:
-                break  # the rest break a zone rule: no better than the plan in hand
-            tried.add(genome)
-            done = assemble(problem.decode(genome), problem.kinds, problem.targets,
-                            np.asarray(programme, dtype=float), units, outline, problem.outline,
-                            entrances, problem.entrances, back, problem.standard,
-                            host=allotment.host, flex_m2=allotment.flex_m2,
-                            residue_m2=allotment.residue_m2)
-            broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
-            if not broken:
-                return done, genome
-            if best is None or broken + cost / _HARD < best[0]:
-                best = (broken + cost / _HARD, done, genome)
+        best, ok = _check_ranked(ranked, tried, best, build)
+        if ok:
+            return best[1], best[2]
+    space = math.factorial(problem.n) * 2 ** (problem.n - 1)
+    if budget < space <= _EXHAUSTIVE:
+        ranked = search_ranked(problem, budget=space)  # every layout, cheapest first
+        best, ok = _check_ranked(ranked, tried, best, build)
+        if ok:
+            return best[1], best[2]
+        genome, cost = ranked[0]
+        broken, _ = problem._zone_terms(problem._leaves(genome))
+        best[1].metrics["exhaustive"] = {
+            "layouts": space, "zone_rules_met": bool(cost < _HARD),
+            "zones_not_fitting": [problem.kinds[i] for i in np.flatnonzero(broken > 0)]}
     assert best is not None
     return best[1], best[2]
+
+
+def _check_ranked(ranked: list[tuple[Any, float]], tried: set[Any],
+                  best: tuple[float, Assembled, Any] | None,
+                  build: Any) -> tuple[tuple[float, Assembled, Any], bool]:
+    """Assemble the ``_CHECKED`` cheapest untried layouts; the first that passes, or the best."""
+    for genome, cost in [(g, c) for g, c in ranked if g not in tried][:_CHECKED]:
+        if best is not None and cost >= _HARD and best[0] < math.inf:
+            break  # the rest break a zone rule: no better than the plan in hand
+        tried.add(genome)
+        done = build(genome)
+        broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
+        if not broken:
+            return (0.0, done, genome), True
+        if best is None or broken + cost / _HARD < best[0]:
+            best = (broken + cost / _HARD, done, genome)
+    assert best is not None
+    return best, False
+
+
+def _proof(exhaustive: dict[str, Any] | None) -> str:
+    """The exhaustive search's verdict for a refusal, or nothing when it did not run."""
+    if not exhaustive:
+        return ""
+    if not exhaustive["zone_rules_met"]:
+        zones = ", ".join(exhaustive["zones_not_fitting"]) or "the zones' walls and doors"
+        return (f": an exhaustive search of all {exhaustive['layouts']} layouts the planner can "
+                f"express finds none that keeps every zone rule; zones that do not fit: {zones}")
+    return (f": an exhaustive search of all {exhaustive['layouts']} layouts found some that keep "
+            f"the zone rules, but the {_CHECKED} cheapest fail the full plan checks")
 
 
 def _beyond_egress(outline: Polygon, entrances: Sequence[Point], standard: Standard) -> bool:
@@ -475,8 +516,9 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
         if smaller is None:
             hint = ("--fit found no smaller programme that lays out" if fit else
                     "rerun with --fit to lay out a reduced programme, or try another --seed")
+            proof = _proof(done.metrics.get("exhaustive"))
             msg = (f"no layout of {describe_programme(sizing)} in this {outline.area:.1f} m² "
-                   f"outline meets every hard constraint (best try: "
+                   f"outline meets every hard constraint{proof} (best try: "
                    f"{'; '.join(f'{k}: {v}' for k, v in failed.items())}); {hint}")
             raise InputError(msg)
         sizing, reduced = smaller, True
