@@ -15,7 +15,11 @@ programme area ratio of every programme zone (at most 1.5 by the standard, the
 rest labelled flex or circulation) and, on ``--exhaustive`` 5-zone instances,
 the search's cost and adjacency satisfaction against the exhaustive optimum.
 Times are wall-clock and CPU seconds per plan (the CPU time is the fairer
-figure on a shared machine).
+figure on a shared machine). ``refused_proven`` counts refusals plan_floor
+proves (the message names the zone: too narrow, public floor beyond the door's
+egress reach, too small, or no layout of five zones keeping the zone rules in
+plan_floor's own exhaustive search); ``reserve_plans`` the plans whose
+surplus beyond the egress reach is a staff reserve.
 
     .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 4] [--check-refused 2]
 """
@@ -49,6 +53,11 @@ CONSTRAINTS = ("inside_outline", "no_overlap", "covers_outline", "area_within_to
                "fixtures_no_overlap", "secure_no_public_wall", "staff_reach_secure",
                "counter_only_interface", "route_reaches_public_zones",
                "clear_width_past_fixtures", "egress_distance", "zone_size_honest")
+
+
+#: Phrases of plan_floor's refusals that are proofs (no layout can meet the standard).
+PROOFS = ("no layout meets the egress rule", "no layout can meet the minimum widths",
+          "too small: it has", "finds none that keeps every zone rule")
 
 
 def _shape(kind: str, rng: np.random.Generator) -> Polygon:
@@ -130,6 +139,7 @@ def main() -> None:
     runtimes, cpu, err_mean, err_max, sat, violated = [], [], [], [], [], []
     refused: list[dict[str, object]] = []
     checked = 0
+    reserves = 0
     extra = {} if args.budget is None else {"budget": args.budget}
     failed: dict[str, int] = {}
     by_kind: dict[str, list[float]] = {}
@@ -151,6 +161,11 @@ def main() -> None:
             cpu.append(time.process_time() - c0)
             why = [c for c in CONSTRAINTS if c in str(exc)]
             entry: dict[str, object] = {"instance": k, "kind": inst["kind"], "broken": why}
+            # refusals plan_floor proves before searching (too narrow, public floor beyond
+            # the egress reach of the door, too small) name the zones and need no search
+            proven = [p for p in PROOFS if p in str(exc)]
+            if proven:
+                entry["proof"] = str(exc)
             n_zones = len(inst["standard"].zones)  # type: ignore[attr-defined]
             if n_zones <= 5 and checked < args.check_refused:
                 # does any layout the method can express pass? exhaustive, so it decides
@@ -169,6 +184,7 @@ def main() -> None:
         runtimes.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         m = plan.metrics
+        reserves += m.get("reserve_m2", 0.0) > 0
         err_mean.append(m["area_error_mean"])
         err_max.append(m["area_error_max"])
         sat.append(m["adjacency_satisfaction"])
@@ -204,6 +220,8 @@ def main() -> None:
                       "cpu_p95": float(np.quantile(cpu, 0.95))},
         "plans": len(violated),
         "refused": len(refused),
+        "refused_proven": sum("proof" in r for r in refused),
+        "reserve_plans": reserves,
         "refusals": refused,
         "area_error": {"mean": float(np.mean(err_mean)), "max": float(np.max(err_max))},
         "adjacency_satisfaction": {"mean": float(np.mean(sat)), "min": float(np.min(sat))},

@@ -63,6 +63,7 @@ Method = Annotated[Literal["top", "coverage", "pmedian", "capture", "npv"],
 Solver = Annotated[Literal["auto", "exact", "heuristic"], Expect(f"one of {', '.join(SOLVERS)}")]
 ModelKind = Annotated[Literal["weighted", "learned"], Expect(f"one of {', '.join(MODEL_KINDS)}")]
 EdgePolicy = Annotated[Literal["exclude", "keep"], Expect('"exclude" or "keep"')]
+PremisesKind = Annotated[Literal["outline", "osm"], Expect('"outline" or "osm"')]
 AdminLevel = Annotated[int, Strict(), Ge(1), Le(12), Expect("a whole number from 1 to 12 (OSM admin_level)")]
 TravelMode = Annotated[Literal["walk", "drive"], Expect('"walk" or "drive"')]
 Point2 = Annotated[tuple[Coordinate, Coordinate], Expect("an [x, y] point in local metres")]
@@ -246,10 +247,15 @@ class FloorplanSettings:
     is drawn. A site's peak-hour arrivals are ``arrivals_per_hour`` scaled by
     its expected demand relative to the mean of the planned sites. 60 an hour
     (one a minute) is an illustrative peak for a small branch; set the
-    brand's own figure.
+    brand's own figure. ``premises = "osm"`` takes each site's premises from
+    the OSM building footprint there instead (a street-facing unit of the
+    programme's size when the building is larger, the entrance on the street
+    side; needs the study's OSM extract); the default ``"outline"`` plans the
+    study's outline, and no plan is drawn without one.
     """
 
     outline: FilePath | None = None
+    premises: PremisesKind = "outline"
     entrances: tuple[Point2, ...] = ()
     sites: Whole1 = 3
     arrivals_per_hour: PerHour = 60.0

@@ -128,6 +128,8 @@ class RankState:
     pool: pd.Index | None = None
     selected: gpd.GeoDataFrame | None = None
     demand: gpd.GeoDataFrame | None = None
+    #: OSM building footprints (WGS84), read once for the demand and the floor plans' premises.
+    buildings: gpd.GeoDataFrame | None = None
     foot_pts: gpd.GeoDataFrame | None = None
     result: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)

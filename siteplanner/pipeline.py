@@ -188,7 +188,8 @@ def select_stage(s: RankState) -> None:
     ranked = select_top(pool, layers.own_branches, k=sel.top_k,
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
-    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, s.osm)
+    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, _buildings(s),
+                              _landuse(s))
     s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
                           if k in s.demand.attrs} | {"cells": len(s.demand)}
     s.modes = study_modes(study.network, demand=s.demand, area_km2=float(layers.area.area.sum()) / 1e6,
@@ -306,9 +307,13 @@ def market_stage(s: RankState) -> None:
 def floorplans_stage(s: RankState) -> None:
     """Floor plans for the top sites, sized by each site's own demand (``[floorplan]``)."""
     settings = s.study.floorplan
-    if not s.plan_floors or settings.outline is None:
+    if not s.plan_floors or (settings.outline is None and settings.premises != "osm"):
         return
-    plans = plan_sites(need(s.selected), settings, seed=s.study.seed)
+    osm = settings.premises == "osm"
+    buildings = _buildings(s)
+    plans = plan_sites(need(s.selected), settings, seed=s.study.seed,
+                       buildings=buildings.to_crs(need(s.layers).crs) if osm and buildings is not None
+                       else None, streets=need(s.layers).streets if osm else None)
     s.result["floorplans"] = plans
     if plans:
         s.extras["floorplans"] = {sid: p.summary for sid, p in plans.items()}
@@ -394,8 +399,33 @@ def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: La
     return cal.predicted.rename("foot_traffic"), {"source": "calibrated model", **cal.report}
 
 
+def _buildings(s: RankState) -> gpd.GeoDataFrame | None:
+    """The OSM building footprints (WGS84), read once per run and kept on the state:
+    from the study's file, or those an online study's data came with."""
+    from siteplanner.sources.buildings import read_buildings
+
+    osm = s.study.osm
+    if s.buildings is None and osm is not None and osm.is_file():
+        s.buildings = read_buildings(osm)
+    elif s.buildings is None and s.osm is not None and s.osm.buildings is not None \
+            and len(s.osm.buildings):
+        s.buildings = s.osm.buildings
+    return s.buildings
+
+
+def _landuse(s: RankState) -> gpd.GeoDataFrame | None:
+    """``landuse`` polygons (WGS84), from the same source as :func:`_buildings`."""
+    from siteplanner.sources.buildings import read_landuse
+
+    osm = s.study.osm
+    if osm is not None and osm.is_file():
+        return read_landuse(osm)
+    return s.osm.landuse if s.osm is not None else None
+
+
 def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
-                   study: Study, data: OSMData | None) -> gpd.GeoDataFrame:
+                   study: Study, buildings: gpd.GeoDataFrame | None,
+                   landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     """The H3 cells of the study area that hold people, with people per day: the demand.
 
     Demand covers the whole area, not only the buildable candidates: people
@@ -404,14 +434,6 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
     the data of an online study. Without buildings, census or raster the demand
     falls back to the foot-traffic value over the candidates, with a warning.
     """
-    from siteplanner.sources.buildings import read_buildings, read_landuse
-
-    osm = study.osm if study.osm is not None and study.osm.is_file() else None
-    buildings = landuse = None
-    if osm is not None:
-        buildings, landuse = read_buildings(osm), read_landuse(osm)
-    elif data is not None and data.buildings is not None and len(data.buildings):
-        buildings, landuse = data.buildings, data.landuse
     d = study.demand
     if buildings is None and d.census is None and d.raster is None:
         cells, foot = cands, raw["foot_traffic"]
@@ -426,7 +448,7 @@ def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
     census = (read_census(d.census), str(d.census)) if d.census is not None else None
     out = demand_layer(
         cells, foot_traffic=foot.fillna(0.0), foot_traffic_measured=layers.foot_traffic_measured,
-        buildings=buildings, landuse=landuse,
+        buildings=buildings, landuse=landuse if buildings is not None else None,
         census=census, raster=d.raster,
         weights={"residents": d.residents_weight, "workers": d.workers_weight,
                  "foot_traffic": d.foot_traffic_weight})

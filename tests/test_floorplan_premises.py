@@ -8,12 +8,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
-import shapely
+from _premises import faces_street
 from shapely.geometry import Point
 
 from siteplanner._errors import InputError
 from siteplanner.floorplan import plan_floor
-from siteplanner.floorplan.premises import Premises, premises_at
+from siteplanner.floorplan.premises import premises_at
 
 PBF = Path(__file__).parents[1] / "data" / "helsinki" / "helsinki.osm.pbf"
 TARGET_M2 = 200.0
@@ -33,18 +33,6 @@ def city() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return buildings.to_crs(crs), walks, banks
 
 
-def _faces_street(p: Premises, streets: gpd.GeoDataFrame) -> bool:
-    """A step out of the entrance brings one nearer a street than a step in."""
-    door = p.entrances[0]
-    ring = shapely.orient_polygons(p.outline).exterior
-    s = ring.project(door)
-    a, b = (np.array(ring.interpolate(s + d).coords[0]) for d in (-0.05, 0.05))
-    out = np.array([b[1] - a[1], a[0] - b[0]]) / np.hypot(*(b - a))
-    at = np.array(door.coords[0])
-    step_out, step_in = (p.to_crs(Point(*(at + k * out))) for k in (1.0, -1.0))
-    return bool(streets.distance(step_out).min() <= streets.distance(step_in).min())
-
-
 def test_each_bank_gets_a_street_facing_unit_of_the_target_size(city) -> None:  # type: ignore[no-untyped-def]
     buildings, streets, banks = city
     assert len(banks) >= 15
@@ -60,7 +48,7 @@ def test_each_bank_gets_a_street_facing_unit_of_the_target_size(city) -> None:  
         # the entrance is on the street side, facing it, within half a wide street of
         # the street's centre line
         assert p.street_m < 20.0, name
-        assert _faces_street(p, streets), name
+        assert faces_street(p, streets), name
 
 
 def test_a_building_about_the_target_size_is_taken_whole(city) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +58,7 @@ def test_a_building_about_the_target_size_is_taken_whole(city) -> None:  # type:
     p = premises_at(site, buildings, streets, target_m2=footprint.area / 1.2)
     assert p.source == "osm_building"
     assert p.area_m2 == pytest.approx(footprint.area, rel=0.01)
-    assert _faces_street(p, streets)
+    assert faces_street(p, streets)
 
 
 def test_the_osm_unit_gets_a_plan_that_passes_every_rule(city) -> None:  # type: ignore[no-untyped-def]

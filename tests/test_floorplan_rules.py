@@ -127,3 +127,32 @@ def test_no_zone_exceeds_its_allowance_unless_the_surplus_is_labelled() -> None:
     verdict = plan.metrics["premises"]
     assert verdict["verdict"] == "too_large" and "would fit without it" in verdict["advice"]
     assert plan.metrics["constraints"]["zone_size_honest"]["pass"]
+
+
+def test_a_cash_room_longer_than_the_counter_line_sits_in_a_staff_pocket() -> None:
+    # no staff room: the vault opens from behind the counters, and its wall to the
+    # service zone (7 m) is longer than the one station's staff side (1.8 m)
+    zones = {
+        "self_service": box(16, 0, 20, 5),
+        "waiting": box(0, 0, 16, 5),
+        "service": Polygon([(0, 5), (20, 5), (20, 10), (4, 10), (4, 7), (0, 7)]),
+        "vault": box(0, 7, 4, 10),
+    }
+    done = _assembled(zones, {"self_service": 2, "waiting": 4, "service": 1, "vault": 1},
+                      Point(20, 2.5))
+    c = done.metrics["constraints"]
+    strips = [f for f in done.fixtures if f.kind == "staff_strip"]
+    counters = [f for f in done.fixtures if f.kind == "counter"]
+    assert len(counters) == 1 and strips
+    vault_wall = shapely.intersection(zones["vault"].boundary,
+                                      zones["service"].boundary.buffer(1e-4))
+    # the counter's staff side alone leaves most of the cash room's wall facing customers
+    assert counters[0].staff_side.buffer(1e-4).intersection(vault_wall).length < 2.0
+    # the staff side grown along the rest of the wall covers all of it: staff floor, walled off
+    assert done.counter_staff is not None
+    assert done.counter_staff.buffer(1e-4).intersection(vault_wall).length == \
+        pytest.approx(vault_wall.length, abs=1e-3)
+    assert c["secure_no_public_wall"]["pass"], c["secure_no_public_wall"]["detail"]
+    assert c["staff_reach_secure"]["pass"], c["staff_reach_secure"]["detail"]
+    # the strip is not public floor: the route runs outside it
+    assert done.route.floor.intersection(strips[0].staff_side).area < 1e-6

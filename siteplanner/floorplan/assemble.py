@@ -23,7 +23,7 @@ from siteplanner.floorplan._check import (
     shared_walls,
     width_kept,
 )
-from siteplanner.floorplan._cuts import _band, _split
+from siteplanner.floorplan._cuts import _band, _reflex_lines, _split, _stepped
 from siteplanner.floorplan.access import Door, access_masks, check_access, plan_doors
 from siteplanner.floorplan.fixtures import (
     Fixture,
@@ -101,6 +101,45 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
                 best = got
                 break
         out += best if best is not None else got
+    return out + _staff_strips(local, kinds, out, standard)
+
+
+def _staff_strips(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: list[Fixture],
+                  standard: Standard) -> list[Fixture]:
+    """Staff floor along a secure zone's wall to the service zone the counters do not cover.
+
+    The cash room may open only from staff floor and never onto public floor; in
+    a branch without a staff room it opens from behind the counter line. Where
+    its wall to the service zone runs past the counters' staff side, that staff
+    side is grown along the rest of the wall, as deep as the staff side
+    (``counter_staff_side_m``), walled off from the customers: the secure zone
+    then sits in a staff-only pocket behind the counter line. Not grown where it
+    would take the floor of another fixture or its clearance.
+    """
+    m = access_masks(kinds, standard)
+    counters = [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]
+    if m.service < 0 or not counters or not m.secure.any():
+        return []
+    service = local[m.service]
+    staff = shapely.buffer(shapely.union_all(counters), 1e-4, join_style="mitre")
+    taken = shapely.union_all([f.module for f in fixtures if f.kind != "chair"])
+    depth = standard.fixtures.counter_staff_side_m
+    near = shapely.buffer(shapely.boundary(service), 1e-4, cap_style="flat")
+    out: list[Fixture] = []
+    for i in np.flatnonzero(m.secure).tolist():
+        wall = shapely.intersection(shapely.boundary(local[i]), near)
+        open_wall = shapely.difference(wall, staff)
+        if shapely.length(open_wall) <= 1e-3:
+            continue
+        band = shapely.buffer(open_wall, depth, cap_style="flat", join_style="mitre")
+        strip = shapely.set_precision(shapely.intersection(band, service), 1e-9)
+        strip = shapely.union_all([p for p in shapely.get_parts(strip)
+                                   if p.geom_type == "Polygon" and p.area > 1e-6])
+        if strip.is_empty or shapely.area(shapely.intersection(strip, taken)) > 1e-4 \
+                or shapely.area(shapely.difference(strip, staff)) < 1e-6:
+            continue
+        out.append(Fixture("staff_strip", "service", shapely.Polygon(), shapely.Polygon(),
+                           strip))
     return out
 
 
@@ -201,13 +240,26 @@ def check_fixtures(fixtures: Sequence[Fixture], zones: dict[str, BaseGeometry],
 
 
 def _size_check(kinds: Sequence[str], area: np.ndarray, programme: np.ndarray,
-                standard: Standard) -> tuple[dict[str, Any], dict[str, float]]:
+                standard: Standard, residue_m2: float = 0.0
+                ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Zones within ``max_zone_ratio`` of their programme, plus their share of the residue.
+
+    The residue is surplus floor too small for a usable flex zone, spread over the
+    ``surplus_to`` zones as circulation in proportion to their programme (see
+    :func:`~siteplanner.floorplan.plan.allot`); it is reported, so it is labelled.
+    """
     ratio = {k: float(a / p) for k, a, p in zip(kinds, area, programme, strict=True) if p > 0}
-    over = [f"{k} {r:.2f}x" for k, r in ratio.items() if r > standard.max_zone_ratio + 1e-6]
+    takers = [k for k in standard.surplus_to if k in kinds]
+    prog = dict(zip(kinds, programme.tolist(), strict=True))
+    total = sum(prog[k] for k in takers)
+    allow = {k: standard.max_zone_ratio + (residue_m2 / total if k in takers and total > 0
+                                           else 0.0) for k in ratio}
+    over = [f"{k} {r:.2f}x" for k, r in ratio.items() if r > allow[k] + 1e-6]
     return ({"pass": not over, "detail": f"zones over {standard.max_zone_ratio:g}x their programme: "
              f"{over}" if over else f"every programme zone is at most "
-             f"{standard.max_zone_ratio:g}x its programme; the rest is labelled "
-             f"{FLEX} or {CIRCULATION}"}, ratio)
+             f"{standard.max_zone_ratio:g}x its programme"
+             + (f" plus its share of the {residue_m2:.1f} m² circulation residue" if residue_m2 > 0
+                else "") + f"; the rest is labelled {FLEX} or {CIRCULATION}"}, ratio)
 
 
 def _wide(g: BaseGeometry, width: float) -> float:
@@ -235,6 +287,14 @@ def _carvings(geom: BaseGeometry, flex_m2: float, need: float
                 cut = _band(geom, keep, depth, vertical, at_low, end, np.empty((0, 2)))
                 if cut is not None:
                     out.append(cut)
+    # a concave zone: cuts along the lines through its reflex corners, the area the
+    # line misses moved across in a tab, so neither piece keeps a neck
+    if geom.geom_type == "Polygon":
+        for (t, vertical), end in itertools.product(_reflex_lines(geom), (0, 1)):
+            for flex_low in (True, False):
+                cut = _stepped(geom, flex_m2 if flex_low else keep, t, vertical, need + 0.01, end)
+                if cut is not None:
+                    out.append((cut[1], cut[0]) if flex_low else cut)
     return out
 
 
@@ -280,7 +340,7 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
              programme: np.ndarray, units: Sequence[int], outline: Polygon,
              local_outline: Polygon, entrances: Sequence[Point], local_doors: Sequence[Point],
              back: list[float], standard: Standard, *, host: str = "",
-             flex_m2: float = 0.0) -> Assembled:
+             flex_m2: float = 0.0, residue_m2: float = 0.0) -> Assembled:
     """Fixtures, doors and every hard constraint of one decoded layout."""
     local, names, targets, programme, units = carve_flex(
         list(local), list(kinds), targets, programme, list(units), host, flex_m2, local_doors, standard)
@@ -295,7 +355,8 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     local_door_lines = door_segments(local_outline, local_doors, standard.door_width_m)
     fixtures = [_to_world(f, back) for f in _fixtures_local(local, kinds, units, local_outline,
                                                            local_door_lines, standard)]
-    counters = [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]
+    counters = [f.staff_side for f in fixtures if f.kind in ("counter", "staff_strip")
+                and f.staff_side is not None]
     counter_staff = shapely.union_all(counters) if counters else None
     doors = plan_doors(zones, names, walls, counter_staff, standard)
     doors += [Door("entrance", "street", names[int(np.argmax(cover[:, j]))], line)
@@ -309,7 +370,7 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     route_checks, route = check_route(public, fixtures, counter_staff, door_lines, standard)
     checks |= route_checks
     size, ratio = _size_check(names, shapely.area(np.asarray(zones, dtype=object)), programme,
-                              standard)
+                              standard, residue_m2)
     checks["zone_size_honest"] = size
     metrics["constraints"] |= checks
     metrics["all_constraints_pass"] = all(c["pass"] for c in metrics["constraints"].values())

@@ -77,8 +77,8 @@ def _edges(zone: BaseGeometry) -> np.ndarray:
 def _frame(edge: np.ndarray, s: np.ndarray, width: float,
            depth_lo: np.ndarray | float, depth_hi: np.ndarray | float) -> np.ndarray:
     """Boxes along an edge: from ``s`` to ``s + width`` along it, ``depth_lo..depth_hi`` inward."""
-    x0, y0, x1, y1 = edge
-    length = float(np.hypot(x1 - x0, y1 - y0))
+    x0, y0, x1, y1 = np.asarray(edge, dtype=float).T
+    length = np.hypot(x1 - x0, y1 - y0)
     ux, uy = (x1 - x0) / length, (y1 - y0) / length
     nx, ny = -uy, ux  # interior is to the left of a counter-clockwise edge
     a = np.asarray(s, dtype=float)
@@ -113,25 +113,39 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
             lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
     dist = np.zeros(len(modules)) if near is None or near.is_empty else \
         np.round(shapely.distance(modules, near), 6)
-    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score))
-    shrunk = shapely.buffer(modules, -_EPS, join_style="mitre")
+    # the wall shared with a cash room first: its staff side then covers that wall
+    on_near = np.zeros(len(modules), dtype=bool) if near is None or near.is_empty else \
+        shapely.length(shapely.intersection(lines, shapely.buffer(near, 1e-4, cap_style="flat"))) \
+        > 1e-3
+    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score, ~on_near))
+    box = shapely.bounds(modules)
     taken: list[int] = []
     for i in key:
-        if taken and shapely.intersects(shrunk[i], shapely.union_all(modules[taken])):
+        if taken and _overlaps(box, i, taken):
             continue
         taken.append(int(i))
         if len(taken) == n:
             break
-    out = []
-    for i in taken:
-        e, s0 = edges[edge[i]], np.array([start[i]])
-        staff = _frame(e, s0, f.counter_module_m, 0.0, f.counter_staff_side_m)[0]
-        body = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m,
-                      f.counter_staff_side_m + f.counter_depth_m)[0]
-        front = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m,
-                       depth)[0]
-        out.append(Fixture("counter", "service", body, front, staff))
-    return out
+    # every station at once: an edge row and a start per station
+    e, s0 = edges[edge[taken]], start[taken]
+    staff = _frame(e, s0, f.counter_module_m, 0.0, f.counter_staff_side_m)
+    body = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m,
+                  f.counter_staff_side_m + f.counter_depth_m)
+    front = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m, depth)
+    return [Fixture("counter", "service", b, c, st)
+            for b, c, st in zip(body, front, staff, strict=True)]
+
+
+def _overlaps(box: np.ndarray, i: int, taken: list[int]) -> bool:
+    """Whether axis-parallel box ``i`` overlaps any ``taken`` box by more than ``_EPS``.
+
+    Wall modules are boxes in the layout frame, so this is the exact test of
+    their shrunken interiors meeting, without building the union of the taken ones.
+    """
+    t = box[taken]
+    b = box[i]
+    return bool(((t[:, 0] < b[2] - _EPS) & (b[0] < t[:, 2] - _EPS)
+                 & (t[:, 1] < b[3] - _EPS) & (b[1] < t[:, 3] - _EPS)).any())
 
 
 def _wall_modules(zone: BaseGeometry, width: float, depth: float,
@@ -185,11 +199,11 @@ def _against_walls(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width:
             score = np.round(shapely.length(shapely.intersection(
                 lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
         key = np.lexsort((start, edge, -length, -score))
-    shrunk = shapely.buffer(modules, -_EPS, join_style="mitre")
+    box = shapely.bounds(modules)
     taken: list[int] = []
     out: list[Fixture] = []
     for i in key:
-        if taken and shapely.intersects(shrunk[i], shapely.union_all(modules[taken])):
+        if taken and _overlaps(box, i, taken):
             continue
         e, s = edges[edge[i]], float(start[i])
         side = (width - body_w) / 2.0

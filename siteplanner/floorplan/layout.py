@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -94,6 +94,7 @@ class LayoutProblem:
     _fit_cache: dict[tuple[bytes, float], bool] = field(default_factory=dict, repr=False)
     _door_cache: dict[bytes, float] = field(default_factory=dict, repr=False)
     _neck_cache: dict[tuple[bytes, float], int] = field(default_factory=dict, repr=False)
+    _shape_fit: dict[tuple[str, int, bytes], bool] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
@@ -161,12 +162,12 @@ class LayoutProblem:
             pos = items.index(self.ss)
             cuts = sorted(cuts, key=lambda c: not self._at_door(c[1] if pos < c[0] else c[2]))
         if not _is_rect(region):
-            cuts = self._neck_free_first(region, rkey, items, list(cuts), bool(flips[0]))
+            cuts = self._neck_free_first(region, rkey, items, cuts, bool(flips[0]))
         guard = [i for i in items if self.access.secure[i]]
         staff_only = not self.public[list(items)].any()
         if guard and staff_only and self.access.secure[[items[0], items[-1]]].any():
             # a cash room wrapped by the staff rooms of its group: in a corner of the piece
-            cuts = [*self._corner_bands(region, rkey, items), *cuts]
+            cuts = itertools.chain(self._corner_bands(region, rkey, items), cuts)
         for tries, (k, low, high) in enumerate(cuts):
             left, bad = self._decode(*low, items[:k], flips[1:k])
             if best is not None and bad >= best[1]:
@@ -242,24 +243,44 @@ class LayoutProblem:
             yield fallback
 
     def _neck_free_first(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...],
-                         cuts: list[tuple[int, Leaf, Leaf]], step_first: bool
-                         ) -> list[tuple[int, Leaf, Leaf]]:
+                         cuts: Iterable[tuple[int, Leaf, Leaf]], step_first: bool
+                         ) -> Iterator[tuple[int, Leaf, Leaf]]:
         """On a concave piece, cuts that leave no zone a neck go first.
 
         Stepped cuts through the reflex corners go before the plain ones when the
         genome's bit says so (on a concave piece it picks the kind of cut rather
-        than the axis), or when every plain cut leaves a neck.
+        than the axis), or when every plain cut leaves a neck. Each group comes
+        fewest necks first; lazily, so the caller, which mostly stops at the
+        first cut that fits, pays for the neck tests (and the cuts) it looks at.
         """
         def necks(c: tuple[int, Leaf, Leaf]) -> int:
             return self._necks(c[1], items[:c[0]]) + self._necks(c[2], items[c[0]:])
 
-        cuts = sorted(cuts, key=necks)
-        if not step_first and cuts and necks(cuts[0]) == 0:
-            return cuts
+        rest: list[tuple[int, Leaf, Leaf]] = []
+        if not step_first:
+            free = False
+            for c in cuts:
+                if necks(c) == 0:
+                    free = True
+                    yield c
+                else:
+                    rest.append(c)
+            if free:
+                yield from sorted(rest, key=necks)
+                return
+        else:
+            rest = list(cuts)
+        yield from self._stepped_cuts(region, rkey, items, necks)
+        yield from sorted(rest, key=necks)
+
+    def _stepped_cuts(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...],
+                      necks: Callable[[tuple[int, Leaf, Leaf]], int]
+                      ) -> Iterator[tuple[int, Leaf, Leaf]]:
+        """Stepped cuts through the reflex corners that fit, neck-free ones first as found."""
         cum = np.cumsum(self.targets[list(items)])
         ks = sorted(range(1, len(items)), key=lambda k: (abs(cum[k - 1] - cum[-1] / 2.0), k))
         depth = float(self.need[list(items)].max())
-        steps = []
+        later: list[tuple[int, Leaf, Leaf]] = []
         for k in ks[:2]:
             area = float(cum[k - 1] / cum[-1]) * region.area
             for t, vertical in _reflex_lines(region):
@@ -267,8 +288,11 @@ class LayoutProblem:
                     cut = self._cut(region, rkey, ("step", area, t, vertical, depth, end))
                     if cut is not None and self._fits(cut[0], items[:k]) \
                             and self._fits(cut[1], items[k:]):
-                        steps.append((k, *cut))
-        return sorted(steps, key=necks) + cuts
+                        if necks((k, *cut)) == 0:
+                            yield (k, *cut)
+                        else:
+                            later.append((k, *cut))
+        yield from sorted(later, key=necks)
 
     def _necks(self, piece: Leaf, items: tuple[int, ...]) -> int:
         """1 when a concave piece has a neck narrower than its widest-needing zone."""
@@ -428,8 +452,41 @@ class LayoutProblem:
         if self.xe[k] and at_door > 1e-6:
             broken += 1.0 + min(at_door / min_wall, 1.0)
         if broken == 0 and self.units[k]:
-            broken += float(not fits(geom, self.kinds[k], self.units[k], self.standard))
+            broken += float(not self._fixtures_fit(k, geom))
         return broken, max(0.0, aspect - 2.0)
+
+    def _egress_excess(self, zones: Sequence[BaseGeometry]) -> float:
+        """A broken rule when a public zone's corner is beyond ``max_egress_m`` of every door.
+
+        The straight line is the shortest any walk can be, so a corner of public
+        floor that far from the doors surely breaks the egress rule; the search
+        keeps the public zones within reach of the door (the far end of a large
+        floor goes to the staff rooms). The farthest point of a polygon from a
+        point is one of its vertices.
+        """
+        limit = self.standard.max_egress_m
+        pub = np.flatnonzero(self.public)
+        if not pub.size or not self.door_xy.size:
+            return 0.0
+        xy = shapely.get_coordinates(np.asarray([zones[int(i)] for i in pub], dtype=object))
+        d = np.sqrt(((xy[:, None, :] - self.door_xy[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+        over = float(d.max()) - limit
+        return 0.0 if over <= 0 else 1.0 + min(over / limit, 1.0)
+
+    def _fixtures_fit(self, k: int, geom: BaseGeometry) -> bool:
+        """:func:`fits`, memoised on the zone's shape wherever it lies.
+
+        Placing fixtures in an empty zone (no doors or neighbours yet) does not
+        depend on where the zone is, so equal shapes at other places of the
+        floor (common: the same cut at another position in the order) are
+        answered once.
+        """
+        c = shapely.get_coordinates(geom)
+        key = (self.kinds[k], self.units[k], np.round(c - c.min(axis=0), 6).tobytes())
+        hit = self._shape_fit.get(key)
+        if hit is None:
+            hit = self._shape_fit[key] = fits(geom, self.kinds[k], self.units[k], self.standard)
+        return hit
 
     def _zone_terms(self, leaves: Sequence[Leaf]) -> tuple[np.ndarray, np.ndarray]:
         """Per zone: broken local constraints (width, turning, pieces) and aspect excess."""
@@ -461,6 +518,7 @@ class LayoutProblem:
             # customers past its end
             behind = walls[self.access.secure, self.access.service]
             hard += float((behind > self.counter_len + TOUCH_M).sum())
+        hard += self._egress_excess(zones)
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
         return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
 

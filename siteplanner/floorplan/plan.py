@@ -31,7 +31,7 @@ from siteplanner.floorplan.sizing import (
     reduce_programme,
     size_programme,
 )
-from siteplanner.floorplan.standard import FLEX, Standard, default_standard
+from siteplanner.floorplan.standard import FLEX, RESERVE, Standard, default_standard
 
 __all__ = ["Allotment", "FloorPlan", "allot", "check_outline_size", "plan_floor", "premises_verdict",
            "validate_entrances", "validate_outline"]
@@ -49,6 +49,8 @@ _RESEED = 7919
 _CHECKED = 6
 #: A search cost at or above this breaks a zone rule (one broken rule costs 10).
 _HARD = 10.0
+#: Most layouts searched exhaustively after the seeded searches fail (5 zones: 5! * 2**4).
+_EXHAUSTIVE = 1920
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
@@ -165,6 +167,8 @@ class Allotment:
     residue_m2: float
     #: The zone laid out with the flex floor, which is then cut off it as its own zone.
     host: str
+    #: Flex floor closed to customers as a staff ``reserve`` zone (see ``_as_reserve``), m².
+    reserve_m2: float = 0.0
 
 
 def allot(programme: pd.Series, available: float, standard: Standard) -> Allotment:
@@ -202,8 +206,11 @@ def allot(programme: pd.Series, available: float, standard: Standard) -> Allotme
 
 
 def premises_verdict(available: float, programme: float, flex: float,
-                     standard: Standard) -> dict[str, Any]:
-    """How far the premises are from the programme, and what to do about it."""
+                     standard: Standard, *, reserve: bool = False) -> dict[str, Any]:
+    """How far the premises are from the programme, and what to do about it.
+
+    ``reserve``: the ``flex`` floor is closed to customers as a staff reserve.
+    """
     ratio = available / programme
     if available < programme - 1e-9:
         verdict = "too_small"
@@ -214,8 +221,11 @@ def premises_verdict(available: float, programme: float, flex: float,
         verdict = "too_large"
         good = programme * (1.0 + (standard.max_zone_ratio - 1.0) / 2.0)
         advice = (f"the premises are {available - programme:.0f} m² ({ratio - 1:.0%}) larger than "
-                  f"the programme; {flex:.0f} m² is left as a flex zone (future counters, seating, "
-                  f"events); a unit of about {good:.0f} m² would fit without it")
+                  f"the programme; {flex:.0f} m² is left as "
+                  + ("a staff reserve (storage, room to grow; it lies beyond the door's "
+                     f"{standard.max_egress_m:g} m egress reach, so customers are kept out)"
+                     if reserve else "a flex zone (future counters, seating, events)")
+                  + f"; a unit of about {good:.0f} m² would fit without it")
     else:
         verdict = "fits"
         advice = (f"the premises hold the programme with {available - programme:.0f} m² "
@@ -249,6 +259,30 @@ def _check_wide_enough(outline: Polygon, kinds: Sequence[str], standard: Standar
         msg = (f"the outline is at most {wide:.2f} m wide but the {worst} zone needs "
                f"{need[worst]:g} m; no layout can meet the minimum widths of the standard "
                "(give a wider floor, or a standard with narrower zones)")
+        raise InputError(msg)
+
+
+def _check_egress_reach(outline: Polygon, entrances: Sequence[Point], sizing: pd.DataFrame,
+                        standard: Standard) -> None:
+    """Refuse at once when the public programme cannot lie within ``max_egress_m`` of a door.
+
+    A walk is never shorter than the straight line, so public floor can only lie
+    in the part of the outline within ``max_egress_m`` of an entrance, as the
+    crow flies. When the public zones' programme is larger than that part, no
+    layout meets the egress rule: a proof, naming the zones.
+    """
+    limit = standard.max_egress_m
+    # the polygon of 128 sides drawn round the disc, so the reach is never underestimated
+    disc = limit / math.cos(math.pi / 128)
+    reach = float(shapely.area(shapely.intersection(
+        outline, shapely.buffer(shapely.multipoints(list(entrances)), disc, quad_segs=32))))
+    public = [str(k) for k in sizing.index if standard.spec(str(k)).public]
+    need = float(sizing["programme_m2"].reindex(public).sum())
+    if need > reach + 1e-6:
+        msg = (f"the public zones ({', '.join(public)}: {need:.0f} m²) need more floor than the "
+               f"{reach:.0f} m² of this outline within {limit:g} m of a door (max_egress_m), as "
+               "the crow flies; no layout meets the egress rule: add an entrance on the far "
+               "side, or take a more compact unit")
         raise InputError(msg)
 
 
@@ -302,6 +336,7 @@ def plan_floor(
     sizing, reduced = _programme_that_fits(size_programme(demand, standard), float(outline.area),
                                            standard, fit)
     _check_wide_enough(outline, [str(k) for k in sizing.index], standard)
+    _check_egress_reach(outline, entrances, sizing, standard)
     found = _search(outline, entrances, sizing, standard, seed=seed, fit=fit, budget=budget)
     sizing, allotment, done, genome, problem, reduced_here = found
     return _plan(done, sizing, allotment, outline, entrances, standard, genome, problem,
@@ -335,32 +370,116 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     The search's cost sees the zones only; fixtures, doors and the public route
     are checked on the assembled plan. So the cheapest ``_CHECKED`` layouts of a
     search are assembled in cost order until one passes; failing that, another
-    search from another seed follows, up to ``_ATTEMPTS``. The least broken plan
-    is returned when none passes.
+    search from another seed follows, up to ``_ATTEMPTS``. When those fail and
+    every layout the method can express is at most ``_EXHAUSTIVE`` (five zones),
+    all are costed: the cheapest are checked, and when none passes the plan's
+    ``metrics["exhaustive"]`` is the proof, naming the zones that do not fit. The
+    least broken plan is returned when none passes.
     """
-    programme = sizing["programme_m2"].reindex(list(problem.kinds)).to_numpy(dtype=float)
+    programme = sizing["programme_m2"].reindex(list(problem.kinds), fill_value=0.0
+                                               ).to_numpy(dtype=float)
     units = tuple(int(sizing["units"].get(k, 0)) for k in problem.kinds)
+
+    def build(genome: Any) -> Assembled:
+        return assemble(problem.decode(genome), problem.kinds, problem.targets, programme, units,
+                        outline, problem.outline, entrances, problem.entrances, back,
+                        problem.standard, host=allotment.host, flex_m2=allotment.flex_m2,
+                        residue_m2=allotment.residue_m2)
+
     best: tuple[float, Assembled, Any] | None = None
     tried: set[Any] = set()
     for attempt in range(_ATTEMPTS):
         # the problem keeps its cache of cut pieces, so a retry costs less than the first
         ranked = search_ranked(problem, seed=seed + _RESEED * attempt, budget=budget)
-        fresh = [(g, c) for g, c in ranked if g not in tried]
-        for genome, cost in fresh[:_CHECKED]:
-            if best is not None and cost >= _HARD and best[0] < math.inf:
-                break  # the rest break a zone rule: no better than the plan in hand
-            tried.add(genome)
-            done = assemble(problem.decode(genome), problem.kinds, problem.targets,
-                            np.asarray(programme, dtype=float), units, outline, problem.outline,
-                            entrances, problem.entrances, back, problem.standard,
-                            host=allotment.host, flex_m2=allotment.flex_m2)
-            broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
-            if not broken:
-                return done, genome
-            if best is None or broken + cost / _HARD < best[0]:
-                best = (broken + cost / _HARD, done, genome)
+        best, ok = _check_ranked(ranked, tried, best, build)
+        if ok:
+            return best[1], best[2]
+    space = math.factorial(problem.n) * 2 ** (problem.n - 1)
+    if budget < space <= _EXHAUSTIVE:
+        ranked = search_ranked(problem, budget=space)  # every layout, cheapest first
+        best, ok = _check_ranked(ranked, tried, best, build)
+        if ok:
+            return best[1], best[2]
+        genome, cost = ranked[0]
+        broken, _ = problem._zone_terms(problem._leaves(genome))
+        best[1].metrics["exhaustive"] = {
+            "layouts": space, "zone_rules_met": bool(cost < _HARD),
+            "zones_not_fitting": [problem.kinds[i] for i in np.flatnonzero(broken > 0)]}
     assert best is not None
     return best[1], best[2]
+
+
+def _check_ranked(ranked: list[tuple[Any, float]], tried: set[Any],
+                  best: tuple[float, Assembled, Any] | None,
+                  build: Any) -> tuple[tuple[float, Assembled, Any], bool]:
+    """Assemble the ``_CHECKED`` cheapest untried layouts; the first that passes, or the best."""
+    for genome, cost in [(g, c) for g, c in ranked if g not in tried][:_CHECKED]:
+        if best is not None and cost >= _HARD and best[0] < math.inf:
+            break  # the rest break a zone rule: no better than the plan in hand
+        tried.add(genome)
+        done = build(genome)
+        broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
+        if not broken:
+            return (0.0, done, genome), True
+        if best is None or broken + cost / _HARD < best[0]:
+            best = (broken + cost / _HARD, done, genome)
+    assert best is not None
+    return best, False
+
+
+def _proof(exhaustive: dict[str, Any] | None) -> str:
+    """The exhaustive search's verdict for a refusal, or nothing when it did not run."""
+    if not exhaustive:
+        return ""
+    if not exhaustive["zone_rules_met"]:
+        zones = ", ".join(exhaustive["zones_not_fitting"]) or "the zones' walls and doors"
+        return (f": an exhaustive search of all {exhaustive['layouts']} layouts the planner can "
+                f"express finds none that keeps every zone rule; zones that do not fit: {zones}")
+    return (f": an exhaustive search of all {exhaustive['layouts']} layouts found some that keep "
+            f"the zone rules, but the {_CHECKED} cheapest fail the full plan checks")
+
+
+def _beyond_egress(outline: Polygon, entrances: Sequence[Point], standard: Standard) -> bool:
+    """Whether some corner of the outline is over ``max_egress_m`` from every door, straight."""
+    c = shapely.get_coordinates(outline.exterior)
+    d = np.array([[p.x, p.y] for p in entrances])
+    far = np.sqrt(((c[:, None, :] - d[None, :, :]) ** 2).sum(axis=2)).min(axis=1).max()
+    return bool(far > standard.max_egress_m)
+
+
+def _as_reserve(allotment: Allotment, programme: pd.Series, standard: Standard) -> Allotment:
+    """The surplus floor as its own staff zone, ``reserve``, laid out by the search.
+
+    On premises that reach beyond ``max_egress_m`` of the door, surplus public
+    floor (flex, or zones grown past their programme) would spread the public
+    zones to the far end and break the egress rule. Closed to customers (staff
+    storage, room to grow) it is staff floor, and the search places it like any
+    staff room, so the public zones, at their programme, stay within reach of the
+    door. Unchanged when the surplus is below a usable room (then it is the
+    circulation residue).
+    """
+    surplus = float(allotment.targets.sum() - programme.sum())
+    spec = standard.spec(RESERVE)
+    if surplus <= max(spec.min_width_m, standard.turning_circle_m) ** 2:
+        return allotment
+    targets = programme.astype(float).reindex(allotment.targets.index)
+    targets[RESERVE] = surplus
+    allowed = allotment.allowed.copy()
+    allowed[RESERVE] = surplus
+    return Allotment(targets, allowed, 0.0, 0.0, allotment.host, reserve_m2=surplus)
+
+
+def _lay_out(local: Polygon, local_doors: tuple[Point, ...], allotment: Allotment,
+             sizing: pd.DataFrame, outline: Polygon, entrances: tuple[Point, ...],
+             back: list[float], standard: Standard, seed: int, budget: int
+             ) -> tuple[Assembled, Any, LayoutProblem]:
+    """The best plan of one allotment (see :func:`_attempts`) and its search problem."""
+    kinds = tuple(str(k) for k in allotment.targets.index)
+    units = tuple(int(sizing["units"].get(k, 0)) for k in kinds)
+    problem = LayoutProblem(local, kinds, allotment.targets.to_numpy(dtype=float),
+                            local_doors, standard, units=units)
+    done, genome = _attempts(problem, allotment, sizing, outline, entrances, back, seed, budget)
+    return done, genome, problem
 
 
 def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame,
@@ -372,15 +491,24 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
     reduced = False
     for step in range(_FIT_STEPS + 1):
         allotment = allot(sizing["programme_m2"], float(outline.area), standard)
-        kinds = tuple(str(k) for k in allotment.targets.index)
-        units = tuple(int(sizing["units"].get(k, 0)) for k in kinds)
-        problem = LayoutProblem(local, kinds, allotment.targets.to_numpy(dtype=float),
-                                local_doors, standard, units=units)
-        done, genome = _attempts(problem, allotment, sizing, outline, entrances, back, seed,
-                                 budget)
-        if done.metrics["all_constraints_pass"]:
-            return sizing, allotment, done, genome, problem, reduced
+        beyond = _beyond_egress(outline, entrances, standard)
+        if beyond:
+            allotment = _as_reserve(allotment, sizing["programme_m2"], standard)
+        done, genome, problem = _lay_out(local, local_doors, allotment, sizing, outline,
+                                         entrances, back, standard, seed, budget)
         failed = {k: v["detail"] for k, v in done.metrics["constraints"].items() if not v["pass"]}
+        if "egress_distance" in failed and not beyond:
+            # the walk round the fixtures is longer than the straight line: the surplus
+            # as a staff reserve frees the far end from public floor
+            reserve = _as_reserve(allotment, sizing["programme_m2"], standard)
+            if reserve is not allotment:
+                allotment = reserve
+                done, genome, problem = _lay_out(local, local_doors, allotment, sizing, outline,
+                                                 entrances, back, standard, seed, budget)
+                failed = {k: v["detail"] for k, v in done.metrics["constraints"].items()
+                          if not v["pass"]}
+        if not failed:
+            return sizing, allotment, done, genome, problem, reduced
         # a smaller programme leaves more floor to the public zones, which can free a
         # wall or a corner for the rooms that did not fit
         smaller = (reduce_programme(sizing, programme_area(sizing) - _STEP_M2, standard)
@@ -388,8 +516,9 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
         if smaller is None:
             hint = ("--fit found no smaller programme that lays out" if fit else
                     "rerun with --fit to lay out a reduced programme, or try another --seed")
+            proof = _proof(done.metrics.get("exhaustive"))
             msg = (f"no layout of {describe_programme(sizing)} in this {outline.area:.1f} m² "
-                   f"outline meets every hard constraint (best try: "
+                   f"outline meets every hard constraint{proof} (best try: "
                    f"{'; '.join(f'{k}: {v}' for k, v in failed.items())}); {hint}")
             raise InputError(msg)
         sizing, reduced = smaller, True
@@ -401,8 +530,9 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
 def _fixture_table(done: Assembled) -> gpd.GeoDataFrame:
     rows: list[dict[str, Any]] = []
     for k, fx in enumerate(done.fixtures):
-        rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "body", "index": k,
-                     "geometry": fx.body})
+        if not fx.body.is_empty:  # a staff strip is staff floor only
+            rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "body", "index": k,
+                         "geometry": fx.body})
         if not fx.clearance.is_empty:
             rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "clearance", "index": k,
                          "geometry": fx.clearance})
@@ -442,13 +572,15 @@ def _plan(done: Assembled, sizing: pd.DataFrame, allotment: Allotment, outline: 
         "programme_m2": float(programme.sum()),
         "surplus_m2": available - float(programme.sum()),
         "flex_m2": allotment.flex_m2,
+        "reserve_m2": allotment.reserve_m2,
         "circulation_residue_m2": allotment.residue_m2,
         "surplus_rule": (f"floor beyond the programme goes to {', '.join(takers)} "
                          f"in proportion to their programme, up to {standard.max_zone_ratio:g}x it; "
                          f"the rest is one {FLEX} zone (named circulation when the public route "
                          "runs through it), or, below a usable size, circulation in those zones"),
-        "premises": premises_verdict(available, float(programme.sum()), allotment.flex_m2,
-                                     standard),
+        "premises": premises_verdict(available, float(programme.sum()),
+                                     allotment.flex_m2 + allotment.reserve_m2, standard,
+                                     reserve=allotment.reserve_m2 > 0),
         "reduced_programme": reduced,
         "seed": seed,
         "genome": {"order": [problem.kinds[i] for i in genome[0]], "flips": list(genome[1])},

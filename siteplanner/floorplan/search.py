@@ -12,6 +12,9 @@ from siteplanner.floorplan.layout import Genome, LayoutProblem
 
 __all__ = ["search_exhaustive", "search_layout", "search_ranked"]
 
+#: A cost below this breaks no hard rule (each broken rule costs 10, see layout.cost).
+_FEASIBLE = 10.0
+
 
 def _space_size(n: int) -> int:
     return math.factorial(n) * 2 ** (n - 1)
@@ -126,7 +129,9 @@ def search_ranked(problem: LayoutProblem, *, seed: int = 0,
     until ``budget`` distinct layouts have been costed. Returns every costed
     genome, cheapest first (ties in the order they were costed), so the caller
     can check the full plan of the next best when the best one fails a check
-    the cost cannot see. The same problem and seed always give the same list.
+    the cost cannot see. Once the best layout breaks no rule, the kicks stop
+    after a third of the budget brings no improvement. The same problem and
+    seed always give the same list.
     """
     n = problem.n
     if n == 1:
@@ -147,8 +152,16 @@ def search_ranked(problem: LayoutProblem, *, seed: int = 0,
         cand, c = _descend(g, cost, rng)
         if c < best_cost:
             best, best_cost = cand, c
+    # kicks stop early once the best breaks no rule and a third of the budget has
+    # passed without improving it: iterated local search's usual stagnation stop
+    patience = max(budget // 3, 1)
+    since = budget - cost.left
     while cost.left > 0:
         cand, c = _descend(_kick(best, rng), cost, rng)
+        if c < best_cost - 1e-12:
+            since = budget - cost.left
         if c <= best_cost:
             best, best_cost = cand, c
+        if best_cost < _FEASIBLE and budget - cost.left - since >= patience:
+            break
     return sorted(cost.seen.items(), key=lambda gc: gc[1])

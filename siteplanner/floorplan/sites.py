@@ -6,6 +6,11 @@ study's ``arrivals_per_hour`` scaled by the site's Huff ``expected_demand``
 relative to the mean of the planned sites. Where the premises are too small
 for a busy site, the reduced programme that fits is laid out and the run says
 so. Plans are computed here and written by :mod:`siteplanner.io`.
+
+With ``premises = "osm"`` each site gets its own premises instead: the OSM
+building footprint at the site, or a street-facing unit of it the size of the
+site's programme (:func:`~siteplanner.floorplan.premises.premises_at`), with the
+entrance on the street side. The summary says which premises were used.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from siteplanner._errors import InputError
 from siteplanner.config import FloorplanSettings
 from siteplanner.floorplan.export import read_outline
 from siteplanner.floorplan.plan import FloorPlan, plan_floor
-from siteplanner.floorplan.standard import load_standard
+from siteplanner.floorplan.premises import Premises, premises_at
+from siteplanner.floorplan.sizing import Demand, programme_area, size_programme
+from siteplanner.floorplan.standard import Standard, default_standard, load_standard
 
-__all__ = ["SitePlan", "plan_sites"]
+__all__ = ["SitePlan", "describe_premises", "plan_sites"]
 
 
 @dataclass
@@ -33,38 +40,83 @@ class SitePlan:
 
     plan: FloorPlan | None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The OSM premises the plan was laid out in (``premises = "osm"``); None for the study outline.
+    premises: Premises | None = None
+
+
+def _osm_premises(site: Point, arrivals: float, standard: Standard,
+                  buildings: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> Premises:
+    """The premises at ``site``: a unit of the building there sized for the site's programme.
+
+    The unit is the programme plus half the standard's per-zone allowance
+    (``1 + (max_zone_ratio - 1) / 2``, 1.25 x by default): the size
+    :func:`~siteplanner.floorplan.plan.premises_verdict` recommends, room for the
+    circulation without a flex zone.
+    """
+    target = programme_area(size_programme(Demand(arrivals), standard)) \
+        * (1.0 + (standard.max_zone_ratio - 1.0) / 2.0)
+    return premises_at(site, buildings, streets, target_m2=target,
+                       max_ratio=standard.max_zone_ratio)
+
+
+def describe_premises(p: Premises) -> str:
+    """One line for the plan: which building, and the unit cut from it."""
+    ref = str(p.building)
+    what = f"osm building {ref}" if "/" in ref else f"osm building #{ref}"
+    if p.source == "osm_unit":
+        return f"{what}, unit of {p.area_m2:.0f} m² cut from {p.footprint.area:.0f} m²"
+    return f"{what}, the whole footprint of {p.area_m2:.0f} m²"
 
 
 def plan_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, *,
-               seed: int = 0) -> dict[str, SitePlan]:
+               seed: int = 0, buildings: gpd.GeoDataFrame | None = None,
+               streets: gpd.GeoDataFrame | None = None) -> dict[str, SitePlan]:
     """Lay out the first ``settings.sites`` selected sites, keyed by site id.
 
-    A site whose plan cannot be made keeps the error in its summary and the
-    run warns; the other sites are still planned.
+    With ``settings.premises == "osm"``, ``buildings`` (footprints, with an
+    ``osm_id`` column when known) and ``streets`` (lines) in the CRS of
+    ``selected`` give each site its own premises; else the study's outline is
+    planned at every site. A site whose plan cannot be made keeps the error in
+    its summary and the run warns; the other sites are still planned.
     """
-    if settings.outline is None or len(selected) == 0:
+    osm = settings.premises == "osm"
+    if (settings.outline is None and not osm) or len(selected) == 0:
         return {}
-    outline = read_outline(settings.outline)
+    if osm and (buildings is None or streets is None or buildings.empty):
+        msg = ('floorplan: premises = "osm" needs the OSM building footprints and streets of the '
+               'study area; give the study an osm extract, or premises = "outline" with an outline')
+        raise InputError(msg)
+    outline = read_outline(settings.outline) if settings.outline is not None and not osm else None
     entrances = [Point(x, y) for x, y in settings.entrances]
-    standard = load_standard(settings.standard) if settings.standard else None
+    standard = load_standard(settings.standard) if settings.standard else default_standard()
+    if osm and buildings is not None and "osm_id" in buildings:
+        buildings = buildings.set_index("osm_id", drop=False)
     top = selected.sort_values("rank").head(settings.sites)
     if "expected_demand" in top and top["expected_demand"].sum() > 0:
         rel = top["expected_demand"].to_numpy(dtype=float) / top["expected_demand"].mean()
     else:
         rel = np.ones(len(top))
     plans: dict[str, SitePlan] = {}
-    for site_id, factor in zip(top["site_id"].astype(str), rel, strict=True):
-        arrivals = round(float(settings.arrivals_per_hour * factor), 1)
+    for site_id, factor, site in zip(top["site_id"].astype(str), rel, top.geometry.centroid,
+                                     strict=True):
+        arrivals = max(round(float(settings.arrivals_per_hour * factor), 1), 1.0)
         with warnings.catch_warnings():
             # the summary and the run's one warning below say what plan_floor would repeat
             warnings.simplefilter("ignore", UserWarning)
             try:
-                plan = plan_floor(outline, entrances, max(arrivals, 1.0), standard=standard,
+                used, p = "study outline", None
+                if osm:
+                    assert buildings is not None and streets is not None
+                    p = _osm_premises(site, arrivals, standard, buildings, streets)
+                    outline, entrances, used = p.outline, list(p.entrances), describe_premises(p)
+                assert outline is not None
+                plan = plan_floor(outline, entrances, arrivals, standard=standard,
                                   seed=seed, fit=True)
             except InputError as e:
                 plans[site_id] = SitePlan(None, {"arrivals_per_hour": arrivals, "error": str(e)})
                 warnings.warn(f"floor plan for site {site_id}: {e}", UserWarning, stacklevel=2)
                 continue
+        plan.metrics["premises_source"] = used
         reduced = None
         if plan.metrics.get("reduced_programme"):
             reduced = (f"the premises ({plan.metrics['outline_m2']:.1f} m²) are smaller than the "
@@ -73,8 +125,9 @@ def plan_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, *,
             warnings.warn(f"floor plan for site {site_id}: {reduced}", UserWarning, stacklevel=2)
         plans[site_id] = SitePlan(plan, {
             "arrivals_per_hour": arrivals,
+            "premises": used,
             "zones": int(len(plan.zones)),
             "all_constraints_pass": plan.ok,
             "reduced_programme": reduced,
-        })
+        }, premises=p)
     return plans

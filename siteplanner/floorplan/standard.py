@@ -15,6 +15,7 @@ __all__ = [
     "ACCESS_CLASSES",
     "CHANNELS",
     "FLEX",
+    "RESERVE",
     "Fixtures",
     "MANDATORY_ZONES",
     "RATING_WEIGHTS",
@@ -42,6 +43,8 @@ MANDATORY_ZONES: tuple[str, ...] = ("self_service", "waiting", "service")
 #: when the public route runs through it, else ``flex`` (future counters, seating, events).
 FLEX = "flex"
 CIRCULATION = "circulation"
+#: Surplus floor beyond the egress reach of the door, closed to customers (staff access).
+RESERVE = "reserve"
 #: Who may enter a zone: customers, staff only, or staff with a controlled door (cash).
 ACCESS_CLASSES: tuple[str, ...] = ("public", "staff", "secure")
 #: Demand channels and the zone each one is served in by default.
@@ -211,6 +214,8 @@ class Standard:
             return self.flex
         if kind == CIRCULATION:  # a public corridor: as wide as the turning circle [DIN]
             return replace(self.flex, kind=CIRCULATION, min_width_m=self.turning_circle_m)
+        if kind == RESERVE:  # the flex floor closed to customers: staff storage, expansion
+            return replace(self.flex, kind=RESERVE, access="staff")
         return self.zones[kind]
 
     def access(self, kind: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from siteplanner._errors import InputError
@@ -114,12 +115,20 @@ def _read(path: Path, tags: dict[str, Any], *, kind: str) -> gpd.GeoDataFrame | 
 
 def _tidy(raw: gpd.GeoDataFrame, tags: tuple[str, ...], path: Path) -> gpd.GeoDataFrame:
     """Polygons only, the wanted tags as object columns (pyrosm's JSON ``tags`` unpacked)."""
+    # the element's OSM id ("way/123"): pyrosm's id and osm_type columns, osmnx's index
+    if "id" in raw and "osm_type" in raw:
+        ids = (raw["osm_type"].astype(str) + "/" + raw["id"].astype(str)).to_numpy()
+    else:
+        ids = np.array([f"{t}/{i}" if raw.index.nlevels == 2 else str(t)
+                        for t, i in zip(raw.index.get_level_values(0),
+                                        raw.index.get_level_values(-1), strict=True)], dtype=object)
     raw = raw.reset_index(drop=True)
     extra = _unpack_tags(raw, tags)
     cols = {}
     for t in tags:
         col = raw[t] if t in raw else extra.get(t, pd.Series(None, index=raw.index, dtype=object))
         cols[t] = col.astype(object).where(col.notna(), None)
+    cols["osm_id"] = pd.Series(ids, index=raw.index, dtype=object)
     gdf = gpd.GeoDataFrame(cols, geometry=raw.geometry.values, crs=raw.crs or 4326)
     if gdf.crs is None or not gdf.crs.equals(4326):
         gdf = gdf.to_crs(4326)
