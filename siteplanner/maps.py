@@ -57,6 +57,7 @@ from siteplanner._display import (
     signed,
 )
 from siteplanner._fs import safe_component
+from siteplanner._map_budget import STOPS_NEAR_M, heat_points, stops_near, street_lines
 from siteplanner._whatif import whatif_data, whatif_json
 
 __all__ = ["ATTRIBUTION", "build_map", "escape", "floorplan_links", "write_map"]
@@ -212,28 +213,6 @@ def _points_layer(gdf: gpd.GeoDataFrame, name: str, colour: str, tips: Sequence[
                                    fill_color=colour, fill_opacity=0.95))
 
 
-#: Street detail dropped from the offline base: 1 m in a city; past STREETS_CITY_KM2 of data,
-#: the tolerance grows with the extract's width (a country is opened far out, and 1 m detail
-#: over a country's streets would be most of the page).
-STREETS_CITY_KM2 = 25.0
-
-
-def _streets_lines(streets: gpd.GeoDataFrame) -> np.ndarray:
-    if not len(streets):
-        return np.array([], dtype=object)
-    # Merging segments into street lines and dropping detail below the tolerance keeps
-    # the vector base small while it stays legible at street zoom.
-    # One multi-line feature carries no per-feature overhead in the page.
-    w, s, e, n = streets.total_bounds
-    km2 = max((e - w) * (n - s) / 1e6, 0.0)
-    tolerance = 1.0 if km2 <= STREETS_CITY_KM2 else min(8.0, float(np.sqrt(km2 / STREETS_CITY_KM2)))
-    # line_merge joins segments at shared ends without noding them all (a union would);
-    # each street line is simplified alone: one huge collection at once is quadratic.
-    merged = shapely.line_merge(shapely.multilinestrings(shapely.get_parts(streets.geometry.values)))
-    return np.array([shapely.multilinestrings(shapely.simplify(shapely.get_parts(merged), tolerance))],
-                    dtype=object)
-
-
 def floorplan_links(out_dir: Path, site_ids: Sequence[str]) -> dict[str, str]:
     """Relative links to each site's floor plan found under ``out_dir/floorplans/<site_id>/``.
 
@@ -299,7 +278,8 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
     legend: list[tuple[str, Any, bool]] = []
     cells = folium.FeatureGroup(name="Candidate score (H3 cells)", show=True).add_to(m)
     heat = _foot_traffic_layers(result, m, legend)
-    _transit_layers(layers.transit, m, legend)
+    stops, near = stops_near(layers.transit, result.selected.to_crs(layers.crs))
+    _transit_layers(stops, m, legend, near=near)
     _area_layers(result, m, legend)
     own_name = " / ".join(result.study.brand)
     for gdf, label, colour in ((layers.competitors, "Competitors", COMPETITOR_COLOUR),
@@ -409,11 +389,12 @@ def _base_map(result: Any) -> folium.Map:
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION_HTML, name="OpenStreetMap tiles (online)",
                      max_zoom=19).add_to(m)
     m.fit_bounds([[s, w], [n, e]])
-    base = folium.FeatureGroup(name="Study area and streets (offline base)", show=True)
+    lines, left_out = street_lines(layers.streets)
+    name = "Study area and streets (offline base" + (f", {left_out})" if left_out else ")")
+    base = folium.FeatureGroup(name=escape(name), show=True)
     folium.GeoJson(_features(area, {}), style_function=lambda _f: {
         "color": "#444", "weight": 2, "fill": False, "dashArray": "5 4"},
         attribution=_ATTRIBUTION_HTML).add_to(base)
-    lines = _streets_lines(layers.streets)
     if len(lines):
         streets = gpd.GeoDataFrame(geometry=lines, crs=layers.crs)
         folium.GeoJson(_features(streets, {}), style_function=lambda _f: {
@@ -428,12 +409,15 @@ def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any
     pts = result.foot_traffic_points
     if pts is None or not len(pts):
         return False
-    g = pts.to_crs(4326)
-    wts = pts["count"].to_numpy(dtype=float)
+    xy, wts, cell = heat_points(np.column_stack([pts.geometry.x, pts.geometry.y]),
+                                pts["count"].to_numpy(dtype=float))
+    g = gpd.GeoSeries(shapely.points(xy), crs=pts.crs).to_crs(4326)
     wts = wts / wts.max() if wts.max() > 0 else np.ones(len(wts))
-    data = np.column_stack([np.round(g.geometry.y, _DECIMALS), np.round(g.geometry.x, _DECIMALS),
+    data = np.column_stack([np.round(g.y, _DECIMALS), np.round(g.x, _DECIMALS),
                             np.round(wts, 3)])
     label = "Foot traffic: " + ("measured counts" if measured else "OSM proxy (shops, stops)")
+    if cell is not None:
+        label += f", summed on a {cell:,.0f} m grid"
     heat = HeatMap(data.tolist(), name=escape(label), show=False, radius=22, blur=18,
                    min_opacity=0.25, gradient=HEAT_GRADIENT)
     heat.default_js = []
@@ -448,8 +432,9 @@ def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any
 
 
 def _transit_layers(transit: gpd.GeoDataFrame, m: folium.Map,
-                    legend: list[tuple[str, Any, bool]]) -> None:
-    """One layer of stops per transit mode, each off by default and one click away."""
+                    legend: list[tuple[str, Any, bool]], *, near: bool = False) -> None:
+    """One layer of stops per transit mode, each off by default and one click away
+    (``near``: only the stops near the chosen sites are drawn, and the name says so)."""
     if not len(transit):
         return
     stop_names = _label_column(transit, ["name"])
@@ -457,7 +442,8 @@ def _transit_layers(transit: gpd.GeoDataFrame, m: folium.Map,
         sel = (transit["mode"].astype(str) == mode).to_numpy()
         colour = MODE_COLOURS.get(mode, "#444")
         tips = [f"{mode} stop{': ' + nm if nm else ''}" for nm in stop_names[sel]]
-        _points_layer(transit[sel], f"Transit: {mode}", colour, tips, radius=4,
+        where = f" (within {STOPS_NEAR_M:,.0f} m of a chosen site)" if near else ""
+        _points_layer(transit[sel], f"Transit: {mode}{where}", colour, tips, radius=4,
                       show=False).add_to(m)
         legend.append((f"Transit: {mode}", colour, True))
 

@@ -1,0 +1,159 @@
+"""What the shared map draws of a large study, so the page stays small enough to send.
+
+A city's map can draw every street, every foot-traffic point and every stop;
+a country's cannot: at 100k candidates those layers alone were 30 MB of
+page. Each layer gets a budget in drawn vertices or points, and past it the
+map draws less, in the order a planner loses least, and says so in the
+layer's name:
+
+* **Streets** (:func:`street_lines`): merged into lines and simplified (1 m in a
+  city, more in a wide extract), then, past :data:`STREET_VERTICES`, whole
+  street classes are left out, footways first and main roads last
+  (:data:`DROP_ORDER`). The streets stay in ``sites.gpkg``.
+* **The foot-traffic heat map** (:func:`heat_points`): past :data:`HEAT_POINTS`
+  the points are summed on a square grid whose cell is sized to the budget,
+  each cell drawn at its weighted centre: a heat map blurs them together at
+  any zoom where the grid would show.
+* **Transit stops** (:func:`stops_near`): past :data:`STOP_POINTS`, only the
+  stops within :data:`STOPS_NEAR_M` of a chosen site are drawn (the ones a
+  reader of the map checks); all of them stay in ``sites.gpkg``.
+
+The budgets are sized so these layers together stay within about 3 MB at
+roughly 22 bytes a vertex of GeoJSON, leaving room for the what-if data
+(bounded by :data:`siteplanner._whatif.MAX_CELLS`) under the 5 MB a mail
+attachment may be.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+__all__ = ["DROP_ORDER", "HEAT_POINTS", "STOPS_NEAR_M", "STOP_POINTS", "STREET_VERTICES",
+           "heat_points", "stops_near", "street_lines"]
+
+#: Street vertices drawn at most (~1.5 MB of page).
+STREET_VERTICES = 70_000
+#: Foot-traffic heat-map points drawn at most (~0.4 MB).
+HEAT_POINTS = 15_000
+#: Transit stops drawn at most before only those near the chosen sites are kept.
+STOP_POINTS = 5_000
+#: A stop within this many metres of a chosen site is drawn on a large map.
+STOPS_NEAR_M = 2_000.0
+#: Street detail dropped: 1 m in a city; past STREETS_CITY_KM2 of data the tolerance
+#: grows with the extract's width, up to 8 m (a country is opened far out).
+STREETS_CITY_KM2 = 25.0
+#: OSM ``highway`` classes in the order they leave a map over its street budget, each
+#: group with the name the layer gives it; a class not named goes with the first group,
+#: and the main roads (motorway, trunk, primary) are never left out.
+DROP_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("footways and paths", ("footway", "path", "steps", "pedestrian", "corridor", "bridleway",
+                            "cycleway", "track", "elevator", "platform", "crossing",
+                            "sidewalk")),
+    ("service roads", ("service",)),
+    ("residential streets", ("living_street", "residential", "unclassified", "road")),
+    ("tertiary roads", ("tertiary", "tertiary_link")),
+    ("secondary roads", ("secondary", "secondary_link")),
+)
+_MAIN_ROADS = ("motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link")
+
+
+def _lines(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """Segments merged into street lines, each simplified on its own (one collection at
+    once is quadratic), as one multi-line: no per-feature overhead in the page."""
+    if not len(geoms):
+        return np.array([], dtype=object)
+    merged = shapely.line_merge(shapely.multilinestrings(shapely.get_parts(geoms)))
+    return np.array([shapely.multilinestrings(shapely.simplify(shapely.get_parts(merged),
+                                                               tolerance))], dtype=object)
+
+
+def _group_of(highway: pd.Series) -> np.ndarray:
+    """The DROP_ORDER group of each street (0 = dropped first; len(DROP_ORDER) = kept)."""
+    first = highway.map(lambda v: v[0] if isinstance(v, list) and v else v)
+    known = {cls: i for i, (_, classes) in enumerate(DROP_ORDER) for cls in classes}
+    known |= {cls: len(DROP_ORDER) for cls in _MAIN_ROADS}
+    return first.map(known).fillna(0).to_numpy(dtype=int)
+
+
+def street_lines(streets: gpd.GeoDataFrame, *,
+                 budget: int | None = None) -> tuple[np.ndarray, str | None]:
+    """The offline base's streets within ``budget`` vertices, and what was left out.
+
+    Returns the lines (one multi-line, in the CRS of ``streets``, metres) and
+    None when every street is drawn, or a phrase such as ``"without footways
+    and paths, service roads"`` for the layer's name.
+    """
+    budget = STREET_VERTICES if budget is None else budget
+    if not len(streets):
+        return np.array([], dtype=object), None
+    w, s, e, n = streets.total_bounds
+    km2 = max((e - w) * (n - s) / 1e6, 0.0)
+    tolerance = 1.0 if km2 <= STREETS_CITY_KM2 else min(8.0, float(np.sqrt(km2 / STREETS_CITY_KM2)))
+    geoms = streets.geometry.to_numpy()
+    if "highway" not in streets or int(shapely.get_num_coordinates(geoms).sum()) <= budget:
+        return _lines(geoms, tolerance), None
+    group = _group_of(streets["highway"])
+    per_group = [_lines(geoms[group == g], tolerance) for g in range(len(DROP_ORDER) + 1)]
+    counts = [int(shapely.get_num_coordinates(p).sum()) if len(p) else 0 for p in per_group]
+    keep_from = len(DROP_ORDER)  # the main roads are always drawn
+    while keep_from > 0 and sum(counts[keep_from - 1:]) <= budget:
+        keep_from -= 1
+    if keep_from == 0:
+        return _lines(geoms, tolerance), None
+    kept = [p[0] for p in per_group[keep_from:] if len(p)]
+    lines = (np.array([shapely.multilinestrings(shapely.get_parts(np.array(kept)))], dtype=object)
+             if kept else np.array([], dtype=object))
+    return lines, "without " + ", ".join(label for label, _ in DROP_ORDER[:keep_from])
+
+
+def heat_points(xy: np.ndarray, weights: np.ndarray, *,
+                budget: int | None = None) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """At most about ``budget`` heat-map points: the points, or their sums on a grid.
+
+    ``xy`` are projected coordinates (metres). Returns the points, their
+    weights, and the grid cell in metres (None when the points are drawn as they are). ``budget`` defaults to
+    :data:`HEAT_POINTS` (and likewise :data:`STREET_VERTICES`, :data:`STOP_POINTS`).
+    """
+    budget = HEAT_POINTS if budget is None else budget
+    if len(xy) <= budget:
+        return xy, weights, None
+    span = np.ptp(xy, axis=0)
+    # occupied cells grow at most with the area over the cell's area: start from that
+    # and widen the cell until the occupied ones fit the budget
+    cell = max(float(np.sqrt(max(span[0] * span[1], 1.0) / budget)), 1.0)
+    while True:
+        key = np.floor(xy / cell).astype(np.int64)
+        frame = pd.DataFrame({"kx": key[:, 0], "ky": key[:, 1], "w": weights,
+                              "wx": weights * xy[:, 0], "wy": weights * xy[:, 1],
+                              "x": xy[:, 0], "y": xy[:, 1]})
+        sums = frame.groupby(["kx", "ky"], sort=False).agg(
+            w=("w", "sum"), wx=("wx", "sum"), wy=("wy", "sum"), x=("x", "mean"), y=("y", "mean"))
+        if len(sums) <= budget:
+            break
+        cell *= 1.25
+    w = sums["w"].to_numpy()
+    pos = w > 0
+    cx = np.where(pos, sums["wx"].to_numpy() / np.where(pos, w, 1.0), sums["x"].to_numpy())
+    cy = np.where(pos, sums["wy"].to_numpy() / np.where(pos, w, 1.0), sums["y"].to_numpy())
+    return np.column_stack([cx, cy]), w, cell
+
+
+def stops_near(transit: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, *,
+               budget: int | None = None, within_m: float = STOPS_NEAR_M,
+               ) -> tuple[gpd.GeoDataFrame, bool]:
+    """The stops to draw: all of them within ``budget``, else those near a chosen site.
+
+    Both frames are in one projected CRS. Returns the stops and whether they
+    were cut to those within ``within_m`` metres of a site.
+    """
+    budget = STOP_POINTS if budget is None else budget
+    if len(transit) <= budget or not len(sites):
+        return transit, False
+    tree = shapely.STRtree(sites.geometry.to_numpy())
+    idx = tree.query(transit.geometry.to_numpy(), predicate="dwithin", distance=within_m)[0]
+    keep = np.zeros(len(transit), dtype=bool)
+    keep[idx] = True
+    return transit[keep], True
