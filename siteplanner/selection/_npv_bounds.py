@@ -93,10 +93,9 @@ def knapsack_lp(m: MaxNPV) -> float:
     return float(-res.fun) if res.status == 0 else float(m.value[idx].clip(0).sum())
 
 
-def _allowed_market(m: MaxNPV) -> tuple[np.ndarray, sp.csr_array, np.ndarray, np.ndarray]:
+def _allowed_market(m: MaxNPV, gain: sp.csr_array, cap: np.ndarray
+                    ) -> tuple[np.ndarray, sp.csr_array, np.ndarray, np.ndarray]:
     """Allowed candidates; their gains and caps at the demand points they reach; their costs."""
-    assert m.market is not None
-    gain, cap = m.market
     idx = np.flatnonzero(m.allowed)
     g = sp.csr_array(sp.csc_array(gain)[:, idx])
     rows = np.flatnonzero(np.diff(g.indptr) > 0)
@@ -108,7 +107,7 @@ def huff_cover_lp(m: MaxNPV) -> float | str | None:
     """The Huff cover LP (module docstring); ``None`` without a market, why when skipped."""
     if m.market is None:
         return None
-    idx, g, cap, cost = _allowed_market(m)
+    idx, g, cap, cost = _allowed_market(m, *m.market)
     if g.nnz > COVER_LP_MAX_NNZ:
         log.info("huff_cover_lp skipped: %d gains > %d", g.nnz, COVER_LP_MAX_NNZ)
         return f"{g.nnz} (demand point, site) gains > {COVER_LP_MAX_NNZ}: too large an LP"
@@ -138,7 +137,7 @@ def huff_cover_lagrangian(m: MaxNPV, incumbent: float, *, iterations: int = 60) 
     """
     if m.market is None:
         return None
-    idx, g, cp, cost = _allowed_market(m)
+    idx, g, cp, cost = _allowed_market(m, *m.market)
     gt = sp.csr_array(g.T)
     capex = m.capex[idx]
     theta = np.ones(g.shape[0])
