@@ -142,8 +142,7 @@ def select_npv(s: RankState, ranked: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame
                         study.economics, standard=standard, lam=h.lam,
                         attractiveness=(h.attractiveness_own, h.attractiveness_competitor,
                                         h.attractiveness_new),
-                        eligible=eligible, interaction_m=2 * max(net.catchment_minutes) * mpm,
-                        premises_m2=premises, min_npv=study.economics.min_npv or 0.0)
+                        eligible=eligible, premises_m2=premises, min_npv=study.economics.min_npv or 0.0)
     e = study.economics
     return select_npv_set(ranked, inputs, budget=e.budget, k=sel.top_k,
                           min_spacing_m=sel.min_spacing_m,

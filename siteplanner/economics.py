@@ -251,12 +251,15 @@ class NPVInputs:
 
     ``table`` holds :data:`MONEY_COLUMNS` for every candidate opened alone;
     ``pairs`` (p x 2 candidate positions) and ``loss`` (p, money) are the NPV
-    two sites lose together through Huff cannibalisation between them.
+    two sites lose together through Huff cannibalisation between them;
+    ``market`` the Huff gains per demand point behind them (money), for the
+    cover bound of :mod:`siteplanner.selection._npv_bounds`.
     """
 
     table: pd.DataFrame
     pairs: np.ndarray
     loss: np.ndarray
+    market: tuple[sp.csr_array, np.ndarray] | None = None
 
 
 def pair_losses(util: sp.csc_array, own: np.ndarray, rival: np.ndarray, weights: np.ndarray,
@@ -303,17 +306,17 @@ def pair_losses(util: sp.csc_array, own: np.ndarray, rival: np.ndarray, weights:
 def npv_inputs(ranked: gpd.GeoDataFrame, minutes: Any, own_minutes: Any, rival_minutes: Any,
                weights: np.ndarray, settings: EconomicsSettings, *, standard: Standard,
                lam: float, attractiveness: tuple[float, float, float], eligible: np.ndarray,
-               interaction_m: float, premises_m2: float | None = None,
+               premises_m2: float | None = None,
                min_npv: float = 0.0) -> NPVInputs:
     """Every candidate's standalone economics and the pairwise NPV losses among ``eligible`` ones.
 
     ``minutes`` (demand x candidates), ``own_minutes`` and ``rival_minutes``
     are walk minutes as :func:`siteplanner.proximity.walk_minutes` returns
-    them; pairs further apart than ``interaction_m`` are taken not to interact,
-    and only pairs of eligible candidates whose own NPV exceeds ``min_npv``
-    (and 0) are counted: no other can be chosen.
+    them; the pairs that interact are those sharing a demand point (both within
+    the walk cutoff of it), and only pairs of eligible candidates whose own NPV
+    exceeds ``min_npv`` (and 0) are counted: no other can be chosen.
     """
-    from scipy.spatial import cKDTree
+    from siteplanner.selection._npv_pairs import huff_market, huff_pair_losses
 
     a_own, a_comp, a_new = attractiveness
     util = _utility(minutes, a_new, lam)
@@ -339,16 +342,15 @@ def npv_inputs(ranked: gpd.GeoDataFrame, minutes: Any, own_minutes: Any, rival_m
                            rent_per_m2=candidate_rents(ranked, settings), premises_m2=premises_m2)
     table = table.join(demand)
     idx = np.flatnonzero(eligible & (table["npv"].to_numpy() > max(min_npv, 0.0)))
-    xy = np.column_stack([ranked.geometry.x, ranked.geometry.y])[idx]
-    pairs = (cKDTree(xy).query_pairs(interaction_m, output_type="ndarray") if len(idx) > 1
-             else np.empty((0, 2), dtype=int))
-    pairs = idx[pairs] if len(pairs) else np.empty((0, 2), dtype=int)
-    lost = pair_losses(sp.csc_array(util), own_u, riv_u, weights, pairs)
+    # only pairs that share a demand point can cannibalise: built sparse (selection._npv_pairs)
+    pairs, lost = huff_pair_losses(util, own_u, riv_u, weights, columns=idx)
     value = settings.customer_share * settings.revenue_per_customer_year * annuity_factor(
         settings.discount_rate, settings.horizon_years)
     loss = lost * value
     keep = loss > 1e-9 * max(float(np.abs(table["npv"]).max()), 1.0)
-    return NPVInputs(table=table, pairs=pairs[keep], loss=loss[keep])
+    gain, cap = huff_market(util, own_u, riv_u, weights)
+    return NPVInputs(table=table, pairs=pairs[keep], loss=loss[keep],
+                     market=(gain * value, cap * value))
 
 
 def _utility(minutes: Any, attractiveness: float, lam: float) -> sp.csr_array:

@@ -68,6 +68,9 @@ def test_npv_run_stays_in_budget_and_records_the_solver(runner, tmp_path):
     model = run["selection_model"]
     assert model["model"] == "MaxNPV" and model["method"] == "heuristic"
     assert model["bound"] >= model["objective"] and model["gap"] >= 0
+    # the bound reported is the smallest valid one, and it is named
+    assert model["bound"] == pytest.approx(min(model["bounds"].values()), abs=0.01)
+    assert model["bound_method"] in ("knapsack_lp", "huff_cover_lp") and "huff_cover_lp" in model["bounds"]
     assert run["economics"]["total_capex"] <= 600_000
     assert run["economics"]["sites_paying"] == len(ranked)
 

@@ -192,7 +192,7 @@ def select_npv_set(ranked: gpd.GeoDataFrame, inputs: Any, *, budget: float | Non
     conf = (idx[cKDTree(xy[idx]).query_pairs(min_spacing_m * (1 - 1e-12), output_type="ndarray")]
             if min_spacing_m > 0 and len(idx) > 1 else np.empty((0, 2), dtype=int))
     model = MaxNPV.from_arrays(value, capex, budget=cap, k=k, conflicts=conf, pairs=inputs.pairs,
-                               loss=inputs.loss, exclude=~pays)
+                               loss=inputs.loss, exclude=~pays, market=inputs.market)
     n_pairs = int(np.isin(inputs.pairs, idx).all(axis=1).sum()) if len(inputs.pairs) else 0
     method = solver if solver != "auto" else (
         "exact" if len(idx) <= NPV_EXACT_MAX["candidates"] and n_pairs <= NPV_EXACT_MAX["pairs"]
@@ -203,7 +203,9 @@ def select_npv_set(ranked: gpd.GeoDataFrame, inputs: Any, *, budget: float | Non
     info = {
         "rule": "npv", "model": "MaxNPV", "method": method,
         "objective": round(model.objective_, 2), "bound": round(model.bound_, 2),
-        "gap": round(float(model.gap_), 6), "runtime_s": round(model.runtime_, 3),
+        "bound_method": model.bound_method_, "bounds": model.bounds_,
+        "bounds_skipped": model.bounds_skipped_, "gap": round(float(model.gap_), 6),
+        "runtime_s": round(model.runtime_, 3),
         "status": model.status_, "units": f"total NPV ({currency}), pairwise cannibalisation",
         "budget": budget, "capex_used": round(float(capex[model.selected_].sum()), 2),
         "eligible_candidates": int(len(idx)), "interacting_pairs": n_pairs,

@@ -37,10 +37,11 @@ import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
 
 from siteplanner._errors import InputError
+from siteplanner.selection._npv_bounds import bounds, side_rows
 
 __all__ = ["MaxNPV"]
 
@@ -57,8 +58,13 @@ class MaxNPV:
 
     def __init__(self, value: np.ndarray, capex: np.ndarray, *, budget: float, k: int,
                  allowed: np.ndarray, conflicts: np.ndarray, pairs: np.ndarray,
-                 loss: np.ndarray) -> None:
+                 loss: np.ndarray,
+                 market: tuple[sp.csr_array, np.ndarray] | None = None) -> None:
         self.value, self.capex, self.budget, self.k = value, capex, budget, k
+        self.market = market
+        # no more sites fit the budget than its cheapest allowed ones: a tighter k for the bounds
+        cheap = np.cumsum(np.sort(capex[allowed]))
+        self.k_fit = min(k, int(np.searchsorted(cheap, budget * (1 + 1e-9), side="right")))
         self.allowed, self.conflicts, self.pairs, self.loss = allowed, conflicts, pairs, loss
         n = len(value)
         self._inter = sp.csr_array((np.r_[loss, loss], (np.r_[pairs[:, 0], pairs[:, 1]],
@@ -71,7 +77,8 @@ class MaxNPV:
     @classmethod
     def from_arrays(cls, value: ArrayLike, capex: ArrayLike, *, budget: float, k: int,
                     conflicts: ArrayLike | None = None, pairs: ArrayLike | None = None,
-                    loss: ArrayLike | None = None, exclude: ArrayLike | None = None) -> MaxNPV:
+                    loss: ArrayLike | None = None, exclude: ArrayLike | None = None,
+                    market: tuple[ArrayLike, ArrayLike] | None = None) -> MaxNPV:
         """Build from per-candidate NPV and capex, conflicting pairs, and pairwise NPV losses.
 
         Parameters
@@ -88,6 +95,13 @@ class MaxNPV:
             (p, 2) candidate positions and the NPV (>= 0) they lose together.
         exclude
             Candidate positions (or a boolean mask) that may not be chosen.
+        market
+            Optional ``(gain, cap)`` from
+            :func:`~siteplanner.selection._npv_pairs.huff_market`, in money:
+            each site's NPV gain per demand point (demand points x candidates)
+            and the most any set can gain there. Given, the tighter Huff cover
+            bound applies (:mod:`~siteplanner.selection._npv_bounds`); the
+            losses must then come from the same market.
         """
         v, c = np.asarray(value, dtype=float), np.asarray(capex, dtype=float)
         if v.ndim != 1 or c.shape != v.shape or not np.isfinite(v).all() or not np.isfinite(c).all():
@@ -112,7 +126,16 @@ class MaxNPV:
             allowed[ex if ex.dtype != bool else np.flatnonzero(ex)] = False
         # a site with no positive NPV of its own, or dearer than the budget, never helps
         allowed &= (v > 0) & (c <= b)
-        return cls(v, c, budget=b, k=int(k), allowed=allowed, conflicts=conf, pairs=pr, loss=lo)
+        mk = None
+        if market is not None:
+            gain, cap = sp.csr_array(market[0], dtype=float), np.asarray(market[1], dtype=float)
+            if gain.shape[1] != len(v) or cap.shape != (gain.shape[0],):
+                msg = (f"market: gain must be (demand points x {len(v)} candidates) and cap one "
+                       "value per demand point")
+                raise InputError(msg)
+            mk = (gain, cap)
+        return cls(v, c, budget=b, k=int(k), allowed=allowed, conflicts=conf, pairs=pr, loss=lo,
+                   market=mk)
 
     @classmethod
     def from_geodataframe(cls, gdf: gpd.GeoDataFrame, *, value_col: str, capex_col: str,
@@ -153,161 +176,187 @@ class MaxNPV:
               time_limit: float | None = None, random_state: int = 0,
               rel_gap: float = 1e-6) -> Self:
         """Choose the sites; sets ``selected_``, ``objective_``, ``bound_``, ``gap_``,
-        ``runtime_``, ``status_`` and ``method_``."""
+        ``bound_method_``, ``bounds_``, ``bounds_skipped_``, ``runtime_`` (seconds; of which
+        ``search_s_`` finding the set and ``bound_s_`` the bounds), ``status_`` and ``method_``.
+
+        ``bound_`` is the smallest of the valid bounds in ``bounds_`` (see
+        :mod:`~siteplanner.selection._npv_bounds`), named by ``bound_method_``;
+        ``random_state`` is accepted for the common model interface (the
+        search is deterministic).
+        """
         if method not in ("exact", "heuristic"):
             msg = f"method: expected 'exact' or 'heuristic', got {method!r}"
             raise InputError(msg)
         start = time.perf_counter()
         deadline = None if time_limit is None else start + float(time_limit)
+        found: dict[str, float]
+        self.bounds_skipped_: dict[str, str] = {}
+        searched = start
         if not self.allowed.any():
-            sel, bound, status = np.array([], dtype=np.int64), 0.0, "optimal"
+            sel, status, found = np.array([], dtype=np.int64), "optimal", {"no_eligible_site": 0.0}
         elif method == "exact":
-            sel, bound, status = self._exact(deadline, rel_gap)
+            sel, status, dual = self._exact(deadline, rel_gap)
+            searched = time.perf_counter()
+            if status == "optimal":
+                found = {"milp_optimal": dual}
+            else:
+                found, self.bounds_skipped_ = bounds(self, self.evaluate(sel))
+            if status != "optimal" and np.isfinite(dual):
+                found["milp_dual"] = dual
         else:
-            sel = self._heuristic(deadline)
-            bound, status = self._lp_bound(), "heuristic"
+            sel, status = self._heuristic(deadline), "heuristic"
+            searched = time.perf_counter()
+            found, self.bounds_skipped_ = bounds(self, self.evaluate(sel))
         self.selected_ = np.sort(sel)
         self.objective_ = self.evaluate(sel)
-        self.bound_ = max(float(bound), self.objective_)
+        self.bound_method_ = min(found, key=lambda name: found[name])
+        self.bounds_ = {name: round(v, 2) for name, v in found.items()}
+        self.bound_ = max(float(found[self.bound_method_]), self.objective_)
         self.gap_ = ((self.bound_ - self.objective_) / max(abs(self.objective_), 1e-12)
                      if self.objective_ != 0 or self.bound_ != 0 else 0.0)
         self.runtime_ = time.perf_counter() - start
+        self.search_s_, self.bound_s_ = searched - start, self.runtime_ - (searched - start)
         self.status_, self.method_ = status, method
-        log.info("MaxNPV: %s, %d sites, NPV %.6g, bound %.6g, gap %.3g, %.2fs", method,
-                 len(sel), self.objective_, self.bound_, self.gap_, self.runtime_)
+        log.info("MaxNPV: %s, %d sites, NPV %.6g, bound %.6g (%s), gap %.3g, %.2fs", method,
+                 len(sel), self.objective_, self.bound_, self.bound_method_, self.gap_,
+                 self.runtime_)
         return self
 
-    def _free(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Allowed candidates, and the conflict and interaction pairs among them (local indices)."""
+    # ------------------------------------------------------------------ exact
+
+    def _exact(self, deadline: float | None, rel_gap: float) -> tuple[np.ndarray, str, float]:
+        """HiGHS on the compact MILP (module docstring).
+
+        The Huff cover rows of :mod:`~siteplanner.selection._npv_bounds` are
+        not added: at 1k candidates they slowed HiGHS's search more than they
+        tightened it (dual bound 17.7 M against 16.1 M without them after
+        60 s); the cover LP is reported as a bound of its own.
+        """
         idx = np.flatnonzero(self.allowed)
+        n = len(idx)
         local = np.full(len(self.value), -1)
-        local[idx] = np.arange(len(idx))
-
-        def among(p: np.ndarray) -> np.ndarray:
-            lp = local[p] if len(p) else np.empty((0, 2), dtype=int)
-            return lp[(lp >= 0).all(axis=1)] if len(lp) else lp
-
-        keep = (local[self.pairs] >= 0).all(axis=1) if len(self.pairs) else np.zeros(0, dtype=bool)
-        self._loss_free = self.loss[keep]
-        return idx, among(self.conflicts), among(self.pairs)
-
-    def _rows(self, n: int, conf: np.ndarray, inter: np.ndarray,
-              with_w: bool) -> tuple[sp.csr_array, np.ndarray, np.ndarray, int]:
-        """Constraint rows (budget, k, conflicts, Glover's rows) over [x, w]; also the w count."""
-        idx = np.flatnonzero(self.allowed)
-        owners = np.unique(inter[:, 0]) if with_w and len(inter) else np.empty(0, dtype=int)
+        local[idx] = np.arange(n)
+        lp = local[self.pairs] if len(self.pairs) else np.empty((0, 2), dtype=int)
+        keep = (lp >= 0).all(axis=1) if len(lp) else np.zeros(0, dtype=bool)
+        inter, c = lp[keep], self.loss[keep]
+        owners = np.unique(inter[:, 0]) if len(inter) else np.empty(0, dtype=int)
         m = len(owners)
-        blocks = [sp.csr_array(np.r_[self.capex[idx], np.zeros(m)][None, :]),
-                  sp.csr_array(np.r_[np.ones(n), np.zeros(m)][None, :])]
-        lo, hi = [-np.inf, -np.inf], [self.budget, float(self.k)]
-        if len(conf):
-            r = np.repeat(np.arange(len(conf)), 2)
-            blocks.append(sp.csr_array((np.ones(2 * len(conf)), (r, conf.ravel())),
-                                       shape=(len(conf), n + m)))
-            lo += [-np.inf] * len(conf)
-            hi += [1.0] * len(conf)
+        width = n + m
+        side, hi = side_rows(self, idx, m)
+        blocks, lo = [side], [np.full(len(hi), -np.inf)]
+        his = [hi]
         if m:
             row_of = np.full(n, -1)
             row_of[owners] = np.arange(m)
-            c = self._loss_free
-            big = _top_sums(inter[:, 0], c, n, self.k - 1)[owners]
+            big = _top_sums(inter[:, 0], c, n, self.k_fit - 1)[owners]
             # sum_j c_ij x_j + U_i x_i - w_i <= U_i
-            rows = np.r_[row_of[inter[:, 0]], np.arange(m), np.arange(m)]
-            cols = np.r_[inter[:, 1], owners, n + np.arange(m)]
-            data = np.r_[c, big, -np.ones(m)]
-            blocks.append(sp.csr_array((data, (rows, cols)), shape=(m, n + m)))
-            lo += [-np.inf] * m
-            hi += list(big)
-        return sp.csr_array(sp.vstack(blocks)), np.array(lo), np.array(hi), m
-
-    def _exact(self, deadline: float | None, rel_gap: float) -> tuple[np.ndarray, float, str]:
-        idx, conf, inter = self._free()
-        n = len(idx)
-        a, lo, hi, m = self._rows(n, conf, inter, with_w=True)
-        c = -np.r_[self.value[idx], -np.ones(m)]
+            blocks.append(sp.csr_array(
+                (np.r_[c, big, -np.ones(m)],
+                 (np.r_[row_of[inter[:, 0]], np.arange(m), np.arange(m)],
+                  np.r_[inter[:, 1], owners, n + np.arange(m)])), shape=(m, width)))
+            lo.append(np.full(m, -np.inf))
+            his.append(big)
+        a = sp.csr_array(sp.vstack(blocks))
+        ub = np.r_[np.ones(n), np.full(m, np.inf)]
         options: dict[str, float | bool] = {"mip_rel_gap": rel_gap, "disp": False}
         if deadline is not None:
             options["time_limit"] = max(deadline - time.perf_counter(), 0.1)
-        res = milp(c, constraints=LinearConstraint(a, lo, hi),
+        res = milp(-np.r_[self.value[idx], -np.ones(m)],
+                   constraints=LinearConstraint(a, np.concatenate(lo), np.concatenate(his)),
                    integrality=np.r_[np.ones(n), np.zeros(m)],
-                   bounds=Bounds(0, np.r_[np.ones(n), np.full(m, np.inf)]), options=options)
-        if res.x is None:  # no feasible point within the time: the heuristic's set
-            return self._heuristic(None), self._lp_bound(), "time_limit"
-        chosen = idx[np.flatnonzero(res.x[:n] > 0.5)]
+                   bounds=Bounds(0, ub), options=options)
         dual = getattr(res, "mip_dual_bound", None)
-        bound = -float(dual if dual is not None and np.isfinite(dual) else res.fun)
-        if res.status == 0:
-            return chosen, bound, "optimal"
+        bound = -float(dual) if dual is not None and np.isfinite(dual) else np.inf
+        chosen = (idx[np.flatnonzero(res.x[:n] > 0.5)] if res.x is not None
+                  else np.array([], dtype=np.int64))
+        if res.status == 0 and res.x is not None:
+            return chosen, "optimal", bound if np.isfinite(bound) else -float(res.fun)
         incumbent = self._heuristic(None)  # stopped early: keep the better of the two sets
-        if self.evaluate(incumbent) > self.evaluate(chosen):
+        if res.x is None or self.evaluate(incumbent) > self.evaluate(chosen):
             chosen = incumbent
-        return chosen, min(bound, self._lp_bound()), "time_limit"
+        return chosen, "time_limit", bound
 
-    def _lp_bound(self) -> float:
-        """The LP relaxation's optimum (budget, k, conflicts; interactions relaxed away)."""
-        idx, conf, inter = self._free()
-        a, lo, hi, _ = self._rows(len(idx), conf, inter, with_w=False)
-        res = linprog(-self.value[idx], A_ub=a, b_ub=hi, bounds=(0, 1), method="highs")
-        return float(-res.fun) if res.status == 0 else float(self.value[idx].clip(0).sum())
+    # ------------------------------------------------------------------ heuristic
 
     def _heuristic(self, deadline: float | None) -> np.ndarray:
         best = max((self._greedy(ratio) for ratio in (False, True)), key=self.evaluate)
         return self._improve(best, deadline)
 
-    def _gain(self, sel: np.ndarray) -> np.ndarray:
-        """Each candidate's NPV gain if added to ``sel``."""
-        lost = (np.asarray(self._inter[:, sel].sum(axis=1)).ravel() if sel.size
-                else np.zeros(len(self.value)))
-        return self.value - lost
-
-    def _addable(self, sel: np.ndarray, spent: float) -> np.ndarray:
-        ok = self.allowed & (self.capex <= self.budget - spent + 1e-9)
-        ok[sel] = False
-        if sel.size:
-            ok &= np.asarray(self._conf[:, sel].sum(axis=1)).ravel() == 0
-        return ok
+    def _state(self, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per candidate: the NPV it loses to ``sel``, and how many of ``sel`` conflict with it."""
+        ind = np.zeros(len(self.value))
+        ind[sel] = 1.0
+        return self._inter @ ind, self._conf.astype(float) @ ind
 
     def _greedy(self, ratio: bool) -> np.ndarray:
-        sel = np.array([], dtype=np.int64)
-        while sel.size < self.k:
-            ok = self._addable(sel, float(self.capex[sel].sum()))
-            gain = np.where(ok, self._gain(sel), -np.inf)
+        """Add the best marginal NPV (or NPV per capex) that fits, until none gains."""
+        sel: list[int] = []
+        lost, blocked = self._state(np.array([], dtype=np.int64))
+        spent = 0.0
+        while len(sel) < self.k:
+            ok = self.allowed & (self.capex <= self.budget - spent + 1e-9) & (blocked == 0)
+            ok[sel] = False
+            gain = np.where(ok, self.value - lost, -np.inf)
             score = np.where(gain > 0, gain / np.maximum(self.capex, 1e-9), -np.inf) if ratio else gain
             i = int(np.argmax(score))
             if not np.isfinite(score[i]) or gain[i] <= 0:
                 break
-            sel = np.r_[sel, i]
-        return sel
+            sel.append(i)
+            spent += self.capex[i]
+            _add_row(lost, self._inter, i, 1.0)
+            _add_row(blocked, self._conf, i, 1.0)
+        return np.array(sel, dtype=np.int64)
 
     def _improve(self, sel: np.ndarray, deadline: float | None) -> np.ndarray:
-        """Best-improvement add / drop / swap moves until none gains or the deadline passes."""
-        value = self.evaluate(sel)
-        while deadline is None or time.perf_counter() < deadline:
-            gain = np.where(self._addable(sel, float(self.capex[sel].sum())), self._gain(sel),
-                            -np.inf)
-            moves = [np.r_[sel, int(np.argmax(gain))]] if gain.max() > 0 else []
-            moves += [np.delete(sel, t) for t in range(sel.size)]
-            moves += self._swaps(sel)
-            cand = [(self.evaluate(m), m) for m in moves if self.feasible(m)]
-            if not cand:
-                break
-            v, m = max(cand, key=lambda vm: vm[0])
-            if v <= value + 1e-9 * max(abs(value), 1.0):
-                break
-            sel, value = np.sort(m), v
-        return sel
+        """Best-improvement add / drop / swap moves until none gains or the deadline passes.
 
-    def _swaps(self, sel: np.ndarray) -> list[np.ndarray]:
-        """For each chosen site, the swap with the best free candidate that fits without it."""
-        out = []
-        for t in range(sel.size):
-            rest = np.delete(sel, t)
-            ok = self._addable(rest, float(self.capex[rest].sum()))
-            ok[sel[t]] = False
-            if ok.any():
-                gain = np.where(ok, self._gain(rest), -np.inf)
-                out.append(np.r_[rest, int(np.argmax(gain))])
-        return out
+        Each move is priced from two per-candidate vectors kept up to date
+        (NPV lost to the chosen set, conflicts with it), so a pass costs
+        O(k n) however many pairs interact.
+        """
+        chosen = list(map(int, sel))
+        lost, blocked = self._state(sel)
+        spent = float(self.capex[sel].sum())
+        tol = 1e-9 * max(abs(self.evaluate(sel)), 1.0)
+        while deadline is None or time.perf_counter() < deadline:
+            free = self.allowed.copy()
+            free[chosen] = False
+            best, move = tol, (-1, -1)
+            if len(chosen) < self.k:
+                ok = free & (blocked == 0) & (self.capex <= self.budget - spent + 1e-9)
+                d = np.where(ok, self.value - lost, -np.inf)
+                j = int(np.argmax(d))
+                best, move = (d[j], (-1, j)) if d[j] > best else (best, move)
+            for s in chosen:
+                own = self.value[s] - lost[s]
+                best, move = (-own, (s, -1)) if -own > best else (best, move)
+                lst, blk = lost.copy(), blocked.copy()
+                _add_row(lst, self._inter, s, -1.0)
+                _add_row(blk, self._conf, s, -1.0)
+                ok = free & (blk == 0) & (self.capex <= self.budget - spent + self.capex[s] + 1e-9)
+                d = np.where(ok, self.value - lst, -np.inf) - own
+                j = int(np.argmax(d))
+                best, move = (d[j], (s, j)) if d[j] > best else (best, move)
+            if move == (-1, -1):
+                break
+            out, into = move
+            if out >= 0:
+                chosen.remove(out)
+                spent -= self.capex[out]
+                _add_row(lost, self._inter, out, -1.0)
+                _add_row(blocked, self._conf, out, -1.0)
+            if into >= 0:
+                chosen.append(into)
+                spent += self.capex[into]
+                _add_row(lost, self._inter, into, 1.0)
+                _add_row(blocked, self._conf, into, 1.0)
+        return np.array(sorted(chosen), dtype=np.int64)
+
+
+def _add_row(vec: np.ndarray, mat: sp.csr_array, i: int, sign: float) -> None:
+    """``vec += sign * mat[i]`` for a CSR matrix, in place."""
+    lo, hi = mat.indptr[i], mat.indptr[i + 1]
+    vec[mat.indices[lo:hi]] += sign * mat.data[lo:hi]
 
 
 def _top_sums(owner: np.ndarray, c: np.ndarray, n: int, top: int) -> np.ndarray:
