@@ -38,8 +38,16 @@ def _rank(out: Path, top: int, *, kill_at: str | None = None,
     cmd = [*CLI, "rank", str(STUDY), "--no-report", "--top", str(top), "--out", str(out)]
     if not wait:
         return subprocess.Popen(cmd, env=env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    return subprocess.run(cmd, env=env, text=True, capture_output=True, timeout=300)
+                                stderr=subprocess.PIPE, preexec_fn=_as_from_a_terminal)
+    return subprocess.run(cmd, env=env, text=True, capture_output=True, timeout=300,
+                          preexec_fn=_as_from_a_terminal)
+
+
+def _as_from_a_terminal() -> None:
+    """SIGINT and SIGTERM as a run started from a terminal has them: a test runner's worker
+    may ignore SIGINT, and a child inherits that, so Ctrl-C would never reach the run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

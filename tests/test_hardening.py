@@ -178,12 +178,20 @@ def _disk_full(*_a, **_k):  # type: ignore[no-untyped-def]
     raise DataSourceError(msg)
 
 
+def _fill_the_disk(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every GeoPackage write fails as GDAL does on a full disk (both ways io may write)."""
+    import pyogrio
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", _disk_full)
+    monkeypatch.setattr(pyogrio, "write_dataframe", _disk_full)
+
+
 def test_a_full_disk_is_one_line_and_keeps_the_previous_output(demo_result, demo_out, tmp_path,
                                                                monkeypatch):
     out = tmp_path / "out"
     shutil.copytree(demo_out, out)
     before = _tree(out)
-    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", _disk_full)
+    _fill_the_disk(monkeypatch)
     with pytest.raises(OutputError) as e:
         write_rank_outputs(demo_result, out, report=False)
     assert "disk full" in str(e.value) and str(out) in str(e.value)
@@ -193,7 +201,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_output(demo_result, demo
 
 
 def test_a_first_run_on_a_full_disk_leaves_no_empty_folder(demo_result, tmp_path, monkeypatch):
-    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", _disk_full)
+    _fill_the_disk(monkeypatch)
     with pytest.raises(OutputError, match="disk full"):
         write_rank_outputs(demo_result, tmp_path / "new" / "out", report=False)
     assert list(tmp_path.iterdir()) == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,17 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-LIMIT_S = 60.0
+#: A cell that runs longer is taken as hung (a guard, not a speed test: speeds are measured
+#: in benchmarks/, and a shared CI machine may be slow).
+CELL_TIMEOUT_S = 300
 
 
-def _run(name: str) -> tuple[object, float]:
+def _run(name: str) -> object:
+    """The notebook, executed cell by cell from the notebooks folder."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    t0 = time.perf_counter()
-    nbclient.NotebookClient(nb, timeout=LIMIT_S, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    return nb, time.perf_counter() - t0
+    return nb
 
 
 def _texts(nb: object) -> str:
@@ -42,8 +43,7 @@ def test_notebooks_are_committed_without_outputs(name):
 
 
 def test_quickstart_runs_and_shows_the_tables_map_and_outputs():
-    nb, seconds = _run("01_quickstart.ipynb")
-    assert seconds < LIMIT_S
+    nb = _run("01_quickstart.ipynb")
     text = _texts(nb)
     assert "Helsinki city centre | brand: Nordea | top K: 10" in text
     assert "largest gap between the parts and the score: 0.0" in text
@@ -56,8 +56,7 @@ def test_quickstart_runs_and_shows_the_tables_map_and_outputs():
 
 
 def test_criteria_notebook_compares_weightings_and_reads_stability():
-    nb, seconds = _run("02_criteria_and_weights.ipynb")
-    assert seconds < LIMIT_S
+    nb = _run("02_criteria_and_weights.ipynb")
     text = _texts(nb)
     assert "same sites as the full rerun: True" in text
     assert "of 10 sites are chosen under both weightings" in text
@@ -70,8 +69,7 @@ def test_floor_plan_notebook_sizes_lays_out_and_exports_a_branch():
     floorplan = pytest.importorskip("siteplanner.floorplan")
     if not hasattr(floorplan, "plan_floor"):
         pytest.skip("siteplanner.floorplan has no plan_floor yet; the floor-plan notebook needs it")
-    nb, seconds = _run("03_floor_plan.ipynb")
-    assert seconds < LIMIT_S
+    nb = _run("03_floor_plan.ipynb")
     text = _texts(nb)
     assert "'all_constraints_pass': True" in text
     assert "120 arrivals/h" in text

@@ -33,7 +33,6 @@ def test_coverage_set_is_optimal_and_beats_the_existing_branches(runner, tmp_pat
 def test_coverage_set_covers_at_least_as_much_as_the_top_ranked_sites(runner, tmp_path, demo_result):
     """The joint set is optimal for coverage, so the score-order top 3 cannot cover more."""
     from siteplanner.market import walk_graph
-    from siteplanner.pipeline import _demand_points
     from siteplanner.proximity import walk_minutes
     from siteplanner.selection import MaxCoverage
 
@@ -41,7 +40,7 @@ def test_coverage_set_covers_at_least_as_much_as_the_top_ranked_sites(runner, tm
     joint = json.loads((out / "run.json").read_text())["selection_model"]["objective"]
     layers, study, cands = demo_result.layers, demo_result.study, demo_result.candidates
     graph = walk_graph(layers, speed_kmh=study.network.walk_speed_kmh)
-    demand = _demand_points(cands, cands, layers, study)
+    demand = demo_result.demand  # the people the coverage model serves
     cost = walk_minutes(graph, demand, cands, cutoff_min=15, metres_per_minute=80)
     fixed = walk_minutes(graph, demand, layers.own_branches, cutoff_min=15, metres_per_minute=80)
     top3 = cands["rank"].notna() & (cands["rank"] <= 3)
