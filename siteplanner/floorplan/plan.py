@@ -19,11 +19,12 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from siteplanner._errors import InputError
+from siteplanner.floorplan._fallback import check_ranked, exhaustive, proof
 from siteplanner.floorplan.access import Door
 from siteplanner.floorplan.assemble import Assembled, assemble
 from siteplanner.floorplan.layout import GRID, LayoutProblem
 from siteplanner.floorplan.route import Route
-from siteplanner.floorplan.search import search_ranked
+from siteplanner.floorplan.search import _PATIENCE, search_ranked
 from siteplanner.floorplan.sizing import (
     Demand,
     describe_programme,
@@ -45,10 +46,6 @@ _STEP_M2 = 1e-6
 #: Searches (each of ``budget`` layouts, from another seed) before a programme is given up.
 _ATTEMPTS = 4
 _RESEED = 7919
-#: Cheapest layouts of one search whose full plans (fixtures, doors, route) are checked.
-_CHECKED = 6
-#: A search cost at or above this breaks a zone rule (one broken rule costs 10).
-_HARD = 10.0
 #: Most layouts searched exhaustively after the seeded searches fail (5 zones: 5! * 2**4).
 _EXHAUSTIVE = 1920
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
@@ -390,53 +387,21 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     tried: set[Any] = set()
     for attempt in range(_ATTEMPTS):
         # the problem keeps its cache of cut pieces, so a retry costs less than the first
-        ranked = search_ranked(problem, seed=seed + _RESEED * attempt, budget=budget)
-        best, ok = _check_ranked(ranked, tried, best, build)
+        # the first search stops once it stagnates; a retry, after its best plans failed
+        # the full checks, spends its whole budget
+        ranked = search_ranked(problem, seed=seed + _RESEED * attempt, budget=budget,
+                               patience=_PATIENCE if attempt == 0 else budget)
+        best, ok = check_ranked(ranked, tried, best, build)
         if ok:
             return best[1], best[2]
     space = math.factorial(problem.n) * 2 ** (problem.n - 1)
     if budget < space <= _EXHAUSTIVE:
-        ranked = search_ranked(problem, budget=space)  # every layout, cheapest first
-        best, ok = _check_ranked(ranked, tried, best, build)
+        assert best is not None
+        best, ok = exhaustive(problem, best, tried, build)
         if ok:
             return best[1], best[2]
-        genome, cost = ranked[0]
-        broken, _ = problem._zone_terms(problem._leaves(genome))
-        best[1].metrics["exhaustive"] = {
-            "layouts": space, "zone_rules_met": bool(cost < _HARD),
-            "zones_not_fitting": [problem.kinds[i] for i in np.flatnonzero(broken > 0)]}
     assert best is not None
     return best[1], best[2]
-
-
-def _check_ranked(ranked: list[tuple[Any, float]], tried: set[Any],
-                  best: tuple[float, Assembled, Any] | None,
-                  build: Any) -> tuple[tuple[float, Assembled, Any], bool]:
-    """Assemble the ``_CHECKED`` cheapest untried layouts; the first that passes, or the best."""
-    for genome, cost in [(g, c) for g, c in ranked if g not in tried][:_CHECKED]:
-        if best is not None and cost >= _HARD and best[0] < math.inf:
-            break  # the rest break a zone rule: no better than the plan in hand
-        tried.add(genome)
-        done = build(genome)
-        broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
-        if not broken:
-            return (0.0, done, genome), True
-        if best is None or broken + cost / _HARD < best[0]:
-            best = (broken + cost / _HARD, done, genome)
-    assert best is not None
-    return best, False
-
-
-def _proof(exhaustive: dict[str, Any] | None) -> str:
-    """The exhaustive search's verdict for a refusal, or nothing when it did not run."""
-    if not exhaustive:
-        return ""
-    if not exhaustive["zone_rules_met"]:
-        zones = ", ".join(exhaustive["zones_not_fitting"]) or "the zones' walls and doors"
-        return (f": an exhaustive search of all {exhaustive['layouts']} layouts the planner can "
-                f"express finds none that keeps every zone rule; zones that do not fit: {zones}")
-    return (f": an exhaustive search of all {exhaustive['layouts']} layouts found some that keep "
-            f"the zone rules, but the {_CHECKED} cheapest fail the full plan checks")
 
 
 def _beyond_egress(outline: Polygon, entrances: Sequence[Point], standard: Standard) -> bool:
@@ -516,9 +481,9 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
         if smaller is None:
             hint = ("--fit found no smaller programme that lays out" if fit else
                     "rerun with --fit to lay out a reduced programme, or try another --seed")
-            proof = _proof(done.metrics.get("exhaustive"))
+            why = proof(done.metrics.get("exhaustive"))
             msg = (f"no layout of {describe_programme(sizing)} in this {outline.area:.1f} m² "
-                   f"outline meets every hard constraint{proof} (best try: "
+                   f"outline meets every hard constraint{why} (best try: "
                    f"{'; '.join(f'{k}: {v}' for k, v in failed.items())}); {hint}")
             raise InputError(msg)
         sizing, reduced = smaller, True
