@@ -35,6 +35,10 @@ class TargetLayout:
     chain_start: np.ndarray
     chain_count: np.ndarray
     members: np.ndarray
+    junction_order: np.ndarray
+    junction_sorted: np.ndarray
+    end_order: np.ndarray
+    end_sorted: np.ndarray
 
 
 def ragged(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,12 +110,10 @@ class ChainContraction:
         order); it must hold every junction a walk of ``limit`` from the
         sources can pass.
         """
-        n_all = self.n_junctions
-        sub = np.arange(n_all) if within is None else within
+        sub = np.arange(self.n_junctions) if within is None else within
         n_j = len(sub)
-        local = np.full(n_all, -1, dtype=np.int64)
-        local[sub] = np.arange(n_j)
-        csgraph = self.csgraph if within is None else self.csgraph[sub][:, sub]
+        local = _Local(sub)
+        csgraph = self.csgraph if within is None else self._subgraph(sub, local)
         j_all = self.junction_index[sources]
         on_chain = np.flatnonzero(j_all < 0)
         k = len(on_chain)
@@ -121,18 +123,26 @@ class ChainContraction:
         # On a loop both wires reach one junction; sparse matrices would add them.
         loop = ends[:, 0] == ends[:, 1]
         offsets[loop, 0] = offsets[loop].min(axis=1)
-        ends = local[ends]
+        ends = local(ends)
         wired = (np.c_[np.ones(k, dtype=bool), ~loop] & (ends >= 0)).ravel()
         wires = sp.coo_matrix(
             (offsets.ravel()[wired], (np.repeat(virtual, 2)[wired], ends.ravel()[wired])),
             shape=(n_j + k, n_j + k),
         )
         graph = sp.block_diag((csgraph, sp.csr_matrix((k, k)))) + wires
-        src = local[np.maximum(j_all, 0)]
+        src = local(np.maximum(j_all, 0))
         src[on_chain] = virtual
         return np.atleast_2d(
             dijkstra(sp.csr_matrix(graph), directed=True, indices=src, limit=limit)
         )[:, :n_j]
+
+    def _subgraph(self, sub: np.ndarray, local: _Local) -> sp.csr_matrix:
+        """The junction graph among the sorted junctions ``sub``, in the time of their edges."""
+        rows = self.csgraph[sub].tocoo()
+        col = local(rows.col)
+        keep = col >= 0
+        return sp.csr_matrix((rows.data[keep], (rows.row[keep], col[keep])),
+                             shape=(len(sub), len(sub)))
 
     def distances(self, sources: np.ndarray, targets: np.ndarray, *, limit: float) -> np.ndarray:
         """Metres from each source node to each target node (inf beyond ``limit``)."""
@@ -178,15 +188,22 @@ class ChainContraction:
             self.chain_id[targets[order]], return_index=True, return_counts=True
         )
         first = targets[order[start]]
+        j_order = np.argsort(j[at_junction], kind="stable")
+        chain_ends = self.ends[first]
+        e_order = np.argsort(chain_ends.ravel(), kind="stable")
         return TargetLayout(
             nodes=targets,
             junction_cols=at_junction,
             junction_j=j[at_junction],
             chains=chains,
-            chain_ends=self.ends[first],
+            chain_ends=chain_ends,
             chain_start=start,
             chain_count=count,
             members=order,
+            junction_order=j_order,
+            junction_sorted=j[at_junction][j_order],
+            end_order=e_order,
+            end_sorted=chain_ends.ravel()[e_order],
         )
 
     def reach(
@@ -203,20 +220,23 @@ class ChainContraction:
         d_sub = self.junction_distances(sources, limit=limit, within=within)
         m = d_sub.shape[1]
         d_j = np.hstack([d_sub, np.full((len(sources), 1), np.inf)])  # column m: outside
-        local = np.full(self.n_junctions, m, dtype=np.int64)
-        local[np.arange(self.n_junctions) if within is None else within] = np.arange(m)
-        jt = np.flatnonzero(local[layout.junction_j] < m)
-        jd = d_j[:, local[layout.junction_j[jt]]]
+        sub = np.arange(self.n_junctions) if within is None else within
+        local = _Local(sub, missing=m)
+        # the targets and chains at the searched junctions, looked up from them
+        jt = np.sort(_at(layout.junction_order, layout.junction_sorted, sub))
+        jd = d_j[:, local(layout.junction_j[jt])]
         r1, c1 = np.nonzero(jd <= limit)
         parts = [(r1, layout.junction_cols[jt[c1]], jd[r1, c1])]
-        ends = local[layout.chain_ends]
+        ends = np.full((len(layout.chains), 2), m, dtype=np.int64)
+        touch = np.unique(_at(layout.end_order // 2, layout.end_sorted, sub))
+        ends[touch] = local(layout.chain_ends[touch])
         # A source's own chain is walked directly even when neither end is in reach.
         s_chain = self.chain_id[sources]
         slot = np.minimum(np.searchsorted(layout.chains, s_chain), max(len(layout.chains) - 1, 0))
         own = np.zeros(len(sources), dtype=bool)
         if len(layout.chains):
             own = (s_chain >= 0) & (layout.chains[slot] == s_chain)
-        near = np.union1d(np.flatnonzero((ends < m).any(axis=1)), slot[own])
+        near = np.union1d(touch, slot[own])
         v0 = d_j[:, ends[near, 0]]
         v1 = d_j[:, ends[near, 1]]
         hit = (v0 <= limit) | (v1 <= limit)
@@ -237,6 +257,26 @@ class ChainContraction:
         parts.append((row[keep], col[keep], d[keep]))
         rows, cols, metres = (np.concatenate(x) for x in zip(*parts, strict=True))
         return rows, cols, metres
+
+class _Local:
+    """Position of junctions in the sorted array ``sub`` (``missing`` when not in it)."""
+
+    def __init__(self, sub: np.ndarray, *, missing: int = -1) -> None:
+        self.sub, self.missing = sub, missing
+
+    def __call__(self, j: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(self.sub, j), max(len(self.sub) - 1, 0))
+        hit = (self.sub[pos] == j) if len(self.sub) else np.zeros(np.shape(j), dtype=bool)
+        return np.where(hit, pos, self.missing)
+
+
+def _at(order: np.ndarray, keys: np.ndarray, sub: np.ndarray) -> np.ndarray:
+    """``order[i]`` for every ``i`` with ``keys[i]`` in ``sub`` (``keys`` sorted)."""
+    lo = np.searchsorted(keys, sub, side="left")
+    hi = np.searchsorted(keys, sub, side="right")
+    _, flat = ragged(lo, hi - lo)
+    return order[flat]
+
 
 def _walk_chains(
     graph: sp.csr_matrix, chain: np.ndarray

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from siteplanner.proximity import Proximity, StraightLine, xy
+from siteplanner.proximity import Proximity, StraightLine, pairs_by_chunk, xy
 
 __all__ = [
     "MODE_WEIGHTS",
@@ -93,9 +93,9 @@ def kernel_sum(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radius
     if len(points) and len(candidates):
         w = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=float)
         prox = proximity if proximity is not None else StraightLine(candidates)
-        i, j, d = prox.pairs(points, radius_m)
-        k = (1.0 - (d / radius_m) ** 2) ** 2
-        out = np.bincount(i, weights=k * w[j], minlength=len(candidates)).astype(float)
+        for i, j, d in pairs_by_chunk(prox, points, radius_m):
+            k = (1.0 - (d / radius_m) ** 2) ** 2
+            out += np.bincount(i, weights=k * w[j], minlength=len(candidates))
     return pd.Series(out, index=candidates.index, name=name)
 
 
@@ -165,13 +165,21 @@ def transit_access(candidates: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, *,
     if len(stops) == 0:
         out[within_col] = 0
         return out
-    i, j, d = proximity.pairs(stops, reach_m)
-    minutes = d / metres_per_minute
     modes = stops["mode"].astype(str).to_numpy()
+    nearest = getattr(proximity, "nearest", None)
     for mode in sorted(set(modes)):
-        sel = modes[j] == mode
-        best = np.full(n, np.inf)
-        np.minimum.at(best, i[sel], minutes[sel])
+        if nearest is not None:  # one search per mode instead of every stop's pairs
+            best = nearest(stops[modes == mode], reach_m) / metres_per_minute
+        else:
+            best = np.full(n, np.inf)
+            for i, j, d in pairs_by_chunk(proximity, stops, reach_m):
+                sel = modes[j] == mode
+                np.minimum.at(best, i[sel], d[sel] / metres_per_minute)
         out[f"walk_min_{mode}"] = np.where(np.isfinite(best), np.round(best, 2), np.nan)
-    out[within_col] = np.bincount(i[minutes <= within_min], minlength=n)
+    within = np.zeros(n, dtype=np.int64)
+    # a hair over the walk, then the exact test in minutes, as the pairs at reach_m had it
+    radius = min(within_min * metres_per_minute * (1 + 1e-9), reach_m)
+    for i, _, d in pairs_by_chunk(proximity, stops, radius):
+        within += np.bincount(i[d / metres_per_minute <= within_min], minlength=n)
+    out[within_col] = within
     return out

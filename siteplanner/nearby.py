@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from siteplanner.proximity import Proximity
+from siteplanner.proximity import Proximity, pairs_by_chunk
 
 __all__ = ["nearby_counts"]
 
@@ -47,6 +47,8 @@ def nearby_counts(candidates: gpd.GeoDataFrame, layers: dict[str, gpd.GeoDataFra
         if not len(pts) or not n:
             out[col] = np.zeros(n, dtype=np.int64)
             continue
-        i, _, d = proximity.pairs(pts, radius)
-        out[col] = np.bincount(i[d <= radius], minlength=n).astype(np.int64)
+        count = np.zeros(n, dtype=np.int64)
+        for i, _, d in pairs_by_chunk(proximity, pts, radius):  # bounded memory
+            count += np.bincount(i[d <= radius], minlength=n)
+        out[col] = count
     return out

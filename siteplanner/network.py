@@ -153,6 +153,7 @@ class WalkGraph:
         self._tree_largest = cKDTree(self.xy[self._largest_positions])
         self._tree_all = cKDTree(self.xy)
         self._chains = ChainContraction(self.csgraph)
+        self._j_tree: cKDTree | None = None
         chord = np.hypot(*(self.xy[self.edge_u] - self.xy[self.edge_v]).T)
         ratio = self.edge_length[chord > 0] / chord[chord > 0]
         # How much shorter than the straight line an edge may be (bounds searches in space).
@@ -460,13 +461,13 @@ class WalkGraph:
         the sources, not with sources x the whole country.
         """
         margin = limit_m / self._length_ratio if self._length_ratio > 0 else math.inf
-        j_xy = self.xy[self._chains.junctions]
-        by_x = np.argsort(j_xy[:, 0], kind="stable")
         if not math.isfinite(margin) or len(sources) == 0:
             step = max(1, _CHUNK_BYTES // (8 * (self._chains.n_junctions + 3 * n_chains + 1)))
             for start in range(0, len(sources), step):
                 yield np.arange(start, min(start + step, len(sources))), None
             return
+        j_xy = self.xy[self._chains.junctions]
+        tree = self._junction_tree()
         xy = self.xy[sources]
         cell = np.floor((xy - xy.min(axis=0)) / max(2 * margin, 1.0)).astype(np.int64)
         order = np.lexsort((cell[:, 1], cell[:, 0]))
@@ -476,12 +477,19 @@ class WalkGraph:
             rows = order[a:b]
             lo = xy[rows].min(axis=0) - margin
             hi = xy[rows].max(axis=0) + margin
-            span = by_x[np.searchsorted(j_xy[by_x, 0], lo[0]):np.searchsorted(j_xy[by_x, 0], hi[0],
-                                                                               side="right")]
-            within = np.sort(span[(j_xy[span, 1] >= lo[1]) & (j_xy[span, 1] <= hi[1])])
+            # the junctions in the box, from a KD-tree: the work follows the box, not the country
+            span = np.asarray(tree.query_ball_point((lo + hi) / 2, float((hi - lo).max()) / 2,
+                                                    p=np.inf), dtype=np.int64)
+            within = np.sort(span[((j_xy[span] >= lo) & (j_xy[span] <= hi)).all(axis=1)])
             step = max(1, _CHUNK_BYTES // (8 * (5 * len(within) + 1)))
             for start in range(0, len(rows), step):
                 yield rows[start:start + step], within
+
+    def _junction_tree(self) -> cKDTree:
+        """A KD-tree of the junctions' coordinates, built on first use."""
+        if self._j_tree is None:
+            self._j_tree = cKDTree(self.xy[self._chains.junctions])
+        return self._j_tree
 
     # ------------------------------------------------------------ isochrones
     def isochrones(

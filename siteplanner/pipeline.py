@@ -155,6 +155,7 @@ def features_stage(s: RankState) -> None:
     if layers.foot_traffic_measured:
         s.raw["foot_traffic"], s.extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
             s.raw["foot_traffic"], cands, layers, study, s.graph)
+    s.prox = None  # no later stage asks; its kept searches are most of a national run's memory
 
 
 def score_stage(s: RankState) -> None:

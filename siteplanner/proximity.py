@@ -10,19 +10,24 @@ layer, and adds the straight-line snap walks at both ends.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from siteplanner._chains import ragged
 from siteplanner.network import WalkGraph
 
-__all__ = ["NetworkWalk", "Proximity", "StraightLine", "walk_minutes", "xy"]
+__all__ = ["NetworkWalk", "Proximity", "StraightLine", "pairs_by_chunk", "walk_minutes", "xy"]
 
 _CHUNK = 20_000
+#: Points per call of :func:`pairs_by_chunk`: a country's stops at a 15-minute walk
+#: make pair arrays of gigabytes when asked for at once.
+POINT_CHUNK = 5_000
 
 
 def xy(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
@@ -63,6 +68,13 @@ class StraightLine:
         i, j, d = (np.concatenate(x) for x in zip(*parts, strict=True))
         return i, j, d
 
+    def nearest(self, points: gpd.GeoDataFrame, radius_m: float) -> np.ndarray:
+        """Metres from each candidate to its nearest point, ``inf`` when none is within ``radius_m``."""
+        if len(points) == 0:
+            return np.full(len(self._xy), np.inf)
+        d, _ = cKDTree(xy(points)).query(self._xy, distance_upper_bound=radius_m)
+        return np.where(d < radius_m, d, np.inf)
+
 
 class NetworkWalk:
     """Walking distances along the street graph, within ``cutoff_m``.
@@ -87,6 +99,7 @@ class NetworkWalk:
         self.cutoff_m = float(cutoff_m)
         pos, snap_m = graph.snap(candidates) if len(candidates) else (np.zeros(0, int), np.zeros(0))
         self._snap_m: np.ndarray = snap_m
+        self._pos: np.ndarray = pos
         # Candidates grouped by street node: the targets of every search.
         self._targets, slot = np.unique(pos, return_inverse=True)
         self._by_target = np.argsort(slot, kind="stable")
@@ -124,6 +137,31 @@ class NetworkWalk:
         keep = d < radius_m
         return cand[g[keep]].astype(np.int64), point[keep].astype(np.int64), d[keep]
 
+    def nearest(self, points: gpd.GeoDataFrame, radius_m: float) -> np.ndarray:
+        """Metres from each candidate to its nearest point, ``inf`` when none is within ``radius_m``.
+
+        One search from all the points at once (a virtual source wired to each
+        point's street node by its snap walk), so the work is one pass over
+        the streets, not one search per point. The same distances as the
+        nearest of :meth:`pairs` when ``radius_m <= cutoff_m`` (then no pair
+        within the radius has a candidate walk past the cutoff).
+        """
+        n = self.graph.n_nodes
+        out = np.full(len(self._snap_m), np.inf)
+        if len(points) == 0 or len(out) == 0:
+            return out
+        p_pos, p_snap = self.graph.snap(points)
+        wire = np.full(n, np.inf)
+        np.minimum.at(wire, p_pos, p_snap)
+        at = np.flatnonzero(np.isfinite(wire))
+        g = self.graph.csgraph.tocsr()
+        rows = sp.csr_matrix((wire[at], (np.zeros(len(at), dtype=np.int64), at)), shape=(1, n + 1))
+        full = sp.vstack([sp.hstack([g, sp.csr_matrix((n, 1))]), rows], format="csr")
+        limit = min(radius_m, self.cutoff_m + float(p_snap.max())) - self._min_snap
+        dist = dijkstra(full, directed=True, indices=n, limit=max(limit, 0.0))[:n]
+        d = dist[self._pos] + self._snap_m
+        return np.where(d < radius_m, d, np.inf)
+
     def _search(self, nodes: np.ndarray, limit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index into ``nodes``, target slot, network metres) of every pair within ``limit_m``."""
         new = nodes[self._searched_m[nodes] < limit_m]
@@ -141,6 +179,23 @@ class NetworkWalk:
             parts.append((at[sub.row[keep]], sub.col[keep], sub.data[keep]))
         src, target, net = (np.concatenate(x) for x in zip(*parts, strict=True))
         return src, target, net
+
+
+def pairs_by_chunk(proximity: Proximity, points: gpd.GeoDataFrame, radius_m: float, *,
+                   chunk: int = POINT_CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:meth:`Proximity.pairs` of ``points`` in chunks of nearby points, so memory stays bounded.
+
+    Points are taken in x order (nearby points share street nodes and search
+    boxes); each chunk's point indices are into the whole of ``points``.
+    """
+    if len(points) <= chunk:
+        yield proximity.pairs(points, radius_m)
+        return
+    order = np.argsort(xy(points)[:, 0], kind="stable")
+    for start in range(0, len(order), chunk):
+        take = np.sort(order[start:start + chunk])
+        i, j, d = proximity.pairs(points.iloc[take], radius_m)
+        yield i, take[j], d
 
 
 def walk_minutes(graph: WalkGraph | None, origins: gpd.GeoDataFrame, targets: gpd.GeoDataFrame, *,

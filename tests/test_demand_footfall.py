@@ -84,3 +84,28 @@ def test_auckland_counters_leave_one_out():
     rho = spearmanr(pred, pts["count"])[0]
     # nearby counters explain only part of a counter: interpolation is a fallback, not a model
     assert 0.2 < rho < 0.9
+
+
+def test_nearest_stop_in_one_search_equals_the_nearest_pair(city):
+    """The walk to the nearest stop of a mode, one search from all stops, is the pairs' minimum."""
+    layers, cands, _graph, prox = city
+    stops = layers.transit[layers.transit["mode"] == "bus"]
+    i, _, d = prox.pairs(stops, 400.0)
+    best = np.full(len(cands), np.inf)
+    np.minimum.at(best, i, d)
+    got = prox.nearest(stops, 400.0)
+    assert np.isfinite(best).sum() > 100  # most Helsinki centre cells have a bus stop in 400 m
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(best))
+    np.testing.assert_allclose(got[np.isfinite(got)], best[np.isfinite(best)], rtol=1e-9)
+
+
+def test_pairs_by_chunk_are_the_pairs(city):
+    """Chunked pairs, put together, are the same (candidate, point, metres) as one call."""
+    from siteplanner.proximity import pairs_by_chunk
+
+    layers, _cands, _graph, prox = city
+    whole = sorted(zip(*(a.tolist() for a in prox.pairs(layers.pois, 300.0)), strict=True))
+    parts = [np.concatenate(x) for x in zip(*pairs_by_chunk(prox, layers.pois, 300.0, chunk=97),
+                                            strict=True)]
+    assert len(whole) > 1000
+    assert sorted(zip(*(a.tolist() for a in parts), strict=True)) == whole
