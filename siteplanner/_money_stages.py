@@ -128,9 +128,7 @@ def select_npv(s: RankState, ranked: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame
     """``--select npv``: standalone money per candidate, pairwise overlap, then the budgeted set."""
     study, layers, sel, net, h = s.study, need(s.layers), s.study.selection, s.study.network, \
         s.study.huff
-    mpm, demand = s.metres_per_minute, need(s.demand)
-
-    modes = need(s.modes)
+    demand, modes = need(s.demand), need(s.modes)
 
     def minutes(targets: gpd.GeoDataFrame) -> Any:
         return modes.minutes(demand, targets, cutoff_min=net.cutoff_min) if len(targets) else None
