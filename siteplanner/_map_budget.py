@@ -16,7 +16,10 @@ layer's name:
   any zoom where the grid would show.
 * **Transit stops** (:func:`stops_near`): past :data:`STOP_POINTS`, only the
   stops within :data:`STOPS_NEAR_M` of a chosen site are drawn (the ones a
-  reader of the map checks); all of them stay in ``sites.gpkg``.
+  reader of the map checks), the nearest first up to the budget; all of them
+  stay in ``sites.gpkg``.
+* **Catchments, clusters and territories** (:func:`simplified`): outlines drawn
+  to 2 m in a city, coarser in a wide study (as the streets), topology kept.
 
 The budgets are sized so these layers together stay within about 3 MB at
 roughly 22 bytes a vertex of GeoJSON, leaving room for the what-if data
@@ -32,14 +35,14 @@ import pandas as pd
 import shapely
 
 __all__ = ["DROP_ORDER", "HEAT_POINTS", "STOPS_NEAR_M", "STOP_POINTS", "STREET_VERTICES",
-           "heat_points", "stops_near", "street_lines"]
+           "heat_points", "simplified", "stops_near", "street_lines"]
 
-#: Street vertices drawn at most (~1.5 MB of page).
-STREET_VERTICES = 70_000
+#: Street vertices drawn at most (~1.1 MB of page).
+STREET_VERTICES = 50_000
 #: Foot-traffic heat-map points drawn at most (~0.4 MB).
 HEAT_POINTS = 15_000
 #: Transit stops drawn at most before only those near the chosen sites are kept.
-STOP_POINTS = 5_000
+STOP_POINTS = 3_000
 #: A stop within this many metres of a chosen site is drawn on a large map.
 STOPS_NEAR_M = 2_000.0
 #: Street detail dropped: 1 m in a city; past STREETS_CITY_KM2 of data the tolerance
@@ -58,6 +61,25 @@ DROP_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("secondary roads", ("secondary", "secondary_link")),
 )
 _MAIN_ROADS = ("motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link")
+
+
+def _tolerance(bounds: np.ndarray, city_m: float) -> float:
+    """Detail dropped, metres: ``city_m`` up to STREETS_CITY_KM2 of extent, then growing
+    with the extent's width, up to 8 times as much."""
+    w, s, e, n = bounds
+    km2 = max((e - w) * (n - s) / 1e6, 0.0)
+    if km2 <= STREETS_CITY_KM2:
+        return city_m
+    return city_m * min(8.0, float(np.sqrt(km2 / STREETS_CITY_KM2)))
+
+
+def simplified(gdf: gpd.GeoDataFrame, *, extent: np.ndarray) -> gpd.GeoDataFrame:
+    """``gdf`` (projected, metres) with outlines simplified for the map (topology kept):
+    2 m within a city's extent, coarser over a wide one (``extent``: the study's bounds)."""
+    out = gdf.copy()
+    out.geometry = shapely.simplify(gdf.geometry.to_numpy(), _tolerance(extent, 2.0),
+                                    preserve_topology=True)
+    return out
 
 
 def _lines(geoms: np.ndarray, tolerance: float) -> np.ndarray:
@@ -89,9 +111,7 @@ def street_lines(streets: gpd.GeoDataFrame, *,
     budget = STREET_VERTICES if budget is None else budget
     if not len(streets):
         return np.array([], dtype=object), None
-    w, s, e, n = streets.total_bounds
-    km2 = max((e - w) * (n - s) / 1e6, 0.0)
-    tolerance = 1.0 if km2 <= STREETS_CITY_KM2 else min(8.0, float(np.sqrt(km2 / STREETS_CITY_KM2)))
+    tolerance = _tolerance(streets.total_bounds, 1.0)
     geoms = streets.geometry.to_numpy()
     if "highway" not in streets or int(shapely.get_num_coordinates(geoms).sum()) <= budget:
         return _lines(geoms, tolerance), None
@@ -146,14 +166,17 @@ def stops_near(transit: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, *,
                ) -> tuple[gpd.GeoDataFrame, bool]:
     """The stops to draw: all of them within ``budget``, else those near a chosen site.
 
-    Both frames are in one projected CRS. Returns the stops and whether they
-    were cut to those within ``within_m`` metres of a site.
+    Both frames are in one projected CRS. Past the budget, the stops within
+    ``within_m`` metres of a site are kept, the nearest first, at most
+    ``budget`` of them. Returns the stops and whether they were cut.
     """
     budget = STOP_POINTS if budget is None else budget
     if len(transit) <= budget or not len(sites):
         return transit, False
     tree = shapely.STRtree(sites.geometry.to_numpy())
-    idx = tree.query(transit.geometry.to_numpy(), predicate="dwithin", distance=within_m)[0]
-    keep = np.zeros(len(transit), dtype=bool)
-    keep[idx] = True
-    return transit[keep], True
+    stops = transit.geometry.to_numpy()
+    idx, dist = tree.query_nearest(stops, max_distance=within_m, return_distance=True,
+                                   all_matches=False)
+    near = pd.Series(dist, index=idx[0]).groupby(level=0).min().sort_values(kind="stable")
+    keep = np.sort(near.index.to_numpy()[:budget])
+    return transit.iloc[keep], True

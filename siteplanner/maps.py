@@ -57,7 +57,13 @@ from siteplanner._display import (
     signed,
 )
 from siteplanner._fs import safe_component
-from siteplanner._map_budget import STOPS_NEAR_M, heat_points, stops_near, street_lines
+from siteplanner._map_budget import (
+    STOPS_NEAR_M,
+    heat_points,
+    simplified,
+    stops_near,
+    street_lines,
+)
 from siteplanner._whatif import whatif_data, whatif_json
 
 __all__ = ["ATTRIBUTION", "build_map", "escape", "floorplan_links", "write_map"]
@@ -452,15 +458,16 @@ def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any, bool]]
     """Catchments, opportunity clusters and territories, when the run made them."""
     rank_of = dict(zip(result.selected["site_id"].astype(str),
                        result.selected["rank"].astype(int), strict=True))
+    extent = result.layers.area.total_bounds
     catch = result.catchments
     if catch is not None and len(catch):
-        _catchments_layer(catch, rank_of).add_to(m)
+        _catchments_layer(simplified(catch, extent=extent), rank_of).add_to(m)
         legend.append(("Catchment (walk time)", "#5f3dc4", False))
     for attr, label, colour in (("clusters", "Opportunity clusters", "#e8590c"),
                                 ("territories", "Territories", "#495057")):
         gdf = getattr(result, attr, None)
         if gdf is not None and len(gdf):
-            layer, fills = _zones_layer(gdf, label, colour)
+            layer, fills = _zones_layer(simplified(gdf, extent=extent), label, colour)
             layer.add_to(m)
             legend.append((label, fills, False))
 

@@ -58,9 +58,22 @@ def test_past_the_stop_budget_only_stops_near_the_chosen_sites_are_drawn(demo_re
     kept, near = mb.stops_near(transit, sites, budget=len(transit))
     assert not near and len(kept) == len(transit)
     kept, near = mb.stops_near(transit, sites.head(1), budget=10, within_m=300)
-    assert near and 0 < len(kept) < len(transit)
+    assert near and 0 < len(kept) <= 10
     d = kept.geometry.distance(sites.geometry.iloc[0])
     assert (d <= 300 + 1e-6).all()
+    # the nearest are the ones kept
+    all_d = transit.geometry.distance(sites.geometry.iloc[0])
+    assert d.max() <= all_d[~transit.index.isin(kept.index)].min() + 1e-6
+
+
+def test_outlines_are_simplified_to_metres_and_keep_their_area(demo_result):
+    catch = demo_result.catchments
+    out = mb.simplified(catch, extent=demo_result.layers.area.total_bounds)
+    before = shapely.get_num_coordinates(catch.geometry.to_numpy()).sum()
+    after = shapely.get_num_coordinates(out.geometry.to_numpy()).sum()
+    assert after < before
+    np.testing.assert_allclose(out.area, catch.area, rtol=0.02)
+    assert out.geometry.is_valid.all()
 
 
 def test_the_map_says_what_it_left_out(demo_result, monkeypatch):
