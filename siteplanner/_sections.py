@@ -63,7 +63,7 @@ Method = Annotated[Literal["top", "coverage", "pmedian", "capture", "npv"],
 Solver = Annotated[Literal["auto", "exact", "heuristic"], Expect(f"one of {', '.join(SOLVERS)}")]
 ModelKind = Annotated[Literal["weighted", "learned"], Expect(f"one of {', '.join(MODEL_KINDS)}")]
 EdgePolicy = Annotated[Literal["exclude", "keep"], Expect('"exclude" or "keep"')]
-PremisesKind = Annotated[Literal["outline", "osm"], Expect('"outline" or "osm"')]
+PremisesKind = Annotated[Literal["auto", "outline", "osm"], Expect('"auto", "outline" or "osm"')]
 AdminLevel = Annotated[int, Strict(), Ge(1), Le(12), Expect("a whole number from 1 to 12 (OSM admin_level)")]
 TravelMode = Annotated[Literal["walk", "drive"], Expect('"walk" or "drive"')]
 Point2 = Annotated[tuple[Coordinate, Coordinate], Expect("an [x, y] point in local metres")]
@@ -241,21 +241,26 @@ class ModelSettings:
 class FloorplanSettings:
     """Floor plans for the top sites, drawn into the run's report.
 
-    Every new branch is built to the brand standard in the same kind of
-    premises: ``outline`` (GeoJSON or WKT in local metres) with its
-    ``entrances``. There is no default premises: without an outline no plan
-    is drawn. A site's peak-hour arrivals are ``arrivals_per_hour`` scaled by
-    its expected demand relative to the mean of the planned sites. 60 an hour
+    Every new branch is built to the brand standard. Its premises are, by
+    ``premises``:
+
+    - ``"outline"``: the study's ``outline`` (GeoJSON or WKT in local metres)
+      with its ``entrances``, the same unit at every site; no plan is drawn
+      without an outline;
+    - ``"osm"``: each site's own OSM building footprint (a street-facing unit
+      of the programme's size when the building is larger, the entrance on
+      the street side); it needs building footprints in the study's data;
+    - ``"auto"`` (the default): the outline when the study gives one, else
+      the OSM footprint; with neither, the run says so and draws no plan.
+
+    A site's peak-hour arrivals are ``arrivals_per_hour`` scaled by its
+    expected demand relative to the mean of the planned sites. 60 an hour
     (one a minute) is an illustrative peak for a small branch; set the
-    brand's own figure. ``premises = "osm"`` takes each site's premises from
-    the OSM building footprint there instead (a street-facing unit of the
-    programme's size when the building is larger, the entrance on the street
-    side; needs the study's OSM extract); the default ``"outline"`` plans the
-    study's outline, and no plan is drawn without one.
+    brand's own figure.
     """
 
     outline: FilePath | None = None
-    premises: PremisesKind = "outline"
+    premises: PremisesKind = "auto"
     entrances: tuple[Point2, ...] = ()
     sites: Whole1 = 3
     arrivals_per_hour: PerHour = 60.0
@@ -269,6 +274,9 @@ class FloorplanSettings:
         if self.outline is not None and not self.entrances:
             raise Problem("entrances", "{key} is empty; give at least one [x, y] on the "
                                        "outline's wall, e.g. [[10.0, 0.0]]")
+        if self.premises == "outline" and self.outline is None:
+            raise Problem("outline", '{key} is missing: premises = "outline" plans the study\'s '
+                                     'outline = "FILE"; give one, or premises = "auto" or "osm"')
         if self.entrances and self.outline is None:
             raise Problem("outline", '{key} is missing: the entrances need outline = "FILE" '
                                      "(GeoJSON or WKT in local metres)")

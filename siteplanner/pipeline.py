@@ -9,13 +9,14 @@ figure the outputs show is computed here; :mod:`siteplanner.io`,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
@@ -28,7 +29,7 @@ from siteplanner.ahp import weights_from_judgements
 from siteplanner.calibration import calibrate_foot_traffic
 from siteplanner.candidates import SITE_COLUMNS, edge_policy, h3_candidates, site_candidates
 from siteplanner.clustering import opportunity_zones, territories
-from siteplanner.config import CRITERIA, Study
+from siteplanner.config import CRITERIA, FloorplanSettings, Study
 from siteplanner.demand import criteria_correlation, demand_layer, read_census
 from siteplanner.features import compute_criteria
 from siteplanner.floorplan.sites import plan_sites
@@ -307,17 +308,40 @@ def market_stage(s: RankState) -> None:
 
 def floorplans_stage(s: RankState) -> None:
     """Floor plans for the top sites, sized by each site's own demand (``[floorplan]``)."""
-    settings = s.study.floorplan
-    if not s.plan_floors or (settings.outline is None and settings.premises != "osm"):
+    if not s.plan_floors:
         return
-    osm = settings.premises == "osm"
-    buildings = _buildings(s)
-    plans = plan_sites(need(s.selected), settings, seed=s.study.seed,
+    settings = s.study.floorplan
+    buildings = _buildings(s) if settings.outline is None else None
+    kind = _premises_kind(settings, has_buildings=buildings is not None and not buildings.empty)
+    if kind is None:
+        return
+    osm = kind == "osm"
+    plans = plan_sites(need(s.selected), dataclasses.replace(settings, premises=kind),
+                       seed=s.study.seed,
                        buildings=buildings.to_crs(need(s.layers).crs) if osm and buildings is not None
                        else None, streets=need(s.layers).streets if osm else None)
     s.result["floorplans"] = plans
     if plans:
         s.extras["floorplans"] = {sid: p.summary for sid, p in plans.items()}
+
+
+def _premises_kind(settings: FloorplanSettings, *,
+                   has_buildings: bool) -> Literal["outline", "osm"] | None:
+    """Which premises ``[floorplan]`` plans: ``"outline"``, ``"osm"``, or ``None`` for no plan.
+
+    ``"auto"`` is the outline when the study gives one, else the OSM building
+    footprint at each site; with neither, the run warns and draws no plan.
+    """
+    if settings.premises != "auto":
+        return settings.premises
+    if settings.outline is not None:
+        return "outline"
+    if has_buildings:
+        return "osm"
+    warnings.warn('no floor plans: the study has no [floorplan] outline and its data has no '
+                  'building footprints; give outline = "FILE" (local metres) to plan the '
+                  "brand's standard premises", UserWarning, stacklevel=2)
+    return None
 
 
 #: The stages in the order they run; the CLI's progress display reads the names.

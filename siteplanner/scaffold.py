@@ -30,7 +30,8 @@ _SECTION_NOTES = {
     "network": ("Walking, and driving where the study is thinly peopled: speed (km/h), the "
                 "walks counted (minutes), the modes and their share of demand."),
     "model": "weighted (the weights below) or learned; stability draws and clusters.",
-    "floorplan": "Floor plans for the top sites need the brand's premises outline.",
+    "floorplan": ("Floor plans for the top sites: in the brand's premises outline if given, "
+                  "else in each site's own OSM building (premises = \"auto\")."),
     "huff": "The Huff market split: distance decay and relative attractiveness.",
 }
 

@@ -155,3 +155,14 @@ def test_a_run_with_no_study_file_is_titled_after_the_country_and_stays_inside_i
     assert (~shapely.contains(country, cands.geometry.values)).mean() <= 0.01
     sel = gpd.read_file(out / "sites.gpkg", layer="selected")
     assert sel["address"].notna().all() and sel["district"].notna().all()
+
+
+@pytest.mark.slow
+def test_a_study_with_no_outline_plans_its_top_sites_in_their_own_osm_buildings(andorra):
+    # no [floorplan] outline: premises = "auto" takes each site's OSM footprint
+    plans = andorra.floorplans
+    assert len(plans) == 3
+    for sid, sp in plans.items():
+        assert sp.summary["premises"].startswith("osm building "), (sid, sp.summary)
+        assert sp.plan is not None and sp.plan.ok, (sid, sp.summary)
+        assert sp.plan.metrics["premises_source"] == sp.summary["premises"]
