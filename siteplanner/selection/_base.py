@@ -23,6 +23,7 @@ from siteplanner._errors import InputError
 from siteplanner.selection import _capacitated as capacitated
 from siteplanner.selection import _heuristic as heur
 from siteplanner.selection import _milp
+from siteplanner.selection._capacitated_bound import lagrangian_bound
 from siteplanner.selection._inputs import _keep_below
 from siteplanner.selection._lagrange import lagrangian_min_cost
 
@@ -272,7 +273,7 @@ class _MinCostModel(_AllocationModel):
         # Lagrangian one from the LP prices is usually much tighter.
         rounds = int(np.clip(self._BOUND_BUDGET // max(p.cost.nnz, 1), 10, 100))
         bound = max(lower if self._uncapacitated_bound_holds() else -np.inf,
-                    capacitated.lagrangian_bound(p, best.row_price, target=value,
+                    lagrangian_bound(p, best.row_price, target=value,
                                                   rounds=rounds, deadline=deadline))
         return best.selected, self._to_objective(value), self._to_objective(bound)
 

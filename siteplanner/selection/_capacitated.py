@@ -11,7 +11,8 @@ would cost).
 
 Prices make swaps cheap to rank. For row prices ``d``, what a closed candidate
 would win is the fractional knapsack of ``(d_i - c_ij) w_i`` over its reach
-within its capacity (its Lagrangian value, :class:`_Candidates`). A swap
+within its capacity (its Lagrangian value, :class:`_Candidates`; the same
+knapsacks give the lower bound of :mod:`._capacitated_bound`). A swap
 (close r, open j) is ranked by the loss of closing r, from a local LP over the
 rows r reaches with every other flow held, minus j's value at the prices that
 LP leaves. The best-ranked swaps are checked by a local LP over the rows
@@ -33,8 +34,7 @@ from scipy.optimize import linprog
 
 from siteplanner.selection._heuristic import deadline_passed, row_entries
 
-__all__ = ["Allocation", "CapacitatedProblem", "allocate", "greedy", "improve", "lagrangian_bound",
-           "search"]
+__all__ = ["Allocation", "CapacitatedProblem", "allocate", "greedy", "improve", "search"]
 
 #: Swaps checked by a local LP per round, and candidates near each open site
 #: considered for its place (besides the best ones overall). On Helsinki
@@ -567,56 +567,3 @@ def improve(
         state.load(full)
     # Out of time: the patched flows are feasible, so they stand as the answer.
     return state.allocation()
-
-
-# --------------------------------------------------------------------------- bound
-
-
-def lagrangian_bound(
-    p: CapacitatedProblem, prices: np.ndarray, *, target: float, rounds: int,
-    deadline: float | None,
-) -> float:
-    """A lower bound on the optimal reported objective, by Lagrangian relaxation.
-
-    Relaxing each row's "serve at most (required: exactly) its weight" with
-    multipliers leaves one fractional knapsack per site: for any row prices
-    ``d`` (at most ``penalty`` on rows that may go unserved),
-    ``sum_i w_i d_i - sum_existing K_j(d) - (sum of the k largest K_j(d) over
-    candidates)`` bounds the optimum, with ``K_j(d)`` the knapsack of
-    ``(d_i - c_ij) w_i`` within capacity. The best of these is the strong LP
-    relaxation's bound (z <= x). Starts from the LP prices ``prices`` and
-    takes ``rounds`` subgradient steps towards ``target`` (the best value found).
-    """
-    w = p.weights
-    optional = ~p.required
-    reached = np.zeros(w.size, dtype=bool)
-    reached[p.cost.indices] = True
-    d = np.where(optional & ~reached, p.penalty, prices).astype(np.float64)
-    d[optional] = np.minimum(d[optional], p.penalty[optional])
-    candidates = _Candidates(p)
-    # Polyak steps, halved after 10 rounds without progress, each deflected by
-    # 0.3 of the previous direction: on Helsinki instances 100 rounds came
-    # within ~1.3 % of the optimum (plain steps: ~4 %).
-    best, step, stale = -np.inf, 2.0, 0
-    previous = np.zeros(w.size)
-    for _ in range(max(rounds, 1)):
-        chosen, _ = candidates.best(d, p.k, p.allowed)
-        value, take, rows = candidates.values(np.r_[chosen, p.fixed_columns], d)
-        bound = float(w @ d - value.sum())
-        if bound > best + 1e-9 * max(abs(bound), 1.0):
-            best, stale = bound, 0
-        else:
-            stale += 1
-            if stale >= 10:
-                step, stale = step / 2, 0
-        if deadline_passed(deadline) or target - best <= 1e-9 * max(abs(target), 1.0):
-            break
-        # Subgradient: the weight of each row beyond what the chosen sites take.
-        g = w - np.bincount(rows, weights=take, minlength=w.size) + 0.3 * previous
-        previous = g
-        norm = float(g @ g)
-        if norm <= 0:
-            break
-        d = d + step * (target - bound) / norm * g
-        d[optional] = np.minimum(d[optional], p.penalty[optional])
-    return best

@@ -84,31 +84,15 @@ def lagrangian_min_cost(
         Stop once this many matrix entries have been touched in all: a cap
         that, unlike time, gives the same bound on any machine.
     """
-    w = p.weights
     base = p.base.astype(np.float64)
-    n_rows, n = p.cost.shape
-    entries = SortedEntries(p.cost) if entries is None else entries
-    has_entries = np.diff(p.cost.indptr) > 0
-    rows = np.flatnonzero(has_entries & (w > 0))
-    # Rows without entries (or weight) pay their base whatever is open.
-    constant = float(w[~has_entries] @ base[~has_entries])
-    wr, br = w[rows], base[rows]
-    v = br.copy() if start is None else np.clip(start[rows], 0.0, br)  # per row of ``rows``
-    position = np.full(n_rows, -1, dtype=np.int64)
-    position[rows] = np.arange(rows.size)
-    blocked = ~p.allowed
-    k = p.k
+    rel = _Relaxation(p, SortedEntries(p.cost) if entries is None else entries)
+    v = rel.br.copy() if start is None else np.clip(start[rel.rows], 0.0, rel.br)  # per row of ``rows``
     best, best_v, theta, stall = -np.inf, v, 2.0, 0
     found: dict[bytes, tuple[float, np.ndarray]] = {}
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
-        ri, ci, vi = entries.entries(rows, v)
-        work -= ri.size + rows.size
-        local = position[ri]
-        rho = np.bincount(ci, weights=wr[local] * (vi - v[local]), minlength=n).astype(float)
-        rho[blocked] = np.inf
-        chosen = np.argpartition(rho, k - 1)[:k] if k < n else np.arange(n)
-        bound = constant + float(wr @ v) + float(rho[chosen].sum())
+        bound, chosen, ci, local = rel.evaluate(v)
+        work -= ci.size + rel.rows.size
         if not bound <= best + 1e-12 * abs(bound):
             best, best_v, stall = bound, v, 0
         else:
@@ -122,20 +106,56 @@ def lagrangian_min_cost(
             break
         if work <= 0 or deadline_passed(deadline):
             break
-        opened = np.zeros(n, dtype=bool)
-        opened[chosen] = True
-        served = np.bincount(local[opened[ci]], minlength=rows.size)
-        g = 1.0 - served
-        g[(v >= br) & (g > 0)] = 0.0  # v_i is capped at base_i
-        norm = float(g @ g)
-        if norm == 0.0:
-            break  # a zero subgradient: v maximises L
-        step = theta * max(upper - bound, 0.0) / norm
-        if step == 0.0:
+        moved = rel.step(v, chosen, ci, local, theta * max(upper - bound, 0.0))
+        if moved is None:
             break
-        v = np.clip(v + step * g / wr, 0.0, br)
+        v = moved
     ranked = sorted(found.values(), key=lambda t: -t[0])[:keep]
     multipliers = base.copy()
-    multipliers[rows] = best_v
+    multipliers[rel.rows] = best_v
     return LagrangianResult(best, it, multipliers, [s for _, s in ranked])
 
+
+class _Relaxation:
+    """``L(v)`` of one problem: the rows that can be served, and their fixed arrays."""
+
+    def __init__(self, p: MinCostProblem, entries: SortedEntries) -> None:
+        w = p.weights
+        base = p.base.astype(np.float64)
+        self.n_rows, self.n = p.cost.shape
+        self.entries, self.k, self.blocked = entries, p.k, ~p.allowed
+        has_entries = np.diff(p.cost.indptr) > 0
+        self.rows = np.flatnonzero(has_entries & (w > 0))
+        # Rows without entries (or weight) pay their base whatever is open.
+        self.constant = float(w[~has_entries] @ base[~has_entries])
+        self.wr, self.br = w[self.rows], base[self.rows]
+        self.position = np.full(self.n_rows, -1, dtype=np.int64)
+        self.position[self.rows] = np.arange(self.rows.size)
+
+    def evaluate(self, v: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """``L(v)``, the ``k`` sites it opens, and the entries (column, local row) it read."""
+        ri, ci, vi = self.entries.entries(self.rows, v)
+        local = self.position[ri]
+        rho = np.bincount(ci, weights=self.wr[local] * (vi - v[local]),
+                          minlength=self.n).astype(float)
+        rho[self.blocked] = np.inf
+        k, n = self.k, self.n
+        chosen = np.argpartition(rho, k - 1)[:k] if k < n else np.arange(n)
+        bound = self.constant + float(self.wr @ v) + float(rho[chosen].sum())
+        return bound, chosen, ci, local
+
+    def step(self, v: np.ndarray, chosen: np.ndarray, ci: np.ndarray, local: np.ndarray,
+             scale: float) -> np.ndarray | None:
+        """The multipliers after a Polyak step of ``scale / |g|²``, or ``None`` at a maximum."""
+        opened = np.zeros(self.n, dtype=bool)
+        opened[chosen] = True
+        served = np.bincount(local[opened[ci]], minlength=self.rows.size)
+        g = 1.0 - served
+        g[(v >= self.br) & (g > 0)] = 0.0  # v_i is capped at base_i
+        norm = float(g @ g)
+        if norm == 0.0:
+            return None  # a zero subgradient: v maximises L
+        step = scale / norm
+        if step == 0.0:
+            return None
+        return np.clip(v + step * g / self.wr, 0.0, self.br)
