@@ -1,7 +1,8 @@
 """Filesystem helpers: safe path names, the output lock, the atomic folder swap, file hashes.
 
-Apart from the leaf :mod:`siteplanner._errors`, this module imports nothing
-from the package, so every stage and output module can use it.
+Apart from the leaves :mod:`siteplanner._errors` and :mod:`siteplanner._fs_guard`
+(held signals, a full disk), this module imports nothing from the package, so
+every stage and output module can use it.
 
 How a run replaces its output folder ``OUT`` (:func:`atomic_outputs`):
 
@@ -23,14 +24,12 @@ complete new folder forward), never a mix.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import stat
 import sys
 import threading
@@ -40,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from siteplanner._errors import OutputError
+from siteplanner._fs_guard import disk_errors, kill_hook, signals_held
 
 __all__ = ["MANIFEST", "atomic_outputs", "check_writable", "output_lock", "safe_component",
            "sha256"]
@@ -57,8 +57,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _HASHED = re.compile(r"-[0-9a-f]{16}$")
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
                        *(f"LPT{i}" for i in range(10))})
-_DISK_FULL = re.compile(r"no space left|disk is full|disk full|quota exceeded", re.IGNORECASE)
-_KILL_HOOK = "SITEPLANNER_TEST_KILL_AT"
 
 _registry_lock = threading.Lock()
 #: Locks this process holds: lock file -> [fd, depth, owning thread].
@@ -314,19 +312,19 @@ def atomic_outputs(out_dir: Path, *, keep_outputs: bool = False) -> Iterator[Pat
         return
     check_writable(out_dir)
     real = _real(out_dir)
-    with output_lock(out_dir), _disk_errors(out_dir):
+    with output_lock(out_dir), disk_errors(out_dir):
         _refuse_foreign(real, out_dir, keep_outputs=keep_outputs)
         tmp = real.parent / f"{_tag(real)}.new-{os.getpid()}-{secrets.token_hex(4)}"
         tmp.mkdir()
         with _registry_lock:
             _ACTIVE[tmp] = out_dir
         try:
-            with _disk_errors(out_dir, probe=tmp):
+            with disk_errors(out_dir, probe=tmp):
                 previous = _read_manifest(real)
                 carried = {} if keep_outputs else _carry_over(real, tmp, previous)
-                _hook("start")
+                kill_hook("start")
                 yield tmp
-                _hook("written")
+                kill_hook("written")
                 if keep_outputs and real.is_dir():
                     _update_in_place(real, tmp, previous)
                 else:
@@ -353,7 +351,7 @@ def _enclosing(out_dir: Path) -> Path | None:
 def _nested(out_dir: Path, outer: Path) -> Iterator[Path]:
     """Inside another run's new folder: write a part and merge it in (the outer swap is atomic)."""
     part = outer / f"{_PREFIX}part-{secrets.token_hex(4)}"
-    with _disk_errors(_ACTIVE.get(outer, out_dir), probe=outer):
+    with disk_errors(_ACTIVE.get(outer, out_dir), probe=outer):
         part.mkdir()
         try:
             yield part
@@ -473,16 +471,16 @@ def _swap(real: Path, tmp: Path, written: list[str], out_dir: Path) -> None:
     if real.is_dir():
         os.chmod(tmp, stat.S_IMODE(real.stat().st_mode))
     _write_manifest(tmp, written)
-    _hook("manifest")
+    kill_hook("manifest")
     old: Path | None = None
     # the old folder is removed while signals are still held: a signal held back arrives
     # as the block ends and would otherwise interrupt the removal and leave it behind
-    with _signals_held():
+    with signals_held():
         try:
             if os.path.lexists(real):
                 old = tmp.with_name(tmp.name.replace(".new-", ".old-"))
                 os.rename(real, old)
-                _hook("moved")
+                kill_hook("moved")
             try:
                 os.rename(tmp, real)
             except OSError as e:
@@ -492,7 +490,7 @@ def _swap(real: Path, tmp: Path, written: list[str], out_dir: Path) -> None:
                        "the previous output is unchanged")
                 raise OutputError(msg) from None
             _fsync_dir(real.parent)
-            _hook("swapped")
+            kill_hook("swapped")
         finally:
             if old is not None and not os.path.lexists(tmp):
                 shutil.rmtree(old, ignore_errors=True)
@@ -505,7 +503,7 @@ def _update_in_place(real: Path, tmp: Path, previous: set[str] | None) -> None:
         previous = {f for f in _files(real) if _is_run_written(f, None)}
     known = previous | set(written)
     _write_manifest(real, sorted(f for f in known if (real / f).exists() or f in written))
-    with _signals_held():
+    with signals_held():
         _merge(tmp, real)
 
 
@@ -520,87 +518,6 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the block: they arrive when it is done.
-
-    Blocking the signals in this thread is not enough: a signal sent to the
-    process may be taken by any other thread (a progress display, a GDAL or
-    BLAS worker), whose C handler then makes the main thread raise at once.
-    So the Python handlers are swapped for ones that only note the signal,
-    which is sent again once the block is over.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    wanted = (signal.SIGINT, signal.SIGTERM)
-    handlers = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
-                for sig in wanted}
-    masked = hasattr(signal, "pthread_sigmask")
-    if masked:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(wanted))
-    try:
-        yield
-    finally:
-        if masked:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # pending ones are noted now
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        for signum in dict.fromkeys(held):
-            os.kill(os.getpid(), signum)
-
-
-def _hook(step: str) -> None:
-    """Under test only: ``SITEPLANNER_TEST_KILL_AT=STEP[:SIGNAL]`` kills the run at STEP."""
-    spec = os.environ.get(_KILL_HOOK)
-    if not spec:
-        return
-    want, _, sig = spec.partition(":")
-    if want == step:
-        os.kill(os.getpid(), getattr(signal, f"SIG{sig or 'KILL'}"))
-
-
-def _is_disk_full(e: BaseException) -> bool:
-    seen: BaseException | None = e
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if _DISK_FULL.search(str(seen)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _space_left(folder: Path) -> bool:
-    """False when the file system holding ``folder`` has (almost) no space or inodes left."""
-    try:
-        st = os.statvfs(folder)
-    except (OSError, AttributeError):
-        return True
-    return st.f_bavail * st.f_frsize >= 1 << 20 and (st.f_files == 0 or st.f_favail > 0)
-
-
-@contextmanager
-def _disk_errors(out_dir: Path, probe: Path | None = None) -> Iterator[None]:
-    """A full disk becomes one clean line.
-
-    ENOSPC, a writer's "No space left" / "disk is full" text, or, as writers such as
-    GDAL's GeoPackage driver report a full disk as some later failure ("no such
-    table"), any error while the file system of ``probe`` has under 1 MiB left.
-    """
-    try:
-        yield
-    except Exception as e:
-        if _is_disk_full(e) or (probe is not None and not _space_left(probe)):
-            msg = (f"--out {out_dir}: disk full while writing the outputs; free some space or "
-                   "choose another --out (the previous output is unchanged)")
-            raise OutputError(msg) from None
-        raise
 
 
 def sha256(path: Path) -> str:
