@@ -17,11 +17,12 @@ already gains nothing from two sites serving the same people.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from siteplanner._errors import InputError
 from siteplanner.modes import TravelMode, TravelModes
@@ -48,6 +49,10 @@ EXACT_MAX_CANDIDATES = {"coverage": 2_000, "pmedian": 300, "capture": 300}
 #: MCLP took ~100 s), while the capacitated heuristic stays within 1 % of the
 #: optimum where it is known (benchmarks/bench_capacity.py).
 EXACT_MAX_CANDIDATES_CAPACITATED = {"coverage": 100, "pmedian": 100}
+
+
+#: Minutes from demand rows to sites: sparse within the cut-off, or dense.
+Matrix: TypeAlias = "sp.csr_matrix | np.ndarray"
 
 
 def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
@@ -90,30 +95,52 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
     caps: dict[str, Any] = {} if capacity is None else {
         "capacity": np.full(len(ranked), capacity),
         "fixed_capacity": np.full(len(own), capacity) if fixed is not None else None}
-    model: MaxCoverage | PMedian | MaxCapture
-    if rule == "coverage":
-        model = MaxCoverage.from_cost_matrix(cost, weights, k=k, max_cost=coverage_minutes,
-                                             fixed=fixed, exclude=exclude, **caps)
-    elif rule == "pmedian":
-        model = PMedian.from_cost_matrix(cost, weights, k=k, fixed=fixed, exclude=exclude,
-                                         unreachable_cost=cutoff_min * 2, **caps)
-    elif rule == "capture":
+    comp_cost = None
+    if rule == "capture":
         if len(competitors) == 0:
             msg = "--select capture needs competitors, and the competitors layer is empty"
             raise InputError(msg)
-        a_own, a_comp, a_new = attractiveness
         comp_cost = modes.minutes(demand, competitors, cutoff_min=cutoff_min)
-        model = MaxCapture.from_cost_matrix(
-            cost, weights, k=k, competitor_cost=comp_cost, fixed=fixed, rule="huff", beta=lam,
-            attractiveness=np.full(len(ranked), a_new),
-            fixed_attractiveness=np.full(len(own), a_own) if len(own) else None,
-            competitor_attractiveness=np.full(len(competitors), a_comp), exclude=exclude)
-    else:
-        msg = f"--select {rule!r}: use one of {', '.join(RULES)}"
-        raise InputError(msg)
+    model = _model(rule, cost, weights, k=k, fixed=fixed, exclude=exclude, caps=caps,
+                   coverage_minutes=coverage_minutes, cutoff_min=cutoff_min, lam=lam,
+                   attractiveness=attractiveness, comp_cost=comp_cost,
+                   n_own=len(own), n_comp=len(competitors))
     model.solve(method, time_limit=time_limit_s, random_state=seed)  # type: ignore[arg-type]
     chosen = np.asarray(model.selected_, dtype=int)
     out = mark_chosen(ranked, chosen, rule, min_distance_to_own_m=min_distance_to_own_m)
+    info = _solution_info(model, rule, method, coverage_minutes=coverage_minutes,
+                          capacity=capacity, weights=weights)
+    return out, info
+
+
+def _model(rule: str, cost: Matrix, weights: np.ndarray, *, k: int,
+           fixed: Matrix | None, exclude: np.ndarray, caps: dict[str, Any],
+           coverage_minutes: float, cutoff_min: float, lam: float,
+           attractiveness: tuple[float, float, float], comp_cost: Matrix | None,
+           n_own: int, n_comp: int) -> MaxCoverage | PMedian | MaxCapture:
+    """The location model of ``rule`` on the demand-by-candidate minutes ``cost``."""
+    n = cost.shape[1]
+    if rule == "coverage":
+        return MaxCoverage.from_cost_matrix(cost, weights, k=k, max_cost=coverage_minutes,
+                                            fixed=fixed, exclude=exclude, **caps)
+    if rule == "pmedian":
+        return PMedian.from_cost_matrix(cost, weights, k=k, fixed=fixed, exclude=exclude,
+                                        unreachable_cost=cutoff_min * 2, **caps)
+    if rule == "capture":
+        a_own, a_comp, a_new = attractiveness
+        return MaxCapture.from_cost_matrix(
+            cost, weights, k=k, competitor_cost=comp_cost, fixed=fixed, rule="huff", beta=lam,
+            attractiveness=np.full(n, a_new),
+            fixed_attractiveness=np.full(n_own, a_own) if n_own else None,
+            competitor_attractiveness=np.full(n_comp, a_comp), exclude=exclude)
+    msg = f"--select {rule!r}: use one of {', '.join(RULES)}"
+    raise InputError(msg)
+
+
+def _solution_info(model: MaxCoverage | PMedian | MaxCapture, rule: str, method: str, *,
+                   coverage_minutes: float, capacity: float | None,
+                   weights: np.ndarray) -> dict[str, Any]:
+    """What ``run.json`` records of a solved location model."""
     info = {
         "rule": rule,
         "model": type(model).__name__,
@@ -133,7 +160,7 @@ def select_joint(rule: Rule, ranked: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
         served = np.asarray(model.allocation_.sum(axis=1)).ravel()  # type: ignore[union-attr]
         info["demand_total"] = round(float(weights.sum()), 6)
         info["demand_unserved"] = round(float(np.maximum(weights - served, 0.0).sum()), 6)
-    return out, info
+    return info
 
 
 def mark_chosen(ranked: gpd.GeoDataFrame, chosen: np.ndarray, rule: str, *,
