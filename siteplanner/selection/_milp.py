@@ -453,6 +453,7 @@ def solve_huff(
 
     step = sp.csr_array(ua[step_rows])
     step.data = -np.ones_like(step.data)
+    # s_i <= sum_j x_j over the sites reaching a step row (its whole weight, or none)
     step_con = sp.hstack([step, sp.eye_array(step_rows.size, n_s)], format="csr")
 
     smooth_u = sp.csr_array(ua[smooth_rows])
@@ -467,20 +468,9 @@ def solve_huff(
     bound = np.inf
     optimal = False
     for _ in range(max_rounds):
-        cr = np.concatenate(cuts_rows)
-        cp = np.concatenate(cuts_points)
-        gr = smooth_rows[cr]
-        val, slope = _tangents(cp, comp[gr])
-        # s_i - slope * sum_j u_ij x_j <= val + slope * (base_i - s0)
-        cut_u = sp.csr_array(smooth_u[cr])
-        cut_u = sp.csr_array(cut_u.multiply(-slope[:, None]))
-        cut_s = sp.coo_array((np.ones(cr.size), (np.arange(cr.size), step_rows.size + cr)),
-                             shape=(cr.size, n_s))
-        cut_con = sp.hstack([cut_u, cut_s], format="csr")
-        budget = sp.csr_array(np.r_[np.ones(n_x), np.zeros(n_s)][None, :])
-        mat = sp.vstack([step_con, cut_con, budget], format="csr")
+        mat, hi = _huff_constraints(p, smooth_u, smooth_rows, step_con,
+                                    np.concatenate(cuts_rows), np.concatenate(cuts_points))
         lo = np.full(mat.shape[0], -np.inf)
-        hi = np.r_[np.zeros(step_rows.size), val + slope * (base[gr] - cp), min(p.k, n_x)]
         c = np.r_[np.zeros(n_x), -w[var_rows]]
         res = _run(
             c, np.r_[np.ones(n_x), np.zeros(n_s)], np.zeros(n_x + n_s), np.ones(n_x + n_s),
@@ -508,3 +498,26 @@ def solve_huff(
         cuts_rows.append(loose)
         cuts_points.append(s_true)
     return ExactResult(best_sel, best_obj, max(bound, best_obj), optimal)
+
+
+def _huff_constraints(p: HuffProblem, smooth_u: sp.csr_array, smooth_rows: np.ndarray,
+                      step_con: sp.csr_array, cr: np.ndarray,
+                      cp: np.ndarray) -> tuple[sp.csr_array, np.ndarray]:
+    """The master problem's rows and upper limits: step rows, tangent cuts, the budget.
+
+    A cut at share point ``cp`` of smooth row ``cr`` reads
+    ``s_i - slope * sum_j u_ij x_j <= val + slope * (base_i - s0)``.
+    """
+    n_x = smooth_u.shape[1]
+    n_step = step_con.shape[0]
+    n_s = step_con.shape[1] - n_x
+    gr = smooth_rows[cr]
+    val, slope = _tangents(cp, p.competition[gr])
+    cut_u = sp.csr_array(sp.csr_array(smooth_u[cr]).multiply(-slope[:, None]))
+    cut_s = sp.coo_array((np.ones(cr.size), (np.arange(cr.size), n_step + cr)),
+                         shape=(cr.size, n_s))
+    cut_con = sp.hstack([cut_u, cut_s], format="csr")
+    budget = sp.csr_array(np.r_[np.ones(n_x), np.zeros(n_s)][None, :])
+    mat = sp.vstack([step_con, cut_con, budget], format="csr")
+    hi = np.r_[np.zeros(n_step), val + slope * (p.base[gr] - cp), min(p.k, n_x)]
+    return mat, hi
