@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -298,24 +298,7 @@ def calibrate_lambda(
     weights = _check_weights(
         np.ones(n_demand) if demand_weights is None else demand_weights, n_demand
     )
-    objective = _share_objective
-    if observed_shares is not None:
-        target = _check_observed(observed_shares, n_fac, "observed_shares")
-        total = target.sum()
-        if abs(total - 1.0) > 1e-3:
-            msg = (
-                f"observed_shares sum to {total:.4f}, not 1; divide them by their total "
-                "or pass them as observed_visits"
-            )
-            raise InputError(msg)
-    else:
-        visits = np.asarray(observed_visits, dtype=np.float64)
-        if visits.ndim == 2:
-            target = _check_observed(visits, n_fac, "observed_visits", n_rows=n_demand)
-            objective = _visit_objective
-        else:
-            target = _check_observed(visits, n_fac, "observed_visits")
-            target = target / target.sum()
+    target, objective = _observed_target(observed_shares, observed_visits, n_demand, n_fac)
 
     def loss(lam: float) -> float:
         p = huff_probabilities(minutes, attractiveness, lam=lam, min_minutes=min_minutes)
@@ -337,6 +320,28 @@ def calibrate_lambda(
         )
     log.info("calibrated λ = %.3f (loss %.3g)", lam, float(result.fun))
     return lam
+
+
+def _observed_target(
+    observed_shares: npt.ArrayLike | None, observed_visits: npt.ArrayLike | None,
+    n_demand: int, n_fac: int,
+) -> tuple[np.ndarray, Callable[[Matrix, np.ndarray, np.ndarray], float]]:
+    """What :func:`calibrate_lambda` fits, checked: the target and its loss function."""
+    if observed_shares is not None:
+        target = _check_observed(observed_shares, n_fac, "observed_shares")
+        total = target.sum()
+        if abs(total - 1.0) > 1e-3:
+            msg = (
+                f"observed_shares sum to {total:.4f}, not 1; divide them by their total "
+                "or pass them as observed_visits"
+            )
+            raise InputError(msg)
+        return target, _share_objective
+    visits = np.asarray(observed_visits, dtype=np.float64)
+    if visits.ndim == 2:
+        return _check_observed(visits, n_fac, "observed_visits", n_rows=n_demand), _visit_objective
+    target = _check_observed(visits, n_fac, "observed_visits")
+    return target / target.sum(), _share_objective
 
 
 # ------------------------------------------------------------------ internals
