@@ -232,23 +232,7 @@ def _pmedian_model(
     first_of_level = np.r_[True, (rows[1:] != rows[:-1]) | (level[1:] != level[:-1])]
     lrow, llev, lcost = rows[first_of_level], level[first_of_level], cost[first_of_level]
     n_z = lrow.size
-    # cost of the level after each kept level: the next kept level, or for the
-    # deepest kept level the first dropped level (or base when none is dropped)
-    nxt = np.empty(n_z)
-    same_row_next = np.r_[lrow[1:] == lrow[:-1], False]
-    nxt[same_row_next] = lcost[1:][same_row_next[:-1]]
-    last = ~same_row_next
-    dropped_first = np.full(p.cost.shape[0], np.nan)
-    dropped = lv.level == depth[lv.rows]
-    dropped_first[lv.rows[dropped]] = lv.cost[dropped]
-    tail = p.base[lrow[last]].astype(np.float64)
-    extra = dropped_first[lrow[last]]
-    tail = np.where(np.isnan(extra), tail, extra)
-    nxt[last] = tail
-    next_cost = np.array(p.base, dtype=np.float64)
-    first_cost = np.array(p.base, dtype=np.float64)
-    first_cost[lrow[llev == 0]] = lcost[llev == 0]
-    next_cost[lrow[last]] = tail
+    nxt, first_cost, next_cost = _level_costs(p, lv, depth, lrow, llev, lcost)
     constant = float(w @ first_cost)
     # z_(i,h) - z_(i,h-1) + sum_{j at level h} x_j >= 0, with z_(i,-1) := 1
     z_id = np.arange(n_z)
@@ -263,13 +247,8 @@ def _pmedian_model(
     x_part = sp.coo_array(
         (np.ones(cols.size), (con_of_entry, np.searchsorted(used_cols, cols))), shape=(n_z, n_x)
     )
-    # every required row has an open site within reach: sum_j x_j >= 1
-    _, req_con = np.unique(req_rows, return_inverse=True)
-    n_req = int(req_con.max(initial=-1)) + 1
-    req_part = sp.coo_array(
-        (np.ones(req_rows.size), (req_con.ravel(), np.searchsorted(used_cols, req_cols))),
-        shape=(n_req, n_x + n_z),
-    )
+    req_part = _required_rows(req_rows, req_cols, used_cols, n_z)
+    n_req = req_part.shape[0]
     prev = np.flatnonzero(llev > 0)
     z_part = sp.coo_array(
         (np.r_[np.ones(n_z), -np.ones(prev.size)], (np.r_[z_id, prev], np.r_[z_id, prev - 1])),
@@ -293,6 +272,44 @@ def _pmedian_model(
         _Milp(x, constant + res.objective, constant + res.bound, res.optimal),
         constant,
         next_cost,
+    )
+
+
+def _level_costs(
+    p: MinCostProblem, lv: _Levels, depth: np.ndarray, lrow: np.ndarray, llev: np.ndarray,
+    lcost: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per kept level, the cost of the level after it; per row, its first and next-unkept cost.
+
+    The level after a kept level is the next kept one, or for the deepest kept
+    level the first dropped level (or the row's base when none is dropped).
+    """
+    nxt = np.empty(lrow.size)
+    same_row_next = np.r_[lrow[1:] == lrow[:-1], False]
+    nxt[same_row_next] = lcost[1:][same_row_next[:-1]]
+    last = ~same_row_next
+    dropped_first = np.full(p.cost.shape[0], np.nan)
+    dropped = lv.level == depth[lv.rows]
+    dropped_first[lv.rows[dropped]] = lv.cost[dropped]
+    tail = p.base[lrow[last]].astype(np.float64)
+    extra = dropped_first[lrow[last]]
+    tail = np.where(np.isnan(extra), tail, extra)
+    nxt[last] = tail
+    next_cost = np.array(p.base, dtype=np.float64)
+    first_cost = np.array(p.base, dtype=np.float64)
+    first_cost[lrow[llev == 0]] = lcost[llev == 0]
+    next_cost[lrow[last]] = tail
+    return nxt, first_cost, next_cost
+
+
+def _required_rows(req_rows: np.ndarray, req_cols: np.ndarray, used_cols: np.ndarray,
+                   n_z: int) -> sp.coo_array:
+    """Every required row has an open site within reach: ``sum_j x_j >= 1``, one row each."""
+    _, req_con = np.unique(req_rows, return_inverse=True)
+    n_req = int(req_con.max(initial=-1)) + 1
+    return sp.coo_array(
+        (np.ones(req_rows.size), (req_con.ravel(), np.searchsorted(used_cols, req_cols))),
+        shape=(n_req, used_cols.size + n_z),
     )
 
 
