@@ -168,24 +168,8 @@ def daily_mean_counts(hourly: pd.DataFrame, locations: pd.DataFrame, *,
     if not 1 <= min_hours <= 24:
         msg = f"min_hours = {min_hours}; use 1-24 hours of data a day must have to count"
         raise InputError(msg)
-    when = pd.to_datetime(hourly[time_column], errors="coerce")
-    if when.isna().any():
-        pos = int(np.flatnonzero(when.isna().to_numpy())[0])
-        msg = (f"{label}: column {time_column!r} holds {hourly[time_column].iloc[pos]!r} at row "
-               f"{pos + 1}, not a timestamp; fix or remove that row")
-        raise InputError(msg)
-    counts = _numeric(hourly[count_column], label, count_column)
-    df = pd.DataFrame({"counter": hourly[counter_column].astype(str).to_numpy(),
-                       "day": when.dt.normalize().to_numpy(), "count": counts.to_numpy()})
-    if start is not None:
-        df = df[df["day"] >= pd.Timestamp(start)]
-    if end is not None:
-        df = df[df["day"] <= pd.Timestamp(end)]
-    df = df[df["count"].notna()]
-    days = df.groupby(["counter", "day"], sort=True)["count"].agg(["sum", "size"])
-    full = days[days["size"] >= min_hours].reset_index()
-    per = full.groupby("counter", sort=True).agg(
-        count=("sum", "mean"), n_days=("sum", "size"), first_day=("day", "min"), last_day=("day", "max"))
+    per = _daily_means(hourly, counter_column=counter_column, time_column=time_column,
+                       count_column=count_column, min_hours=min_hours, start=start, end=end)
     all_counters = sorted(set(hourly[counter_column].astype(str)))
     dropped = [c for c in all_counters if c not in per.index]
     if dropped:
@@ -212,6 +196,32 @@ def daily_mean_counts(hourly: pd.DataFrame, locations: pd.DataFrame, *,
     if merge_colocated:
         out = _merge_colocated(out)
     return out
+
+
+def _daily_means(hourly: pd.DataFrame, *, counter_column: str, time_column: str,
+                 count_column: str, min_hours: int, start: str | None,
+                 end: str | None) -> pd.DataFrame:
+    """Per counter: the mean of its full days' totals, how many days, the first and last."""
+    label = "hourly counts"
+    when = pd.to_datetime(hourly[time_column], errors="coerce")
+    if when.isna().any():
+        pos = int(np.flatnonzero(when.isna().to_numpy())[0])
+        msg = (f"{label}: column {time_column!r} holds {hourly[time_column].iloc[pos]!r} at row "
+               f"{pos + 1}, not a timestamp; fix or remove that row")
+        raise InputError(msg)
+    counts = _numeric(hourly[count_column], label, count_column)
+    df = pd.DataFrame({"counter": hourly[counter_column].astype(str).to_numpy(),
+                       "day": when.dt.normalize().to_numpy(), "count": counts.to_numpy()})
+    if start is not None:
+        df = df[df["day"] >= pd.Timestamp(start)]
+    if end is not None:
+        df = df[df["day"] <= pd.Timestamp(end)]
+    df = df[df["count"].notna()]
+    days = df.groupby(["counter", "day"], sort=True)["count"].agg(["sum", "size"])
+    full = days[days["size"] >= min_hours].reset_index()
+    per = full.groupby("counter", sort=True).agg(
+        count=("sum", "mean"), n_days=("sum", "size"), first_day=("day", "min"), last_day=("day", "max"))
+    return per
 
 
 def _merge_colocated(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
