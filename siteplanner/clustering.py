@@ -152,28 +152,11 @@ def opportunity_zones(candidates: gpd.GeoDataFrame, *, score_column: str = "scor
     high = np.flatnonzero(scores >= np.quantile(scores, quantile))
     # DBSCAN gives a border point to the first cluster that reaches it: fix the order by site id
     high = high[np.argsort(candidates.index.astype(str).to_numpy()[high], kind="stable")]
-    raw = np.full(len(candidates), -1)
     reach = float(eps_m) if eps_m is not None else 1.5 * spacing
-    if len(high) >= max(min_samples, 2):
-        if method == "dbscan":
-            est: Any = DBSCAN(eps=reach, min_samples=min_samples)
-        elif method == "hdbscan":
-            est = HDBSCAN(min_cluster_size=max(min_samples, 2), copy=True)
-        else:
-            msg = f"method = {method!r}; use 'dbscan' or 'hdbscan'"
-            raise InputError(msg)
-        raw[high] = est.fit_predict(xy[high])
-    ids = np.unique(raw[raw >= 0])
-    # Number zones by their best site so the ids do not depend on input order.
-    member = np.flatnonzero(raw >= 0)
-    by_score = member[np.lexsort((-scores[member], raw[member]))]
-    best_pos = by_score[np.searchsorted(raw[by_score], ids)].astype(int)
-    site_ids = candidates.index.astype(str).to_numpy()
-    order = np.lexsort((site_ids[best_pos], -scores[best_pos])) if len(ids) else np.array([], dtype=int)
-    new_id = np.zeros(int(ids.max()) + 2 if len(ids) else 1, dtype=int)
-    new_id[ids[order] + 1] = np.arange(1, len(ids) + 1)
-    labels = new_id[raw + 1]
-    zone_ids = np.arange(1, len(ids) + 1)
+    raw = np.full(len(candidates), -1)
+    raw[high] = _cluster(xy[high], method=method, reach=reach, min_samples=min_samples)
+    labels, best = _number_by_best(raw, scores, candidates.index.astype(str).to_numpy())
+    zone_ids = np.arange(1, len(best) + 1)
     s = pd.Series(scores)
     grp = s.groupby(labels)
     polys = _dissolve(_shapes(candidates, spacing), labels, zone_ids, candidates.crs)
@@ -181,14 +164,40 @@ def opportunity_zones(candidates: gpd.GeoDataFrame, *, score_column: str = "scor
         "zone_id": zone_ids,
         "n_sites": grp.size().reindex(zone_ids).to_numpy(dtype=int),
         "area_m2": polys.area.round(1).to_numpy(),
-        "best_site": candidates.index.to_numpy()[best_pos[order]],
-        "best_score": scores[best_pos[order]],
+        "best_site": candidates.index.to_numpy()[best],
+        "best_score": scores[best],
         "mean_score": grp.mean().reindex(zone_ids).to_numpy(),
     }, geometry=polys.to_numpy(), crs=candidates.crs)
     report = {"method": method, "quantile": quantile, "score_threshold": float(np.quantile(scores, quantile)),
               "eps_m": round(reach, 1) if method == "dbscan" else None, "min_samples": min_samples,
               "n_zones": len(zone_ids), "sites_in_zones": int((labels > 0).sum())}
     return Zones(table, pd.Series(labels, index=candidates.index, name="zone"), report)
+
+
+def _cluster(xy: np.ndarray, *, method: str, reach: float, min_samples: int) -> np.ndarray:
+    """Cluster labels of the points ``xy`` (-1 for noise; all noise when too few to cluster)."""
+    if method not in ("dbscan", "hdbscan"):
+        msg = f"method = {method!r}; use 'dbscan' or 'hdbscan'"
+        raise InputError(msg)
+    if len(xy) < max(min_samples, 2):
+        return np.full(len(xy), -1)
+    est: Any = (DBSCAN(eps=reach, min_samples=min_samples) if method == "dbscan"
+                else HDBSCAN(min_cluster_size=max(min_samples, 2), copy=True))
+    return np.asarray(est.fit_predict(xy))
+
+
+def _number_by_best(raw: np.ndarray, scores: np.ndarray,
+                    site_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zones numbered 1.. by their best site (score, then site id), so ids do not depend on
+    input order: each candidate's zone (0 outside any), and each zone's best candidate."""
+    ids = np.unique(raw[raw >= 0])
+    member = np.flatnonzero(raw >= 0)
+    by_score = member[np.lexsort((-scores[member], raw[member]))]
+    best_pos = by_score[np.searchsorted(raw[by_score], ids)].astype(int)
+    order = np.lexsort((site_ids[best_pos], -scores[best_pos])) if len(ids) else np.array([], dtype=int)
+    new_id = np.zeros(int(ids.max()) + 2 if len(ids) else 1, dtype=int)
+    new_id[ids[order] + 1] = np.arange(1, len(ids) + 1)
+    return new_id[raw + 1], best_pos[order]
 
 
 def connectivity_graph(candidates: gpd.GeoDataFrame, *, n_neighbors: int = 6,
