@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import geopandas as gpd
 import pandas as pd
@@ -217,10 +217,7 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         user_path=paths.get("area", ""), online=area)
     area_gdf = gpd.GeoDataFrame({"name": [chosen.name or "study area"]},
                                 geometry=[chosen.geometry], crs=4326)
-    target = CRS.from_user_input(crs) if crs else area_gdf.estimate_utm_crs()
-    if not target.is_projected:
-        msg = f"study.crs = {crs!r} is not projected; give a metric CRS such as a UTM zone"
-        raise CRSError(msg)
+    target = _study_crs(area_gdf, crs)
     sources: dict[str, LayerSource] = {
         "area": LayerSource("user", paths.get("area", "")) if chosen.source == "user" else OSM}
     osm_layers, banks = _osm_point_layers(osm, brand=brand, brand_wikidata=brand_wikidata,
@@ -228,12 +225,7 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
     points = _point_layers(osm_layers, user, paths, sources, area=chosen.geometry,
                            has_osm=osm is not None)
     if "own_branches" not in user and len(points["own_branches"]) == 0:
-        found = group_listing(banks["label"]) if banks is not None else "none"
-        msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found} "
-               "(near-duplicate spellings grouped, bank counts in brackets). Set study.brand "
-               "(or --brand) to one of them, "
-               "add spellings to study.aliases, or give --layer own_branches=FILE")
-        raise InputError(msg)
+        _no_own_branches(brand, banks)
 
     def out(gdf: gpd.GeoDataFrame | pd.DataFrame | None) -> Any:
         return None if gdf is None else gpd.GeoDataFrame(gdf, geometry="geometry", crs=4326).to_crs(target)
@@ -250,6 +242,25 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         area_name=chosen.name, area_source=chosen.source, area_level=chosen.admin_level,
         **{k: out(v) for k, v in context.items() if osm is not None},
     )
+
+
+def _study_crs(area: gpd.GeoDataFrame, crs: str | None) -> CRS:
+    """The study's projected CRS: ``study.crs``, else the UTM zone of ``area``."""
+    target = CRS.from_user_input(crs) if crs else area.estimate_utm_crs()
+    if not target.is_projected:
+        msg = f"study.crs = {crs!r} is not projected; give a metric CRS such as a UTM zone"
+        raise CRSError(msg)
+    return target
+
+
+def _no_own_branches(brand: tuple[str, ...], banks: gpd.GeoDataFrame | None) -> NoReturn:
+    """Refuse a brand that matches no bank, listing the banks the data has."""
+    found = group_listing(banks["label"]) if banks is not None else "none"
+    msg = (f"brand {' / '.join(brand)!r} matches no bank in the data; banks found: {found} "
+           "(near-duplicate spellings grouped, bank counts in brackets). Set study.brand "
+           "(or --brand) to one of them, "
+           "add spellings to study.aliases, or give --layer own_branches=FILE")
+    raise InputError(msg)
 
 
 def _streets(osm: OSMData | None, target: CRS,
