@@ -124,18 +124,8 @@ def network_centrality(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
         # a radius within the exact near band gains nothing from sampling
         frac = {r: 1.0 if r <= NEAR_M else sample_fraction(g, r, sample_sources=sample_sources,
                                                             seed=seed) for r in rs}
-    # radii measured from every source share one search (at the largest of them);
-    # each sampled radius runs its own search from its own sample
-    passes = [([r for r in rs if frac[r] == 1.0], 1.0)] + [([r], frac[r]) for r in rs
-                                                          if frac[r] < 1.0]
-    for group, p in passes:
-        if not group or n == 0:
-            continue
-        sources = (np.arange(n) if p == 1.0
-                   else stratified_sample(pts, p, rng=np.random.default_rng(seed)))
-        _pass(g, pts, sources, group, out, weight=n / len(sources),
-              tile=float(tile_m) if tile_m else group[-1] / (2.0 if p == 1.0 else 1.0),
-              near_m=NEAR_M if p < 1.0 else 0.0)
+    if n:
+        _passes(g, pts, frac, out, tile_m=tile_m, seed=seed)
     sampled = [r for r in rs if frac[r] < 1.0]
     if sampled and n:
         near = _near_harmonic(g, pts, NEAR_M)
@@ -145,6 +135,26 @@ def network_centrality(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
     df = pd.DataFrame(out)
     df.attrs["sample_fraction"] = {f"{r:g}": round(frac[r], 4) for r in rs}
     return df
+
+
+def _passes(g: sp.csr_matrix, pts: np.ndarray, frac: dict[float, float],
+            out: dict[str, np.ndarray], *, tile_m: float | None, seed: int) -> None:
+    """Add every radius's measures to ``out``, at its source fraction ``frac``.
+
+    Radii measured from every source share one search (at the largest of
+    them); each sampled radius runs its own search from its own sample.
+    """
+    n = g.shape[0]
+    exact = [r for r in sorted(frac) if frac[r] == 1.0]
+    passes = [(exact, 1.0)] + [([r], frac[r]) for r in sorted(frac) if frac[r] < 1.0]
+    for group, p in passes:
+        if not group:
+            continue
+        sources = (np.arange(n) if p == 1.0
+                   else stratified_sample(pts, p, rng=np.random.default_rng(seed)))
+        _pass(g, pts, sources, group, out, weight=n / len(sources),
+              tile=float(tile_m) if tile_m else group[-1] / (2.0 if p == 1.0 else 1.0),
+              near_m=NEAR_M if p < 1.0 else 0.0)
 
 
 def sample_fraction(g: sp.csr_matrix, radius: float, *, sample_sources: int,
