@@ -189,23 +189,8 @@ def ahp_weights(matrix: pd.DataFrame | np.ndarray, names: Sequence[str] | None =
     else:
         a = np.asarray(matrix, dtype=float)
         labels = [str(n) for n in names] if names is not None else [f"c{i}" for i in range(len(a))]
+    _check_reciprocal(a, labels, where)
     n = a.shape[0]
-    if a.ndim != 2 or a.shape != (n, n) or len(labels) != n or n < 1:
-        msg = (f"{where} has shape {a.shape} for {len(labels)} criteria; "
-               "give a square matrix, one row per criterion")
-        raise InputError(msg)
-    if not np.isfinite(a).all() or (a <= 0).any():
-        i, j = np.argwhere(~np.isfinite(a) | (a <= 0))[0]
-        msg = f"{where}: a[{labels[i]}, {labels[j]}] = {a[i, j]}; every entry must be a positive ratio"
-        raise InputError(msg)
-    bad = np.abs(a * a.T - 1.0) > _RECIPROCAL_TOL
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        what = "diagonal entry" if i == j else "pair"
-        msg = (f"{where} is not reciprocal ({what}): a[{labels[i]}, {labels[j]}] = {a[i, j]:.4g} "
-               f"but a[{labels[j]}, {labels[i]}] = {a[j, i]:.4g}; it must be 1/{a[i, j]:.4g} "
-               f"= {1.0 / a[i, j]:.4g} (and 1 on the diagonal)")
-        raise InputError(msg)
     vals, vecs = np.linalg.eig(a)
     k = int(np.argmax(vals.real))
     lam = float(vals[k].real)
@@ -232,6 +217,27 @@ def ahp_weights(matrix: pd.DataFrame | np.ndarray, names: Sequence[str] | None =
         lambda_max=lam, consistency_index=float(ci), consistency_ratio=float(cr),
         most_inconsistent=worst,
     )
+
+
+def _check_reciprocal(a: np.ndarray, labels: list[str], where: str) -> None:
+    """Refuse a matrix that is not square, positive and reciprocal, naming the entry."""
+    n = a.shape[0] if a.ndim else 0
+    if a.ndim != 2 or a.shape != (n, n) or len(labels) != n or n < 1:
+        msg = (f"{where} has shape {a.shape} for {len(labels)} criteria; "
+               "give a square matrix, one row per criterion")
+        raise InputError(msg)
+    if not np.isfinite(a).all() or (a <= 0).any():
+        i, j = np.argwhere(~np.isfinite(a) | (a <= 0))[0]
+        msg = f"{where}: a[{labels[i]}, {labels[j]}] = {a[i, j]}; every entry must be a positive ratio"
+        raise InputError(msg)
+    bad = np.abs(a * a.T - 1.0) > _RECIPROCAL_TOL
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        what = "diagonal entry" if i == j else "pair"
+        msg = (f"{where} is not reciprocal ({what}): a[{labels[i]}, {labels[j]}] = {a[i, j]:.4g} "
+               f"but a[{labels[j]}, {labels[i]}] = {a[j, i]:.4g}; it must be 1/{a[i, j]:.4g} "
+               f"= {1.0 / a[i, j]:.4g} (and 1 on the diagonal)")
+        raise InputError(msg)
 
 
 def weights_from_judgements(comparisons: Mapping[str, Any], criteria: Sequence[str], *,
