@@ -83,22 +83,21 @@ def simplified(gdf: gpd.GeoDataFrame, *, extent: np.ndarray,
     """``gdf`` (projected, metres) with outlines simplified for the map (topology kept):
     2 m within a city's extent, coarser over a wide one (``extent``: the study's bounds),
     and coarser again, doubling, until at most ``budget`` vertices remain
-    (:data:`ZONE_VERTICES` by default) or none can go (topology keeps every ring,
-    holes included, at four vertices or more). The tolerance used, in metres, is in
+    (:data:`ZONE_VERTICES` by default) or three doublings running remove none (topology keeps every
+    ring, holes included, at four vertices or more). The tolerance used, in metres, is in
     ``attrs["simplified_m"]``."""
     budget = ZONE_VERTICES if budget is None else budget
     geoms = gdf.geometry.to_numpy()
     tolerance = _tolerance(extent, 2.0)
     out_geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
-    count = int(shapely.get_num_coordinates(out_geoms).sum())
-    for _ in range(16):  # 2**16 times the city tolerance is wider than any country
-        if count <= budget:
-            break
-        coarser = shapely.simplify(geoms, tolerance * 2, preserve_topology=True)
+    count, tried, stalled = int(shapely.get_num_coordinates(out_geoms).sum()), tolerance, 0
+    while count > budget and stalled < 3:  # a cell-edge zigzag may need two doublings to go
+        tried *= 2
+        coarser = shapely.simplify(geoms, tried, preserve_topology=True)
         fewer = int(shapely.get_num_coordinates(coarser).sum())
-        if fewer >= count:  # only the rings' four-vertex floors are left
-            break
-        tolerance, out_geoms, count = tolerance * 2, coarser, fewer
+        stalled = stalled + 1 if fewer >= count else 0
+        if fewer < count:
+            tolerance, out_geoms, count = tried, coarser, fewer
     out = gdf.copy()
     out.geometry = out_geoms
     out.attrs["simplified_m"] = tolerance
