@@ -17,26 +17,52 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _tiled import tiled_result  # noqa: E402
-from test_browser import Chromium  # noqa: E402
-
-from siteplanner.config import load_study  # noqa: E402
-from siteplanner.maps import write_map  # noqa: E402
-from siteplanner.pipeline import rank_sites  # noqa: E402
-from siteplanner.rescore import rank_inputs, rescore  # noqa: E402
+_LAYER_NAMES = re.compile(r'^\s*("[^"\n]*") : (\w+_[0-9a-f]{20,}),\s*$', flags=re.M)
+_WHATIF = "<script type='application/json' id='sp-whatif-data'>"
 
 
-def _page_figures(browser: Chromium, path: Path) -> dict[str, float]:
+def map_parts(path: Path) -> dict[str, Any]:
+    """Bytes of ``map.html`` by part: each what-if column, each GeoJSON layer (by its name in
+    the layer list; the offline base's area and streets by position), the heat map, the
+    inlined scripts and styles, and the rest."""
+    html = Path(path).read_text(encoding="utf-8")
+    names = {var: json.loads(name) for name, var in _LAYER_NAMES.findall(html)}
+    parts: dict[str, Any] = {"total": len(html.encode())}
+    layers: dict[str, int] = {}
+    pos, unnamed = 0, iter(["base: study area", "base: streets"])
+    while (i := html.find('_add({"features"', pos)) >= 0:
+        j = html.find(");\n", i)
+        var = html[html.rfind("\n", 0, i) + 1:i].strip()
+        layers[names.get(var) or next(unnamed, var)] = j - i
+        pos = j
+    parts["layers"] = layers
+    i = html.find("L.heatLayer(")
+    parts["heat_map"] = html.find(");\n", i) - i if i >= 0 else 0
+    start = html.find(_WHATIF) + len(_WHATIF)
+    end = html.find("</script>", start)
+    doc = json.loads(html[start:end])
+    parts["whatif"] = {"total": end - start, **{k: len(json.dumps(v, separators=(",", ":")))
+                                                 for k, v in doc.items()}}
+    parts["scripts_styles"] = sum(len(s) for s in re.findall(
+        r"<(?:script|style)>.*?</(?:script|style)>", html[:start], flags=re.S))
+    parts["other"] = (parts["total"] - sum(layers.values()) - parts["heat_map"]
+                      - parts["whatif"]["total"] - parts["scripts_styles"])
+    return parts
+
+
+def _page_figures(browser: Any, path: Path) -> dict[str, float]:
     page = browser.new_page()
     try:
         t0 = time.perf_counter()
@@ -53,6 +79,14 @@ def main() -> None:
     ap.add_argument("--sizes", default="2000,20000,100000")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    from _tiled import tiled_result
+    from test_browser import Chromium
+
+    from siteplanner.config import load_study
+    from siteplanner.maps import write_map
+    from siteplanner.pipeline import rank_sites
+    from siteplanner.rescore import rank_inputs, rescore
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         demo = rank_sites(load_study(ROOT / "data" / "helsinki" / "study.toml"), floorplans=False)
@@ -82,6 +116,7 @@ def main() -> None:
                 out.append({
                     "candidates": len(result.candidates),
                     "map_bytes": path.stat().st_size,
+                    "map_parts_bytes": map_parts(path),
                     "write_map_s": round(statistics.median(writes), 3),
                     "page_first_rerank_ms": js_ms,
                     "page_load_s": statistics.median(p["page_load_s"] for p in pages),

@@ -278,36 +278,102 @@ def measure_network(method: str, place: str, repeats: int) -> dict[str, Any]:
     return _siteplanner_job(method, place, repeats)
 
 
-def measure_pipeline(place: str, repeats: int) -> dict[str, Any]:
-    """rank_sites on a place: seconds per stage (median) and peak RSS."""
-    from siteplanner import pipeline
+class StagePeaks:
+    """Peak RSS per stage of this process, MB: at each stage's start the kernel's high-water
+    mark (``VmHWM``) is read for the stage before and reset to the current RSS
+    (``/proc/self/clear_refs`` = 5, Linux 4.0+), so each figure is that stage's own peak."""
 
+    def __init__(self) -> None:
+        self.peaks: dict[str, float] = {}
+        self.current: str | None = None
+
+    @staticmethod
+    def _hwm_mb() -> float:
+        with open("/proc/self/status", encoding="ascii") as f:
+            line = next(x for x in f if x.startswith("VmHWM:"))
+        return round(int(line.split()[1]) / 1024, 1)
+
+    def start(self, name: str) -> None:
+        if self.current is not None:
+            self.peaks[self.current] = max(self.peaks.get(self.current, 0.0), self._hwm_mb())
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        self.current = name
+
+    def stop(self) -> dict[str, float]:
+        self.start("_")
+        self.current = None
+        return self.peaks
+
+
+def save_tiled(place: str, path: str, _repeats: int = 1) -> dict[str, Any]:
+    """Build a tiled place and pickle its study and layers to ``path`` (in its own process, so
+    the tiling's copies never count against the pipeline's memory)."""
+    import pickle
+
+    start = time.perf_counter()
     study, layers = place_layers(place)
-    if place != "andorra":  # the tiled layers replace the read
-        pipeline.load_osm = lambda _study: (None, None, [])  # type: ignore[assignment]
-        pipeline.build_layers = lambda **_kw: layers  # type: ignore[assignment]
+    with open(path, "wb") as f:
+        pickle.dump((study, layers), f, protocol=5)
+    return {"place": place, "tile_s": round(time.perf_counter() - start, 3), "peak_mb": peak_mb()}
+
+
+def _read_layers(place: str, peaks: StagePeaks) -> tuple[Any, Any]:
+    """The place's study and layers as the pipeline gets them: a tiled place is built by a
+    separate child and read back here (stage ``read_tiled``), like the data a user reads."""
+    import pickle
     import tempfile
 
+    if not place.startswith("helsinki-x"):
+        return study_for(place), None
+    with tempfile.TemporaryDirectory() as d:
+        path = str(Path(d) / "layers.pkl")
+        subprocess.run([sys.executable, __file__, "--child", "tile", place, path, "1"], check=True,
+                       capture_output=True)
+        peaks.start("read_tiled")
+        with open(path, "rb") as f:
+            study, layers = pickle.load(f)
+    return study, layers
+
+
+def measure_pipeline(place: str, repeats: int) -> dict[str, Any]:
+    """rank_sites on a place: seconds per stage (median), peak RSS per stage and in all, and
+    the sizes of the outputs with map.html by part."""
+    import tempfile
+
+    from bench_map import map_parts
+
+    from siteplanner import pipeline
     from siteplanner.io import write_rank_outputs
 
+    peaks = StagePeaks()
+    peaks.start("setup")  # imports and the child that tiles the place
+    study, layers = _read_layers(place, peaks)
+    if layers is not None:  # the tiled layers replace the read
+        pipeline.load_osm = lambda _study: (None, None, [])  # type: ignore[assignment]
+        pipeline.build_layers = lambda **_kw: layers  # type: ignore[assignment]
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
-        result = pipeline.rank_sites(study, floorplans=False)
+        result = pipeline.rank_sites(study, floorplans=False, on_stage=peaks.start)
         t_write = time.perf_counter()
+        peaks.start("write")
         with tempfile.TemporaryDirectory() as d:
             write_rank_outputs(result, Path(d) / "out", report=False)
             sizes = {p.name: p.stat().st_size for p in (Path(d) / "out").iterdir()}
+            parts = map_parts(Path(d) / "out" / "map.html") if "map.html" in sizes else None
         done = time.perf_counter()
         runs.append((done - start, {**result.timings, "write": done - t_write}))
+        n_cands, nodes = len(result.candidates), int(len(result.layers.street_nodes))
+        coarsened = result.extras.get("territories", {}).get("coarsened")
+        del result  # the next repeat's peak is its own
+    stage_mb = peaks.stop()
     stages = {k: round(statistics.median(t[k] for _, t in runs), 3) for k in runs[0][1]}
-    return {"place": place, "candidates": len(result.candidates),
-            "nodes": int(len(layers.street_nodes)),
+    return {"place": place, "candidates": n_cands, "nodes": nodes,
             "total_s": round(statistics.median(s for s, _ in runs), 3), "stages_s": stages,
-            "peak_mb": peak_mb(),
+            "peak_mb": max(stage_mb.values()), "stages_peak_mb": stage_mb,
             "mb": {k: round(sizes[k] / 1e6, 2) for k in ("sites.gpkg", "map.html") if k in sizes},
-            "territories_coarsened": result.extras.get("territories", {})
-            .get("coarsened")}
+            "territories_coarsened": coarsened, "map_parts_bytes": parts}
 
 
 def measure_end_to_end(place: str, repeats: int) -> dict[str, Any]:
@@ -364,7 +430,7 @@ def main() -> None:
     if args.child:
         kind, *rest = args.child
         fn = {"read": measure_read, "network": measure_network, "pipeline": measure_pipeline,
-              "end_to_end": measure_end_to_end}[kind]
+              "end_to_end": measure_end_to_end, "tile": save_tiled}[kind]
         print(RESULT + json.dumps(fn(*rest[:-1], int(rest[-1]))))
         return
     only = set(args.only.split(","))

@@ -19,12 +19,15 @@ layer's name:
   reader of the map checks), the nearest first up to the budget; all of them
   stay in ``sites.gpkg``.
 * **Catchments, clusters and territories** (:func:`simplified`): outlines drawn
-  to 2 m in a city, coarser in a wide study (as the streets), topology kept.
+  to 2 m in a city, coarser in a wide study (as the streets), topology kept;
+  past :data:`ZONE_VERTICES` in one layer the tolerance doubles until it fits
+  (territories and clusters made of H3 cells lose their cell-edge zigzag
+  first), and the layer's name gives the tolerance.
 
-The budgets are sized so these layers together stay within about 3 MB at
-roughly 22 bytes a vertex of GeoJSON, leaving room for the what-if data
-(bounded by :data:`siteplanner._whatif.MAX_CELLS`) under the 5 MB a mail
-attachment may be.
+The budgets are sized so these layers together stay within about 2.5 MB at
+roughly 22 bytes a vertex of GeoJSON, leaving room for the what-if columns
+(about 20 bytes a candidate at 100k, see :mod:`siteplanner._whatif`) under
+the 5 MB a mail attachment may be.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ import pandas as pd
 import shapely
 
 __all__ = ["DROP_ORDER", "HEAT_POINTS", "STOPS_NEAR_M", "STOP_POINTS", "STREET_VERTICES",
-           "heat_points", "simplified", "stops_near", "street_lines"]
+           "ZONE_VERTICES", "heat_points", "simplified", "stops_near", "street_lines"]
 
 #: Street vertices drawn at most (~1.1 MB of page).
 STREET_VERTICES = 50_000
+#: Outline vertices of one catchment, cluster or territory layer drawn at most (~0.2 MB).
+ZONE_VERTICES = 8_000
 #: Foot-traffic heat-map points drawn at most (~0.4 MB).
 HEAT_POINTS = 15_000
 #: Transit stops drawn at most before only those near the chosen sites are kept.
@@ -73,12 +78,29 @@ def _tolerance(bounds: np.ndarray, city_m: float) -> float:
     return city_m * min(8.0, float(np.sqrt(km2 / STREETS_CITY_KM2)))
 
 
-def simplified(gdf: gpd.GeoDataFrame, *, extent: np.ndarray) -> gpd.GeoDataFrame:
+def simplified(gdf: gpd.GeoDataFrame, *, extent: np.ndarray,
+               budget: int | None = None) -> gpd.GeoDataFrame:
     """``gdf`` (projected, metres) with outlines simplified for the map (topology kept):
-    2 m within a city's extent, coarser over a wide one (``extent``: the study's bounds)."""
+    2 m within a city's extent, coarser over a wide one (``extent``: the study's bounds),
+    and coarser again, doubling, until at most ``budget`` vertices remain
+    (:data:`ZONE_VERTICES` by default) or three doublings running remove none (topology keeps every
+    ring, holes included, at four vertices or more). The tolerance used, in metres, is in
+    ``attrs["simplified_m"]``."""
+    budget = ZONE_VERTICES if budget is None else budget
+    geoms = gdf.geometry.to_numpy()
+    tolerance = _tolerance(extent, 2.0)
+    out_geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    count, tried, stalled = int(shapely.get_num_coordinates(out_geoms).sum()), tolerance, 0
+    while count > budget and stalled < 3:  # a cell-edge zigzag may need two doublings to go
+        tried *= 2
+        coarser = shapely.simplify(geoms, tried, preserve_topology=True)
+        fewer = int(shapely.get_num_coordinates(coarser).sum())
+        stalled = stalled + 1 if fewer >= count else 0
+        if fewer < count:
+            tolerance, out_geoms, count = tried, coarser, fewer
     out = gdf.copy()
-    out.geometry = shapely.simplify(gdf.geometry.to_numpy(), _tolerance(extent, 2.0),
-                                    preserve_topology=True)
+    out.geometry = out_geoms
+    out.attrs["simplified_m"] = tolerance
     return out
 
 

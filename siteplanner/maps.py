@@ -336,9 +336,11 @@ def _whatif_panel(result: Any, data: Mapping[str, Any]) -> str:
                 f" rule: the top {sel.top_k}, at least {sel.min_spacing_m:,.0f} m apart and"
                 f" {sel.min_distance_to_own_m:,.0f} m from an own branch, as the CLI does. The page"
                 " address holds the scenario: copy it to share it.")
-        if data["enc"] != "f64":
-            note += (" This large study's criteria are stored to 1 part in 65,535 to keep the file"
-                     " small: sites whose scores differ by less than that may swap places.")
+        if data["rounded"]:
+            note += (" To keep the file small, this large study's "
+                     + ", ".join(r.replace("_", " ") for r in data["rounded"])
+                     + " values are stored to 1 part in 65,535: sites whose scores differ by less"
+                     " than that may swap places.")
         notes = f"<div class='wi-note'>{escape(note)}</div>"
     else:
         how = " and ".join(data["cliOptions"])
@@ -461,15 +463,27 @@ def _area_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any, bool]]
     extent = result.layers.area.total_bounds
     catch = result.catchments
     if catch is not None and len(catch):
-        _catchments_layer(simplified(catch, extent=extent), rank_of).add_to(m)
+        drawn = simplified(catch, extent=extent)
+        layer = _catchments_layer(drawn, rank_of)
+        layer.layer_name = escape("Catchments (walk time" + _coarser(drawn) + ")")
+        layer.add_to(m)
         legend.append(("Catchment (walk time)", "#5f3dc4", False))
     for attr, label, colour in (("clusters", "Opportunity clusters", "#e8590c"),
                                 ("territories", "Territories", "#495057")):
         gdf = getattr(result, attr, None)
         if gdf is not None and len(gdf):
-            layer, fills = _zones_layer(simplified(gdf, extent=extent), label, colour)
+            drawn = simplified(gdf, extent=extent)
+            layer, fills = _zones_layer(drawn, label, colour)
+            if _coarser(drawn):
+                layer.layer_name = escape(f"{label} ({_coarser(drawn).removeprefix(', ')})")
             layer.add_to(m)
             legend.append((label, fills, False))
+
+
+def _coarser(drawn: gpd.GeoDataFrame) -> str:
+    """``", outlines to N m"`` for outlines drawn coarser than a city's 2 m, else ``""``."""
+    tol = float(drawn.attrs.get("simplified_m", 2.0))
+    return f", outlines to {tol:,.0f} m" if tol > 2.0 else ""
 
 
 def _catchments_layer(catch: gpd.GeoDataFrame, rank_of: Mapping[str, int]) -> folium.GeoJson:

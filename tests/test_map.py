@@ -120,8 +120,9 @@ def test_candidates_travel_once_as_columns(demo_map, demo_result):
     _, html = demo_map
     doc = whatif_doc(html)
     n = len(demo_result.candidates)
-    assert doc["n"] == n and doc["enc"] == "f64"
-    assert [len(base64.b64decode(c)) for c in doc["crit"]] == [8 * n] * len(doc["names"])
+    assert doc["n"] == n and doc["enc"] == "f64" and doc["rounded"] == []
+    assert [c["t"] for c in doc["crit"]] == ["f64"] * len(doc["names"])
+    assert [len(base64.b64decode(c["v"])) for c in doc["crit"]] == [8 * n] * len(doc["names"])
     # no cell is a GeoJSON feature with repeated keys any more
     assert sum(len(fc["features"]) for fc in _layer_data(html)) < n
 

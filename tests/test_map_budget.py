@@ -84,3 +84,19 @@ def test_the_map_says_what_it_left_out(demo_result, monkeypatch):
     assert "Study area and streets (offline base, without footways and paths" in html
     assert "m grid" in html
     assert "of a chosen site" in html
+
+
+def test_outlines_over_their_vertex_budget_get_coarser_and_the_layer_says_so(demo_result,
+                                                                             monkeypatch):
+    catch = demo_result.catchments
+    extent = demo_result.layers.area.total_bounds
+    city = mb.simplified(catch, extent=extent)
+    assert city.attrs["simplified_m"] == 2.0
+    budget = int(shapely.get_num_coordinates(city.geometry.to_numpy()).sum()) // 3
+    out = mb.simplified(catch, extent=extent, budget=budget)
+    assert shapely.get_num_coordinates(out.geometry.to_numpy()).sum() <= budget
+    assert out.attrs["simplified_m"] > 2.0 and out.geometry.is_valid.all()
+    np.testing.assert_allclose(out.area, catch.area, rtol=0.1)  # still the same walk areas
+    monkeypatch.setattr(mb, "ZONE_VERTICES", budget)
+    html = build_map(demo_result).get_root().render()
+    assert f"Catchments (walk time, outlines to {out.attrs['simplified_m']:,.0f} m)" in html

@@ -7,12 +7,15 @@ that the page lists exactly what the CLI chooses for the same weights.
 
 from __future__ import annotations
 
+import base64
 import json
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
+import h3
+import numpy as np
 import pandas as pd
 import pytest
 from _tiled import tiled_result
@@ -23,6 +26,7 @@ from test_map import SCRIPT_END, TICKS, XSS, hostile_result, whatif_doc
 from siteplanner._errors import InputError
 from siteplanner.maps import write_map
 from siteplanner.model import score
+from siteplanner.rescore import _factors, rank_inputs, rescore
 from siteplanner.selection import select_top
 
 SCENARIOS = [
@@ -249,6 +253,101 @@ def test_a_100k_candidate_map_renders_with_parents_then_full_cells(browser, big_
         page.pump(1.0)
         cells = page.js("window.spWhatif.cells")
         assert not cells["aggregated"] and 0 < cells["drawn"] < len(big.candidates)
+        # every candidate's id and position, as the page rebuilds them, are the Python decoder's
+        ids, cm = decode_positions(whatif_doc(path.read_text(encoding="utf-8")))
+        assert page.js("window.spWhatif.ids.join(',')") == ",".join(ids)
+        assert page.js("Array.from(window.spWhatif.X).join(',')") == ",".join(map(str, cm[:, 0]))
+        assert page.js("Array.from(window.spWhatif.Y).join(',')") == ",".join(map(str, cm[:, 1]))
         assert page.errors == [] and _outside_requests(page) == []
     finally:
         page.close()
+
+
+# ---- the compact columns of a large study, decoded as whatif.js decodes them
+def _arr(s: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(s), dtype=np.dtype(dtype).newbyteorder("<"))
+
+
+def decode_positions(doc: dict) -> tuple[list[str], np.ndarray]:
+    """The page's ids and whole-centimetre positions (rows in id order), as whatif.js rebuilds them."""
+    fam = doc["ids"]["fam"]
+    masks = (_arr(fam["masks"][0], "u4").astype(np.uint64) << np.uint64(32)) | _arr(fam["masks"][1], "u4")
+    bits = (masks[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
+    parent, digit = np.nonzero(bits)  # row order: parents in order, each one's digits ascending
+    parents = ((_arr(fam["parents"][0], "u4").astype(np.uint64) << np.uint64(32))
+               | _arr(fam["parents"][1], "u4"))
+    shift = np.uint64(fam["shift"])
+    v = ((parents[parent] & ~(np.uint64(63) << shift) & ~(np.uint64(15) << np.uint64(52)))
+         | (digit.astype(np.uint64) << shift) | (np.uint64(fam["res"]) << np.uint64(52)))
+    rel, agg = doc["rel"], doc["agg"]
+    cm = np.column_stack([
+        _arr(agg[a], "i4")[parent].astype(np.int64) + np.asarray(rel["t" + a], dtype=np.int64)[digit]
+        + _arr(rel[a], "i1").astype(np.int64) * rel["unit"] for a in ("x", "y")])
+    return [format(int(x), "x") for x in v], cm
+
+
+def decode_criteria(doc: dict) -> np.ndarray:
+    """The page's normalised criteria (rows in id order x criteria)."""
+    cols = []
+    for col in doc["crit"]:
+        if col["t"] == "u16":
+            cols.append(_arr(col["v"], "u2") / 65535)
+        elif col["t"] == "d8":
+            cols.append(_arr(col["d"], "f8")[_arr(col["v"], "u1")])
+        else:
+            x = _arr(col["v"], "f8")
+            cols.append((x - x.min()) / (x.max() - x.min()))
+    return np.column_stack(cols)
+
+
+def test_a_large_study_sends_every_h3_id_exactly_as_parents_and_child_masks(big_map):
+    big, path = big_map
+    doc = whatif_doc(path.read_text(encoding="utf-8"))
+    ids, _ = decode_positions(doc)
+    assert ids == sorted(big.candidates["site_id"].astype(str))
+    res = h3.get_resolution(ids[0])
+    parents = {format(int(p), "x") for p in
+               (_arr(doc["ids"]["fam"]["parents"][0], "u4").astype(np.uint64) << np.uint64(32))
+               | _arr(doc["ids"]["fam"]["parents"][1], "u4")}
+    assert parents == {h3.cell_to_parent(s, res - 2) for s in ids}
+    # about 16 bytes a parent, where full ids were 8 bytes a candidate
+    assert len(json.dumps(doc["ids"])) < 0.1 * 8 * len(ids) * 4 / 3
+
+
+def test_large_study_positions_are_within_half_their_unit_and_the_spacing_test_is_exact(big_map):
+    big, path = big_map
+    doc = whatif_doc(path.read_text(encoding="utf-8"))
+    ids, cm = decode_positions(doc)
+    cands = big.candidates.set_index(big.candidates["site_id"].astype(str)).loc[ids]
+    xy = np.column_stack([cands.geometry.x, cands.geometry.y])
+    origin = np.floor(xy.min(axis=0))
+    unit = doc["rel"]["unit"]
+    assert np.abs(cm - (xy - origin) * 100).max() <= unit / 2 + 1e-6
+    # the page's test (whole centimetres, then the exceptions) is the KD-tree's on every pair near it
+    r, n, flips = doc["spacing"], len(ids), set(doc["flip"])
+    from scipy.spatial import cKDTree
+    pairs = cKDTree(xy).query_pairs(r + 1.0, output_type="ndarray")
+    a, b = pairs.min(axis=1), pairs.max(axis=1)
+    exact = np.hypot(*(xy[a] - xy[b]).T) <= r
+    d = cm[a] - cm[b]
+    page = (d[:, 0] ** 2 + d[:, 1] ** 2) <= doc["spacing_cm2"]
+    page ^= np.isin(a.astype(np.int64) * n + b, list(flips))
+    assert len(pairs) > 1000 and (page == exact).all()
+
+
+@pytest.mark.parametrize("weights", [{}, *SCENARIOS])
+def test_large_study_criteria_rank_as_rescore_does_to_within_their_rounding(big_map, weights):
+    big, path = big_map
+    doc = whatif_doc(path.read_text(encoding="utf-8"))
+    assert doc["rounded"] and all(c["t"] in ("u16", "d8") for c in doc["crit"])
+    study = big.study
+    inputs = rank_inputs(big.candidates, big.layers.own_branches, study.criteria, study.selection)
+    w = {n: study.criteria[n].weight for n in inputs.names} | weights
+    page_norm = np.empty_like(inputs.normalised)
+    page_norm[np.argsort(inputs.tie_order, kind="stable")] = decode_criteria(doc)
+    exact, page = rescore(inputs, w), rescore(inputs, w, normalised=page_norm)
+    assert np.abs(page_norm - inputs.normalised).max() <= 0.5 / 65535 + 1e-12
+    bound = sum(abs(f) for f in _factors(inputs, w)) / 65535
+    for a, b in zip(exact.chosen, page.chosen, strict=True):  # only near-ties may swap
+        assert a == b or abs(exact.scores[a] - exact.scores[b]) <= bound
+    assert list(exact.site_ids) == list(big.rescore(w)["site_id"])

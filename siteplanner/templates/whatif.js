@@ -18,14 +18,19 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
   }
 
   // ---- the criteria, min-max normalised as siteplanner.model.normalise does
-  var norm = D.crit.map(function (s) {
+  var norm = D.crit.map(function (col) {
     var out = new Float64Array(n), q;
-    if (D.enc === 'u16') {
-      var u = b64(s, Uint16Array);
+    if (col.t === 'u16') {
+      var u = b64(col.v, Uint16Array);
       for (q = 0; q < n; q++) { out[q] = u[q] / 65535; }
       return out;
     }
-    var x = b64(s, Float64Array), lo = Infinity, hi = -Infinity;
+    if (col.t === 'd8') {  // an index into the column's own normalised values: exact
+      var idx = b64(col.v, Uint8Array), vals = b64(col.d, Float64Array);
+      for (q = 0; q < n; q++) { out[q] = vals[idx[q]]; }
+      return out;
+    }
+    var x = b64(col.v, Float64Array), lo = Infinity, hi = -Infinity;
     for (q = 0; q < n; q++) { if (x[q] < lo) { lo = x[q]; } if (x[q] > hi) { hi = x[q]; } }
     var span = hi - lo;
     if (!(isFinite(span) && span > 0)) { return out; }
@@ -44,7 +49,35 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
   }
 
   // ---- top K with both spacings (rows are in site-id order: ties go to the lower row)
-  var X = b64(D.x, Int32Array), Y = b64(D.y, Int32Array);
+  // ---- H3 families of a large study: each parent's id and a 64-bit mask of its children
+  //      (rows in id order, a parent's children consecutive in digit order)
+  var parent = null, digit = null, fam = D.ids.fam;
+  if (fam) {
+    var pHi = b64(fam.parents[0], Uint32Array), mHi = b64(fam.masks[0], Uint32Array);
+    var mLo = b64(fam.masks[1], Uint32Array);
+    parent = new Uint32Array(n);
+    digit = new Uint8Array(n);
+    for (var p = 0, row = 0; p < pHi.length; p++) {
+      for (var bit = 0; bit < 64; bit++) {
+        if ((bit < 32 ? mLo[p] >>> bit : mHi[p] >>> (bit - 32)) & 1) {
+          parent[row] = p;
+          digit[row] = bit;
+          row += 1;
+        }
+      }
+    }
+  }
+  var X, Y;
+  if (D.rel) {  // parent centre + the digit's mean offset + the cell's own residual
+    var PX0 = b64(D.agg.x, Int32Array), PY0 = b64(D.agg.y, Int32Array);
+    var RX = b64(D.rel.x, Int8Array), RY = b64(D.rel.y, Int8Array);
+    X = new Float64Array(n);
+    Y = new Float64Array(n);
+    for (i = 0; i < n; i++) {
+      X[i] = PX0[parent[i]] + D.rel.tx[digit[i]] + RX[i] * D.rel.unit;
+      Y[i] = PY0[parent[i]] + D.rel.ty[digit[i]] + RY[i] * D.rel.unit;
+    }
+  } else { X = b64(D.x, Int32Array); Y = b64(D.y, Int32Array); }
   var ownBits = b64(D.own, Uint8Array), nearOwn = new Uint8Array(n);
   for (i = 0; i < n; i++) { nearOwn[i] = (ownBits[i >> 3] >> (i & 7)) & 1; }
   var flips = new Set(D.flip);
@@ -68,13 +101,19 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
 
   // ---- names people read
   var ids = [];
-  if (D.ids.h3) {
-    var hi = b64(D.ids.h3[0], Uint32Array), lo = b64(D.ids.h3[1], Uint32Array);
+  function hex(hi, lo) { return hi.toString(16) + ('0000000' + lo.toString(16)).slice(-8); }
+  if (fam) {
+    var fHi = b64(fam.parents[0], Uint32Array), fLo = b64(fam.parents[1], Uint32Array);
+    var keep = ~(63 << fam.shift), resHi = [];
+    for (i = 0; i < fHi.length; i++) { resHi.push(((fHi[i] & ~(15 << 20)) | (fam.res << 20)) >>> 0); }
     for (i = 0; i < n; i++) {
-      ids.push(hi[i].toString(16) + ('0000000' + lo[i].toString(16)).slice(-8));
+      ids.push(hex(resHi[parent[i]], ((fLo[parent[i]] & keep) | (digit[i] << fam.shift)) >>> 0));
     }
+  } else if (D.ids.h3) {
+    var hi = b64(D.ids.h3[0], Uint32Array), lo = b64(D.ids.h3[1], Uint32Array);
+    for (i = 0; i < n; i++) { ids.push(hex(hi[i], lo[i])); }
   } else { ids = D.ids.list; }
-  var addrIdx = D.addr ? b64(D.addr.idx, Uint32Array) : null;
+  var addrIdx = D.addr ? b64(D.addr.idx, {1: Uint8Array, 2: Uint16Array, 4: Uint32Array}[D.addr.w]) : null;
   function placeName(r) {
     var a = addrIdx ? D.addr.values[addrIdx[r]] : '';
     return a ? a : ids[r];
@@ -160,7 +199,6 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
     }
     timing.cells = {aggregated: false, drawn: drawn};
   }
-  var parent = D.agg ? b64(D.agg.parent, D.agg.wide ? Uint32Array : Uint16Array) : null;
   var PX = D.agg ? b64(D.agg.x, Int32Array) : null, PY = D.agg ? b64(D.agg.y, Int32Array) : null;
   if (D.agg) { map.on('zoomend moveend', drawCells); }
   map.on('overlayadd', function (e) { if (e.layer === cellsGroup) { drawCells(); } });
@@ -258,7 +296,7 @@ function spWhatifStart(map, cellsGroup, sitesGroup) {
     for (var q = 0; q < C; q++) { parts.push('--set criteria.' + D.names[q] + '.weight=' + state.weights[q]); }
     return parts.join(' ');
   }
-  var timing = {first: null, last: null, runs: 0, cells: null};
+  var timing = {first: null, last: null, runs: 0, cells: null, ids: ids, X: X, Y: Y};
   window.spWhatif = timing;
   function rerank() {
     var t0 = performance.now();
