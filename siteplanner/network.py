@@ -39,6 +39,8 @@ from scipy.spatial import cKDTree
 
 from siteplanner._chains import ChainContraction, min_duplicates
 from siteplanner._errors import CRSError, InputError
+from siteplanner._isochrones import catchment_polygons, reached_segments
+from siteplanner._street_edges import check_positive, edge_arrays
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -136,7 +138,7 @@ class WalkGraph:
         self.edge_length = np.asarray(edge_length, dtype=np.float64)
         self.edge_geometry = np.asarray(edge_geometry, dtype=object)
         self.crs = crs
-        self.speed_kmh = _check_positive(speed_kmh, "speed_kmh", "km/h, e.g. 4.8")
+        self.speed_kmh = check_positive(speed_kmh, "speed_kmh", "km/h, e.g. 4.8")
         n = len(self.node_ids)
         if n == 0:
             msg = "street network: no nodes; check the study area and the streets layer"
@@ -182,63 +184,13 @@ class WalkGraph:
         speed_kmh
             Walking speed.
         """
-        _check_projected(nodes, "street nodes")
-        _check_projected(edges, "streets")
-        if not nodes.crs.equals(edges.crs):
-            msg = (
-                f"streets CRS {edges.crs.to_string()} differs from street nodes CRS "
-                f"{nodes.crs.to_string()}; convert both to the study CRS"
-            )
-            raise CRSError(msg)
-        if {"u", "v"} - set(edges.columns) and {"u", "v"} <= set(edges.index.names):
-            edges = edges.reset_index()
-        missing = sorted({"u", "v", "length"} - set(edges.columns))
-        if missing:
-            msg = f"streets: missing column(s) {missing}; edges need u, v (node ids) and length (m)"
-            raise InputError(msg)
-        node_geom = nodes.geometry.values
-        if len(nodes) and not (shapely.get_type_id(node_geom) == 0).all():
-            msg = "street nodes: every geometry must be a Point"
-            raise InputError(msg)
-        if nodes.index.has_duplicates:
-            msg = "street nodes: the index (node id) has duplicates; drop them first"
-            raise InputError(msg)
-        node_ids = nodes.index.to_numpy()
-        xy = shapely.get_coordinates(node_geom)
-        u_pos = nodes.index.get_indexer(edges["u"])
-        v_pos = nodes.index.get_indexer(edges["v"])
-        unknown = (u_pos < 0) | (v_pos < 0)
-        if unknown.any():
-            msg = (
-                f"streets: {int(unknown.sum())} of {len(edges)} edges name nodes missing from "
-                "street nodes; take nodes and edges from the same network extract"
-            )
-            raise InputError(msg)
-        length = pd.to_numeric(edges["length"], errors="coerce").to_numpy(dtype=np.float64)
-        if not (np.isfinite(length) & (length >= 0)).all():
-            msg = "streets: column 'length' must hold finite metres >= 0"
-            raise InputError(msg)
-        geom = np.asarray(edges.geometry.values, dtype=object)
-        straight = shapely.linestrings(
-            np.stack([xy[u_pos], xy[v_pos]], axis=1).reshape(-1, 2),
-            indices=np.repeat(np.arange(len(u_pos)), 2),
-        )
-        absent = shapely.is_missing(geom) | shapely.is_empty(geom)
-        geom = np.where(absent, straight, geom)
-        if not (shapely.get_type_id(geom) == 1).all():
-            msg = "streets: every geometry must be a LineString; explode MultiLineStrings first"
-            raise InputError(msg)
-        keep = u_pos != v_pos  # a self-loop never shortens a walk
-        u_pos, v_pos, length, geom = u_pos[keep], v_pos[keep], length[keep], geom[keep]
-        u_pos, v_pos, length, geom = _dedupe_undirected(u_pos, v_pos, length, geom)
-        geom = _orient(geom, xy[u_pos], xy[v_pos])
-        graph = cls(
-            node_ids, xy, u_pos, v_pos, length, geom, crs=nodes.crs, speed_kmh=speed_kmh
-        )
+        arr = edge_arrays(nodes, edges)
+        graph = cls(arr.node_ids, arr.xy, arr.u, arr.v, arr.length, arr.geometry, crs=nodes.crs,
+                    speed_kmh=speed_kmh)
         log.info(
             "walk graph: %d nodes, %d edges, %d components (largest holds %.1f%% of nodes)",
             graph.n_nodes,
-            len(length),
+            len(arr.length),
             graph.n_components,
             100 * graph.in_largest.mean(),
         )
@@ -370,7 +322,7 @@ class WalkGraph:
             stored entry is farther than the cutoff or unreachable. Do not call
             ``eliminate_zeros`` on it.
         """
-        cutoff = _check_positive(cutoff_min, "cutoff_min", "minutes, e.g. 10")
+        cutoff = check_positive(cutoff_min, "cutoff_min", "minutes, e.g. 10")
         o_pos, o_off = self._resolve(origins, "origins")
         if targets is None:
             t_pos, t_off = np.arange(self.n_nodes), np.zeros(self.n_nodes)
@@ -526,7 +478,37 @@ class WalkGraph:
         if budgets.size == 0 or not (np.isfinite(budgets) & (budgets > 0)).all():
             msg = f"isochrone minutes {list(budgets)}: give one or more positive times"
             raise InputError(msg)
-        buffer_m = _check_positive(buffer_m, "buffer_m", "metres, e.g. 25")
+        buffer_m = check_positive(buffer_m, "buffer_m", "metres, e.g. 25")
+        o_pos, o_off, o_xy, label_arr = self._labelled_origins(origins, labels)
+        budgets_m = budgets * self.metres_per_minute
+        n_b = len(budgets_m)
+        parts: list[np.ndarray] = [np.empty(0, dtype=object)]
+        groups: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+        edges = {"edge_u": self.edge_u, "edge_v": self.edge_v, "edge_length": self.edge_length,
+                 "edge_geometry": self.edge_geometry}
+        width = max(self.n_nodes, 6 * len(self.edge_length))  # ~6 float arrays of rows x edges
+        for start, dist in self._dijkstra_chunks(o_pos, o_off, budgets_m.max(),
+                                                 np.arange(self.n_nodes), width=width):
+            left = budgets_m[None, :] - o_off[start : start + len(dist), None]
+            for b in range(n_b):
+                geoms, rows = reached_segments(dist, left[:, b], **edges)
+                parts.append(geoms)
+                groups.append((rows + start) * n_b + b)
+        polygons = catchment_polygons(
+            np.concatenate(parts), np.concatenate(groups), origin_xy=o_xy,
+            node_xy=self.xy[o_pos], offset_m=o_off, budgets_m=budgets_m, buffer_m=buffer_m)
+        origin_of = np.repeat(np.arange(len(o_pos)), n_b)
+        return gpd.GeoDataFrame(
+            {"origin": label_arr[origin_of], "minutes": np.tile(budgets, len(o_pos))},
+            geometry=polygons,
+            crs=self.crs,
+        )
+
+    # --------------------------------------------------------------- helpers
+    def _labelled_origins(
+        self, origins: Origins, labels: Sequence[Any] | pd.Index | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Snapped positions, snap metres, coordinates and labels of the isochrones' origins."""
         o_pos, o_off = self._resolve(origins, "origins")
         if isinstance(origins, gpd.GeoSeries | gpd.GeoDataFrame):
             o_xy = self._point_xy(origins, "origins")
@@ -538,68 +520,7 @@ class WalkGraph:
         if len(labels) != len(o_pos):
             msg = f"isochrone labels: {len(labels)} labels for {len(o_pos)} origins"
             raise InputError(msg)
-        budgets_m = budgets * self.metres_per_minute
-        n_b = len(budgets_m)
-        parts: list[np.ndarray] = []
-        groups: list[np.ndarray] = []
-        every_node = np.arange(self.n_nodes)
-        # _reached_segments holds ~6 float arrays of rows x edges per chunk.
-        width = max(self.n_nodes, 6 * len(self.edge_length))
-        for start, dist in self._dijkstra_chunks(
-            o_pos, o_off, budgets_m.max(), every_node, width=width
-        ):
-            left = budgets_m[None, :] - o_off[start : start + len(dist), None]
-            for b in range(n_b):
-                geoms, rows = self._reached_segments(dist, left[:, b])
-                parts.append(geoms)
-                groups.append((rows + start) * n_b + b)
-        # The origin itself, and its walk to the street, belongs to every catchment.
-        n_groups = len(o_pos) * n_b
-        origin_of = np.arange(n_groups) // n_b
-        left_at_node = budgets_m[np.arange(n_groups) % n_b] - o_off[origin_of]
-        walk_in = (left_at_node >= 0) & (o_off[origin_of] > 0)
-        stub_xy = np.stack([o_xy[origin_of], self.xy[o_pos][origin_of]], axis=1)
-        parts.append(
-            shapely.linestrings(
-                stub_xy[walk_in].reshape(-1, 2), indices=np.repeat(np.arange(walk_in.sum()), 2)
-            )
-        )
-        groups.append(np.flatnonzero(walk_in))
-        polygons = _buffered_union(
-            np.concatenate(parts),
-            np.concatenate(groups),
-            shapely.points(o_xy[origin_of]),
-            buffer_m=buffer_m,
-        )
-        label_arr = np.asarray(labels, dtype=object)
-        return gpd.GeoDataFrame(
-            {"origin": label_arr[origin_of], "minutes": np.tile(budgets, len(o_pos))},
-            geometry=polygons,
-            crs=self.crs,
-        )
-
-    # --------------------------------------------------------------- helpers
-    def _reached_segments(
-        self, dist: np.ndarray, left: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Edge pieces walkable with ``left[i]`` metres from origin row ``i``."""
-        length = self.edge_length[None, :]
-        a = left[:, None] - dist[:, self.edge_u]  # metres still to walk on arriving at u
-        b = left[:, None] - dist[:, self.edge_v]
-        full = (a >= length) | (b >= length) | ((a > 0) & (b > 0) & (a + b >= length))
-        from_u = ~full & (a > 0)
-        from_v = ~full & (b > 0)
-        safe = np.where(length > 0, length, 1.0)
-        r_full, e_full = np.nonzero(full)
-        r_u, e_u = np.nonzero(from_u)
-        r_v, e_v = np.nonzero(from_v)
-        cut = _substrings(
-            self.edge_geometry[np.r_[e_u, e_v]],
-            np.r_[np.zeros(len(e_u)), 1.0 - b[r_v, e_v] / safe[0, e_v]],
-            np.r_[a[r_u, e_u] / safe[0, e_u], np.ones(len(e_v))],
-        )
-        geoms = np.concatenate([self.edge_geometry[e_full], cut])
-        return geoms, np.r_[r_full, r_u, r_v]
+        return o_pos, o_off, o_xy, np.asarray(labels, dtype=object)
 
     def _dijkstra_chunks(
         self,
@@ -666,89 +587,3 @@ class WalkGraph:
             )
             raise InputError(msg)
         return shapely.get_coordinates(values)
-
-
-def _check_positive(value: float, name: str, unit: str) -> float:
-    out = float(value)
-    if not (math.isfinite(out) and out > 0):
-        msg = f"{name}={value!r}: must be a positive number of {unit}"
-        raise InputError(msg)
-    return out
-
-
-def _check_projected(gdf: gpd.GeoDataFrame, name: str) -> None:
-    if gdf.crs is None:
-        msg = f"{name}: no CRS; set one and project to a metric CRS (estimate_utm_crs())"
-        raise CRSError(msg)
-    if not gdf.crs.is_projected:
-        msg = (
-            f"{name}: CRS {gdf.crs.to_string()} is geographic; project to metres with "
-            ".to_crs(gdf.estimate_utm_crs())"
-        )
-        raise CRSError(msg)
-
-
-def _dedupe_undirected(
-    u: np.ndarray, v: np.ndarray, length: np.ndarray, geom: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Drop the reverse twin of each edge (osmnx stores walking edges both ways)."""
-    lo, hi = np.minimum(u, v), np.maximum(u, v)
-    key = pd.DataFrame({"lo": lo, "hi": hi, "mm": np.round(length * 1000).astype(np.int64)})
-    keep = ~key.duplicated().to_numpy()
-    return u[keep], v[keep], length[keep], geom[keep]
-
-
-def _orient(geom: np.ndarray, u_xy: np.ndarray, v_xy: np.ndarray) -> np.ndarray:
-    """Reverse the LineStrings that run v -> u."""
-    first = shapely.get_coordinates(shapely.get_point(geom, 0))
-    backwards = np.hypot(*(first - v_xy).T) < np.hypot(*(first - u_xy).T)
-    return np.where(backwards, shapely.reverse(geom), geom)
-
-
-def _buffered_union(
-    lines: np.ndarray, group: np.ndarray, seeds: np.ndarray, *, buffer_m: float
-) -> np.ndarray:
-    """Per group: the union of ``buffer_m`` around its lines and around its seed point."""
-    n_groups = len(seeds)
-    # GEOS buffers one MultiLineString of thousands of short segments far slower
-    # than it unions their separate buffers, so merge chains, buffer, then union.
-    with_lines, dense = np.unique(group, return_inverse=True)
-    pieces, which = np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
-    if len(lines):
-        order = np.argsort(dense, kind="stable")
-        merged = shapely.line_merge(shapely.multilinestrings(lines[order], indices=dense[order]))
-        pieces, which = shapely.get_parts(merged, return_index=True)
-    # 4 segments per quarter circle: the arcs sit < 0.5 m inside a 25 m buffer's
-    # true circle, and the union that dominates the cost runs a third faster.
-    polys = shapely.buffer(np.concatenate([pieces, seeds]), buffer_m, quad_segs=4)
-    owner = np.concatenate([with_lines[which], np.arange(n_groups)])
-    order = np.argsort(owner, kind="stable")
-    owner = owner[order]
-    counts = np.bincount(owner, minlength=n_groups)
-    slot = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-    table = np.full((n_groups, counts.max()), None, dtype=object)
-    table[owner, slot] = polys[order]
-    return shapely.union_all(table, axis=1)
-
-
-def _substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Vectorised ``shapely.ops.substring`` for fractions ``start < end`` of each line."""
-    if len(lines) == 0:
-        return np.empty(0, dtype=object)
-    coords, which = shapely.get_coordinates(lines, return_index=True)
-    step = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
-    first = np.r_[True, which[1:] != which[:-1]]
-    step[first] = 0.0
-    cum = np.cumsum(step)
-    cum -= np.repeat(cum[first], np.bincount(which, minlength=len(lines)))
-    total = shapely.length(lines)
-    frac = cum / np.where(total > 0, total, 1.0)[which]
-    inner = (frac > start[which]) & (frac < end[which])
-    a = shapely.get_coordinates(shapely.line_interpolate_point(lines, start, normalized=True))
-    b = shapely.get_coordinates(shapely.line_interpolate_point(lines, end, normalized=True))
-    idx = np.arange(len(lines))
-    xy = np.concatenate([a, coords[inner], b])
-    owner = np.concatenate([idx, which[inner], idx])
-    key = np.concatenate([np.full(len(lines), -1.0), frac[inner], np.full(len(lines), 2.0)])
-    order = np.lexsort((key, owner))
-    return shapely.linestrings(xy[order], indices=owner[order])
