@@ -29,14 +29,14 @@ would not have been chosen, so it deserves a second look before a lease.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
@@ -44,8 +44,7 @@ from siteplanner._errors import InputError
 from siteplanner.config import Criterion, SelectionSettings
 from siteplanner.learned import LearnedScores
 from siteplanner.model import normalise
-from siteplanner.rescore import rank_inputs, rescore
-from siteplanner.selection import select_top
+from siteplanner.rescore import RankInputs, rank_inputs, rescore, top_k
 
 log = logging.getLogger(__name__)
 
@@ -100,21 +99,39 @@ def _select_counts(scores: np.ndarray, candidates: gpd.GeoDataFrame, own_branche
     site, so each draw runs it on the best-scoring prefix only (every
     candidate scoring at least the prefix's last): when K sites are chosen
     within the prefix, the full run would choose exactly them. A prefix that
-    runs out first is widened until it does, or holds every candidate.
+    runs out first is widened until it does, or holds every candidate. The
+    rule is :func:`siteplanner.rescore.top_k` (the arithmetic of
+    :func:`siteplanner.selection.select_top`), on points, own-branch blocks
+    and the site-id tie order found once for all the draws.
     """
     n = len(candidates)
     hits = np.zeros(n)
-    with warnings.catch_warnings():
-        # "only n of k sites fit" is said once by the main run, not once per draw.
-        warnings.simplefilter("ignore", UserWarning)
-        for d in range(scores.shape[1]):  # one pass of the spacing rule per draw
-            if d % 10 == 0 or d == scores.shape[1] - 1:
-                log.info("stability: draw %d of %d", d + 1, scores.shape[1],
-                         extra={"progress": (d + 1, scores.shape[1])})
-            hits[_chosen_in_prefix(scores[:, d], candidates, own_branches, k=k,
-                                   min_spacing_m=min_spacing_m,
-                                   min_distance_to_own_m=min_distance_to_own_m)] += 1
+    fixed = _spacing_rule(candidates, own_branches, k=k, min_spacing_m=min_spacing_m,
+                          min_distance_to_own_m=min_distance_to_own_m)
+    for d in range(scores.shape[1]):  # one pass of the spacing rule per draw
+        if d % 10 == 0 or d == scores.shape[1] - 1:
+            log.info("stability: draw %d of %d", d + 1, scores.shape[1],
+                     extra={"progress": (d + 1, scores.shape[1])})
+        hits[_chosen_in_prefix(scores[:, d], fixed)] += 1
     return hits
+
+
+def _spacing_rule(candidates: gpd.GeoDataFrame, own_branches: gpd.GeoDataFrame, *, k: int,
+                  min_spacing_m: float, min_distance_to_own_m: float) -> RankInputs:
+    """What the spacing rule needs besides the scores, as :func:`siteplanner.rescore.rank_inputs`
+    finds it: the points, which lie too close to an own branch, and the site-id tie order."""
+    xy = np.column_stack([candidates.geometry.x.to_numpy(), candidates.geometry.y.to_numpy()])
+    near_own = np.zeros(len(candidates), dtype=bool)
+    if len(own_branches):
+        own_xy = np.column_stack([own_branches.geometry.x, own_branches.geometry.y])
+        near_own = cKDTree(own_xy).query(xy)[0] < min_distance_to_own_m
+    ids = candidates.index.astype(str).to_numpy()  # select_top breaks ties by the id as text
+    tie_order = np.empty(len(ids), dtype=np.int64)
+    tie_order[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    return RankInputs(names=(), signs=np.zeros(0), raw=np.zeros((len(ids), 0)), site_ids=ids,
+                      tie_order=tie_order, xy=xy, near_own=near_own, k=k,
+                      min_spacing_m=float(min_spacing_m),
+                      min_distance_to_own_m=float(min_distance_to_own_m))
 
 
 #: The first prefix a draw's spacing rule runs on: this many candidates per site asked for,
@@ -123,11 +140,9 @@ PREFIX_PER_SITE = 64
 PREFIX_MIN = 2_000
 
 
-def _chosen_in_prefix(score: np.ndarray, candidates: gpd.GeoDataFrame,
-                      own_branches: gpd.GeoDataFrame, *, k: int, min_spacing_m: float,
-                      min_distance_to_own_m: float) -> np.ndarray:
+def _chosen_in_prefix(score: np.ndarray, fixed: RankInputs) -> np.ndarray:
     """Positions of the sites :func:`select_top` chooses for ``score``, found on a prefix."""
-    n = len(score)
+    n, k = len(score), fixed.k
     m = min(n, max(PREFIX_PER_SITE * k, PREFIX_MIN))
     while True:
         if m < n:
@@ -135,12 +150,11 @@ def _chosen_in_prefix(score: np.ndarray, candidates: gpd.GeoDataFrame,
             pos = np.flatnonzero(score >= cut)  # ties at the cut all come in: a true prefix
         else:
             pos = np.arange(n)
-        frame = gpd.GeoDataFrame({"score": score[pos]}, geometry=candidates.geometry.values[pos],
-                                 index=candidates.index[pos], crs=candidates.crs)
-        ranked = select_top(frame, own_branches, k=k, min_spacing_m=min_spacing_m,
-                            min_distance_to_own_m=min_distance_to_own_m)
-        chosen = ranked["rank"].notna().to_numpy()
-        if chosen.sum() >= k or len(pos) == n:
+        prefix = replace(fixed, raw=fixed.raw[pos], site_ids=fixed.site_ids[pos],
+                         tie_order=fixed.tie_order[pos], xy=fixed.xy[pos],
+                         near_own=fixed.near_own[pos])
+        chosen = top_k(prefix, score[pos])
+        if len(chosen) >= k or len(pos) == n:
             return pos[chosen]
         m = min(n, m * 4)
 
