@@ -432,29 +432,41 @@ def _agglomerative_seeds(xy: np.ndarray, graph: sparse.csr_matrix, weights: np.n
     return np.sort(np.asarray(seeds, dtype=int))
 
 
-def _nearest_seed(graph: sparse.csr_matrix, nodes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+class _SeedSearch:
     """For every cell, the seed minimising graph distance + offset (index into ``nodes``).
 
     One Dijkstra from a virtual source joined to each seed by an edge of its
-    offset, so memory stays O(cells) however many seeds there are.
+    offset, so memory stays O(cells) however many seeds there are. The graph
+    with the source is built once; each round only rewrites the source's
+    edge weights in place.
     """
-    n, s = graph.shape[0], len(nodes)
-    # Edge weights must be > 0 for csgraph to see an edge.
-    extra = sparse.csr_matrix((offsets + 1e-6, (np.full(s, n), nodes)), shape=(n + 1, n + 1))
-    big = sparse.bmat([[graph, None], [None, sparse.csr_matrix((1, 1))]]).tocsr() + extra
-    _, pred = dijkstra(big, directed=True, indices=n, return_predecessors=True)
-    pred = pred[:n]
-    root = np.where(pred == n, np.arange(n), pred)
-    while True:  # pointer jumping: halves every path per pass, about log2(depth) passes
-        nxt = root[root]
-        if np.array_equal(nxt, root):
-            break
-        root = nxt
-    which = np.full(n, -1)
-    which[nodes] = np.arange(s)
-    labels = which[root]
-    labels[nodes] = np.arange(s)
-    return labels
+
+    def __init__(self, graph: sparse.csr_matrix, nodes: np.ndarray) -> None:
+        n, s = graph.shape[0], len(nodes)
+        # Edge weights must be > 0 for csgraph to see an edge.
+        extra = sparse.csr_matrix((np.full(s, 1e-6), (np.full(s, n), nodes)), shape=(n + 1, n + 1))
+        self.big = sparse.bmat([[graph, None], [None, sparse.csr_matrix((1, 1))]]).tocsr() + extra
+        start = self.big.indptr[n]
+        self.source_edges = start + np.searchsorted(self.big.indices[start:self.big.indptr[n + 1]],
+                                                    nodes)
+        self.nodes = nodes
+
+    def __call__(self, offsets: np.ndarray) -> np.ndarray:
+        n, s, nodes = self.big.shape[0] - 1, len(self.nodes), self.nodes
+        self.big.data[self.source_edges] = offsets + 1e-6
+        _, pred = dijkstra(self.big, directed=True, indices=n, return_predecessors=True)
+        pred = pred[:n]
+        root = np.where(pred == n, np.arange(n), pred)
+        while True:  # pointer jumping: halves every path per pass, about log2(depth) passes
+            nxt = root[root]
+            if np.array_equal(nxt, root):
+                break
+            root = nxt
+        which = np.full(n, -1)
+        which[nodes] = np.arange(s)
+        labels = which[root]
+        labels[nodes] = np.arange(s)
+        return labels
 
 
 def _balance(graph: sparse.csr_matrix, weights: np.ndarray, nodes: np.ndarray, *, max_iter: int,
@@ -469,8 +481,9 @@ def _balance(graph: sparse.csr_matrix, weights: np.ndarray, nodes: np.ndarray, *
     offsets = np.zeros(s)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     plain = 1.0
+    nearest_seed = _SeedSearch(graph, nodes)
     for it in range(max_iter):  # each round is one Dijkstra over the cells
-        labels = _nearest_seed(graph, nodes, offsets)
+        labels = nearest_seed(offsets)
         load = np.bincount(labels, weights=weights, minlength=s)
         dev = float(np.max(np.abs(load / target - 1.0)))
         if it == 0:
