@@ -153,7 +153,8 @@ def _districts(geoms: np.ndarray, boundaries: gpd.GeoDataFrame, places: gpd.GeoD
             ok = np.ones(len(idx[0]), dtype=bool)
         place_name[idx[0][ok]] = near[ok]
     both = pd.DataFrame({"p": place_name, "u": unit_name})
-    first_unit = both["u"].str.split(", ").str[0]
+    # the unit's own name, split once per distinct name (a country's sites share a few hundred)
+    first_unit = both["u"].map({u: u.split(", ")[0] for u in set(unit_name[both["u"].notna()])})
     joined = np.where(both["p"].notna() & both["u"].notna() & (both["p"] != first_unit),
                       both["p"].astype(str) + ", " + both["u"].astype(str),
                       both["u"].where(both["u"].notna(), both["p"]))

@@ -180,7 +180,7 @@ def _compute_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataF
     # sort as their hex strings do (one resolution: one length).
     ids = np.sort(h3_int.geo_to_cells(shapely.geometry.mapping(shapely.convex_hull(wgs)),
                                       resolution))
-    latlng = np.array([h3_int.cell_to_latlng(c) for c in ids], dtype=float).reshape(-1, 2)
+    latlng = np.array(list(map(h3_int.cell_to_latlng, ids.tolist())), dtype=float).reshape(-1, 2)
     shapely.prepare(wgs)
     inside = shapely.contains_xy(wgs, latlng[:, 1], latlng[:, 0])
     ids, latlng = ids[inside], latlng[inside]
@@ -188,7 +188,7 @@ def _compute_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataF
         msg = (f"the study area holds no H3 cell centre at resolution {resolution}; "
                "raise candidates.h3_resolution or give a larger area")
         raise InputError(msg)
-    cells = np.array([h3.int_to_str(int(c)) for c in ids], dtype=object)
+    cells = np.array([f"{c:x}" for c in ids.tolist()], dtype=object)  # as h3.int_to_str writes it
     x, y = Transformer.from_crs(4326, area.crs, always_xy=True).transform(latlng[:, 1], latlng[:, 0])
     gdf = gpd.GeoDataFrame({"site_id": cells}, geometry=gpd.points_from_xy(x, y), crs=area.crs)
     return gdf.set_index("site_id", drop=False)
@@ -198,7 +198,7 @@ def with_cells(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Add each H3 candidate's cell polygon as ``cell`` (built only for the cells kept)."""
     from pyproj import Transformer
 
-    rings = [h3.cell_to_boundary(c) for c in gdf["site_id"]]
+    rings = list(map(h3.cell_to_boundary, gdf["site_id"].tolist()))
     to_crs = Transformer.from_crs(4326, gdf.crs, always_xy=True)
     polys = np.empty(len(rings), dtype=object)
     sizes = np.fromiter((len(r) for r in rings), dtype=int, count=len(rings))
