@@ -27,12 +27,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
-from folium.plugins import HeatMap
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from folium.template import Template as FoliumTemplate
 from folium.utilities import JsCode
 from jinja2 import Template
-from matplotlib import colormaps
-from matplotlib.colors import to_hex
 
 from siteplanner._assets import (
     heat_js,
@@ -49,7 +48,6 @@ from siteplanner._display import (
     IMPACT_FIELDS,
     MODE_COLOURS,
     OWN_COLOUR,
-    SCORE_CMAP,
     SITE_COLOUR,
     criteria_of,
     format_value,
@@ -66,9 +64,19 @@ from siteplanner._map_budget import (
 )
 from siteplanner._whatif import whatif_data, whatif_json
 
-__all__ = ["ATTRIBUTION", "build_map", "escape", "floorplan_links", "write_map"]
+__all__ = ["ATTRIBUTION", "SCORE_RAMP", "ZONE_FILLS", "build_map", "escape", "floorplan_links", "write_map"]
 
 ATTRIBUTION = "© OpenStreetMap contributors"
+#: The score ramp of the candidate cells: matplotlib's ``YlGnBu`` (ColorBrewer's yellow-green-blue,
+#: colorbrewer2.org, Cynthia Brewer) at ``0.12 + 0.88 t`` for eleven even ``t`` from 0 to 1, as
+#: ``matplotlib.colors.to_hex`` writes it (its palest end left out so a low score still shows
+#: on the tiles). Listed, so writing a map imports no matplotlib; ``SCORE_CMAP`` names the
+#: colormap, and tests/test_map.py checks the list against matplotlib.
+SCORE_RAMP = ("#eef8b3", "#d4eeb3", "#aedfb6", "#7acbbc", "#50bbc2", "#2fa4c2", "#1e88bc",
+              "#2163aa", "#24459c", "#1c2d81", "#081d58")
+#: The fills of zone layers (clusters, territories) in turn: matplotlib's ``tab10`` (Tableau 10).
+ZONE_FILLS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+              "#7f7f7f", "#bcbd22", "#17becf")
 _ATTRIBUTION_HTML = ('&copy; <a href="https://www.openstreetmap.org/copyright">'
                      "OpenStreetMap</a> contributors")
 _JS_ENTITIES = {"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"}
@@ -304,16 +312,60 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> fo
              f"<small>OSM data {escape(data_date[:10])} &middot; foot traffic: "
              f"{'measured counts' if result.foot_traffic_measured else 'OSM proxy'}"
              f" &middot; {escape(ATTRIBUTION)}</small></div>")
-    ramp = [to_hex(colormaps[SCORE_CMAP](0.12 + 0.88 * t)) for t in np.linspace(0, 1, 11)]
+    ramp = list(SCORE_RAMP)
     data = whatif_data(result, popups=_site_popups(result, dict(floorplans or {})), ramp=ramp)
     root = m.get_root()
-    root.html.add_child(folium.Element(  # type: ignore[attr-defined]
+    root.html.add_child(_Html(  # type: ignore[attr-defined]
         title + _legend(legend, ramp if len(result.candidates) else None, heat)
         + _whatif_panel(result, data)
         + f"<script type='application/json' id='sp-whatif-data'>{whatif_json(data)}</script>"))
     _Script(whatif_js() + f"\nspWhatifStart({m.get_name()}, {cells.get_name()}, "
             f"{sites.get_name()});\n").add_to(m)
     return m
+
+
+class _Html(Element):
+    """Markup that goes into the page as it is, never read as a jinja template.
+
+    ``folium.Element(markup)`` compiles its text as a template, which for the
+    what-if panel with its data (a country's candidates) cost a quarter of a
+    second of lexing; the text is the same but for the one trailing newline
+    jinja drops, which is dropped here too.
+    """
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self._name = "SpHtml"
+        self.markup = markup.removesuffix("\n")
+
+    def render(self, **kwargs: Any) -> str:
+        """The markup itself."""
+        return self.markup
+
+
+class _Heat(Layer):
+    """A Leaflet.heat layer (the script is inlined in the page's head) of ``[lat, lon, weight]`` rows.
+
+    The layer ``folium.plugins.HeatMap`` draws, without importing ``folium.plugins``
+    (every plugin's templates, a quarter of a second of a country run) or checking
+    each point in Python: the rows here are finite, rounded coordinates already.
+    ``options`` are Leaflet.heat's, in snake case (``min_opacity`` is ``minOpacity``).
+    """
+
+    _template = FoliumTemplate(
+        "{% macro script(this, kwargs) %}\n"
+        "    var {{ this.get_name() }} = L.heatLayer(\n"
+        "        {{ this.data|tojson }},\n"
+        "        {{ this.options|tojavascript }}\n"
+        "    );\n"
+        "{% endmacro %}")
+
+    def __init__(self, data: list[list[float]], *, name: str, show: bool,
+                 options: dict[str, Any]) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "HeatMap"
+        self.data = data
+        self.options = options
 
 
 class _Script(MacroElement):
@@ -390,10 +442,10 @@ def _base_map(result: Any) -> folium.Map:
     m.default_js, m.default_css = [], []
     root = m.get_root()
     root.title = escape(f"{result.study.display_name}: top {len(result.selected)} sites")  # type: ignore[attr-defined]
-    root.header.add_child(folium.Element(  # type: ignore[attr-defined]
+    root.header.add_child(_Html(  # type: ignore[attr-defined]
         inline_style(leaflet_css() + _CSS + whatif_css())), name="sp_css")  # type: ignore[attr-defined]
-    root.header.add_child(folium.Element(inline_script(leaflet_js())), name="sp_leaflet")  # type: ignore[attr-defined]
-    root.header.add_child(folium.Element(inline_script(heat_js())), name="sp_heat")  # type: ignore[attr-defined]
+    root.header.add_child(_Html(inline_script(leaflet_js())), name="sp_leaflet")  # type: ignore[attr-defined]
+    root.header.add_child(_Html(inline_script(heat_js())), name="sp_heat")  # type: ignore[attr-defined]
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION_HTML, name="OpenStreetMap tiles (online)",
                      max_zoom=19).add_to(m)
     m.fit_bounds([[s, w], [n, e]])
@@ -426,10 +478,9 @@ def _foot_traffic_layers(result: Any, m: folium.Map, legend: list[tuple[str, Any
     label = "Foot traffic: " + ("measured counts" if measured else "OSM proxy (shops, stops)")
     if cell is not None:
         label += f", summed on a {cell:,.0f} m grid"
-    heat = HeatMap(data.tolist(), name=escape(label), show=False, radius=22, blur=18,
-                   min_opacity=0.25, gradient=HEAT_GRADIENT)
-    heat.default_js = []
-    heat.add_to(m)
+    _Heat(data.tolist(), name=escape(label), show=False, options={
+        "min_opacity": 0.25, "max_zoom": 18, "radius": 22, "blur": 18, "gradient": HEAT_GRADIENT,
+    }).add_to(m)
     if measured:
         names = _label_column(pts, ["name", "label", "id"])
         tips = [f"{nm + ': ' if nm else ''}{c:,.0f} counted" for nm, c in
@@ -518,8 +569,7 @@ def _zones_layer(gdf: gpd.GeoDataFrame, name: str, colour: str) -> tuple[folium.
         parts += [f"{c.replace('_', ' ')} {format_value(gdf[c].iloc[i])}" for c in numeric
                   if pd.notna(gdf[c].iloc[i])]
         tips.append(" · ".join(parts))
-    palette = colormaps["tab10"]
-    fills = [to_hex(palette(i % 10)) for i in range(min(len(gdf), 10))]
+    fills = list(ZONE_FILLS[:min(len(gdf), 10)])
     styles = [{"fillColor": fills[i % 10]} for i in range(len(gdf))]
     return folium.GeoJson(_features(gdf, {"tip": tips, "style": styles}), name=escape(name),
                           show=False, on_each_feature=_ON_EACH_FEATURE, color=colour, weight=1.5,

@@ -217,3 +217,26 @@ def test_figures_read_naturally():
     assert format_value(62) == "62" and format_value(5559) == "5,559"
     assert format_value(1520.4) == "1,520" and format_value(0.41, "share") == "41%"
     assert format_value(float("nan")) == "–" and format_value(2.345) == "2.35"
+
+
+def test_the_listed_colour_ramps_are_matplotlibs():
+    """The map lists its colours so writing it needs no matplotlib; they must stay matplotlib's."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    from siteplanner._display import SCORE_CMAP
+    from siteplanner.maps import SCORE_RAMP, ZONE_FILLS
+
+    cmap = colormaps[SCORE_CMAP]
+    assert list(SCORE_RAMP) == [to_hex(cmap(0.12 + 0.88 * t)) for t in np.linspace(0, 1, 11)]
+    assert list(ZONE_FILLS) == [to_hex(colormaps["tab10"](i)) for i in range(10)]
+
+
+def test_writing_a_map_imports_no_matplotlib():
+    """matplotlib costs a country run a third of a second to import; the map needs none of it."""
+    import subprocess
+    import sys
+
+    code = "import sys, siteplanner.maps; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
