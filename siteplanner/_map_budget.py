@@ -114,6 +114,10 @@ def _lines(geoms: np.ndarray, tolerance: float) -> np.ndarray:
                                                                tolerance))], dtype=object)
 
 
+def _vertices(lines: np.ndarray) -> int:
+    return int(shapely.get_num_coordinates(lines).sum()) if len(lines) else 0
+
+
 def _single_parts(geoms: np.ndarray) -> np.ndarray:
     """``shapely.get_parts(geoms)``, without copying a network's segments when each is one
     line already (a street graph's edges are: the copy was a fifth of the street layer)."""
@@ -146,14 +150,21 @@ def street_lines(streets: gpd.GeoDataFrame, *,
     if "highway" not in streets or int(shapely.get_num_coordinates(geoms).sum()) <= budget:
         return _lines(geoms, tolerance), None
     group = _group_of(streets["highway"])
-    per_group = [_lines(geoms[group == g], tolerance) for g in range(len(DROP_ORDER) + 1)]
-    counts = [int(shapely.get_num_coordinates(p).sum()) if len(p) else 0 for p in per_group]
+    # Groups are merged from the main roads down, each only while what is kept fits: the
+    # minor classes that never fit (a country's footways) are never merged, nor held.
     keep_from = len(DROP_ORDER)  # the main roads are always drawn
-    while keep_from > 0 and sum(counts[keep_from - 1:]) <= budget:
+    kept_groups = [_lines(geoms[group == keep_from], tolerance)]
+    used = _vertices(kept_groups[0])
+    while keep_from > 0:
+        nxt = _lines(geoms[group == keep_from - 1], tolerance)
+        used += _vertices(nxt)
+        if used > budget:
+            break
+        kept_groups.append(nxt)
         keep_from -= 1
     if keep_from == 0:
         return _lines(geoms, tolerance), None
-    kept = [p[0] for p in per_group[keep_from:] if len(p)]
+    kept = [p[0] for p in kept_groups[::-1] if len(p)]
     lines = (np.array([shapely.multilinestrings(shapely.get_parts(np.array(kept)))], dtype=object)
              if kept else np.array([], dtype=object))
     return lines, "without " + ", ".join(label for label, _ in DROP_ORDER[:keep_from])
