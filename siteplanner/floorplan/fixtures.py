@@ -19,7 +19,6 @@ candidate boxes against the zone in one vectorised ``covers`` call:
 from __future__ import annotations
 
 import itertools
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
