@@ -35,7 +35,8 @@ _PROOF_S = 30.0
 
 
 def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried: set[Any],
-                build: Any) -> tuple[tuple[float, Assembled, Any], bool]:
+                build: Any, failures: dict[str, int] | None = None
+                ) -> tuple[tuple[float, Assembled, Any], bool]:
     """Every layout, nearest the best so far first, ``_CHUNK`` at a time, within ``_EXHAUSTIVE_S``.
 
     After each chunk the cheapest untried layouts that keep the zone rules are
@@ -44,6 +45,8 @@ def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried
     zone rules is checked too (within ``_PROOF_S``). When none passes, the best
     plan's ``metrics["exhaustive"]`` says how many layouts were costed and
     checked and, when all were, is the proof naming the zones that do not fit.
+    ``failures`` holds the failed checks of the layouts tried before (see
+    :func:`check_ranked`), counted on.
     """
     order, flips = best[2]
     every = sorted(search_all(problem.n), key=lambda g: (
@@ -51,7 +54,7 @@ def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried
         + sum(a != b for a, b in zip(g[1], flips, strict=True))))
     start = time.process_time()
     costed: list[tuple[Any, float]] = []
-    failures: dict[str, int] = {}
+    failures = {} if failures is None else failures
     for at in range(0, len(every), _CHUNK):
         costed += [(g, problem.cost(g)) for g in every[at:at + _CHUNK]]
         costed.sort(key=lambda gc: gc[1])
