@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 import warnings
 
@@ -57,7 +58,8 @@ CONSTRAINTS = ("inside_outline", "no_overlap", "covers_outline", "area_within_to
 
 #: Phrases of plan_floor's refusals that are proofs (no layout can meet the standard).
 PROOFS = ("no layout meets the egress rule", "no layout can meet the minimum widths",
-          "too small: it has", "finds none that keeps every zone rule")
+          "too small: it has", "finds none that keeps every zone rule",
+          "and every one fails the full plan checks")
 
 
 def _shape(kind: str, rng: np.random.Generator) -> Polygon:
@@ -180,10 +182,13 @@ def main() -> None:
                 entry["zones_not_fitting"] = [problem.kinds[i] for i in np.flatnonzero(broken > 0)]
                 entry["exhaustive_best_cost"] = best
             refused.append(entry)
+            print(f"{k} {inst['kind']} refused {cpu[-1]:.2f} CPU s: {why}", file=sys.stderr,
+                  flush=True)
             continue
         runtimes.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         m = plan.metrics
+        print(f"{k} {inst['kind']} planned {cpu[-1]:.2f} CPU s", file=sys.stderr, flush=True)
         reserves += m.get("reserve_m2", 0.0) > 0
         err_mean.append(m["area_error_mean"])
         err_max.append(m["area_error_max"])

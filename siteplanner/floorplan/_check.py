@@ -151,77 +151,60 @@ def satisfaction(walls: np.ndarray, cover: np.ndarray, w: np.ndarray, we: np.nda
     return float(got / total)
 
 
-def check_layout(
-    zones: Sequence[Polygon],
-    kinds: Sequence[str],
-    targets: np.ndarray,
-    outline: Polygon,
-    entrances: Sequence[Point],
-    standard: Standard,
-) -> dict[str, Any]:
-    """Every hard constraint of issue #3, with the measures behind it."""
-    geoms = np.asarray(zones, dtype=object)
+def _result(ok: bool, detail: str) -> dict[str, Any]:
+    return {"pass": bool(ok), "detail": detail}
+
+
+def _fit_checks(geoms: np.ndarray, targets: np.ndarray, outline: Polygon, eps: float,
+                tol: float, kinds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Inside the outline, no overlap, full cover, areas on target (the tiling rules)."""
     n = len(kinds)
-    # vertices are snapped to a micrometre grid, which moves walls by up to that much
-    eps = _AREA_EPS * (1.0 + outline.area + outline.length)
-    area = shapely.area(geoms)
-    err = np.abs(area - targets) / targets
-    outside = shapely.area(shapely.difference(geoms, outline))
+    err = np.abs(shapely.area(geoms) - targets) / targets
+    outside = shapely.area(shapely.difference(geoms, outline)).max(initial=0.0)
     i, j = np.triu_indices(n, 1)
-    overlap = shapely.area(shapely.intersection(geoms[i], geoms[j])) if n > 1 else np.zeros(0)
-    upper = list(zip(i.tolist(), j.tolist(), strict=True))
-    union = shapely.union_all(geoms)
-    gap = outline.difference(union).area
-    doors = door_segments(outline, entrances, standard.door_width_m)
-    cover = door_cover(zones, doors)
-    walls = shared_walls(zones)
-    w, we, xmask, xmask_e = relationship_weights(kinds, standard)
+    overlap = (shapely.area(shapely.intersection(geoms[i], geoms[j])) if n > 1
+               else np.zeros(0)).max(initial=0.0)
+    gap = outline.difference(shapely.union_all(geoms)).area
+    bad_area = [kinds[k] for k in range(n) if err[k] > tol]
+    return {
+        "inside_outline": _result(outside <= eps,
+                                  f"largest area outside the outline {outside:.2e} m²"),
+        "no_overlap": _result(overlap <= eps, f"largest pairwise overlap {overlap:.2e} m²"),
+        "covers_outline": _result(gap <= eps, f"uncovered floor {gap:.2e} m²"),
+        "area_within_tolerance": _result(not bad_area, f"zones off target by more than {tol:.0%}: "
+                                         f"{bad_area}" if bad_area else f"all within {tol:.0%}"),
+    }
+
+
+def _shape_checks(geoms: np.ndarray, kinds: Sequence[str], standard: Standard
+                  ) -> dict[str, dict[str, Any]]:
+    """Turning circles of public zones, minimum widths, one piece per zone."""
     specs = [standard.spec(k) for k in kinds]
     public = np.array([s.public for s in specs])
-    widths = np.array([s.min_width_m for s in specs])
-    wide = width_ok(zones, widths)
-    turn = turning_ok(zones, standard.turning_circle_m)
-    circle = shapely.length(shapely.maximum_inscribed_circle(geoms, 0.01)) * 2.0
-    aspect = aspect_ratios(zones)
-    ss = list(kinds).index("self_service")
-    x_pairs = [[kinds[a], kinds[b], round(float(walls[a, b]), 3)]
-               for a, b in upper if xmask[a, b] and walls[a, b] > TOUCH_M]
-    x_pairs += [[kinds[a], ENTRANCE, round(float(cover[a].max(initial=0.0)), 3)]
-                for a in range(n) if xmask_e[a] and cover[a].max(initial=0.0) > 1e-6]
-    tol = standard.area_tolerance
+    wide = width_ok(list(geoms), np.array([s.min_width_m for s in specs]))
+    turn = turning_ok(list(geoms), standard.turning_circle_m)
     single = shapely.get_type_id(geoms) == 3  # Polygon, not MultiPolygon
-
-    def result(ok: bool, detail: str) -> dict[str, Any]:
-        return {"pass": bool(ok), "detail": detail}
-
-    bad_area = [kinds[k] for k in range(n) if err[k] > tol]
-    bad_turn = [kinds[k] for k in range(n) if public[k] and not turn[k]]
-    bad_width = [kinds[k] for k in range(n) if not wide[k]]
-    split = [kinds[k] for k in range(n) if not single[k]]
-    constraints = {
-        "inside_outline": result(outside.max(initial=0.0) <= eps,
-                                 f"largest area outside the outline {outside.max(initial=0.0):.2e} m²"),
-        "no_overlap": result(overlap.max(initial=0.0) <= eps,
-                             f"largest pairwise overlap {overlap.max(initial=0.0):.2e} m²"),
-        "covers_outline": result(gap <= eps,
-                                 f"uncovered floor {gap:.2e} m²"),
-        "area_within_tolerance": result(not bad_area, f"zones off target by more than {tol:.0%}: "
-                                        f"{bad_area}" if bad_area else f"all within {tol:.0%}"),
-        "self_service_at_entrance": result(cover[ss].max(initial=0.0) >= standard.min_shared_wall_m,
-                                           f"self_service holds {cover[ss].max(initial=0.0):.2f} m "
-                                           "of an entrance door"),
-        "x_pairs_no_shared_wall": result(not x_pairs, f"X pairs sharing wall: {x_pairs}"
-                                         if x_pairs else "no X pair shares a wall"),
-        "turning_circle": result(not bad_turn, f"public zones without a "
-                                 f"{standard.turning_circle_m:g} m circle: {bad_turn}"
-                                 if bad_turn else "every public zone holds one"),
-        "min_width": result(not bad_width, f"zones narrower than their minimum width: {bad_width}"
-                            if bad_width else "every zone meets its minimum width"),
-        "connected": result(not split, f"zones in several pieces: {split}" if split
-                            else "every zone is one piece"),
+    bad_turn = [k for k, p, t in zip(kinds, public, turn, strict=True) if p and not t]
+    bad_width = [k for k, w in zip(kinds, wide, strict=True) if not w]
+    split = [k for k, one in zip(kinds, single, strict=True) if not one]
+    return {
+        "turning_circle": _result(not bad_turn, f"public zones without a "
+                                  f"{standard.turning_circle_m:g} m circle: {bad_turn}"
+                                  if bad_turn else "every public zone holds one"),
+        "min_width": _result(not bad_width, f"zones narrower than their minimum width: "
+                             f"{bad_width}" if bad_width else "every zone meets its minimum width"),
+        "connected": _result(not split, f"zones in several pieces: {split}" if split
+                             else "every zone is one piece"),
     }
+
+
+def _relationship_rows(kinds: Sequence[str], walls: np.ndarray, cover: np.ndarray,
+                       standard: Standard) -> list[dict[str, Any]]:
+    """Each rated zone pair (and zone-entrance pair) with its shared wall, metres."""
+    n = len(kinds)
+    i, j = np.triu_indices(n, 1)
     pairs = []
-    for a, b in upper:
+    for a, b in zip(i.tolist(), j.tolist(), strict=True):
         rating = standard.rating(kinds[a], kinds[b])
         if rating != "U":
             pairs.append({"a": kinds[a], "b": kinds[b], "rating": rating,
@@ -234,14 +217,56 @@ def check_layout(
             pairs.append({"a": kinds[a], "b": ENTRANCE, "rating": rating,
                           "shared_wall_m": round(c, 3),
                           "adjacent": bool(c >= standard.min_shared_wall_m)})
+    return pairs
+
+
+def _x_pairs(kinds: Sequence[str], walls: np.ndarray, cover: np.ndarray, xmask: np.ndarray,
+             xmask_e: np.ndarray) -> list[list[Any]]:
+    """X-rated zone pairs sharing a wall, and X-rated zones holding an entrance door."""
+    n = len(kinds)
+    i, j = np.triu_indices(n, 1)
+    out: list[list[Any]] = [[kinds[a], kinds[b], round(float(walls[a, b]), 3)]
+                            for a, b in zip(i.tolist(), j.tolist(), strict=True)
+                            if xmask[a, b] and walls[a, b] > TOUCH_M]
+    out += [[kinds[a], ENTRANCE, round(float(cover[a].max(initial=0.0)), 3)]
+            for a in range(n) if xmask_e[a] and cover[a].max(initial=0.0) > 1e-6]
+    return out
+
+
+def check_layout(
+    zones: Sequence[Polygon],
+    kinds: Sequence[str],
+    targets: np.ndarray,
+    outline: Polygon,
+    entrances: Sequence[Point],
+    standard: Standard,
+) -> dict[str, Any]:
+    """Every hard constraint of issue #3, with the measures behind it."""
+    geoms = np.asarray(zones, dtype=object)
+    # vertices are snapped to a micrometre grid, which moves walls by up to that much
+    eps = _AREA_EPS * (1.0 + outline.area + outline.length)
+    err = np.abs(shapely.area(geoms) - targets) / targets
+    cover = door_cover(zones, door_segments(outline, entrances, standard.door_width_m))
+    walls = shared_walls(zones)
+    w, we, xmask, xmask_e = relationship_weights(kinds, standard)
+    x_pairs = _x_pairs(kinds, walls, cover, xmask, xmask_e)
+    ss = cover[list(kinds).index("self_service")].max(initial=0.0)
+    constraints = _fit_checks(geoms, targets, outline, eps, standard.area_tolerance, kinds)
+    constraints["self_service_at_entrance"] = _result(
+        ss >= standard.min_shared_wall_m, f"self_service holds {ss:.2f} m of an entrance door")
+    constraints["x_pairs_no_shared_wall"] = _result(
+        not x_pairs, f"X pairs sharing wall: {x_pairs}" if x_pairs else "no X pair shares a wall")
+    constraints.update(_shape_checks(geoms, kinds, standard))
+    circle = shapely.length(shapely.maximum_inscribed_circle(geoms, 0.01)) * 2.0
     return {
         "area_error": {k: float(e) for k, e in zip(kinds, err, strict=True)},
         "area_error_mean": float(err.mean()),
         "area_error_max": float(err.max()),
         "adjacency_satisfaction": satisfaction(walls, cover, w, we, standard.min_shared_wall_m),
-        "relationships": pairs,
+        "relationships": _relationship_rows(kinds, walls, cover, standard),
         "x_violations": x_pairs,
-        "aspect_ratio": {k: round(float(a), 3) for k, a in zip(kinds, aspect, strict=True)},
+        "aspect_ratio": {k: round(float(a), 3) for k, a in
+                         zip(kinds, aspect_ratios(zones), strict=True)},
         "largest_circle_m": {k: round(float(c), 3) for k, c in zip(kinds, circle, strict=True)},
         "constraints": constraints,
         "all_constraints_pass": all(c["pass"] for c in constraints.values()),

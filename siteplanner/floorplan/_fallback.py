@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 import time
 from typing import Any
 
 import numpy as np
+import shapely
 
 from siteplanner.floorplan.assemble import Assembled
+from siteplanner.floorplan.fixtures import FIXTURE_OF
 from siteplanner.floorplan.layout import LayoutProblem
 from siteplanner.floorplan.search import search_all
 
@@ -25,16 +29,24 @@ _CHUNK = 240
 #: (``metrics["exhaustive"]["complete"]`` is false). About 2,000 layouts of five zones
 #: cost 5-10 CPU s here, so the budget holds a complete search with room to spare.
 _EXHAUSTIVE_S = 20.0
+#: CPU seconds for checking the full plan of every other distinct layout that keeps the zone
+#: rules once all are costed (each check assembles fixtures, doors and route: 0.05-0.3 s).
+_PROOF_S = 30.0
 
 
 def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried: set[Any],
-                build: Any) -> tuple[tuple[float, Assembled, Any], bool]:
+                build: Any, failures: dict[str, int] | None = None
+                ) -> tuple[tuple[float, Assembled, Any], bool]:
     """Every layout, nearest the best so far first, ``_CHUNK`` at a time, within ``_EXHAUSTIVE_S``.
 
     After each chunk the cheapest untried layouts that keep the zone rules are
-    checked, so a plan is usually found long before the end. When none passes,
-    the best plan's ``metrics["exhaustive"]`` says how many layouts were costed
-    and, when all were, is the proof naming the zones that do not fit.
+    checked, so a plan is usually found long before the end. When all are
+    costed and none of those passed, every other distinct layout that keeps the
+    zone rules is checked too (within ``_PROOF_S``). When none passes, the best
+    plan's ``metrics["exhaustive"]`` says how many layouts were costed and
+    checked and, when all were, is the proof naming the zones that do not fit.
+    ``failures`` holds the failed checks of the layouts tried before (see
+    :func:`check_ranked`), counted on.
     """
     order, flips = best[2]
     every = sorted(search_all(problem.n), key=lambda g: (
@@ -42,38 +54,103 @@ def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried
         + sum(a != b for a, b in zip(g[1], flips, strict=True))))
     start = time.process_time()
     costed: list[tuple[Any, float]] = []
+    failures = {} if failures is None else failures
     for at in range(0, len(every), _CHUNK):
         costed += [(g, problem.cost(g)) for g in every[at:at + _CHUNK]]
         costed.sort(key=lambda gc: gc[1])
         fresh = [(g, c) for g, c in costed if c < _HARD]
-        best, ok = check_ranked(fresh, tried, best, build)
+        best, ok = check_ranked(fresh, tried, best, build, failures=failures)
         if ok:
             return best, True
         if time.process_time() - start > _EXHAUSTIVE_S:
             break
+    complete = len(costed) == len(every)
+    kept = _distinct(problem, [(g, c) for g, c in costed if c < _HARD])
+    if complete and kept:
+        best, ok = _check_all(kept, tried, best, build, failures)
+        if ok:
+            return best, True
     genome, cost = costed[0]
     broken, _ = problem._zone_terms(problem._leaves(genome))
+    unchecked = [g for g, _ in kept if g not in tried]
     best[1].metrics["exhaustive"] = {
-        "layouts": len(every), "costed": len(costed), "complete": len(costed) == len(every),
+        "layouts": len(every), "costed": len(costed), "complete": complete,
         "cpu_budget_s": _EXHAUSTIVE_S, "zone_rules_met": bool(cost < _HARD),
-        "zones_not_fitting": [problem.kinds[i] for i in np.flatnonzero(broken > 0)]}
+        "zones_not_fitting": [problem.kinds[i] for i in np.flatnonzero(broken > 0)],
+        "distinct_keeping_zone_rules": len(kept), "checked": len(kept) - len(unchecked),
+        "all_checked": complete and not unchecked, "proof_cpu_budget_s": _PROOF_S,
+        "failed_checks": dict(sorted(failures.items(), key=lambda kv: -kv[1])),
+        "zones_failing_checks": _zones_named(failures, problem.kinds)}
     return best, False
 
 
+def _distinct(problem: LayoutProblem, ranked: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
+    """The layouts of ``ranked`` that decode to distinct zone polygons (the first of each)."""
+    seen: set[tuple[bytes, ...]] = set()
+    out = []
+    for g, c in ranked:
+        zones = shapely.set_precision(np.asarray(problem.decode(g), dtype=object), 1e-3)
+        key = tuple(shapely.to_wkb(shapely.normalize(zones)).tolist())
+        if key not in seen:
+            seen.add(key)
+            out.append((g, c))
+    return out
+
+
+def _check_all(kept: list[tuple[Any, float]], tried: set[Any],
+               best: tuple[float, Assembled, Any], build: Any, failures: dict[str, int]
+               ) -> tuple[tuple[float, Assembled, Any], bool]:
+    """Check the full plan of every untried layout of ``kept``, cheapest first, within ``_PROOF_S``."""
+    start = time.process_time()
+    for genome, cost in kept:
+        if genome in tried:
+            continue
+        if time.process_time() - start > _PROOF_S:
+            break
+        best, ok = check_ranked([(genome, cost)], tried, best, build, failures=failures)
+        if ok:
+            return best, True
+    return best, False
+
+
+def _zones_named(failures: dict[str, int], kinds: tuple[str, ...]) -> dict[str, int]:
+    """How many failed full checks name each zone (by kind, or by its fixtures falling short)."""
+    fixture_zone = {v: k for k, v in FIXTURE_OF.items()}
+    out: dict[str, int] = {}
+    for text, n in failures.items():
+        named = {k for k in kinds if re.search(rf"\b{k}\b", text)}
+        counts = re.search(r"placed (\{[^}]*\}), planned (\{[^}]*\})", text)
+        if counts:
+            placed, planned = (ast.literal_eval(c) for c in counts.groups())
+            named |= {fixture_zone[f] for f, m in planned.items()
+                      if placed.get(f, 0) < m and f in fixture_zone}
+        for k in named:
+            out[k] = out.get(k, 0) + n
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def check_ranked(ranked: list[tuple[Any, float]], tried: set[Any],
-                  best: tuple[float, Assembled, Any] | None,
-                  build: Any) -> tuple[tuple[float, Assembled, Any], bool]:
-    """Assemble the ``_CHECKED`` cheapest untried layouts; the first that passes, or the best."""
+                  best: tuple[float, Assembled, Any] | None, build: Any, *,
+                  failures: dict[str, int] | None = None
+                  ) -> tuple[tuple[float, Assembled, Any], bool]:
+    """Assemble the ``_CHECKED`` cheapest untried layouts; the first that passes, or the best.
+
+    ``failures`` counts the failed checks by name and detail (for the proof).
+    """
     for genome, cost in [(g, c) for g, c in ranked if g not in tried][:_CHECKED]:
         if best is not None and cost >= _HARD and best[0] < math.inf:
             break  # the rest break a zone rule: no better than the plan in hand
         tried.add(genome)
         done = build(genome)
-        broken = sum(not c["pass"] for c in done.metrics["constraints"].values())
-        if not broken:
+        bad = {k: v["detail"] for k, v in done.metrics["constraints"].items() if not v["pass"]}
+        if not bad:
             return (0.0, done, genome), True
-        if best is None or broken + cost / _HARD < best[0]:
-            best = (broken + cost / _HARD, done, genome)
+        if failures is not None:
+            for k, v in bad.items():
+                key = f"{k}: {v}"
+                failures[key] = failures.get(key, 0) + 1
+        if best is None or len(bad) + cost / _HARD < best[0]:
+            best = (len(bad) + cost / _HARD, done, genome)
     assert best is not None
     return best, False
 
@@ -90,5 +167,15 @@ def proof(exhaustive: dict[str, Any] | None) -> str:
         zones = ", ".join(exhaustive["zones_not_fitting"]) or "the zones' walls and doors"
         return (f": an exhaustive search of all {exhaustive['layouts']} layouts the planner can "
                 f"express finds none that keeps every zone rule; zones that do not fit: {zones}")
-    return (f": an exhaustive search of all {exhaustive['layouts']} layouts found some that keep "
-            f"the zone rules, but the {_CHECKED} cheapest fail the full plan checks")
+    if exhaustive.get("all_checked"):
+        zones = exhaustive["zones_failing_checks"]
+        worst = ", ".join(f"{k} (in {n})" for k, n in list(zones.items())[:3]) or "none named"
+        rules = sorted({k.split(":")[0] for k in exhaustive["failed_checks"]})
+        return (f": an exhaustive search of all {exhaustive['layouts']} layouts the planner can "
+                f"express finds {exhaustive['distinct_keeping_zone_rules']} distinct ones that keep "
+                "the zone rules, and every one fails the full plan checks "
+                f"({', '.join(rules)}); zones that do not fit: {worst}")
+    return (f": an exhaustive search of all {exhaustive['layouts']} layouts found "
+            f"{exhaustive['distinct_keeping_zone_rules']} distinct ones that keep the zone rules; "
+            f"the {exhaustive['checked']} checked within {exhaustive['proof_cpu_budget_s']:g} CPU s "
+            "fail the full plan checks")

@@ -62,9 +62,8 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         if (~m.public).any() else shapely.Polygon()
     outer = shapely.boundary(outline)
     pub = [g for g, p in zip(local, m.public, strict=True) if p]
-    openings = [shapely.intersection(shapely.boundary(a), shapely.buffer(shapely.boundary(b), 1e-4))
-                for i, a in enumerate(pub) for b in pub[i + 1:]]
     width = standard.route_width_m
+    openings = _openings(pub, width)
     door_clear = shapely.buffer(shapely.union_all(list(doors)), width, cap_style="flat") \
         if doors else shapely.Polygon()
     both = shapely.union_all([door_clear, *[shapely.buffer(o, width, cap_style="flat")
@@ -87,8 +86,8 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         # freely; the first placement that leaves the zone's openings joined on a route wins
         best: list[Fixture] | None = None
         def accept(cells: list[BaseGeometry], geom: BaseGeometry = geom,
-                   ways: list[BaseGeometry] = ways) -> bool:
-            return _passable(geom, cells, ways, width)
+                   ways: list[BaseGeometry] = ways, through: bool = kind == "waiting") -> bool:
+            return _passable(geom, cells, ways, width, through=through)
 
         for avoid in (both, door_clear, None):
             got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
@@ -97,11 +96,31 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
                 continue
             if best is None:
                 best = got
-            if _passable(geom, [f.body for f in got if f.kind != "chair"], ways, width):
+            if _passable(geom, [f.body for f in got if f.kind != "chair"], ways, width,
+                         through=kind == "waiting"):
                 best = got
                 break
         out += best if best is not None else got
     return out + _staff_strips(local, kinds, out, standard)
+
+
+def _openings(pub: Sequence[BaseGeometry], width: float) -> list[BaseGeometry]:
+    """The walls between public zones a ``width``-wide body can pass, on both sides.
+
+    A wall counts only where each zone is at least ``width`` wide behind it (a
+    morphological opening of each zone): a wall stretch onto a neighbour's narrow
+    nose leads nowhere, and keeping only it free of seats closed the neighbour off.
+    """
+    r = width / 2.0 - 1e-3
+    wide = [shapely.buffer(shapely.buffer(g, -r, join_style="mitre"), r + 1e-3,
+                           join_style="mitre") for g in pub]
+    out = []
+    for i, a in enumerate(pub):
+        for j in range(i + 1, len(pub)):
+            wall = shapely.intersection(shapely.boundary(a),
+                                        shapely.buffer(shapely.boundary(pub[j]), 1e-4))
+            out.append(shapely.intersection(wall, shapely.intersection(wide[i], wide[j])))
+    return out
 
 
 def _staff_strips(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: list[Fixture],
@@ -144,10 +163,19 @@ def _staff_strips(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures:
 
 
 def _passable(zone: BaseGeometry, solid: Sequence[BaseGeometry], ways: Sequence[BaseGeometry],
-              width: float) -> bool:
-    """Whether a body ``width`` wide still walks between all the zone's openings."""
+              width: float, *, through: bool = False) -> bool:
+    """Whether a body ``width`` wide still walks between all the zone's openings.
+
+    With ``through`` the body must pass through each opening, not past its end:
+    the openings are taken less ``width / 2`` at either end, so a free corner
+    that only grazes one does not count (seat rows, which can run the whole
+    length of a wall; ATMs keep the looser test, which their wall places need).
+    """
     if len(ways) < 1:
         return True
+    if through:
+        r = width / 2.0 - 1e-3
+        ways = [shapely.difference(w, shapely.buffer(shapely.boundary(w), r)) for w in ways]
     floor = shapely.difference(zone, shapely.union_all(solid)) if solid else zone
     core = shapely.buffer(floor, -(width / 2.0 - 1e-3), join_style="mitre")
     if core.is_empty:

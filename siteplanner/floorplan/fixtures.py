@@ -18,6 +18,7 @@ candidate boxes against the zone in one vectorised ``covers`` call:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -246,6 +247,44 @@ def _long_x(zone: BaseGeometry) -> bool:
     return x1 - x0 >= y1 - y0
 
 
+def _fill_order(cells: np.ndarray, need: int, along: bool, *, aisle_high: bool = False
+                ) -> np.ndarray:
+    """The cells in the order the seats take them: whole rows, the last row from its far end.
+
+    The cross aisle runs at the low end of every row (see :func:`_grid`; the high
+    end with ``aisle_high``, the grid of a zone turned end for end). Taking
+    a part-filled last row from the other end leaves its free cells next to the
+    cross aisle, one open space at least the aisle plus a cell wide and a cell
+    (seat and aisle) deep, where a wheelchair can turn (1.5 m circle, ADA 304).
+    Filled from the aisle end, a zone at its programme area kept the aisle and
+    the free cells apart, neither wide enough.
+    """
+    if need <= 0 or cells.size <= need:
+        return cells
+    lo = shapely.bounds(cells)
+    row = np.round(lo[:, 1] if along else lo[:, 0], 6)
+    pos = lo[:, 0] if along else lo[:, 1]
+    last = np.flatnonzero(row == row[need - 1])  # consecutive: the grid is row by row
+    order = np.arange(cells.size)
+    order[last] = last[np.argsort(pos[last] if aisle_high else -pos[last], kind="stable")]
+    return cells[order]
+
+
+def _seat_parts(cell: BaseGeometry, along: bool, up: bool, d: float
+                ) -> tuple[BaseGeometry, BaseGeometry]:
+    """A seat cell's seat (``d`` deep, on the low side when ``up``) and its aisle."""
+    x0, y0, x1, y1 = cell.bounds
+    if along:
+        return ((shapely.box(x0, y0, x1, y0 + d), shapely.box(x0, y0 + d, x1, y1)) if up
+                else (shapely.box(x0, y1 - d, x1, y1), shapely.box(x0, y0, x1, y1 - d)))
+    return ((shapely.box(x0, y0, x0 + d, y1), shapely.box(x0 + d, y0, x1, y1)) if up
+            else (shapely.box(x1 - d, y0, x1, y1), shapely.box(x0, y0, x1 - d, y1)))
+
+
+def _seat_bodies(cells: np.ndarray, along: bool, up: bool, d: float) -> list[BaseGeometry]:
+    return [_seat_parts(c, along, up, d)[0] for c in cells]
+
+
 def _seat_cells(zone: BaseGeometry, std: Standard, need: int, avoid: BaseGeometry | None,
                 accept: Accept | None = None) -> tuple[np.ndarray, bool, bool]:
     """Seat cells (seat plus aisle), trying rows along either axis from either wall.
@@ -253,23 +292,29 @@ def _seat_cells(zone: BaseGeometry, std: Standard, need: int, avoid: BaseGeometr
     Returns the cells, whether rows run along x, and whether the seats face up
     the row axis (their aisle on the high side). The first arrangement that
     holds ``need`` cells clear of ``avoid`` (and, given ``accept``, leaves the
-    zone passable: rows are tested as solid cells) wins, the long axis first.
+    zone passable past the seats, their aisles walkable as the route check has them) wins,
+    the long axis first.
     """
     f = std.fixtures
     cx, cy = shapely.get_coordinates(shapely.centroid(zone))[0]
     best: tuple[np.ndarray, bool, bool] = (np.empty(0, dtype=object), True, True)
     for along in (_long_x(zone), not _long_x(zone)):
-        for mirror in (False, True):
-            g = affinity.scale(zone, *((1, -1) if along else (-1, 1)), origin=(cx, cy)) \
-                if mirror else zone
+        for end, mirror in itertools.product((False, True), repeat=2):
+            # mirror: the seats face the other long wall; end: the cross aisle at the
+            # other end of the rows (next to whichever neighbour it opens onto)
+            flip = (-1.0 if end else 1.0, -1.0 if mirror else 1.0)
+            sx, sy = flip if along else flip[::-1]
+            g = affinity.scale(zone, sx, sy, origin=(cx, cy)) if mirror or end else zone
             cells = _grid(g, f.seat_width_m, f.seat_depth_m + f.seat_aisle_m, along_x=along,
                           margin=std.route_width_m)
-            if mirror and cells.size:
-                cells = np.asarray([affinity.scale(c, *((1, -1) if along else (-1, 1)),
-                                                   origin=(cx, cy)) for c in cells], dtype=object)
+            if (mirror or end) and cells.size:
+                cells = np.asarray([affinity.scale(c, sx, sy, origin=(cx, cy)) for c in cells],
+                                   dtype=object)
             if avoid is not None and not avoid.is_empty and cells.size:
                 cells = cells[~shapely.intersects(shapely.buffer(cells, -_EPS), avoid)]
-            if cells.size >= need and (accept is None or accept(list(cells[:need]))):
+            cells = _fill_order(cells, need, along, aisle_high=end)
+            if cells.size >= need and (accept is None or accept(
+                    _seat_bodies(cells[:need], along, not mirror, f.seat_depth_m))):
                 return cells, along, not mirror
             if cells.size > best[0].size:
                 best = (cells, along, not mirror)
@@ -281,19 +326,13 @@ def _seats(zone: BaseGeometry, n: int, places: int, std: Standard,
     f = std.fixtures
     per_place = int(np.ceil(f.wheelchair_place_m / f.seat_width_m))
     cells, along, up = _seat_cells(zone, std, n + places * per_place, avoid, accept)
-    if accept is not None and not accept(list(cells[:n + places * per_place])):
+    if accept is not None and not accept(_seat_bodies(cells[:n + places * per_place], along, up,
+                                                      f.seat_depth_m)):
         cells, along, up = _seat_cells(zone, std, n + places * per_place, avoid)
     out: list[Fixture] = []
     # wheelchair places take the first cells of the first rows, a place per row end
     for k, cell in enumerate(cells[:n + places * per_place]):
-        x0, y0, x1, y1 = cell.bounds
-        d = f.seat_depth_m
-        if along:
-            body, clear = ((shapely.box(x0, y0, x1, y0 + d), shapely.box(x0, y0 + d, x1, y1)) if up
-                           else (shapely.box(x0, y1 - d, x1, y1), shapely.box(x0, y0, x1, y1 - d)))
-        else:
-            body, clear = ((shapely.box(x0, y0, x0 + d, y1), shapely.box(x0 + d, y0, x1, y1)) if up
-                           else (shapely.box(x1 - d, y0, x1, y1), shapely.box(x0, y0, x1 - d, y1)))
+        body, clear = _seat_parts(cell, along, up, f.seat_depth_m)
         kind = "wheelchair_place" if k < places * per_place else "seat"
         out.append(Fixture(kind, "waiting", body, clear))
     # a wheelchair place is one fixture as wide as the cells it takes

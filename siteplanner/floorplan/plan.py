@@ -385,19 +385,20 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
 
     best: tuple[float, Assembled, Any] | None = None
     tried: set[Any] = set()
+    failures: dict[str, int] = {}  # the failed full checks, for the exhaustive proof
     for attempt in range(_ATTEMPTS):
         # the problem keeps its cache of cut pieces, so a retry costs less than the first
         # the first search stops once it stagnates; a retry, after its best plans failed
         # the full checks, spends its whole budget
         ranked = search_ranked(problem, seed=seed + _RESEED * attempt, budget=budget,
                                patience=_PATIENCE if attempt == 0 else budget)
-        best, ok = check_ranked(ranked, tried, best, build)
+        best, ok = check_ranked(ranked, tried, best, build, failures=failures)
         if ok:
             return best[1], best[2]
     space = math.factorial(problem.n) * 2 ** (problem.n - 1)
     if budget < space <= _EXHAUSTIVE:
         assert best is not None
-        best, ok = exhaustive(problem, best, tried, build)
+        best, ok = exhaustive(problem, best, tried, build, failures)
         if ok:
             return best[1], best[2]
     assert best is not None

@@ -1,0 +1,103 @@
+"""Benchmark outlines that were refused, each for its own root cause, and now plan or prove.
+
+The outlines are instances of ``benchmarks/bench_floorplan.py`` (seeded generator,
+its exact coordinates: the search is deterministic,
+but millimetres move its walls): a T whose waiting zone, held at its programme
+once the staff reserve took the surplus, lost its turning circle to the seats
+(#17); a T whose seat row closed the advisory zone off (#22); an irregular
+floor with 16 counters whose five-zone layouts all fail the full checks (#24).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import shapely
+from shapely.geometry import Point, Polygon, box
+
+from siteplanner.floorplan import default_standard, plan_floor
+from siteplanner.floorplan._fallback import proof
+from siteplanner.floorplan.fixtures import place_fixtures
+from siteplanner.floorplan.layout import GRID
+from siteplanner.floorplan.plan import _frame, _lay_out, allot
+from siteplanner.floorplan.sizing import Demand, size_programme
+
+ALL = ["advisory", "back_office", "vault", "restroom"]
+
+
+def _plan(coords: list[tuple[float, float]], door: tuple[float, float], arrivals: float,
+          zones: list[str], seed: int):  # noqa: ANN202
+    std = default_standard().with_zones(zones)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # outline-size warnings
+        return plan_floor(Polygon(coords), [Point(door)], arrivals, standard=std, seed=seed)
+
+
+def test_seats_at_the_waiting_programme_leave_a_wheelchair_turning_circle() -> None:
+    # the waiting zone of outline #17 at its programme (8 seats, one wheelchair place):
+    # 4.62 x 3.12 m. Filled from the cross aisle, the last row left two cells at its far
+    # end and a 1.37 m circle at most; its free cells now join the cross aisle
+    std = default_standard()
+    zone = box(0.0, 0.0, 4.62, 3.12)
+    seats = place_fixtures(zone, "waiting", 8, std, wheelchair_places=1)
+    assert sum(f.kind == "seat" for f in seats) == 8
+    assert sum(f.kind == "wheelchair_place" for f in seats) == 1
+    free = zone.difference(shapely.union_all([f.body for f in seats]))
+    assert not shapely.buffer(free, -std.turning_circle_m / 2.0).is_empty
+
+
+def test_outline_17_plans_with_a_reserve_and_a_turning_circle_in_waiting() -> None:
+    plan = _plan([(10.864356885997314, 3.5797665836853003), (20.60152370829994, 6.788128088743534),
+                  (17.634019273781703, 15.794309492949859), (28.498376159779017, 19.37407607663516),
+                  (25.211968220675708, 29.34810870940977), (-6.253912373621544, 18.980214036980936),
+                  (-2.967504434518236, 9.006181404206325), (7.896852451479077, 12.585947987891625)],
+                 (24.98640544763637, 18.21689433728956), 190.16413904513684, ALL, 17)
+    assert plan.ok
+    assert plan.metrics["reserve_m2"] > 0  # the far end of the T is staff floor
+    assert plan.metrics["constraints"]["turning_circle"]["pass"]
+    waiting = plan.zones.set_index("zone").loc["waiting"]
+    assert waiting["area_m2"] == pytest.approx(waiting["programme_m2"], rel=0.1)
+
+
+def test_outline_22_seat_row_leaves_the_advisory_desks_reachable() -> None:
+    plan = _plan([(6.7512438362324465, 5.996952966893419), (15.310615282981807, 13.600018303809371),
+                  (8.253988971723443, 21.544220159565803), (15.00523280795589, 27.541173126459224),
+                  (10.139002697298057, 33.01947289329669), (-11.922856421916197, 13.422501622593893),
+                  (-7.0566263112583645, 7.944201855756432), (-0.305382475025918, 13.94115482264985)],
+                 (0.8969352967597413, 24.809986632344675), 221.43764546992315, ALL, 22)
+    assert plan.ok
+    assert plan.metrics["constraints"]["clear_width_past_fixtures"]["pass"]
+    desks = plan.fixtures[(plan.fixtures["fixture"] == "desk")
+                          & (plan.fixtures["part"] == "clearance")]
+    assert len(desks) == 6
+    reached = plan.route.reached
+    assert (shapely.area(shapely.intersection(desks.geometry.to_numpy(), reached)) > 0.01).all()
+
+
+def test_outline_24_every_five_zone_layout_is_checked_and_the_proof_names_zones() -> None:
+    # 16 counters, 7 ATMs, 16 seats, 8 desks in 348 m²: the layouts that keep the zone
+    # rules all fail the route, so the exhaustive search checks each and says which
+    outline = Polygon([(0.0, 0.0), (-2.8007653291707757, 15.010433862915798),
+                       (-8.868783095770793, 19.170091210410913),
+                       (-18.698013624682126, 19.252890434203838),
+                       (-21.23461639000048, 15.552549429907549),
+                       (-18.06153997076622, -1.4532501052484903)])
+    door = outline.exterior.interpolate(outline.exterior.project(
+        Point(-19.351542735696906, 5.460396312855213)))
+    std = default_standard().with_zones(["advisory", "restroom"])
+    sizing = size_programme(Demand(370.9090909087581), std)
+    allotment = allot(sizing["programme_m2"], outline.area, std)
+    fwd, back = _frame(outline)
+    local = shapely.set_precision(shapely.affinity.affine_transform(outline, fwd), GRID)
+    local_door = Point(shapely.affinity.affine_transform(door, fwd).coords[0])
+    done, _, _ = _lay_out(local, (local_door,), allotment, sizing, outline, (door,), back,
+                          std, 24, 120)
+    ex = done.metrics["exhaustive"]
+    assert not done.metrics["all_constraints_pass"]
+    assert ex["complete"] and ex["all_checked"]
+    assert ex["checked"] == ex["distinct_keeping_zone_rules"] > 0
+    assert ex["zones_failing_checks"]  # the zones the failing checks name
+    text = proof(ex)
+    assert "every one fails the full plan checks" in text
+    assert next(iter(ex["zones_failing_checks"])) in text
