@@ -224,17 +224,20 @@ def _sites_table(result: Any) -> Table:
     extra = [(c, label, fmt) for c, label, fmt in (
         ("net_new_demand", "net new", "{:,.0f}"), ("cannibalized", "cannib.", "{:,.0f}"),
         ("npv", "NPV", "{:,.1f}m"), ("stability", "stable", "{:.2f}")) if c in sel]
+    below = (result.extras.get("stability") or {}).get("fragile_below")
+    fragile_note = (f" (* fragile: under {below:.0%})" if below is not None and "fragile" in sel
+                    and sel["fragile"].fillna(False).astype(bool).any() else "")
     table.caption = Text(_plain(
         f"own m: metres to the nearest own branch; net new / cannib.: demand won / taken from "
         f"own branches (Huff), {unit}; NPV in millions of {result.study.economics.currency}; stable: share "
-        "of weight draws keeping the site in the top K"))
+        f"of weight draws keeping the site in the top K{fragile_note}"))
     table.add_column("rank", justify="right")
     table.add_column("site", min_width=16, max_width=20)
     for col in ("score", "own m", *(label for _, label, _ in extra)):
         table.add_column(col, justify="right", no_wrap=True)
     for _, row in sel.iterrows():
         cells = [fmt.format(row[c] / 1e6 if c == "npv" else row[c])
-                 + (" fragile" if c == "stability" and row.get("fragile") else "")
+                 + ("*" if c == "stability" and row.get("fragile") else "")
                  for c, _, fmt in extra]
         where = ", ".join(str(row[c]) for c in ("address", "district")
                           if isinstance(row.get(c), str) and row[c].strip()) or str(row["site_id"])
