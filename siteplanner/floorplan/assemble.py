@@ -85,9 +85,14 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         # keep doors and passages clear when the zone allows, else the doors, else place
         # freely; the first placement that leaves the zone's openings joined on a route wins
         best: list[Fixture] | None = None
+        # a zone its openings do not join even empty refuses every arrangement: the
+        # route check judges it, and the fixtures are placed as if it had no openings
+        open_ = _passable(geom, [], ways, width, through=kind == "waiting")
+
         def accept(cells: list[BaseGeometry], geom: BaseGeometry = geom,
-                   ways: list[BaseGeometry] = ways, through: bool = kind == "waiting") -> bool:
-            return _passable(geom, cells, ways, width, through=through)
+                   ways: list[BaseGeometry] = ways, through: bool = kind == "waiting",
+                   open_: bool = open_) -> bool:
+            return not open_ or _passable(geom, cells, ways, width, through=through)
 
         for avoid in (both, door_clear, None):
             got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,

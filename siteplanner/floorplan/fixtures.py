@@ -133,8 +133,15 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
     body = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m,
                   f.counter_staff_side_m + f.counter_depth_m)
     front = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m, depth)
-    return [Fixture("counter", "service", b, c, st)
-            for b, c, st in zip(body, front, staff, strict=True)]
+    out = [Fixture("counter", "service", b, c, st)
+           for b, c, st in zip(body, front, staff, strict=True)]
+    if len(out) < n and (prefer is not None or near is not None):
+        # the preferred walls first can strand a station at a corner; the plain order
+        # (each wall from its start, as fits() counts) packs them when it holds them all
+        plain = _counters(zone, n, std, None, None)
+        if len(plain) > len(out):
+            return plain
+    return out
 
 
 def _overlaps(box: np.ndarray, i: int, taken: list[int]) -> bool:
@@ -216,6 +223,13 @@ def _against_walls(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width:
         out.append(Fixture(kind, zone_kind, body, clear))
         if len(out) == n:
             break
+    if len(out) < n and (near is not None or prefer is not None):
+        # nearest the door first leaves gaps between modules that a wall taken from its
+        # start does not (what fits() counts): the plain order when it holds more
+        plain = _against_walls(zone, kind, zone_kind, n, width, body_w, body_d, clear_d, None,
+                               avoid, accept=accept)
+        if len(plain) > len(out):
+            return plain
     return out
 
 

@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from siteplanner._errors import InputError
 from siteplanner.floorplan._fallback import check_ranked, exhaustive, proof
+from siteplanner.floorplan._grow import grow_short, short_zones
 from siteplanner.floorplan.access import Door
 from siteplanner.floorplan.assemble import Assembled, assemble
 from siteplanner.floorplan.layout import GRID, LayoutProblem
@@ -435,6 +436,36 @@ def _as_reserve(allotment: Allotment, programme: pd.Series, standard: Standard) 
     return Allotment(targets, allowed, 0.0, 0.0, allotment.host, reserve_m2=surplus)
 
 
+def _grown_retry(allotment: Allotment, sizing: pd.DataFrame, done: Assembled, local: Polygon,
+                 local_doors: tuple[Point, ...], outline: Polygon, entrances: tuple[Point, ...],
+                 back: list[float], standard: Standard, seed: int, budget: int
+                 ) -> tuple[Allotment, Assembled, Any, LayoutProblem] | None:
+    """The plan with the zones whose fixtures fell short grown from the surplus, if it passes.
+
+    See :mod:`siteplanner.floorplan._grow`: within ``max_zone_ratio`` of their
+    programme, the area taken from the reserve, the flex zone or the other zones'
+    surplus. None when there is nothing to grow or the grown plan fails a check.
+    """
+    units = {str(k): int(v) for k, v in sizing["units"].items()}
+    short = short_zones(done.metrics["fixtures"], units)
+    programme = sizing["programme_m2"].astype(float)
+    grown = grow_short(allotment.targets, programme, short, allotment.host, allotment.flex_m2,
+                       standard)
+    if grown is None:
+        return None
+    targets, flex = grown
+    reserve = float(targets.get(RESERVE, 0.0))
+    new = Allotment(targets, allotment.allowed, flex, allotment.residue_m2, allotment.host,
+                    reserve_m2=reserve)
+    log.debug("fixtures of %s fell short; retrying with them grown to %s m²", short,
+              targets[short].round(1).to_dict())
+    done, genome, problem = _lay_out(local, local_doors, new, sizing, outline, entrances, back,
+                                     standard, seed, budget)
+    if not done.metrics["all_constraints_pass"]:
+        return None
+    return new, done, genome, problem
+
+
 def _lay_out(local: Polygon, local_doors: tuple[Point, ...], allotment: Allotment,
              sizing: pd.DataFrame, outline: Polygon, entrances: tuple[Point, ...],
              back: list[float], standard: Standard, seed: int, budget: int
@@ -473,6 +504,12 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
                                                  entrances, back, standard, seed, budget)
                 failed = {k: v["detail"] for k, v in done.metrics["constraints"].items()
                           if not v["pass"]}
+        if "fixtures_match_programme" in failed:
+            grown = _grown_retry(allotment, sizing, done, local, local_doors, outline, entrances,
+                                 back, standard, seed, budget)
+            if grown is not None:
+                allotment, done, genome, problem = grown
+                failed = {}
         if not failed:
             return sizing, allotment, done, genome, problem, reduced
         # a smaller programme leaves more floor to the public zones, which can free a
