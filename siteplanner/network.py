@@ -67,11 +67,9 @@ DEFAULT_BUFFER_M = 25.0
 # One Dijkstra chunk holds a float64 block of rows x nodes; 64 MiB keeps the
 # peak memory flat whatever the number of origins.
 _CHUNK_BYTES = 64 * 2**20
-# Sources x junctions of one local search (see WalkGraph._local_batches). Each
-# batch costs ~0.3 ms of set-up, so a few sources per box spend more on set-up
-# than on search, while a big box searches junctions its sources cannot reach;
-# 2**16 to 2**18 cells ran fastest on a whole country (benchmarks/bench_rank.py,
-# docs/performance.md). 2**17 cells is ~5 MB of float64 blocks.
+# Sources x junctions of one local search (WalkGraph._local_batches): few sources a box
+# spend more on set-up than search, a big box searches junctions out of reach; 2**16
+# to 2**18 ran fastest on a whole country (docs/performance.md); 2**17 is ~5 MB of blocks.
 _BATCH_CELLS = 2**17
 
 Points: TypeAlias = gpd.GeoSeries | gpd.GeoDataFrame
