@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-__all__ = ["ChainContraction", "TargetLayout", "min_duplicates", "ragged"]
+__all__ = ["ChainContraction", "TargetLayout", "induced", "min_duplicates", "ragged"]
 
 
 @dataclass(frozen=True)
@@ -113,36 +113,37 @@ class ChainContraction:
         sub = np.arange(self.n_junctions) if within is None else within
         n_j = len(sub)
         local = _Local(sub)
-        csgraph = self.csgraph if within is None else self._subgraph(sub, local)
         j_all = self.junction_index[sources]
         on_chain = np.flatnonzero(j_all < 0)
         k = len(on_chain)
         # A source inside a chain becomes a virtual node wired to its two ends.
-        virtual = n_j + np.arange(k)
         ends, offsets = self.ends[sources[on_chain]], self.end_offset[sources[on_chain]]
-        # On a loop both wires reach one junction; sparse matrices would add them.
+        # On a loop both wires reach one junction: keep the shorter wire only.
         loop = ends[:, 0] == ends[:, 1]
         offsets[loop, 0] = offsets[loop].min(axis=1)
         ends = local(ends)
-        wired = (np.c_[np.ones(k, dtype=bool), ~loop] & (ends >= 0)).ravel()
-        wires = sp.coo_matrix(
-            (offsets.ravel()[wired], (np.repeat(virtual, 2)[wired], ends.ravel()[wired])),
-            shape=(n_j + k, n_j + k),
-        )
-        graph = sp.block_diag((csgraph, sp.csr_matrix((k, k)))) + wires
+        wired = np.c_[np.ones(k, dtype=bool), ~loop] & (ends >= 0)
+        # The CSR arrays straight away, the junction rows then one row per
+        # virtual node: scipy's sparse constructors cost more than the search
+        # on a town-sized box, and a country runs hundreds of boxes.
+        indptr, indices, data = self._rows(sub, local, whole=within is None)
+        indptr = np.r_[indptr, indptr[-1] + np.cumsum(wired.sum(axis=1))]
+        graph = sp.csr_matrix((np.r_[data, offsets[wired]], np.r_[indices, ends[wired]], indptr),
+                              shape=(n_j + k, n_j + k))
         src = local(np.maximum(j_all, 0))
-        src[on_chain] = virtual
-        return np.atleast_2d(
-            dijkstra(sp.csr_matrix(graph), directed=True, indices=src, limit=limit)
-        )[:, :n_j]
+        src[on_chain] = n_j + np.arange(k)
+        return np.atleast_2d(dijkstra(graph, directed=True, indices=src, limit=limit))[:, :n_j]
 
-    def _subgraph(self, sub: np.ndarray, local: _Local) -> sp.csr_matrix:
-        """The junction graph among the sorted junctions ``sub``, in the time of their edges."""
-        rows = self.csgraph[sub].tocoo()
-        col = local(rows.col)
-        keep = col >= 0
-        return sp.csr_matrix((rows.data[keep], (rows.row[keep], col[keep])),
-                             shape=(len(sub), len(sub)))
+    def _rows(self, sub: np.ndarray, local: _Local, *,
+              whole: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR arrays of the junction graph among the sorted junctions ``sub``.
+
+        The work follows the edges of ``sub``, not the whole graph.
+        """
+        g = self.csgraph
+        if whole:
+            return g.indptr, g.indices, g.data
+        return induced(g, sub, local)
 
     def distances(self, sources: np.ndarray, targets: np.ndarray, *, limit: float) -> np.ndarray:
         """Metres from each source node to each target node (inf beyond ``limit``)."""
@@ -268,6 +269,23 @@ class _Local:
         pos = np.minimum(np.searchsorted(self.sub, j), max(len(self.sub) - 1, 0))
         hit = (self.sub[pos] == j) if len(self.sub) else np.zeros(np.shape(j), dtype=bool)
         return np.where(hit, pos, self.missing)
+
+
+def induced(g: sp.csr_matrix, nodes: np.ndarray,
+            local: _Local | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (indptr, indices, data) of ``g`` among the sorted ``nodes``, in their order.
+
+    The same matrix as ``g[nodes][:, nodes]`` (sorted indices when ``g``'s
+    are), without scipy's fancy-indexing set-up, which costs more than a
+    bounded Dijkstra on a town-sized subgraph; the work follows the edges of
+    ``nodes``.
+    """
+    local = _Local(nodes) if local is None else local
+    group, flat = ragged(g.indptr[nodes], g.indptr[nodes + 1] - g.indptr[nodes])
+    col = local(g.indices[flat])
+    keep = col >= 0
+    indptr = np.r_[0, np.cumsum(np.bincount(group[keep], minlength=len(nodes)))]
+    return indptr, col[keep], g.data[flat[keep]]
 
 
 def _at(order: np.ndarray, keys: np.ndarray, sub: np.ndarray) -> np.ndarray:

