@@ -107,16 +107,7 @@ def read_online(
             area = box(*parse_bbox(bbox, "bbox"))
             where = f"bbox {','.join(f'{c:g}' for c in area.bounds)}"
         with _server_errors(ox.settings.overpass_url, where):
-            try:
-                graph = ox.graph_from_polygon(
-                    area, network_type="walk", simplify=False, retain_all=True)
-            except InsufficientResponseError:
-                msg = (f"Overpass ({ox.settings.overpass_url}) has no walkable streets in "
-                       f"{where}; check the area, or give a larger one")
-                raise InputError(msg) from None
-            if len(graph) == 0:
-                msg = f"the walking network of {where} is empty; give a larger area"
-                raise InputError(msg)
+            graph = _walk_graph_online(area, where)
             try:
                 raw = ox.features_from_polygon(area, tags=feature_filter())
             except InsufficientResponseError:
@@ -129,6 +120,23 @@ def read_online(
     buildings, landuse = split_buildings(built, f"Overpass ({ox.settings.overpass_url})")
     return OSMData(features=features, nodes=nodes, edges=edges, data_date=date, extent=area,
                    buildings=buildings, landuse=landuse, **context), area
+
+
+def _walk_graph_online(area: Polygon | MultiPolygon, where: str) -> nx.MultiDiGraph:
+    """The walking network of ``area`` from Overpass, unsimplified; a clear error when empty."""
+    import osmnx as ox
+    from osmnx._errors import InsufficientResponseError
+
+    try:
+        graph = ox.graph_from_polygon(area, network_type="walk", simplify=False, retain_all=True)
+    except InsufficientResponseError:
+        msg = (f"Overpass ({ox.settings.overpass_url}) has no walkable streets in "
+               f"{where}; check the area, or give a larger one")
+        raise InputError(msg) from None
+    if len(graph) == 0:
+        msg = f"the walking network of {where} is empty; give a larger area"
+        raise InputError(msg)
+    return graph
 
 
 def _buildings_online(area: Polygon | MultiPolygon, where: str) -> gpd.GeoDataFrame | None:
