@@ -462,8 +462,6 @@ def solve_huff(
     n_x = cols.size
     var_rows = np.r_[step_rows, smooth_rows]
     n_s = var_rows.size
-    s_of = np.full(n_rows, -1)
-    s_of[var_rows] = np.arange(n_s)
     fixed_rows = np.ones(n_rows, dtype=bool)
     fixed_rows[var_rows] = False
     constant = float(w[fixed_rows] @ evaluate_huff(p, np.array([], dtype=np.int64))[fixed_rows])
@@ -474,11 +472,7 @@ def solve_huff(
     step_con = sp.hstack([step, sp.eye_array(step_rows.size, n_s)], format="csr")
 
     smooth_u = sp.csr_array(ua[smooth_rows])
-    # First cuts at no new site, the best single site, and every reachable site open.
-    row_max = np.asarray(smooth_u.max(axis=1).toarray()).ravel() if n_s else np.zeros(0)
-    row_sum = np.asarray(smooth_u.sum(axis=1)).ravel()
-    cuts_rows = [np.arange(smooth_rows.size)] * 3
-    cuts_points = [base[smooth_rows], base[smooth_rows] + row_max, base[smooth_rows] + row_sum]
+    cuts_rows, cuts_points = _first_cuts(smooth_u, base[smooth_rows])
 
     best_sel = np.sort(incumbent)
     best_obj = float(w @ evaluate_huff(p, best_sel))
@@ -538,3 +532,12 @@ def _huff_constraints(p: HuffProblem, smooth_u: sp.csr_array, smooth_rows: np.nd
     mat = sp.vstack([step_con, cut_con, budget], format="csr")
     hi = np.r_[np.zeros(n_step), val + slope * (p.base[gr] - cp), min(p.k, n_x)]
     return mat, hi
+
+
+def _first_cuts(smooth_u: sp.csr_array, base: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The first tangent cuts of each smooth row: at no new site, at the best single
+    site, and at every reachable site open."""
+    row_max = (np.asarray(smooth_u.max(axis=1).toarray()).ravel() if smooth_u.shape[0]
+               else np.zeros(0))
+    row_sum = np.asarray(smooth_u.sum(axis=1)).ravel()
+    return [np.arange(base.size)] * 3, [base, base + row_max, base + row_sum]
