@@ -34,3 +34,21 @@ def test_no_outline_and_no_buildings_warns_and_draws_no_plan() -> None:
 def test_premises_outline_without_an_outline_names_the_missing_key() -> None:
     with pytest.raises(ConfigError, match=r"outline.*is missing.*premises = \"auto\" or \"osm\""):
         FloorplanSettings(premises="outline")
+
+
+@pytest.mark.slow
+def test_premises_osm_plans_the_osm_building_even_when_the_study_has_an_outline(runner, tmp_path):
+    # the demo study has the brand's outline; premises = "osm" must still read the buildings
+    import json
+
+    from conftest import STUDY
+
+    from siteplanner.cli import app
+
+    res = runner.invoke(app, ["rank", str(STUDY), "--out", str(tmp_path / "out"), "--set",
+                              'floorplan.premises="osm"', "--set", "floorplan.sites=1"])
+    assert res.exit_code == 0, res.output
+    plans = json.loads((tmp_path / "out" / "run.json").read_text())["floorplans"]
+    assert len(plans) == 1
+    (summary,) = plans.values()
+    assert summary["premises"].startswith("osm building "), summary
