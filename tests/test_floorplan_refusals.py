@@ -5,18 +5,22 @@ its exact coordinates: the search is deterministic,
 but millimetres move its walls): a T whose waiting zone, held at its programme
 once the staff reserve took the surplus, lost its turning circle to the seats
 (#17); a T whose seat row closed the advisory zone off (#22); an irregular
-floor with 16 counters whose five-zone layouts all fail the full checks (#24).
+floor with 16 counters whose five-zone layouts all fail the full checks (#24); a U
+whose self-service zone joined the rest of the public floor only across a 0.4 m
+sliver beside the restroom (#153).
 """
 
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import shapely
 from shapely.geometry import Point, Polygon, box
 
 from siteplanner.floorplan import default_standard, plan_floor
+from siteplanner.floorplan._check import route_walls, shared_walls, wide_part
 from siteplanner.floorplan._fallback import proof
 from siteplanner.floorplan.fixtures import place_fixtures
 from siteplanner.floorplan.layout import GRID
@@ -144,3 +148,43 @@ def test_outline_94_grows_the_self_service_zone_until_its_atms_fit() -> None:
     ss = zones.loc["self_service"]
     assert ss["programme_m2"] < ss["area_m2"] <= 1.5 * ss["programme_m2"] + 1e-6
     assert plan.metrics["constraints"]["zone_size_honest"]["pass"]
+
+
+def test_a_public_wall_onto_a_narrow_sliver_opens_no_route() -> None:
+    # the shape of outline #153's self-service zone: a room cut into its corner leaves a
+    # 0.4 m sliver along the wall to its neighbour; of the 2.84 m wall only the 0.84 m
+    # onto the zone's wide part lets a 1.2 m body through, so the two do not join
+    std = default_standard()
+    width = std.route_width_m
+    notched = box(0.0, 0.0, 3.0, 6.0).difference(box(0.4, 0.0, 3.0, 2.0))
+    neighbour = box(-3.0, 0.0, 0.0, 2.84)
+    zones = [notched, neighbour]
+    walls = shared_walls(zones)
+    assert walls[0, 1] == pytest.approx(2.84, abs=1e-3)
+    wide = [wide_part(z, width) for z in zones]
+    cut = route_walls(zones, walls, np.array([True, True]), width, wide)
+    assert cut[0, 1] == pytest.approx(0.84, abs=0.01) and cut[0, 1] < width
+    # the same wall onto the zone's wide part keeps its whole length
+    moved = [notched, box(-3.0, 2.5, 0.0, 5.34)]
+    walls = shared_walls(moved)
+    wide = [wide_part(z, width) for z in moved]
+    assert route_walls(moved, walls, np.array([True, True]), width, wide)[0, 1] == \
+        pytest.approx(2.84, abs=1e-3)
+
+
+def test_outline_153_plans_with_the_self_service_zone_on_the_route() -> None:
+    # the best layouts of this U joined self-service to the public floor along a wall
+    # that ran mostly onto a 0.4 m sliver beside the restroom: no 1.2 m route left the
+    # entrance zone, even with no fixtures; the search now counts public walls only
+    # where both zones are route-wide
+    plan = _plan([(0.0, 0.0), (20.683199436033263, 16.836508079114626),
+                  (10.750885056645858, 29.038090390893707), (4.555439525152135, 23.99488278332283),
+                  (9.896262442276829, 17.433824811660813), (1.6039540692310137, 10.683731947687948),
+                  (-3.736868847893679, 17.244789919349966), (-9.932314379387405, 12.201582311779083)],
+                 (8.157258683328596, 19.570144373729363), 161.18998630136957, ALL, 153)
+    assert plan.ok
+    assert plan.metrics["constraints"]["route_reaches_public_zones"]["pass"]
+    reached = plan.route.reached
+    public = plan.zones[plan.zones["access"] == "public"]
+    assert len(public) >= 4
+    assert (shapely.area(shapely.intersection(public.geometry.to_numpy(), reached)) > 1.0).all()

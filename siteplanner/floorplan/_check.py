@@ -23,6 +23,8 @@ __all__ = [
     "TOUCH_M",
     "WIDTH_KEEP",
     "width_kept",
+    "wide_part",
+    "route_walls",
     "width_ok",
     "turning_ok",
     "aspect_ratios",
@@ -89,6 +91,41 @@ def shared_walls(zones: Sequence[BaseGeometry], *, tol: float = 1e-5) -> np.ndar
     walls[i, j] = length
     walls[j, i] = length
     return walls
+
+
+def wide_part(zone: BaseGeometry, width: float) -> BaseGeometry:
+    """The part of ``zone`` a body ``width`` wide sweeps (a morphological opening).
+
+    Grown back a millimetre past the zone, so the zone's walls lie inside it.
+    """
+    r = width / 2.0 - 1e-3
+    return shapely.buffer(shapely.buffer(zone, -r, join_style="mitre"), r + 1e-3,
+                          join_style="mitre")
+
+
+def route_walls(zones: Sequence[BaseGeometry], walls: np.ndarray, public: np.ndarray,
+                width: float, wide: Sequence[BaseGeometry]) -> np.ndarray:
+    """``walls`` with each wall between two public zones cut to where both are ``width`` wide.
+
+    ``wide`` is :func:`wide_part` of each zone at ``width``. A public wall
+    stretch onto a neighbour's narrow nose (a sliver beside a room cut into the
+    zone) is wall no ``width``-wide body walks through, so it opens no route.
+    Only pairs whose whole wall is at least ``width`` long and one of which is
+    not fully wide are measured.
+    """
+    out = walls.copy()
+    full = np.array([shapely.area(w) >= shapely.area(z) - 1e-9 for z, w in zip(zones, wide,
+                                                                               strict=True)])
+    pub = np.flatnonzero(public)
+    for a, i in enumerate(pub.tolist()):
+        for j in pub[a + 1:].tolist():
+            if walls[i, j] < width or (full[i] and full[j]):
+                continue
+            wall = shapely.intersection(shapely.boundary(zones[i]),
+                                        shapely.buffer(shapely.boundary(zones[j]), 1e-4))
+            out[i, j] = out[j, i] = min(walls[i, j], float(shapely.length(
+                shapely.intersection(wall, shapely.intersection(wide[i], wide[j])))))
+    return out
 
 
 def width_kept(zones: Sequence[BaseGeometry], widths: np.ndarray) -> np.ndarray:

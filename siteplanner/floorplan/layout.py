@@ -37,8 +37,10 @@ from siteplanner.floorplan._check import (
     door_cover,
     door_segments,
     relationship_weights,
+    route_walls,
     satisfaction,
     turning_ok,
+    wide_part,
     width_kept,
 )
 from siteplanner.floorplan._cuts import (
@@ -95,10 +97,12 @@ class LayoutProblem:
     _door_cache: dict[bytes, float] = field(default_factory=dict, repr=False)
     _neck_cache: dict[tuple[bytes, float], int] = field(default_factory=dict, repr=False)
     _shape_fit: dict[tuple[str, int, bytes], bool] = field(default_factory=dict, repr=False)
+    _wide_cache: dict[bytes, BaseGeometry] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
         self.n = len(self.kinds)
+        self.route_w = self.standard.route_width_m
         self.doors = door_segments(self.outline, self.entrances, self.standard.door_width_m)
         self.w, self.we, self.x, self.xe = relationship_weights(self.kinds, self.standard)
         specs = [self.standard.spec(k) for k in self.kinds]
@@ -502,6 +506,12 @@ class LayoutProblem:
             hit = self._shape_fit[key] = fits(geom, self.kinds[k], self.units[k], self.standard)
         return hit
 
+    def _wide(self, geom: BaseGeometry, gkey: bytes) -> BaseGeometry:
+        hit = self._wide_cache.get(gkey)
+        if hit is None:
+            hit = self._wide_cache[gkey] = wide_part(geom, self.route_w)
+        return hit
+
     def _zone_terms(self, leaves: Sequence[Leaf]) -> tuple[np.ndarray, np.ndarray]:
         """Per zone: broken local constraints (width, turning, pieces) and aspect excess."""
         terms = []
@@ -526,7 +536,10 @@ class LayoutProblem:
         hard = broken.sum()
         x_walls = walls[self.x]
         hard += float(((x_walls > TOUCH_M) * (1.0 + np.minimum(x_walls / min_wall, 1.0))).sum() / 2)
-        hard += access_breaks(walls, self.access, self.standard)
+        # the public zones join only where a route-wide body passes both sides of the wall
+        wide = [self._wide(g, key) if self.public[k] else g for k, (g, key) in enumerate(leaves)]
+        hard += access_breaks(route_walls(zones, walls, self.public, self.route_w, wide),
+                              self.access, self.standard)
         if self.behind_counter:
             # a cash room's wall to the service zone longer than the counter line faces
             # customers past its end
