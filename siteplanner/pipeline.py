@@ -311,9 +311,8 @@ def floorplans_stage(s: RankState) -> None:
     if not s.plan_floors:
         return
     settings = s.study.floorplan
-    may_use_osm = settings.premises == "osm" or (settings.premises == "auto"
-                                                 and settings.outline is None)
-    buildings = _buildings(s) if may_use_osm else None
+    # the buildings are read only when the premises would be theirs
+    buildings = _buildings(s) if _premises_kind(settings, has_buildings=True) == "osm" else None
     kind = _premises_kind(settings, has_buildings=buildings is not None and not buildings.empty)
     if kind is None:
         return
