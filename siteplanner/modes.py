@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,22 +107,49 @@ DEFAULT_MODE_SHARE: dict[str, float] = {"walk": 9 / 96, "drive": 87 / 96}
 
 # --------------------------------------------------------------------------- drive speeds
 
+def _per_value(values: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``parse`` applied once per distinct value, not once per road.
+
+    A country's 100k roads carry a few hundred distinct ``highway`` and
+    ``maxspeed`` tags, and the string parsing is per element. List values
+    (osmnx merges ways' tags into lists) cannot be factorised and are parsed
+    row by row.
+    """
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable lists
+        return parse(values)
+    parsed = parse(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+    if not len(parsed):
+        return parse(values)
+    out = parsed.array.take(codes, allow_fill=True)
+    return pd.Series(out, index=values.index, dtype=parsed.dtype, name=values.name)
+
+
 def _first_tag(values: pd.Series) -> pd.Series:
     """The first of a list-valued or ``;``-separated tag (osmnx merges ways into lists)."""
+    return _per_value(values, _first_tag_rows)
+
+
+def _first_tag_rows(values: pd.Series) -> pd.Series:
     first = values.map(lambda v: v[0] if isinstance(v, list | tuple) and len(v) else v)
     return first.astype("string").str.split(";").str[0].str.strip()
 
 
 def _parse_maxspeed(values: pd.Series) -> pd.Series:
     """``maxspeed`` tags as km/h: ``"50"``, ``"30 mph"``, ``"FR:urban"``, ``"none"``; else NaN."""
-    text = _first_tag(values).str.lower()
+    return _per_value(values, _parse_maxspeed_rows)
+
+
+def _parse_maxspeed_rows(values: pd.Series) -> pd.Series:
+    text = _first_tag_rows(values).str.lower()
     number = pd.to_numeric(text.str.extract(r"^\s*(\d+(?:\.\d+)?)", expand=False), errors="coerce")
     mph = text.str.contains("mph", regex=False).fillna(False).to_numpy(dtype=bool)
     kmh = number.to_numpy(dtype=float) * np.where(mph, _MPH_KMH, 1.0)
     zone = text.str.extract(r"^(?:[a-z]{2}(?:-[a-z]+)?:)?([a-z_]+)$", expand=False)
     implicit = zone.map(IMPLICIT_MAXSPEED_KMH).to_numpy(dtype=float)
     out = np.where(np.isfinite(kmh) & (kmh > 0), kmh, implicit)
-    return pd.Series(out, index=values.index, dtype=float)
+    return pd.Series(out, index=values.index, dtype=float, name=values.name)
 
 
 def drive_speeds(highway: pd.Series, maxspeed: pd.Series | None = None) -> pd.Series:
