@@ -88,17 +88,29 @@ def payback_years(capex: Any, cash_flow: Any) -> np.ndarray:
         return np.where(f > 0, c / np.where(f > 0, f, 1.0), np.nan)
 
 
+#: Sizings already run, by (the standard's repr, arrivals per hour): the tornado prices
+#: the same sites 15 times, and each Erlang C sizing builds its tables in pandas (~5 ms).
+_SIZED: dict[tuple[str, float], tuple[int, int, int, float, bool]] = {}
+_SIZED_KEPT = 10_000
+
+
 def staffing(arrivals_per_hour: Any, standard: Standard) -> pd.DataFrame:
     """Counters, advisory desks, ATMs and programme area (m²) per site from Erlang C.
 
     The standard's sizing runs once per distinct arrival rate (rounded to
-    0.1 per hour), not once per site. A site busier than the standard's
+    0.1 per hour), not once per site, and once per process for each
+    standard and rate. A site busier than the standard's
     ``max_servers`` can serve gets the most stations the standard allows and
     the run warns.
     """
     rates = np.round(np.maximum(np.asarray(arrivals_per_hour, dtype=float), 0.1), 1)
     unique, inverse = np.unique(rates, return_inverse=True)
-    rows = [_sized(float(a), standard) for a in unique]
+    key = repr(standard)  # a frozen dataclass of plain values: its repr is its content
+    if len(_SIZED) > _SIZED_KEPT:
+        _SIZED.clear()
+    rows = [_SIZED.get((key, float(a))) or _SIZED.setdefault((key, float(a)),
+                                                             _sized(float(a), standard))
+            for a in unique]
     table = pd.DataFrame(rows, columns=["counters", "advisory_desks", "atms", "programme_m2",
                                         "capped"])
     return table.iloc[inverse].reset_index(drop=True)
