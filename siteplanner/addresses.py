@@ -121,7 +121,11 @@ def _districts(geoms: np.ndarray, boundaries: gpd.GeoDataFrame, places: gpd.GeoD
         b = b[b["admin_level"] > area_level]
     b = b.reset_index(drop=True)
     if len(b):
-        pt, poly = shapely.STRtree(np.asarray(b.geometry.values)).query(geoms, predicate="within")
+        # each boundary prepared once for all the points (a tree of the points queried by
+        # the polygons), not each point against unprepared polygons: the same pairs
+        poly, pt = shapely.STRtree(geoms).query(np.asarray(b.geometry.values), predicate="contains")
+        by_pt = np.lexsort((poly, pt))
+        pt, poly = pt[by_pt], poly[by_pt]
         hits = pd.DataFrame({"pt": pt, "poly": poly, "level": b["admin_level"].to_numpy()[poly],
                              "area": shapely.area(np.asarray(b.geometry.values))[poly]})
         # the most local unit: the highest level, then the smallest polygon

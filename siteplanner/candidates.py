@@ -25,6 +25,7 @@ only because the competitors beyond the edge are not in the file.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from typing import Any
@@ -180,7 +181,8 @@ def _compute_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataF
     # sort as their hex strings do (one resolution: one length).
     ids = np.sort(h3_int.geo_to_cells(shapely.geometry.mapping(shapely.convex_hull(wgs)),
                                       resolution))
-    latlng = np.array(list(map(h3_int.cell_to_latlng, ids.tolist())), dtype=float).reshape(-1, 2)
+    latlng = np.fromiter(itertools.chain.from_iterable(map(h3_int.cell_to_latlng, ids.tolist())),
+                         dtype=float, count=2 * len(ids)).reshape(-1, 2)
     shapely.prepare(wgs)
     inside = shapely.contains_xy(wgs, latlng[:, 1], latlng[:, 0])
     ids, latlng = ids[inside], latlng[inside]
