@@ -173,19 +173,10 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
         Keep every street in ``sites.gpkg`` even past :data:`STREETS_KEPT_WHOLE`
         segments (by default a large network keeps only the streets near the sites).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from siteplanner._map_budget import street_lines
+    from siteplanner.maps import floorplan_links, write_map
 
     t0 = time.perf_counter()
-    # The map's street layer (merging every street segment into lines: GEOS, which
-    # releases the GIL) is built in a thread while folium is imported and the tables
-    # and sites.gpkg are written.
-    with atomic_outputs(out_dir) as tmp, ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="siteplanner-streets") as pool:
-        streets = pool.submit(street_lines, result.layers.streets)
-        from siteplanner.maps import floorplan_links, write_map
-
+    with atomic_outputs(out_dir) as tmp:
         ranked_table(result.selected).to_csv(tmp / "ranked_sites.csv", index=False,
                                              lineterminator="\n")
         if getattr(result, "compliance", None) is not None:
@@ -202,8 +193,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
                     write_plan(site_plan.plan, plans_dir / safe_component(site_id))
         ids = result.selected["site_id"].astype(str).tolist()
         log.info("write: map.html (%s candidates)", f"{len(result.candidates):,}")
-        write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids),
-                  streets=streets.result)
+        write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
         record = RunRecord.from_result(result, write_seconds=time.perf_counter() - t0)
         if report:
             from siteplanner.report import build_report

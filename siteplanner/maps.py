@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -265,8 +265,7 @@ def _legend(entries: list[tuple[str, Any, bool]], ramp: list[str] | None, heat: 
     return "<div class='sp-box sp-legend'>" + "".join(rows) + "</div>"
 
 
-def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None,
-              streets: Callable[[], tuple[np.ndarray, str | None]] | None = None) -> folium.Map:
+def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None) -> folium.Map:
     """The leadership map of a ranking run, with every script and style inlined.
 
     By default it shows the chosen sites (numbered), the own branches, the
@@ -282,12 +281,6 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None,
         columns on ``selected``) are drawn when present.
     floorplans
         Site id -> link to that site's floor plan, shown in its popup.
-    streets
-        Returns the offline base's street lines and what they leave out, as
-        :func:`~siteplanner._map_budget.street_lines` of the layers' streets
-        does (the default). :func:`siteplanner.io.write_rank_outputs` computes
-        them in a thread while it writes the other files: merging a country's
-        street segments is GEOS work that runs beside Python's.
 
     Returns
     -------
@@ -295,7 +288,7 @@ def build_map(result: Any, *, floorplans: Mapping[str, str] | None = None,
         Save it with ``.save(path)`` or show it in a notebook.
     """
     layers = result.layers
-    m = _base_map(result, streets or (lambda: street_lines(layers.streets)))
+    m = _base_map(result)
     legend: list[tuple[str, Any, bool]] = []
     cells = folium.FeatureGroup(name="Candidate score (H3 cells)", show=True).add_to(m)
     heat = _foot_traffic_layers(result, m, legend)
@@ -439,7 +432,7 @@ def _site_popups(result: Any, floorplans: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _base_map(result: Any, streets: Callable[[], tuple[np.ndarray, str | None]]) -> folium.Map:
+def _base_map(result: Any) -> folium.Map:
     """The map with Leaflet inlined, online tiles and the offline base (study area, streets)."""
     layers = result.layers
     area = layers.area.to_crs(4326)
@@ -456,7 +449,7 @@ def _base_map(result: Any, streets: Callable[[], tuple[np.ndarray, str | None]])
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION_HTML, name="OpenStreetMap tiles (online)",
                      max_zoom=19).add_to(m)
     m.fit_bounds([[s, w], [n, e]])
-    lines, left_out = streets()
+    lines, left_out = street_lines(layers.streets)
     name = "Study area and streets (offline base" + (f", {left_out})" if left_out else ")")
     base = folium.FeatureGroup(name=escape(name), show=True)
     folium.GeoJson(_features(area, {}), style_function=lambda _f: {
@@ -584,15 +577,13 @@ def _zones_layer(gdf: gpd.GeoDataFrame, name: str, colour: str) -> tuple[folium.
                           marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.8)), fills
 
 
-def write_map(result: Any, path: Path, *, floorplans: Mapping[str, str] | None = None,
-              streets: Callable[[], tuple[np.ndarray, str | None]] | None = None) -> None:
+def write_map(result: Any, path: Path, *, floorplans: Mapping[str, str] | None = None) -> None:
     """Save :func:`build_map` as one self-contained HTML file.
 
     Floor plans already in ``path``'s folder (``floorplans/<site_id>/``) are
-    linked from the site popups unless ``floorplans`` is given; ``streets`` is
-    as for :func:`build_map`.
+    linked from the site popups unless ``floorplans`` is given.
     """
     path = Path(path)
     if floorplans is None:
         floorplans = floorplan_links(path.parent, list(result.selected["site_id"].astype(str)))
-    build_map(result, floorplans=floorplans, streets=streets).save(str(path))
+    build_map(result, floorplans=floorplans).save(str(path))
