@@ -29,6 +29,9 @@ __all__ = ["STREET_CHECK_M", "site_addresses"]
 #: reads is one they can find from the site.
 STREET_CHECK_M = 150.0
 
+#: Sites per street query in :func:`_street_nearby`, so its pairs stay within tens of MB.
+_SITE_CHUNK = 4096
+
 
 def site_addresses(points: gpd.GeoSeries, *, addresses: gpd.GeoDataFrame,
                    streets: gpd.GeoDataFrame, boundaries: gpd.GeoDataFrame,
@@ -98,12 +101,15 @@ def _street_nearby(sites: np.ndarray, streets: np.ndarray, named: gpd.GeoDataFra
     ok = np.zeros(len(sites), dtype=bool)
     if len(named) == 0 or len(sites) == 0:
         return ok
-    i, j = shapely.STRtree(np.asarray(named.geometry.values)).query(
-        sites, predicate="dwithin", distance=within_m)
+    tree = shapely.STRtree(np.asarray(named.geometry.values))
     names = _normalised(_first_name(named["name"].to_numpy()))
     wanted = _normalised(streets)
-    match = names[j] == wanted[i]
-    ok[i[match]] = True
+    # by chunks of sites: in a dense city every site has hundreds of street segments
+    # within reach, and a country's pairs at once would take gigabytes
+    for start in range(0, len(sites), _SITE_CHUNK):
+        i, j = tree.query(sites[start:start + _SITE_CHUNK], predicate="dwithin", distance=within_m)
+        i += start
+        ok[i[names[j] == wanted[i]]] = True
     return ok
 
 
