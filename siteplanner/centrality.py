@@ -71,8 +71,9 @@ SAMPLE_SOURCES = 100
 #: would dominate the estimate's error. 100 m is about one block.
 NEAR_M = 100.0
 
-#: Most distance-matrix entries one Dijkstra batch may hold (memory bound).
-_BATCH_ENTRIES = 6_000_000
+#: Most distance-matrix entries one Dijkstra batch may hold (memory bound: with its
+#: predecessors and the pairs drawn from it, about 60 bytes an entry).
+_BATCH_ENTRIES = 2_000_000
 
 
 def network_centrality(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
@@ -174,8 +175,12 @@ def sample_fraction(g: sp.csr_matrix, radius: float, *, sample_sources: int,
     if n <= pilot:
         return 1.0
     picks = np.random.default_rng(seed).choice(n, pilot, replace=False)
-    dist = dijkstra(g, directed=True, indices=picks, limit=radius)
-    mean_reach = float(np.isfinite(dist).sum()) / pilot - 1.0
+    # a few sources per call: each row is dense over the whole graph (a country's
+    # 400k junctions x 128 pilots would be 400 MB at once)
+    step = max(1, _BATCH_ENTRIES // n)
+    reached = sum(int(np.isfinite(dijkstra(g, directed=True, indices=picks[i:i + step],
+                                           limit=radius)).sum()) for i in range(0, pilot, step))
+    mean_reach = reached / pilot - 1.0
     p = sample_sources / max(mean_reach, 1.0)
     return 1.0 if p > 0.5 else p
 
