@@ -25,6 +25,11 @@ from siteplanner.network import WalkGraph
 __all__ = ["NetworkWalk", "Proximity", "StraightLine", "pairs_by_chunk", "walk_minutes", "xy"]
 
 _CHUNK = 20_000
+#: Bytes of street searches :class:`NetworkWalk` keeps for reuse by later layers; past
+#: it the oldest are freed (and rerun when asked for again), so a dense country's
+#: features stage stays within its memory budget. The same bound as one search chunk
+#: of :mod:`siteplanner.network`.
+SEARCH_CACHE_BYTES = 64 * 2**20
 #: Points per call of :func:`pairs_by_chunk`: a country's stops at a 15-minute walk
 #: make pair arrays of gigabytes when asked for at once.
 POINT_CHUNK = 5_000
@@ -107,7 +112,8 @@ class NetworkWalk:
         self._start = np.cumsum(self._count) - self._count
         self._min_snap = float(self._snap_m.min()) if len(self._snap_m) else 0.0
         # Search results kept per source node: block, row in it, and reach.
-        self._blocks: list[sp.csr_matrix] = []
+        self._blocks: list[sp.csr_matrix | None] = []
+        self._live: list[int] = []  # rows of each block still the search of their node
         self._block_of = np.full(graph.n_nodes, -1, dtype=np.int64)
         self._row_of = np.zeros(graph.n_nodes, dtype=np.int64)
         self._searched_m = np.full(graph.n_nodes, -np.inf)
@@ -166,7 +172,9 @@ class NetworkWalk:
         """(index into ``nodes``, target slot, network metres) of every pair within ``limit_m``."""
         new = nodes[self._searched_m[nodes] < limit_m]
         if len(new):
+            self._supersede(new)
             self._blocks.append(self.graph.reach(new, limit_m=limit_m, targets=self._targets))
+            self._live.append(len(new))
             self._block_of[new] = len(self._blocks) - 1
             self._row_of[new] = np.arange(len(new))
             self._searched_m[new] = limit_m
@@ -174,11 +182,43 @@ class NetworkWalk:
         block_of = self._block_of[nodes]
         for b in np.unique(block_of):
             at = np.flatnonzero(block_of == b)
-            sub = self._blocks[b][self._row_of[nodes[at]]].tocoo()
+            sub = self._blocks[b][self._row_of[nodes[at]]].tocoo()  # type: ignore[index]
             keep = sub.data <= limit_m * (1 + 1e-12)
             parts.append((at[sub.row[keep]], sub.col[keep], sub.data[keep]))
         src, target, net = (np.concatenate(x) for x in zip(*parts, strict=True))
+        self._evict()
         return src, target, net
+
+    def _supersede(self, nodes: np.ndarray) -> None:
+        """Forget the older, shorter searches of ``nodes``; a block none of whose rows is
+        still wanted is freed."""
+        old = self._block_of[nodes]
+        old = old[old >= 0]
+        for b, n in zip(*np.unique(old, return_counts=True), strict=True):
+            self._live[b] -= int(n)
+            if self._live[b] == 0:
+                self._blocks[b] = None
+        self._block_of[nodes] = -1
+        self._searched_m[nodes] = -np.inf
+
+    def _evict(self) -> None:
+        """Free the oldest searches while the kept ones pass :data:`SEARCH_CACHE_BYTES`.
+
+        Sharing searches between layers saves work only where their points sit at the
+        same street nodes; in a dense country the kept pairs of every shop would
+        otherwise take hundreds of MB. A freed search is simply run again if needed.
+        """
+        sizes = [0 if m is None else m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+                 for m in self._blocks]
+        total, b = sum(sizes), 0
+        while total > SEARCH_CACHE_BYTES and b < len(self._blocks) - 1:
+            if self._blocks[b] is not None:
+                gone = np.flatnonzero(self._block_of == b)
+                self._block_of[gone] = -1
+                self._searched_m[gone] = -np.inf
+                self._blocks[b], self._live[b] = None, 0
+                total -= sizes[b]
+            b += 1
 
 
 def pairs_by_chunk(proximity: Proximity, points: gpd.GeoDataFrame, radius_m: float, *,

@@ -185,11 +185,16 @@ def _criteria(cands, layers, study, prox, reach_m, mpm):
     return pd.concat(cols, axis=1), access
 
 
-def test_network_features_equal_the_search_from_every_candidate(demo_result, demo_study):
+def _demo_walk(demo_result, demo_study):  # noqa: ANN202
+    """The demo's layers, candidates, walking graph, metres per minute and walk reach (m)."""
     layers, cands = demo_result.layers, demo_result.candidates
     graph = walk_graph(layers, speed_kmh=demo_study.network.walk_speed_kmh)
     mpm = graph.metres_per_minute
-    reach_m = demo_study.network.cutoff_min * mpm
+    return layers, cands, graph, mpm, demo_study.network.cutoff_min * mpm
+
+
+def test_network_features_equal_the_search_from_every_candidate(demo_result, demo_study):
+    layers, cands, graph, mpm, reach_m = _demo_walk(demo_result, demo_study)
     walk = NetworkWalk(graph, cands, cutoff_m=reach_m)
     got, got_access = _criteria(cands, layers, demo_study, walk, reach_m, mpm)
     want, want_access = _criteria(cands, layers, demo_study, ForwardWalk(graph, cands, cutoff_m=reach_m),
@@ -199,6 +204,31 @@ def test_network_features_equal_the_search_from_every_candidate(demo_result, dem
     pd.testing.assert_frame_equal(got_access, want_access)
     # Layers share searches: the stops searched for transit serve the foot-traffic proxy too.
     assert len(walk._blocks) <= 6
+
+
+def test_a_bounded_search_cache_frees_old_searches_and_gives_the_same_features(
+        demo_result, demo_study, monkeypatch):
+    # A dense country's kept searches would take hundreds of MB: past the budget the oldest
+    # are freed and rerun when asked for again, and nothing a user sees changes.
+    import siteplanner.proximity as proximity
+
+    layers, cands, graph, mpm, reach_m = _demo_walk(demo_result, demo_study)
+    kept = NetworkWalk(graph, cands, cutoff_m=reach_m)
+    want, want_access = _criteria(cands, layers, demo_study, kept, reach_m, mpm)
+    monkeypatch.setattr(proximity, "SEARCH_CACHE_BYTES", 0)
+    bounded = NetworkWalk(graph, cands, cutoff_m=reach_m)
+    got, got_access = _criteria(cands, layers, demo_study, bounded, reach_m, mpm)
+    # a rerun search batches its sources otherwise: sums differ in the last bit at most
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, atol=0)
+    pd.testing.assert_frame_equal(got_access, want_access)
+    assert sum(b is not None for b in bounded._blocks) == 1  # only the newest search is kept
+    assert sum(b is not None for b in kept._blocks) > 1
+    # a node searched again farther frees its shorter search once no other row needs it
+    stops = layers.transit
+    again = NetworkWalk(graph, cands, cutoff_m=reach_m)
+    again.pairs(stops, 100.0)
+    again.pairs(stops, 300.0)
+    assert again._blocks[0] is None and again._blocks[1] is not None
 
 
 def test_network_pairs_on_a_hand_built_street_grid():
