@@ -23,6 +23,7 @@ import pandas as pd
 
 from siteplanner import features as feat
 from siteplanner._errors import InputError
+from siteplanner._memory import release_freed_memory
 from siteplanner._money_stages import economics_stage, policy_stage, select_npv
 from siteplanner._state import MARKET_COLUMNS, RankResult, RankState, need, selected_of, split_market
 from siteplanner.ahp import weights_from_judgements
@@ -388,6 +389,7 @@ def rank_sites(study: Study, *, on_stage: Callable[[str], None] | None = None,
             log.info("stage %s", name)
             t0 = time.perf_counter()
             stage(state)
+            release_freed_memory()  # the next stage starts from what is still held
             timings[name] = round(time.perf_counter() - t0, 4)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     for m in messages:
