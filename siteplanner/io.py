@@ -126,7 +126,18 @@ def _report_streets(streets: gpd.GeoDataFrame, selected: gpd.GeoDataFrame,
                 half = max(e - w, n - s) / 2
                 views[i] = shapely.box((w + e) / 2 - half, (s + n) / 2 - half,
                                        (w + e) / 2 + half, (s + n) / 2 + half)
-    hit = np.unique(geoms.sindex.query(np.asarray(views, dtype=object), predicate="intersects")[1])
+    # a bounding-box test, then the exact one on the few segments it keeps: the same
+    # segments as a spatial index, without building (and keeping on the layer) a tree of
+    # a country's million segments for ten boxes
+    arr = np.asarray(geoms.values)
+    bounds = shapely.bounds(arr)
+    keep = np.zeros(len(arr), dtype=bool)
+    for view in views:
+        w, s, e, n = view.bounds
+        near = np.flatnonzero((bounds[:, 0] <= e) & (bounds[:, 2] >= w)
+                              & (bounds[:, 1] <= n) & (bounds[:, 3] >= s))
+        keep[near[shapely.intersects(view, arr[near])]] = True
+    hit = np.flatnonzero(keep)
     log.info("sites.gpkg: %d of %d street segments, those the mini-maps draw", len(hit), len(geoms))
     return geoms.iloc[hit]
 
