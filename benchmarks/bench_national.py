@@ -48,6 +48,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.affinity
 from bench_network import median_seconds  # this folder is on sys.path when run as a script
 from scipy.spatial import cKDTree
 
@@ -84,18 +85,32 @@ def real_layers(place: str) -> tuple[Any, Any]:
                                user_paths={})
 
 
-def grid_for(size: int) -> tuple[int, int]:
-    tiles = max(1, round(size / CELLS_PER_TILE))
+def grid_for(size: int, per_tile: int = CELLS_PER_TILE) -> tuple[int, int]:
+    tiles = max(1, round(size / per_tile))
     rows = max(1, math.isqrt(tiles))
     return rows, math.ceil(tiles / rows)
 
 
-def tiled_layers(size: int) -> tuple[Any, Any]:
-    """The Helsinki layers tiled rows x cols, stitched by five footways per shared side."""
+def kept_per_tile(study: Any, base: Any) -> int:
+    """The candidates the pipeline keeps on one tile (buildable H3 cells near a street)."""
+    from siteplanner.candidates import site_candidates
+
+    cands, _ = site_candidates(base, resolution=study.candidates.h3_resolution,
+                               reach_m=max(c.radius_m for c in study.criteria.values()),
+                               street_within_m=study.candidates.street_within_m)
+    return len(cands)
+
+
+def tiled_layers(size: int, *, kept: bool = False) -> tuple[Any, Any]:
+    """The Helsinki layers tiled rows x cols, stitched by five footways per shared side.
+
+    ``size`` counts the H3 cells of the tiled area (the network job's candidates), or
+    with ``kept`` the candidates the pipeline keeps (buildable cells near a street).
+    """
     from siteplanner.network import WalkGraph
 
     study, base = real_layers("helsinki")
-    rows, cols = grid_for(size)
+    rows, cols = grid_for(size, kept_per_tile(study, base) if kept else CELLS_PER_TILE)
     lo, hi = base.area.total_bounds[:2], base.area.total_bounds[2:]
     step = hi - lo + 40.0
     shifts = [(i * step[0], j * step[1]) for i in range(cols) for j in range(rows)]
@@ -137,17 +152,30 @@ def tiled_layers(size: int) -> tuple[Any, Any]:
                                            indices=np.repeat(np.arange(5), 2))}))
     edges = gpd.GeoDataFrame(pd.concat([edges, *links], ignore_index=True), geometry="geometry",
                              crs=base.streets.crs)
+    # the data's extent is every tile's, the 40 m seams closed (else every candidate would
+    # be flagged as at the edge of the data); the context (districts, addresses, blocked
+    # land) is tiled with the rest, so each tile's sites get their addresses
+    extent = None
+    if base.extent is not None:
+        seams = 21.0
+        extent = shapely.buffer(shapely.buffer(shapely.union_all(
+            [shapely.affinity.translate(base.extent, dx, dy) for dx, dy in shifts]), seams), -seams)
     layers = replace(
         base, area=copies(base.area), street_nodes=gpd.GeoDataFrame(nodes, crs=base.crs),
         streets=edges, transit=copies(base.transit), competitors=copies(base.competitors),
         own_branches=copies(base.own_branches), pois=copies(base.pois),
-        foot_traffic=copies(base.foot_traffic))
+        foot_traffic=copies(base.foot_traffic), extent=extent,
+        boundaries=copies(base.boundaries), places=copies(base.places),
+        addresses=copies(base.addresses), blocked=copies(base.blocked))
     return study, layers
 
 
 def place_layers(place: str) -> tuple[Any, Any]:
+    """``helsinki-xN``: tiled to about N H3 cells; ``helsinki-kN``: to about N kept candidates."""
     if place.startswith("helsinki-x"):
         return tiled_layers(int(place.removeprefix("helsinki-x")))
+    if place.startswith("helsinki-k"):
+        return tiled_layers(int(place.removeprefix("helsinki-k")), kept=True)
     return real_layers(place)
 
 
@@ -324,7 +352,7 @@ def _read_layers(place: str, peaks: StagePeaks) -> tuple[Any, Any]:
     import pickle
     import tempfile
 
-    if not place.startswith("helsinki-x"):
+    if not place.startswith(("helsinki-x", "helsinki-k")):
         return study_for(place), None
     with tempfile.TemporaryDirectory() as d:
         path = str(Path(d) / "layers.pkl")
@@ -458,7 +486,9 @@ def main() -> None:
             rows.append({"place": place, **found})
         out["network"] = rows
     if "pipeline" in only:
-        out["pipeline"] = [child(["pipeline", p, str(args.pipeline_repeats)]) for p in places]
+        # the pipeline's sizes count the candidates it keeps, not the cells
+        out["pipeline"] = [child(["pipeline", p.replace("helsinki-x", "helsinki-k"),
+                                  str(args.pipeline_repeats)]) for p in places]
     print(json.dumps(out, indent=2))
 
 
