@@ -47,8 +47,8 @@ _STEP_M2 = 1e-6
 #: Searches (each of ``budget`` layouts, from another seed) before a programme is given up.
 _ATTEMPTS = 4
 _RESEED = 7919
-#: Most layouts searched exhaustively after the seeded searches fail (5 zones: 5! * 2**4).
-_EXHAUSTIVE = 1920
+#: Most layouts searched exhaustively (branch and bound) after the seeded searches fail (7! * 2**6).
+_EXHAUSTIVE = 322_560
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
