@@ -249,6 +249,12 @@ class _Pruner:
         if time.process_time() > self.deadline:
             raise _OutOfTime
         m = len(items)
+        dead = self._dead(region, rkey, items)
+        if dead:
+            # every bit string breaks that zone's rules: nothing here needs decoding
+            breaks = np.zeros(self.p.n)
+            breaks[dead] = 2 ** (m - 1)
+            return self._settle(key, [], breaks, 2 ** (m - 1), done=True)
         parts: dict[tuple[bytes, ...], _Part] = {}
         first = None
         if m >= len(_TRIES) and _TRIES[-1] == 1 and region.area > 0:
@@ -264,9 +270,11 @@ class _Pruner:
         alive: list[_Part] = []
         for f, (k, low, high) in enumerate(cast(list[tuple[int, Leaf, Leaf]], first)):
             sides = [(low, items[:k], 2 ** (m - k - 1)), (high, items[k:], 2 ** (k - 1))]
-            if k < m - k:  # the smaller side first: when it is dead, the other is not decoded
-                sides.reverse()
-            (piece, its, other), later = sides[1], sides[0]
+            # a side dead before decoding goes first, else the smaller: when the first side
+            # is dead, the other is not decoded
+            low_first = bool(self._dead(*low, items[:k])) or (
+                not self._dead(*high, items[k:]) and k < m - k)
+            (piece, its, other), later = sides if low_first else sides[::-1]
             one = self.node(*piece, its)
             # a zone's own rules depend on its piece only: its breaks times the other side's bits
             breaks += one.breaks * other
@@ -276,7 +284,7 @@ class _Pruner:
             two = self.node(*later[0], later[1])
             breaks += two.breaks * later[2]
             pruned += one.pruned * other + two.pruned * later[2] - one.pruned * two.pruned
-            left, right = (one, two) if its == items[:k] else (two, one)
+            left, right = (one, two) if low_first else (two, one)
             for a in left.alive:
                 for b in right.alive:
                     leaves = {**a.leaves, **b.leaves}
@@ -302,6 +310,24 @@ class _Pruner:
                     alive.append(part)
         out = self.memo[key] = _Node(alive, breaks, pruned)
         return out
+
+    def _dead(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...]) -> list[int]:
+        """Zones of ``items`` whose own rules break in any piece of ``region`` (before decoding).
+
+        A zone's piece lies in ``region``: it holds no more of a door (the ATMs need
+        ``min_shared_wall_m`` of one), and its box is no wider, so a zone whose
+        minimum width (or a public zone's turning circle) exceeds the region's short
+        side holds no disc that wide, and breaks its width or turning rule.
+        """
+        p = self.p
+        out = [p.ss] if p.ss in items and not p._at_door((region, rkey)) else []
+        if len(items) > 1 and region.area > 0:
+            x0, y0, x1, y1 = region.bounds
+            short = min(x1 - x0, y1 - y0)
+            for k in items:
+                if short < p.widths[k] or (p.public[k] and short < p.standard.turning_circle_m):
+                    out.append(k)
+        return sorted(set(out))
 
     def bound(self, leaves: dict[int, Leaf]) -> float:
         """Hard rules ``leaves`` break whatever the other zones are (each at least 1 when any).
