@@ -119,6 +119,7 @@ class LayoutProblem:
     _shape_fit: dict[tuple[str, int, bytes], bool] = field(default_factory=dict, repr=False)
     _wide_cache: dict[bytes, BaseGeometry] = field(default_factory=dict, repr=False)
     _cut_lists: dict[tuple[object, ...], _Lazy] = field(default_factory=dict, repr=False)
+    _exposures: dict[tuple[object, ...], float] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
@@ -391,6 +392,10 @@ class LayoutProblem:
         Walls to public zones of the same piece count; in a piece of staff rooms
         only, so do the walls on the piece's own edge that are not outer walls.
         """
+        key = (tuple((i, leaves[i][1]) for i in sorted(leaves)), staff_only and _key(region))
+        hit = self._exposures.get(key)
+        if hit is not None:
+            return hit
         outer = self._outer_ring
         total = 0.0
         for s in guard:
@@ -406,6 +411,7 @@ class LayoutProblem:
                     sb, shapely.buffer(edge, 1e-4, cap_style="flat"))))
             if face > TOUCH_M:
                 total += 0.5 + 0.5 * min(face / self.standard.min_shared_wall_m, 1.0)
+        self._exposures[key] = total
         return total
 
     def _band_depth(self, band: tuple[int, ...]) -> float | None:

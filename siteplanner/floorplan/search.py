@@ -270,10 +270,11 @@ class _Pruner:
         alive: list[_Part] = []
         for f, (k, low, high) in enumerate(cast(list[tuple[int, Leaf, Leaf]], first)):
             sides = [(low, items[:k], 2 ** (m - k - 1)), (high, items[k:], 2 ** (k - 1))]
-            # a side dead before decoding goes first, else the smaller: when the first side
-            # is dead, the other is not decoded
-            low_first = bool(self._dead(*low, items[:k])) or (
-                not self._dead(*high, items[k:]) and k < m - k)
+            # a side dead before decoding goes first, else one decoded before, else the
+            # smaller: when the first side is dead, the other is not decoded
+            rank = [(not self._dead(*piece, its), (piece[1], its) not in self.memo, len(its))
+                    for piece, its, _ in sides]
+            low_first = rank[0] <= rank[1]
             (piece, its, other), later = sides if low_first else sides[::-1]
             one = self.node(*piece, its)
             # a zone's own rules depend on its piece only: its breaks times the other side's bits
