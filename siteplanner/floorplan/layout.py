@@ -72,26 +72,6 @@ Genome = tuple[tuple[int, ...], tuple[int, ...]]
 
 
 Leaf = tuple[BaseGeometry, bytes]
-_Cut = tuple[int, Leaf, Leaf]
-
-
-class _Lazy:
-    """Cuts made lazily and kept as made, so they can be walked again from the start."""
-
-    def __init__(self, it: Iterator[_Cut]) -> None:
-        self.it, self.made = it, cast(list[_Cut], [])
-
-    def __iter__(self) -> Iterator[_Cut]:
-        at = 0
-        while at < len(self.made) or self._more():
-            yield self.made[at]
-            at += 1
-
-    def _more(self) -> bool:
-        nxt = next(self.it, None)
-        if nxt is not None:
-            self.made.append(nxt)
-        return nxt is not None
 
 
 @dataclass
@@ -118,7 +98,6 @@ class LayoutProblem:
     _neck_cache: dict[tuple[bytes, float], int] = field(default_factory=dict, repr=False)
     _shape_fit: dict[tuple[str, int, bytes], bool] = field(default_factory=dict, repr=False)
     _wide_cache: dict[bytes, BaseGeometry] = field(default_factory=dict, repr=False)
-    _cut_lists: dict[tuple[object, ...], _Lazy] = field(default_factory=dict, repr=False)
     _exposures: dict[tuple[object, ...], float] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
@@ -204,18 +183,9 @@ class LayoutProblem:
                      ) -> Iterable[tuple[int, Leaf, Leaf]]:
         """The cuts :meth:`_decode` tries for ``items`` on ``region``, in its order (lazily).
 
-        Memoised as made: the bit strings sharing this node's bit try the same cuts.
         A node of ``len(items) >= 5`` zones keeps the first (``_TRIES``), whatever its
         subtrees break, which is what lets an exhaustive search split there.
         """
-        key = (rkey, items, flip)
-        hit = self._cut_lists.get(key)
-        if hit is None:
-            hit = self._cut_lists[key] = _Lazy(iter(self._cut_order(region, rkey, items, flip)))
-        return hit
-
-    def _cut_order(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...], flip: int
-                   ) -> Iterable[tuple[int, Leaf, Leaf]]:
         cuts: Iterable[tuple[int, Leaf, Leaf]] = self._candidates(region, rkey, items, flip)
         if self.ss in items and self._at_door((region, rkey)):
             # the ATMs belong at the door: cuts leaving the door on their side go first
