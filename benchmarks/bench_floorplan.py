@@ -17,8 +17,11 @@ the search's cost and adjacency satisfaction against the exhaustive optimum.
 Times are wall-clock and CPU seconds per plan (the CPU time is the fairer
 figure on a shared machine). ``refused_proven`` counts refusals plan_floor
 proves (the message names the zone: too narrow, public floor beyond the door's
-egress reach, too small, or no layout of five zones keeping the zone rules in
-plan_floor's own exhaustive search); ``reserve_plans`` the plans whose
+egress reach, too small, or no layout of up to seven zones keeping the zone
+rules, or passing the full checks, in plan_floor's own exhaustive search); each
+refusal lists its exhaustive fallbacks (one per layout problem tried: zones,
+layouts ``visited`` and ``pruned`` of all ``layouts``, ``complete``, distinct
+layouts keeping the zone rules and ``checked``); ``reserve_plans`` the plans whose
 surplus beyond the egress reach is a staff reserve.
 
     .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 4] [--check-refused 2]
@@ -32,12 +35,14 @@ import math
 import sys
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely import affinity
 from shapely.geometry import Point, Polygon
 
+import siteplanner.floorplan.plan as _plan_module
 from siteplanner._errors import InputError
 from siteplanner.floorplan import Demand, default_standard, plan_floor
 from siteplanner.floorplan._check import check_layout
@@ -126,6 +131,24 @@ def _problem(inst: dict[str, object]) -> LayoutProblem:
                          (Point(door.coords[0]),), std)
 
 
+#: What each exhaustive fallback of the current plan reported (its ``metrics["exhaustive"]``).
+_FALLBACKS: list[dict[str, object]] = []
+_KEEP = ("layouts", "visited", "pruned", "costed", "complete", "search_cpu_s",
+         "zone_rules_met", "distinct_keeping_zone_rules", "checked", "all_checked",
+         "zones_not_fitting")
+
+
+def _recording(fallback: Any) -> Any:
+    """plan_floor's exhaustive fallback, recording each run's figures (the refusal's are lost)."""
+    def run(problem: LayoutProblem, best: Any, *args: Any) -> Any:
+        out = fallback(problem, best, *args)
+        ex = out[0][1].metrics.get("exhaustive") if not out[1] else None
+        _FALLBACKS.append({"zones": problem.n, "planned": bool(out[1]),
+                           **({k: ex[k] for k in _KEEP if k in ex} if ex else {})})
+        return out
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
@@ -136,12 +159,14 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=None, help="plan_floor's search budget "
                     "(its default when not given)")
     args = ap.parse_args()
+    _plan_module.exhaustive = _recording(_plan_module.exhaustive)  # type: ignore[assignment]
     rng = np.random.default_rng(20240603)
     std = default_standard()
     runtimes, cpu, err_mean, err_max, sat, violated = [], [], [], [], [], []
     refused: list[dict[str, object]] = []
     checked = 0
     reserves = 0
+    via_fallback = 0
     extra = {} if args.budget is None else {"budget": args.budget}
     failed: dict[str, int] = {}
     by_kind: dict[str, list[float]] = {}
@@ -150,6 +175,7 @@ def main() -> None:
     for k in range(args.n):
         inst = _instance(k, rng, std)
         t0, c0 = time.perf_counter(), time.process_time()
+        _FALLBACKS.clear()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -168,6 +194,11 @@ def main() -> None:
             proven = [p for p in PROOFS if p in str(exc)]
             if proven:
                 entry["proof"] = str(exc)
+            # the exhaustive fallback of each layout problem tried (the last is the refusal's)
+            entry["exhaustive"] = list(_FALLBACKS)
+            entry["search_complete"] = bool(_FALLBACKS) and all(f.get("complete")
+                                                                for f in _FALLBACKS)
+            entry["cpu_s"] = round(cpu[-1], 2)
             n_zones = len(inst["standard"].zones)  # type: ignore[attr-defined]
             if n_zones <= 5 and checked < args.check_refused:
                 # does any layout the method can express pass? exhaustive, so it decides
@@ -188,6 +219,7 @@ def main() -> None:
         runtimes.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         m = plan.metrics
+        via_fallback += any(f["planned"] for f in _FALLBACKS)
         print(f"{k} {inst['kind']} planned {cpu[-1]:.2f} CPU s", file=sys.stderr, flush=True)
         reserves += m.get("reserve_m2", 0.0) > 0
         err_mean.append(m["area_error_mean"])
@@ -227,6 +259,10 @@ def main() -> None:
         "refused": len(refused),
         "refused_proven": sum("proof" in r for r in refused),
         "reserve_plans": reserves,
+        "plans_found_by_exhaustive_fallback": via_fallback,
+        "refused_complete_search": sum(bool(r["search_complete"]) for r in refused),
+        "refused_cpu_s": {"median": float(np.median([r["cpu_s"] for r in refused])),
+                          "max": float(np.max([r["cpu_s"] for r in refused]))} if refused else None,
         "refusals": refused,
         "area_error": {"mean": float(np.mean(err_mean)), "max": float(np.max(err_max))},
         "adjacency_satisfaction": {"mean": float(np.mean(sat)), "min": float(np.min(sat))},

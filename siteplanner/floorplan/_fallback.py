@@ -14,7 +14,7 @@ import shapely
 from siteplanner.floorplan.assemble import Assembled
 from siteplanner.floorplan.fixtures import FIXTURE_OF
 from siteplanner.floorplan.layout import LayoutProblem
-from siteplanner.floorplan.search import search_all
+from siteplanner.floorplan.search import search_pruned
 
 __all__ = ["check_ranked", "exhaustive", "proof"]
 
@@ -22,63 +22,53 @@ __all__ = ["check_ranked", "exhaustive", "proof"]
 _CHECKED = 6
 #: A search cost at or above this breaks a zone rule (one broken rule costs 10).
 _HARD = 10.0
-#: Layouts the exhaustive fallback costs before checking the cheapest new ones that keep
-#: the zone rules: a plan found early ends it (nearest the seeded searches' best first).
-_CHUNK = 240
-#: CPU seconds the exhaustive fallback may take; past it, it stops and proves nothing
-#: (``metrics["exhaustive"]["complete"]`` is false). About 2,000 layouts of five zones
-#: cost 5-10 CPU s here, so the budget holds a complete search with room to spare.
-_EXHAUSTIVE_S = 20.0
-#: CPU seconds for checking the full plan of every other distinct layout that keeps the zone
-#: rules once all are costed (each check assembles fixtures, doors and route: 0.05-0.3 s).
+#: CPU seconds the exhaustive fallback's branch and bound (:func:`search_pruned`) may take;
+#: past it, it stops and proves nothing (``metrics["exhaustive"]["complete"]`` is false).
+#: Measured here (benchmark refusals, a shared 2-core machine): five zones 1-2 CPU s, six
+#: 14-40, seven 28 when most sides break a rule early.
+_EXHAUSTIVE_S = 45.0
+#: CPU seconds for checking the full plan of every distinct layout that keeps the zone
+#: rules (each check assembles fixtures, doors and route: 0.05-0.3 s).
 _PROOF_S = 30.0
 
 
 def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried: set[Any],
-                build: Any, failures: dict[str, int] | None = None
-                ) -> tuple[tuple[float, Assembled, Any], bool]:
-    """Every layout, nearest the best so far first, ``_CHUNK`` at a time, within ``_EXHAUSTIVE_S``.
+               build: Any, failures: dict[str, int] | None = None
+               ) -> tuple[tuple[float, Assembled, Any], bool]:
+    """Every layout the decoder can express, by exact branch and bound, then their full plans.
 
-    After each chunk the cheapest untried layouts that keep the zone rules are
-    checked, so a plan is usually found long before the end. When all are
-    costed and none of those passed, every other distinct layout that keeps the
-    zone rules is checked too (within ``_PROOF_S``). When none passes, the best
-    plan's ``metrics["exhaustive"]`` says how many layouts were costed and
-    checked and, when all were, is the proof naming the zones that do not fit.
-    ``failures`` holds the failed checks of the layouts tried before (see
-    :func:`check_ranked`), counted on.
+    :func:`search_pruned` finds every distinct layout that keeps the zone rules
+    (within ``_EXHAUSTIVE_S``); the full plan of each not tried before is checked,
+    cheapest first, within ``_PROOF_S``. When none passes, the best plan's
+    ``metrics["exhaustive"]`` says how many layouts were visited, pruned, costed
+    and checked and, when the search was complete and every one was checked, is
+    the proof naming the zones that do not fit. ``failures`` holds the failed
+    checks of the layouts tried before (see :func:`check_ranked`), counted on.
     """
-    order, flips = best[2]
-    every = sorted(search_all(problem.n), key=lambda g: (
-        sum(a != b for a, b in zip(g[0], order, strict=True))
-        + sum(a != b for a, b in zip(g[1], flips, strict=True))))
-    start = time.process_time()
-    costed: list[tuple[Any, float]] = []
     failures = {} if failures is None else failures
-    for at in range(0, len(every), _CHUNK):
-        costed += [(g, problem.cost(g)) for g in every[at:at + _CHUNK]]
-        costed.sort(key=lambda gc: gc[1])
-        fresh = [(g, c) for g, c in costed if c < _HARD]
-        best, ok = check_ranked(fresh, tried, best, build, failures=failures)
+    found = search_pruned(problem, cpu_s=_EXHAUSTIVE_S)
+    kept = _distinct(problem, found.kept)
+    done = {tuple(k for _, k in problem._leaves(g)) for g in tried}
+    fresh = [(g, c) for g, c in kept if tuple(k for _, k in problem._leaves(g)) not in done]
+    if fresh:
+        best, ok = _check_all(fresh, tried, best, build, failures)
         if ok:
             return best, True
-        if time.process_time() - start > _EXHAUSTIVE_S:
-            break
-    complete = len(costed) == len(every)
-    kept = _distinct(problem, [(g, c) for g, c in costed if c < _HARD])
-    if complete and kept:
-        best, ok = _check_all(kept, tried, best, build, failures)
-        if ok:
-            return best, True
-    genome, cost = costed[0]
-    broken, _ = problem._zone_terms(problem._leaves(genome))
-    unchecked = [g for g, _ in kept if g not in tried]
+    unchecked = [g for g, _ in fresh if g not in tried]
+    breaks = found.zone_breaks
+    # the zones that do not fit: those the best layout tried breaks, else those breaking most
+    broken, _ = problem._zone_terms(problem._leaves(best[2]))
+    named = [problem.kinds[i] for i in np.flatnonzero(broken > 0)] or sorted(
+        breaks, key=lambda k: -breaks[k])[:3]
     best[1].metrics["exhaustive"] = {
-        "layouts": len(every), "costed": len(costed), "complete": complete,
-        "cpu_budget_s": _EXHAUSTIVE_S, "zone_rules_met": bool(cost < _HARD),
-        "zones_not_fitting": [problem.kinds[i] for i in np.flatnonzero(broken > 0)],
+        "layouts": math.factorial(problem.n) * 2 ** (problem.n - 1), "visited": found.genomes,
+        "pruned": found.pruned, "costed": found.costed, "complete": found.complete,
+        "cpu_budget_s": _EXHAUSTIVE_S, "search_cpu_s": round(found.cpu_s, 2),
+        "zone_rules_met": bool(kept),
+        "zones_not_fitting": named,
+        "zone_breaks": dict(sorted(breaks.items(), key=lambda kv: -kv[1])),
         "distinct_keeping_zone_rules": len(kept), "checked": len(kept) - len(unchecked),
-        "all_checked": complete and not unchecked, "proof_cpu_budget_s": _PROOF_S,
+        "all_checked": found.complete and not unchecked, "proof_cpu_budget_s": _PROOF_S,
         "failed_checks": dict(sorted(failures.items(), key=lambda kv: -kv[1])),
         "zones_failing_checks": _zones_named(failures, problem.kinds)}
     return best, False
@@ -161,11 +151,13 @@ def proof(exhaustive: dict[str, Any] | None) -> str:
         return ""
     if not exhaustive["complete"]:
         return (f": an exhaustive search stopped at its {exhaustive['cpu_budget_s']:g} CPU s "
-                f"budget after {exhaustive['costed']} of {exhaustive['layouts']} layouts, "
+                f"budget after {exhaustive['visited']:,} of {exhaustive['layouts']:,} layouts, "
                 "none passing")
     if not exhaustive["zone_rules_met"]:
-        zones = ", ".join(exhaustive["zones_not_fitting"]) or "the zones' walls and doors"
-        return (f": an exhaustive search of all {exhaustive['layouts']} layouts the planner can "
+        n, breaks = exhaustive["layouts"], exhaustive["zone_breaks"]
+        zones = ", ".join(f"{k} (its own rules break in at least {breaks.get(k, 0) / n:.0%} of them)"
+                          for k in exhaustive["zones_not_fitting"]) or "the zones' walls and doors"
+        return (f": an exhaustive search of all {n:,} layouts the planner can "
                 f"express finds none that keeps every zone rule; zones that do not fit: {zones}")
     if exhaustive.get("all_checked"):
         zones = exhaustive["zones_failing_checks"]

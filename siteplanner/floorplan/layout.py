@@ -98,6 +98,7 @@ class LayoutProblem:
     _neck_cache: dict[tuple[bytes, float], int] = field(default_factory=dict, repr=False)
     _shape_fit: dict[tuple[str, int, bytes], bool] = field(default_factory=dict, repr=False)
     _wide_cache: dict[bytes, BaseGeometry] = field(default_factory=dict, repr=False)
+    _exposures: dict[tuple[object, ...], float] = field(default_factory=dict, repr=False)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
@@ -160,18 +161,9 @@ class LayoutProblem:
             best = {k: (region, rkey) for k in items}, 3.0 * len(items)
             self._cache[key] = best
             return best
-        cuts: Iterable[tuple[int, Leaf, Leaf]] = self._candidates(region, rkey, items, flips[0])
-        if self.ss in items and self._at_door((region, rkey)):
-            # the ATMs belong at the door: cuts leaving the door on their side go first
-            cuts = self._door_first(cuts, items.index(self.ss))
-        if not _is_rect(region):
-            cuts = self._neck_free_first(region, rkey, items, cuts, bool(flips[0]))
         guard = [i for i in items if self.access.secure[i]]
         staff_only = not self.public[list(items)].any()
-        if guard and staff_only and self.access.secure[[items[0], items[-1]]].any():
-            # a cash room wrapped by the staff rooms of its group: in a corner of the piece
-            cuts = itertools.chain(self._corner_bands(region, rkey, items), cuts)
-        for tries, (k, low, high) in enumerate(cuts):
+        for tries, (k, low, high) in enumerate(self.ordered_cuts(region, rkey, items, flips[0])):
             left, bad = self._decode(*low, items[:k], flips[1:k])
             if best is not None and bad >= best[1]:
                 continue
@@ -186,6 +178,26 @@ class LayoutProblem:
         assert best is not None
         self._cache[key] = best
         return best
+
+    def ordered_cuts(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...], flip: int
+                     ) -> Iterable[tuple[int, Leaf, Leaf]]:
+        """The cuts :meth:`_decode` tries for ``items`` on ``region``, in its order (lazily).
+
+        A node of ``len(items) >= 5`` zones keeps the first (``_TRIES``), whatever its
+        subtrees break, which is what lets an exhaustive search split there.
+        """
+        cuts: Iterable[tuple[int, Leaf, Leaf]] = self._candidates(region, rkey, items, flip)
+        if self.ss in items and self._at_door((region, rkey)):
+            # the ATMs belong at the door: cuts leaving the door on their side go first
+            cuts = self._door_first(cuts, items.index(self.ss))
+        if not _is_rect(region):
+            cuts = self._neck_free_first(region, rkey, items, cuts, bool(flip))
+        guard = self.access.secure[list(items)].any()
+        staff_only = not self.public[list(items)].any()
+        if guard and staff_only and self.access.secure[[items[0], items[-1]]].any():
+            # a cash room wrapped by the staff rooms of its group: in a corner of the piece
+            cuts = itertools.chain(self._corner_bands(region, rkey, items), cuts)
+        return cuts
 
     def _door_first(self, cuts: Iterable[tuple[int, Leaf, Leaf]], pos: int
                     ) -> Iterator[tuple[int, Leaf, Leaf]]:
@@ -350,6 +362,10 @@ class LayoutProblem:
         Walls to public zones of the same piece count; in a piece of staff rooms
         only, so do the walls on the piece's own edge that are not outer walls.
         """
+        key = (tuple((i, leaves[i][1]) for i in sorted(leaves)), staff_only and _key(region))
+        hit = self._exposures.get(key)
+        if hit is not None:
+            return hit
         outer = self._outer_ring
         total = 0.0
         for s in guard:
@@ -365,6 +381,7 @@ class LayoutProblem:
                     sb, shapely.buffer(edge, 1e-4, cap_style="flat"))))
             if face > TOUCH_M:
                 total += 0.5 + 0.5 * min(face / self.standard.min_shared_wall_m, 1.0)
+        self._exposures[key] = total
         return total
 
     def _band_depth(self, band: tuple[int, ...]) -> float | None:
@@ -526,8 +543,11 @@ class LayoutProblem:
 
     def cost(self, genome: Genome) -> float:
         """Lower is better: broken hard constraints dominate, then unmet closeness."""
+        return self.cost_leaves(self._leaves(genome))
+
+    def cost_leaves(self, leaves: Sequence[Leaf]) -> float:
+        """:meth:`cost` of decoded zones (in ``kinds`` order): it depends on nothing else."""
         self.evaluations += 1
-        leaves = self._leaves(genome)
         zones = [g for g, _ in leaves]
         walls = _axis_walls(zones)
         cover = door_cover(zones, self.doors)

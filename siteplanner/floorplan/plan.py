@@ -47,8 +47,8 @@ _STEP_M2 = 1e-6
 #: Searches (each of ``budget`` layouts, from another seed) before a programme is given up.
 _ATTEMPTS = 4
 _RESEED = 7919
-#: Most layouts searched exhaustively after the seeded searches fail (5 zones: 5! * 2**4).
-_EXHAUSTIVE = 1920
+#: Most layouts searched exhaustively (branch and bound) after the seeded searches fail (7! * 2**6).
+_EXHAUSTIVE = 322_560
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
@@ -369,8 +369,8 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     are checked on the assembled plan. So the cheapest ``_CHECKED`` layouts of a
     search are assembled in cost order until one passes; failing that, another
     search from another seed follows, up to ``_ATTEMPTS``. When those fail and
-    every layout the method can express is at most ``_EXHAUSTIVE`` (five zones),
-    all are costed: the cheapest are checked, and when none passes the plan's
+    every layout the method can express is at most ``_EXHAUSTIVE`` (seven zones),
+    all are searched by branch and bound and checked: when none passes, the plan's
     ``metrics["exhaustive"]`` is the proof, naming the zones that do not fit. The
     least broken plan is returned when none passes.
     """
