@@ -184,9 +184,11 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
         Keep every street in ``sites.gpkg`` even past :data:`STREETS_KEPT_WHOLE`
         segments (by default a large network keeps only the streets near the sites).
     """
+    from siteplanner._memory import release_freed_memory
     from siteplanner.maps import floorplan_links, write_map
 
     t0 = time.perf_counter()
+    release_freed_memory()  # the ranking's working state (graphs, searches) is freed by now
     with atomic_outputs(out_dir) as tmp:
         ranked_table(result.selected).to_csv(tmp / "ranked_sites.csv", index=False,
                                              lineterminator="\n")

@@ -545,7 +545,8 @@ class WalkGraph:
 
         Entries beyond ``limit_m`` (less the chunk's smallest offset) may be inf.
         """
-        step = max(1, _CHUNK_BYTES // (8 * max(width, len(targets), self._chains.n_junctions)))
+        # rows held 6 times: Dijkstra's, its junctions; targets, 2 chain ends, the copy
+        step = max(1, _CHUNK_BYTES // (8 * (2 * self._chains.n_junctions + 4 * max(width, len(targets)))))
         for start in range(0, len(positions), step):
             chunk = slice(start, start + step)
             # Shared start nodes (sites on one corner) are searched once.
