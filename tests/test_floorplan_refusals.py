@@ -7,7 +7,10 @@ once the staff reserve took the surplus, lost its turning circle to the seats
 (#17); a T whose seat row closed the advisory zone off (#22); an irregular
 floor with 16 counters whose five-zone layouts all fail the full checks (#24); a U
 whose self-service zone joined the rest of the public floor only across a 0.4 m
-sliver beside the restroom (#153).
+sliver beside the restroom (#153); a WC with no staff room whose wall the counter line
+covered too little for a door (#93); a cash room whose staff strip another counter's
+clearance grazed (#129); a seat row whose cross aisle led onto the counters' staff side
+(#197).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from shapely.geometry import Point, Polygon, box
 from siteplanner.floorplan import default_standard, plan_floor
 from siteplanner.floorplan._check import route_walls, shared_walls, wide_part
 from siteplanner.floorplan._fallback import proof
+from siteplanner.floorplan.assemble import _openings, _strip
 from siteplanner.floorplan.fixtures import place_fixtures
 from siteplanner.floorplan.layout import GRID
 from siteplanner.floorplan.plan import _frame, _lay_out, allot
@@ -188,3 +192,81 @@ def test_outline_153_plans_with_the_self_service_zone_on_the_route() -> None:
     public = plan.zones[plan.zones["access"] == "public"]
     assert len(public) >= 4
     assert (shapely.area(shapely.intersection(public.geometry.to_numpy(), reached)) > 1.0).all()
+
+
+def test_a_wc_with_no_staff_room_opens_behind_the_counter_line() -> None:
+    # outline #93 (U, no back office): the WC sits below the vault on the counters' wall;
+    # the counter line covered only 0.84 m of its wall, short of a door. The staff side is
+    # now grown along the rest of its wall, as for the cash room, and the WC opens onto it
+    plan = _plan([(0.0, 0.0), (3.99937002330492, 20.498365842355746),
+                  (-12.390422123232863, 23.696125307825824), (-13.638331851372335, 17.30009043318844),
+                  (-5.075890928697717, 15.629500210737385), (-6.579441495723694, 7.923204117656405),
+                  (-15.14188241839831, 9.59379434010746), (-16.389792146537783, 3.1977594654700776)],
+                 (-12.080342411908287, 8.996467147234128), 215.14048240290322,
+                 ["advisory", "vault", "restroom"], 93)
+    assert plan.ok
+    assert plan.metrics["constraints"]["staff_reach_secure"]["pass"]
+    doors = {(d.kind, d.a, d.b) for d in plan.doors}
+    assert ("door", "counter_staff", "restroom") in doors
+    assert ("controlled", "counter_staff", "vault") in doors
+
+
+def test_a_staff_strip_gives_way_to_a_clearance_off_the_cash_room_wall() -> None:
+    # a cash room in the service zone's corner; a counter covers 1.8 m of its 2.6 m wall
+    # and another counter's customer side reaches 2 cm into the strip the rest needs,
+    # 9 cm off the wall. The strip gives way there and still covers the whole wall
+    std = default_standard()
+    service = shapely.Polygon([(0, 0), (6, 0), (6, 4), (3.4, 4), (3.4, 6.6), (0, 6.6)])
+    vault = box(3.4, 4.0, 6.0, 6.6)
+    near = shapely.buffer(shapely.boundary(service), 1e-4, cap_style="flat")
+    wall = shapely.intersection(shapely.boundary(vault), near)
+    other = box(1.6, 0.0, 3.42, 3.91)  # a module whose clearance reaches past x = 3.4
+    counter = box(4.2, 2.8, 6.0, 4.0)  # the staff side under the vault
+    open_wall = shapely.difference(wall, shapely.buffer(counter, 1e-4))
+    pieces = list(shapely.get_parts(shapely.line_merge(open_wall)))
+    strips = [_strip(p, service, shapely.union_all([other, counter]), 1.2) for p in pieces]
+    assert all(s is not None for s in strips)
+    staff = shapely.union_all([counter, *strips])
+    assert shapely.length(shapely.intersection(wall, shapely.buffer(staff, 1e-3))) == \
+        pytest.approx(wall.length, abs=1e-3)
+    assert shapely.area(shapely.intersection(shapely.union_all(strips), other)) < 1e-9
+    assert std.fixtures.counter_staff_side_m == 1.2  # the depth used above
+
+
+def test_outline_129_plans_with_the_cash_room_behind_staff_floor() -> None:
+    plan = _plan([(0.0, 0.0), (-0.38754323322410617, 15.459022614591015),
+                  (-1.8203975889220025, 16.821793266970573), (-7.932720852667616, 16.93075194724026),
+                  (-10.60319862439018, 14.122938541275184), (-10.249281356628158, 0.005249011489260436)],
+                 (-0.11610070004850759, 4.631233869543115), 108.95132463623668,
+                 ["advisory", "vault", "restroom"], 129)
+    assert plan.ok
+    assert plan.metrics["constraints"]["secure_no_public_wall"]["pass"]
+    assert (plan.fixtures["fixture"] == "staff_strip").any()
+
+
+def test_seat_rows_keep_the_opening_onto_the_counters_free_floor() -> None:
+    # a waiting zone above a service zone whose counter line runs up its left wall: the
+    # counters' staff side takes the first 1.2 m of the wall between them, so only the
+    # rest of it is an opening the seat rows must keep clear
+    waiting = box(0.0, 0.0, 6.0, 3.0)
+    service = box(0.0, -6.0, 6.0, 0.0)
+    staff_side = box(0.0, -6.0, 1.2, 0.0)
+    free = [waiting, shapely.difference(service, staff_side)]
+    (opening,) = _openings(free, 1.2, [waiting, service])
+    x0, _, x1, _ = opening.bounds
+    assert x0 == pytest.approx(1.2, abs=0.01) and x1 == pytest.approx(6.0, abs=0.01)
+    (whole,) = _openings([waiting, service], 1.2)
+    assert whole.length == pytest.approx(6.0, abs=0.01)
+
+
+def test_outline_197_plans_with_every_public_zone_on_the_route() -> None:
+    # T: the seat rows' cross aisle led onto the wall where the counters' staff side stood
+    # on the service side, so the advisory zone beyond the waiting zone was cut off
+    plan = _plan([(-7.088680699152911, 7.998674446273157), (-14.058705984954395, 15.863461352259808),
+                  (-22.993602890487068, 7.945070415286356), (-30.082283589639978, 15.943744861559512),
+                  (-36.15888782410627, 10.558464157539593), (-15.011501139998963, -13.303671640993372),
+                  (-8.934896905532673, -7.918390936973452), (-16.023577604685585, 0.08028350929970518)],
+                 (-12.598224236202796, -11.164948590748207), 154.4289267263457, ALL, 197)
+    assert plan.ok
+    assert plan.metrics["constraints"]["route_reaches_public_zones"]["pass"]
+    assert (plan.fixtures[plan.fixtures["part"] == "body"]["fixture"] == "atm").sum() == 4
