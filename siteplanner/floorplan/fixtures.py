@@ -110,7 +110,7 @@ def _frame(edge: np.ndarray, s: np.ndarray, width: float,
 
 
 def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
-              near: BaseGeometry | None) -> list[Fixture]:
+              near: BaseGeometry | None, *, slanted: bool = True) -> list[Fixture]:
     """``n`` counter stations, staff side against the wall, on the best walls first.
 
     Walls touching ``prefer`` (staff rooms and outer walls) come first, the
@@ -122,7 +122,7 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
     standing square to them.
     """
     out = _counter_line(zone, n, std, prefer, near, slanted=False)
-    if len(out) < n:
+    if len(out) < n and slanted:
         turned = _counter_line(zone, n, std, prefer, near, slanted=True)
         if len(turned) > len(out):
             return turned
@@ -459,7 +459,7 @@ def wheelchair_places(kind: str, units: int, standard: Standard) -> int:
 def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard, *,
                    prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
                    wheelchair_places: int = 0, accept: Accept | None = None,
-                   near: BaseGeometry | None = None) -> list[Fixture]:
+                   near: BaseGeometry | None = None, slanted: bool = True) -> list[Fixture]:
     """Fixtures of one zone, in the layout frame.
 
     Parameters
@@ -481,6 +481,9 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     near
         ATMs take the wall places nearest it (the entrance) first; counters grow
         from it (a cash room's wall) along their wall.
+    slanted
+        When the walls along the axes hold too few counters, ATMs or safes, stand
+        the rest square to the slanted walls (a chamfer, a skewed outer wall).
 
     Returns
     -------
@@ -489,14 +492,14 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     """
     f = standard.fixtures
     if kind == "service":
-        return _counters(zone, units, standard, prefer, near)
+        return _counters(zone, units, standard, prefer, near, slanted=slanted)
     if kind == "self_service":
         return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
                               f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,
-                              accept=accept)
+                              accept=accept, slanted=slanted)
     if kind == "vault":
         return _against_walls(zone, "safe", kind, units, f.safe_width_m, f.safe_width_m,
-                              f.safe_depth_m, f.safe_clear_m, prefer, avoid)
+                              f.safe_depth_m, f.safe_clear_m, prefer, avoid, slanted=slanted)
     if kind == "waiting":
         return _seats(zone, units, wheelchair_places, standard, avoid, accept)
     if kind == "advisory":
