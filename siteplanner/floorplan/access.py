@@ -197,19 +197,52 @@ def _counter_doors(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: Acces
 
 def _staff_entry(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: AccessMasks,
                  walls: np.ndarray, doors: Sequence[Door], standard: Standard) -> list[Door]:
-    """One controlled door from public floor into the staff rooms one walks through."""
+    """Controlled doors from public floor into the staff rooms one walks through.
+
+    One on the longest such wall; then one more into each group of staff rooms
+    (rooms joined by staff doors) that neither that door nor the counters' staff
+    side reaches: a back office at the far end of the public floor from the rest of
+    the staff rooms is entered through its own controlled door, as the search
+    allows, rather than left unreached.
+    """
+    out: list[Door] = []
+    entry = _entry_door(zones, kinds, m, walls, np.flatnonzero(m.passable & m.staff), standard)
+    if entry is None:
+        return out
+    out.append(entry)
+    staff = [k for k, p in zip(kinds, m.public, strict=True) if not p] + [COUNTER_STAFF]
+    idx = {k: i for i, k in enumerate(staff)}
+    adj = np.eye(len(staff), dtype=bool)
+    for d in [*doors, *out]:
+        if d.a in idx and d.b in idx:
+            adj[idx[d.a], idx[d.b]] = adj[idx[d.b], idx[d.a]] = True
+    _, label = connected_components(csr_matrix(adj), directed=False)
+    reached = {label[idx[COUNTER_STAFF]], label[idx[entry.b]]}
+    for group in sorted(set(label.tolist()) - reached):
+        rooms = [i for i in np.flatnonzero(m.passable & m.staff).tolist()
+                 if label[idx[kinds[i]]] == group]
+        door = _entry_door(zones, kinds, m, walls, np.asarray(rooms, dtype=int), standard)
+        if door is not None:
+            out.append(door)
+    return out
+
+
+def _entry_door(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: AccessMasks,
+                walls: np.ndarray, rooms: np.ndarray, standard: Standard) -> Door | None:
+    """A controlled door on the longest wall between ``rooms`` and public floor (not the
+    service zone, where the counter line is the interface), or None."""
     best, where = 0.0, None
-    for i in np.flatnonzero(m.passable & m.staff).tolist():
+    for i in rooms.tolist():
         for j in np.flatnonzero(m.public).tolist():
             if kinds[j] != "service" and walls[i, j] > best:
                 best, where = float(walls[i, j]), (int(i), int(j))
     if where is None or best < standard.internal_door_m:
-        return []
+        return None
     line = shared_line(zones[where[0]], zones[where[1]])
     if line is None:
-        return []
-    return [Door("controlled", kinds[where[1]], kinds[where[0]],
-                 _centred(line, standard.internal_door_m))]
+        return None
+    return Door("controlled", kinds[where[1]], kinds[where[0]],
+                _centred(line, standard.internal_door_m))
 
 
 def _result(ok: bool, detail: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from siteplanner.floorplan._check import (
     width_kept,
 )
 from siteplanner.floorplan._cuts import _band, _reflex_lines, _split, _stepped
-from siteplanner.floorplan.access import Door, access_masks, check_access, plan_doors
+from siteplanner.floorplan.access import AccessMasks, Door, access_masks, check_access, plan_doors
 from siteplanner.floorplan.fixtures import (
     Fixture,
     count_fixtures,
@@ -56,93 +56,134 @@ class Assembled:
 def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: Sequence[int],
                     outline: Polygon, doors: Sequence[LineString], standard: Standard
                     ) -> list[Fixture]:
-    """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors."""
+    """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors.
+
+    The counters go first (they take the walls they need and leave the rest); each
+    later zone keeps clear the openings onto its public neighbours' *free* floor, so
+    a seat row's cross aisle leads onto floor the customers can walk, not onto the
+    counters' staff side beyond the wall.
+    """
     m = access_masks(kinds, standard)
     staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
         if (~m.public).any() else shapely.Polygon()
     outer = shapely.boundary(outline)
-    pub = [g for g, p in zip(local, m.public, strict=True) if p]
     width = standard.route_width_m
-    openings = _openings(pub, width)
     door_clear = shapely.buffer(shapely.union_all(list(doors)), width, cap_style="flat") \
         if doors else shapely.Polygon()
-    both = shapely.union_all([door_clear, *[shapely.buffer(o, width, cap_style="flat")
-                                            for o in openings]])
     entrance = shapely.union_all(list(doors)) if doors else None
     secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
     near = {"self_service": entrance, "service": shapely.union_all(secure) if secure else None}
-    out: list[Fixture] = []
-    for geom, kind, n in zip(local, kinds, units, strict=True):
-        want = expected_fixtures(kind, n)
-        if not want:
+    pub = np.flatnonzero(m.public).tolist()
+    free = {i: local[i] for i in pub}  # each public zone's floor not yet taken by fixtures
+    placed: dict[int, list[Fixture]] = {}
+    for i in sorted(range(len(kinds)), key=lambda i: kinds[i] != "service"):
+        geom, kind, n = local[i], kinds[i], units[i]
+        if not expected_fixtures(kind, n):
             continue
-        prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
-            else outer
-        places = wheelchair_places(kind, n, standard)
+        openings = _openings([free[j] for j in pub], width, [local[j] for j in pub])
+        both = shapely.union_all([door_clear, *[shapely.buffer(o, width, cap_style="flat")
+                                                for o in openings]])
         ways = [shapely.intersection(shapely.boundary(geom), shapely.buffer(o, 1e-3))
                 for o in [*openings, *doors]]
         ways = [w for w in ways if not w.is_empty and w.length > width]
-        # keep doors and passages clear when the zone allows, else the doors, else place
-        # freely; the first placement that leaves the zone's openings joined on a route wins
-        best: list[Fixture] | None = None
-        # a zone its openings do not join even empty refuses every arrangement: the
-        # route check judges it, and the fixtures are placed as if it had no openings
-        open_ = _passable(geom, [], ways, width, through=kind == "waiting")
-
-        def accept(cells: list[BaseGeometry], geom: BaseGeometry = geom,
-                   ways: list[BaseGeometry] = ways, through: bool = kind == "waiting",
-                   open_: bool = open_) -> bool:
-            return not open_ or _passable(geom, cells, ways, width, through=through)
-
-        for avoid in (both, door_clear, None):
-            got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
-                                 wheelchair_places=places, accept=accept, near=near.get(kind))
-            if count_fixtures(got) != want:
-                continue
-            if best is None:
-                best = got
-            if _passable(geom, [f.body for f in got if f.kind != "chair"], ways, width,
-                         through=kind == "waiting"):
-                best = got
-                break
-        out += best if best is not None else got
+        prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
+            else outer
+        placed[i] = _zone_fixtures(geom, kind, n, standard, ways, (both, door_clear, None),
+                                   prefer=prefer, near=near.get(kind))
+        if i in free:
+            solid = [f.body for f in placed[i] if f.kind != "chair"]
+            solid += [f.staff_side for f in placed[i] if f.staff_side is not None]
+            free[i] = shapely.difference(geom, shapely.union_all(solid)) if solid else geom
+    out = [f for i in sorted(placed) for f in placed[i]]
     return out + _staff_strips(local, kinds, out, standard)
 
 
-def _openings(pub: Sequence[BaseGeometry], width: float) -> list[BaseGeometry]:
+def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
+                   ways: list[BaseGeometry], avoids: Sequence[BaseGeometry | None], *,
+                   prefer: BaseGeometry | None, near: BaseGeometry | None) -> list[Fixture]:
+    """One zone's fixtures: the first placement that leaves its openings joined on a route.
+
+    Keeps the doors and passages (``avoids``, strictest first) clear when the zone
+    allows, else the doors, else places freely.
+    """
+    width = standard.route_width_m
+    want = expected_fixtures(kind, n)
+    places = wheelchair_places(kind, n, standard)
+    through = kind == "waiting"
+    # a zone its openings do not join even empty refuses every arrangement: the
+    # route check judges it, and the fixtures are placed as if it had no openings
+    open_ = _passable(geom, [], ways, width, through=through)
+
+    def accept(cells: list[BaseGeometry]) -> bool:
+        return not open_ or _passable(geom, cells, ways, width, through=through)
+
+    best: list[Fixture] | None = None
+    got: list[Fixture] = []
+    for avoid in avoids:
+        got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
+                             wheelchair_places=places, accept=accept, near=near)
+        if count_fixtures(got) != want:
+            continue
+        if best is None:
+            best = got
+        if _passable(geom, [f.body for f in got if f.kind != "chair"], ways, width,
+                     through=through):
+            return got
+    return best if best is not None else got
+
+
+def _openings(free: Sequence[BaseGeometry], width: float,
+              zones: Sequence[BaseGeometry] | None = None) -> list[BaseGeometry]:
     """The walls between public zones a ``width``-wide body can pass, on both sides.
 
-    A wall counts only where each zone is at least ``width`` wide behind it (a
-    morphological opening of each zone): a wall stretch onto a neighbour's narrow
-    nose leads nowhere, and keeping only it free of seats closed the neighbour off.
+    A wall counts only where each zone's free floor (``free``: the zone less the
+    fixtures placed in it so far; ``zones``, the zones themselves, default ``free``)
+    is at least ``width`` wide behind it (a morphological opening): a wall stretch
+    onto a neighbour's narrow nose, or onto its counters' staff side, leads nowhere,
+    and keeping only it free of seats closed the neighbour off.
     """
+    zones = free if zones is None else zones
     r = width / 2.0 - 1e-3
     wide = [shapely.buffer(shapely.buffer(g, -r, join_style="mitre"), r + 1e-3,
-                           join_style="mitre") for g in pub]
+                           join_style="mitre") for g in free]
     out = []
-    for i, a in enumerate(pub):
-        for j in range(i + 1, len(pub)):
+    for i, a in enumerate(zones):
+        for j in range(i + 1, len(zones)):
             wall = shapely.intersection(shapely.boundary(a),
-                                        shapely.buffer(shapely.boundary(pub[j]), 1e-4))
+                                        shapely.buffer(shapely.boundary(zones[j]), 1e-4))
             out.append(shapely.intersection(wall, shapely.intersection(wide[i], wide[j])))
+    return out
+
+
+def _counter_rooms(local: Sequence[BaseGeometry], kinds: Sequence[str], m: AccessMasks,
+                   standard: Standard) -> list[int]:
+    """Zones that may open only onto the counters' staff side: the secure zones, and the
+    staff rooms staff do not walk through (a WC) with no door-wide wall to one they do."""
+    walls = shared_walls(local)
+    rooms = m.passable & ~m.public
+    out = np.flatnonzero(m.secure).tolist()
+    for i in np.flatnonzero(m.staff & ~m.passable).tolist():
+        if not (walls[i] >= standard.internal_door_m)[rooms].any():
+            out.append(int(i))
     return out
 
 
 def _staff_strips(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: list[Fixture],
                   standard: Standard) -> list[Fixture]:
-    """Staff floor along a secure zone's wall to the service zone the counters do not cover.
+    """Staff floor along a room's wall to the service zone the counters do not cover.
 
     The cash room may open only from staff floor and never onto public floor; in
-    a branch without a staff room it opens from behind the counter line. Where
-    its wall to the service zone runs past the counters' staff side, that staff
+    a branch without a staff room it opens from behind the counter line, and so
+    does a WC (staff may not reach it across public floor). Where such a room's
+    wall to the service zone runs past the counters' staff side, that staff
     side is grown along the rest of the wall, as deep as the staff side
-    (``counter_staff_side_m``), walled off from the customers: the secure zone
-    then sits in a staff-only pocket behind the counter line. Not grown where it
-    would take the floor of another fixture or its clearance.
+    (``counter_staff_side_m``), walled off from the customers: the room then sits
+    in a staff-only pocket behind the counter line. Not grown where it would take
+    the floor of another fixture or its clearance.
     """
     m = access_masks(kinds, standard)
     counters = [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]
-    if m.service < 0 or not counters or not m.secure.any():
+    if m.service < 0 or not counters:
         return []
     service = local[m.service]
     staff = shapely.buffer(shapely.union_all(counters), 1e-4, join_style="mitre")
@@ -150,21 +191,39 @@ def _staff_strips(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures:
     depth = standard.fixtures.counter_staff_side_m
     near = shapely.buffer(shapely.boundary(service), 1e-4, cap_style="flat")
     out: list[Fixture] = []
-    for i in np.flatnonzero(m.secure).tolist():
+    for i in _counter_rooms(local, kinds, m, standard):
         wall = shapely.intersection(shapely.boundary(local[i]), near)
-        open_wall = shapely.difference(wall, staff)
-        if shapely.length(open_wall) <= 1e-3:
-            continue
-        band = shapely.buffer(open_wall, depth, cap_style="flat", join_style="mitre")
-        strip = shapely.set_precision(shapely.intersection(band, service), 1e-9)
-        strip = shapely.union_all([p for p in shapely.get_parts(strip)
-                                   if p.geom_type == "Polygon" and p.area > 1e-6])
-        if strip.is_empty or shapely.area(shapely.intersection(strip, taken)) > 1e-4 \
-                or shapely.area(shapely.difference(strip, staff)) < 1e-6:
-            continue
-        out.append(Fixture("staff_strip", "service", shapely.Polygon(), shapely.Polygon(),
-                           strip))
+        for piece in shapely.get_parts(shapely.line_merge(shapely.difference(wall, staff))):
+            strip = _strip(piece, service, taken, depth)
+            if strip is None or shapely.area(shapely.difference(strip, staff)) < 1e-6:
+                continue
+            out.append(Fixture("staff_strip", "service", shapely.Polygon(), shapely.Polygon(),
+                               strip))
+            # the next room's strip keeps clear of this one (two rooms on one wall share it)
+            taken = shapely.union_all([taken, strip])
+            staff = shapely.union_all([staff, shapely.buffer(strip, 1e-4, join_style="mitre")])
     return out
+
+
+def _strip(wall: BaseGeometry, service: BaseGeometry, taken: BaseGeometry, depth: float
+           ) -> BaseGeometry | None:
+    """Staff floor ``depth`` deep along one stretch of wall into the service zone, or None.
+
+    It gives way to the floor of the fixtures (and their clearances) it meets away
+    from the wall, but must still cover the whole stretch: a strip that leaves any of
+    the wall on public floor is no strip.
+    """
+    if shapely.length(wall) <= 1e-3:
+        return None
+    band = shapely.buffer(wall, depth, cap_style="flat", join_style="mitre")
+    strip = shapely.difference(shapely.intersection(band, service), taken)
+    strip = shapely.set_precision(strip, 1e-9)
+    strip = shapely.union_all([p for p in shapely.get_parts(strip)
+                               if p.geom_type == "Polygon" and p.area > 1e-6])
+    if strip.is_empty:
+        return None
+    covered = shapely.length(shapely.intersection(wall, shapely.buffer(strip, 1e-4)))
+    return strip if covered >= shapely.length(wall) - 1e-3 else None
 
 
 def _passable(zone: BaseGeometry, solid: Sequence[BaseGeometry], ways: Sequence[BaseGeometry],

@@ -65,19 +65,27 @@ def expected_fixtures(kind: str, units: int) -> dict[str, int]:
     return {} if fx is None else {fx: int(units)}
 
 
-def _edges(zone: BaseGeometry) -> np.ndarray:
-    """Axis-parallel exterior edges ``(x0, y0, x1, y1)`` of a zone, counter-clockwise."""
+def _edges(zone: BaseGeometry, *, slanted: bool = False) -> np.ndarray:
+    """Exterior edges ``(x0, y0, x1, y1)`` of a zone, counter-clockwise: the axis-parallel
+    ones, and with ``slanted`` the others too (a chamfer or a skewed outer wall)."""
     ring = shapely.get_exterior_ring(shapely.orient_polygons(zone))
     c = shapely.get_coordinates(ring)
     e = np.hstack([c[:-1], c[1:]])
     axis = (np.abs(e[:, 0] - e[:, 2]) < _EPS) | (np.abs(e[:, 1] - e[:, 3]) < _EPS)
     length = np.hypot(e[:, 2] - e[:, 0], e[:, 3] - e[:, 1])
-    return e[axis & (length > _EPS)]
+    return e[(axis | slanted) & (length > _EPS)]
+
+
+def _slanted(edge: np.ndarray) -> np.ndarray:
+    """Whether each edge runs along neither axis."""
+    e = np.asarray(edge, dtype=float).reshape(-1, 4)
+    return (np.abs(e[:, 0] - e[:, 2]) >= _EPS) & (np.abs(e[:, 1] - e[:, 3]) >= _EPS)
 
 
 def _frame(edge: np.ndarray, s: np.ndarray, width: float,
            depth_lo: np.ndarray | float, depth_hi: np.ndarray | float) -> np.ndarray:
-    """Boxes along an edge: from ``s`` to ``s + width`` along it, ``depth_lo..depth_hi`` inward."""
+    """Rectangles along an edge: from ``s`` to ``s + width`` along it, ``depth_lo..depth_hi``
+    inward; boxes on an axis-parallel edge, turned with the wall on a slanted one."""
     x0, y0, x1, y1 = np.asarray(edge, dtype=float).T
     length = np.hypot(x1 - x0, y1 - y0)
     ux, uy = (x1 - x0) / length, (y1 - y0) / length
@@ -88,23 +96,46 @@ def _frame(edge: np.ndarray, s: np.ndarray, width: float,
     hi = np.broadcast_to(np.asarray(depth_hi, dtype=float), a.shape)
     xs = np.stack([x0 + ux * a + nx * lo, x0 + ux * b + nx * hi], axis=1)
     ys = np.stack([y0 + uy * a + ny * lo, y0 + uy * b + ny * hi], axis=1)
-    return shapely.box(xs.min(axis=1), ys.min(axis=1), xs.max(axis=1), ys.max(axis=1))
+    out = shapely.box(xs.min(axis=1), ys.min(axis=1), xs.max(axis=1), ys.max(axis=1))
+    turned = np.broadcast_to(_slanted(np.asarray(edge, dtype=float)), a.shape)
+    if turned.any():
+        t = np.flatnonzero(turned)
+        x0, y0, ux, uy, nx, ny = (np.broadcast_to(v, a.shape)[t] for v in (x0, y0, ux, uy, nx, ny))
+        corners = np.stack([np.stack([x0 + ux * p + nx * q, y0 + uy * p + ny * q], axis=1)
+                            for p, q in ((a[t], lo[t]), (b[t], lo[t]), (b[t], hi[t]),
+                                         (a[t], hi[t]))], axis=1)
+        out = np.asarray(out, dtype=object).copy()
+        out[t] = shapely.polygons(corners)
+    return out
 
 
 def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
-              near: BaseGeometry | None) -> list[Fixture]:
+              near: BaseGeometry | None, *, slanted: bool = True) -> list[Fixture]:
     """``n`` counter stations, staff side against the wall, on the best walls first.
 
     Walls touching ``prefer`` (staff rooms and outer walls) come first, the
     longest first; along them, stations start from
     ``near`` (a cash room's wall, which their staff side then covers) and grow
     outwards, so the line stays in one run; a line too long for one wall turns
-    the corner onto the next.
+    the corner onto the next. When the walls along the axes hold too few, the
+    slanted walls (a chamfer, a skewed outer wall) are used too, the stations
+    standing square to them.
     """
+    out = _counter_line(zone, n, std, prefer, near, slanted=False)
+    if len(out) < n and slanted:
+        turned = _counter_line(zone, n, std, prefer, near, slanted=True)
+        if len(turned) > len(out):
+            return turned
+    return out
+
+
+def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
+                  near: BaseGeometry | None, *, slanted: bool) -> list[Fixture]:
+    """Up to ``n`` stations (see :func:`_counters`), on slanted walls too with ``slanted``."""
     f = std.fixtures
     depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
-    edges = _edges(zone)
-    edge, start, modules = _wall_modules(zone, f.counter_module_m, depth, None)
+    edges = _edges(zone, slanted=slanted)
+    edge, start, modules = _wall_modules(zone, f.counter_module_m, depth, None, slanted=slanted)
     if not modules.size:
         return []
     lines = shapely.linestrings(edges[edge].reshape(-1, 2, 2))
@@ -120,9 +151,10 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
         > 1e-3
     key = np.lexsort((start, dist, -shapely.length(lines), edge, -score, ~on_near))
     box = shapely.bounds(modules)
+    turned = _slanted(edges[edge])
     taken: list[int] = []
     for i in key:
-        if taken and _overlaps(box, i, taken):
+        if taken and _overlaps(box, i, taken, modules, turned):
             continue
         taken.append(int(i))
         if len(taken) == n:
@@ -138,32 +170,45 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
     if len(out) < n and (prefer is not None or near is not None):
         # the preferred walls first can strand a station at a corner; the plain order
         # (each wall from its start, as fits() counts) packs them when it holds them all
-        plain = _counters(zone, n, std, None, None)
+        plain = _counter_line(zone, n, std, None, None, slanted=slanted)
         if len(plain) > len(out):
             return plain
     return out
 
 
-def _overlaps(box: np.ndarray, i: int, taken: list[int]) -> bool:
-    """Whether axis-parallel box ``i`` overlaps any ``taken`` box by more than ``_EPS``.
+def _overlaps(box: np.ndarray, i: int, taken: list[int],
+              modules: np.ndarray | None = None, turned: np.ndarray | None = None) -> bool:
+    """Whether module ``i`` overlaps any ``taken`` module by more than ``_EPS``.
 
-    Wall modules are boxes in the layout frame, so this is the exact test of
-    their shrunken interiors meeting, without building the union of the taken ones.
+    ``box`` holds the modules' bounds. Modules on axis-parallel walls are boxes in
+    the layout frame, so comparing bounds is the exact test of their shrunken
+    interiors meeting, without building the union of the taken ones; a module
+    turned with a slanted wall (``turned``) is tested on its polygon where the
+    bounds meet.
     """
     t = box[taken]
     b = box[i]
-    return bool(((t[:, 0] < b[2] - _EPS) & (b[0] < t[:, 2] - _EPS)
-                 & (t[:, 1] < b[3] - _EPS) & (b[1] < t[:, 3] - _EPS)).any())
+    hit = ((t[:, 0] < b[2] - _EPS) & (b[0] < t[:, 2] - _EPS)
+           & (t[:, 1] < b[3] - _EPS) & (b[1] < t[:, 3] - _EPS))
+    if modules is None or turned is None or not hit.any():
+        return bool(hit.any())
+    idx = np.asarray(taken)[hit]
+    if not turned[i] and not turned[idx].any():
+        return True
+    return bool(shapely.intersects(shapely.buffer(modules[i], -_EPS, join_style="mitre"),
+                                   modules[idx]).any())
 
 
 def _wall_modules(zone: BaseGeometry, width: float, depth: float,
-                  avoid: BaseGeometry | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  avoid: BaseGeometry | None, *, slanted: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every ``width``-wide, ``depth``-deep module against a wall that fits the zone.
 
     Modules start every ``width / 3`` along each wall and flush with its far
-    end; returns each module's edge index, its start along the edge and the box.
+    end; returns each module's edge index (into ``_edges(zone, slanted=slanted)``),
+    its start along the edge and the module.
     """
-    edges = _edges(zone)
+    edges = _edges(zone, slanted=slanted)
     rows_e, rows_s, boxes = [], [], []
     for k, e in enumerate(edges):
         length = float(np.hypot(e[2] - e[0], e[3] - e[1]))
@@ -186,15 +231,31 @@ def _wall_modules(zone: BaseGeometry, width: float, depth: float,
 def _against_walls(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width: float,
                    body_w: float, body_d: float, clear_d: float, prefer: BaseGeometry | None,
                    avoid: BaseGeometry | None, *, near: BaseGeometry | None = None,
-                   accept: Accept | None = None) -> list[Fixture]:
+                   accept: Accept | None = None, slanted: bool = True) -> list[Fixture]:
     """``n`` modules ``width`` wide against walls: body at the wall, clearance in front.
 
     Modules nearest ``near`` (the entrance, for ATMs) are taken first, else those
     on walls touching ``prefer``, longest wall first; a module ``accept`` refuses
-    (given the bodies so far, it would close a passage) is passed over.
+    (given the bodies so far, it would close a passage) is passed over. With
+    ``slanted``, when the walls along the axes hold too few, the slanted walls
+    hold modules too, turned square to them.
     """
-    edges = _edges(zone)
-    edge, start, modules = _wall_modules(zone, width, body_d + clear_d, avoid)
+    args = (zone, kind, zone_kind, n, width, body_w, body_d, clear_d, prefer, avoid)
+    out = _wall_row(*args, near=near, accept=accept, slanted=False)
+    if len(out) < n and slanted:
+        turned = _wall_row(*args, near=near, accept=accept, slanted=True)
+        if len(turned) > len(out):
+            return turned
+    return out
+
+
+def _wall_row(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width: float,
+              body_w: float, body_d: float, clear_d: float, prefer: BaseGeometry | None,
+              avoid: BaseGeometry | None, *, near: BaseGeometry | None, accept: Accept | None,
+              slanted: bool) -> list[Fixture]:
+    """Up to ``n`` wall modules in one order (see :func:`_against_walls`)."""
+    edges = _edges(zone, slanted=slanted)
+    edge, start, modules = _wall_modules(zone, width, body_d + clear_d, avoid, slanted=slanted)
     if not modules.size:
         return []
     lines = shapely.linestrings(edges[edge].reshape(-1, 2, 2))
@@ -208,10 +269,11 @@ def _against_walls(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width:
                 lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
         key = np.lexsort((start, edge, -length, -score))
     box = shapely.bounds(modules)
+    turned = _slanted(edges[edge])
     taken: list[int] = []
     out: list[Fixture] = []
     for i in key:
-        if taken and _overlaps(box, i, taken):
+        if taken and _overlaps(box, i, taken, modules, turned):
             continue
         e, s = edges[edge[i]], float(start[i])
         side = (width - body_w) / 2.0
@@ -226,8 +288,8 @@ def _against_walls(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width:
     if len(out) < n and (near is not None or prefer is not None):
         # nearest the door first leaves gaps between modules that a wall taken from its
         # start does not (what fits() counts): the plain order when it holds more
-        plain = _against_walls(zone, kind, zone_kind, n, width, body_w, body_d, clear_d, None,
-                               avoid, accept=accept)
+        plain = _wall_row(zone, kind, zone_kind, n, width, body_w, body_d, clear_d, None,
+                          avoid, near=None, accept=accept, slanted=slanted)
         if len(plain) > len(out):
             return plain
     return out
@@ -367,7 +429,7 @@ def _desks(zone: BaseGeometry, n: int, std: Standard, avoid: BaseGeometry | None
     if cells.size < n:
         # a zone too squat for a grid of cells may hold them around its walls
         around = _against_walls(zone, "desk", "advisory", n, f.desk_cell_m, f.desk_cell_m,
-                                f.desk_cell_depth_m, 0.0, None, avoid)
+                                f.desk_cell_depth_m, 0.0, None, avoid, slanted=False)
         if len(around) > cells.size:
             cells = np.asarray([a.body for a in around], dtype=object)
     out = []
@@ -397,7 +459,7 @@ def wheelchair_places(kind: str, units: int, standard: Standard) -> int:
 def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard, *,
                    prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
                    wheelchair_places: int = 0, accept: Accept | None = None,
-                   near: BaseGeometry | None = None) -> list[Fixture]:
+                   near: BaseGeometry | None = None, slanted: bool = True) -> list[Fixture]:
     """Fixtures of one zone, in the layout frame.
 
     Parameters
@@ -419,6 +481,9 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     near
         ATMs take the wall places nearest it (the entrance) first; counters grow
         from it (a cash room's wall) along their wall.
+    slanted
+        When the walls along the axes hold too few counters, ATMs or safes, stand
+        the rest square to the slanted walls (a chamfer, a skewed outer wall).
 
     Returns
     -------
@@ -427,14 +492,14 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     """
     f = standard.fixtures
     if kind == "service":
-        return _counters(zone, units, standard, prefer, near)
+        return _counters(zone, units, standard, prefer, near, slanted=slanted)
     if kind == "self_service":
         return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
                               f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,
-                              accept=accept)
+                              accept=accept, slanted=slanted)
     if kind == "vault":
         return _against_walls(zone, "safe", kind, units, f.safe_width_m, f.safe_width_m,
-                              f.safe_depth_m, f.safe_clear_m, prefer, avoid)
+                              f.safe_depth_m, f.safe_clear_m, prefer, avoid, slanted=slanted)
     if kind == "waiting":
         return _seats(zone, units, wheelchair_places, standard, avoid, accept)
     if kind == "advisory":
