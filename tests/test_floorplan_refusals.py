@@ -22,6 +22,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, Polygon, box
 
+from siteplanner._errors import InputError
 from siteplanner.floorplan import default_standard, plan_floor
 from siteplanner.floorplan._check import route_walls, shared_walls, wide_part
 from siteplanner.floorplan.access import check_access, plan_doors
@@ -302,3 +303,19 @@ def test_each_group_of_staff_rooms_gets_a_controlled_door_from_public_floor() ->
     assert entries == {("advisory", "reserve"), ("advisory", "back_office")}
     checks = check_access(kinds, walls, doors, np.zeros((4, 1)), True, std)
     assert checks["staff_reach_secure"]["pass"]
+
+
+def test_outline_77_is_refused_with_a_proof_that_every_layout_fails_its_full_checks() -> None:
+    # T: 23,040 six-zone layouts, 3 keep the zone rules and every one puts public floor out
+    # of the door's reach or off the 1.2 m route; the refusal says so and names the zones
+    with pytest.raises(InputError) as err:
+        _plan([(-12.297302577508779, 1.9813407009524504), (-21.81072756667597, 3.5141432011503126),
+               (-23.633843935750324, -7.801131155117281), (-35.9311465132591, -5.819790454164831),
+               (-37.185069831275214, -13.602336102788232), (-3.077039687090471, -19.097820004890995),
+               (-1.8231163690743555, -11.315274356267594), (-14.120418946583134, -9.333933655315143)],
+              (-36.59278662692151, -9.926297059118088), 166.5924749862961,
+              ["advisory", "back_office"], 77)
+    text = str(err.value)
+    assert "exhaustive search of all 23,040 layouts" in text
+    assert "every one fails the full plan checks" in text
+    assert "zones that do not fit: advisory" in text

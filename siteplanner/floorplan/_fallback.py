@@ -161,13 +161,14 @@ def proof(exhaustive: dict[str, Any] | None) -> str:
                 f"express finds none that keeps every zone rule; zones that do not fit: {zones}")
     if exhaustive.get("all_checked"):
         zones = exhaustive["zones_failing_checks"]
-        worst = ", ".join(f"{k} (in {n})" for k, n in list(zones.items())[:3]) or "none named"
+        worst = ", ".join(f"{k} (named by {n} failed checks)"
+                          for k, n in list(zones.items())[:3]) or "none named"
         rules = sorted({k.split(":")[0] for k in exhaustive["failed_checks"]})
-        return (f": an exhaustive search of all {exhaustive['layouts']} layouts the planner can "
+        return (f": an exhaustive search of all {exhaustive['layouts']:,} layouts the planner can "
                 f"express finds {exhaustive['distinct_keeping_zone_rules']} distinct ones that keep "
                 "the zone rules, and every one fails the full plan checks "
                 f"({', '.join(rules)}); zones that do not fit: {worst}")
-    return (f": an exhaustive search of all {exhaustive['layouts']} layouts found "
+    return (f": an exhaustive search of all {exhaustive['layouts']:,} layouts found "
             f"{exhaustive['distinct_keeping_zone_rules']} distinct ones that keep the zone rules; "
             f"the {exhaustive['checked']} checked within {exhaustive['proof_cpu_budget_s']:g} CPU s "
             "fail the full plan checks")
