@@ -166,6 +166,7 @@ def main() -> None:
     refused: list[dict[str, object]] = []
     checked = 0
     reserves = 0
+    cut_off = 0
     via_fallback = 0
     extra = {} if args.budget is None else {"budget": args.budget}
     failed: dict[str, int] = {}
@@ -222,6 +223,7 @@ def main() -> None:
         via_fallback += any(f["planned"] for f in _FALLBACKS)
         print(f"{k} {inst['kind']} planned {cpu[-1]:.2f} CPU s", file=sys.stderr, flush=True)
         reserves += m.get("reserve_m2", 0.0) > 0
+        cut_off += bool(m.get("counter_pockets_cut_off"))
         err_mean.append(m["area_error_mean"])
         err_max.append(m["area_error_max"])
         sat.append(m["adjacency_satisfaction"])
@@ -259,6 +261,9 @@ def main() -> None:
         "refused": len(refused),
         "refused_proven": sum("proof" in r for r in refused),
         "reserve_plans": reserves,
+        # plans whose counter line leaves a station's staff pocket with no staff-only way
+        # to the cash room (reported by plan_floor, not yet a hard constraint)
+        "plans_with_counter_pockets_cut_off": cut_off,
         "plans_found_by_exhaustive_fallback": via_fallback,
         "refused_complete_search": sum(bool(r["search_complete"]) for r in refused),
         "refused_cpu_s": {"median": float(np.median([r["cpu_s"] for r in refused])),

@@ -156,3 +156,26 @@ def test_a_cash_room_longer_than_the_counter_line_sits_in_a_staff_pocket() -> No
     assert c["staff_reach_secure"]["pass"], c["staff_reach_secure"]["detail"]
     # the strip is not public floor: the route runs outside it
     assert done.route.floor.intersection(strips[0].staff_side).area < 1e-6
+
+
+def test_a_counter_pocket_with_no_staff_way_to_the_cash_room_breaks_the_security_rule() -> None:
+    # the counter line split over two walls: its staff side is two pockets with the
+    # customers' floor between them, and the vault opens onto the first only. A cashier
+    # in the second would carry cash across public floor.
+    from siteplanner.floorplan.access import COUNTER_STAFF, Door, cut_off_pockets
+
+    std = default_standard()
+    kinds = ["self_service", "waiting", "service", "vault", "back_office"]
+    pockets = shapely.MultiPolygon([box(0, 0, 5.4, 1.2), box(8, 0, 13.4, 1.2)])
+    vault_door = Door("controlled", COUNTER_STAFF, "vault", LineString([(1, 0), (2, 0)]))
+    assert cut_off_pockets(pockets, [vault_door], kinds, std) == [
+        "service: counter staff floor 2 of 2"]
+    # a staff room opening onto both pockets, with a door into the vault, joins them
+    doors = [vault_door,
+             Door("door", COUNTER_STAFF, "back_office", LineString([(3, 0), (4, 0)])),
+             Door("door", COUNTER_STAFF, "back_office", LineString([(10, 0), (11, 0)])),
+             Door("controlled", "back_office", "vault", LineString([(0, -3), (0, -4)]))]
+    assert cut_off_pockets(pockets, doors, kinds, std) == []
+    # one pocket, or no secure zone, has nothing to join
+    assert cut_off_pockets(box(0, 0, 5.4, 1.2), [vault_door], kinds, std) == []
+    assert cut_off_pockets(pockets, [], ["self_service", "waiting", "service"], std) == []

@@ -29,10 +29,12 @@ from shapely.ops import substring
 
 from siteplanner.floorplan.standard import Standard
 
-__all__ = ["AccessMasks", "Door", "access_breaks", "access_masks", "check_access", "plan_doors",
-           "shared_line"]
+__all__ = ["AccessMasks", "Door", "access_breaks", "access_masks", "check_access",
+           "cut_off_pockets", "plan_doors", "shared_line"]
 
 COUNTER_STAFF = "counter_staff"
+#: Gap (m) below which two stretches of the counters' staff floor are one pocket.
+_JOIN_M = 0.005
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,49 @@ def _entry_door(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: AccessMa
 
 def _result(ok: bool, detail: str) -> dict[str, Any]:
     return {"pass": bool(ok), "detail": detail}
+
+
+def cut_off_pockets(counter_staff: BaseGeometry | None, doors: Sequence[Door],
+                    kinds: Sequence[str], standard: Standard, *,
+                    stations: BaseGeometry | None = None) -> list[str]:
+    """The stretches of the counters' staff floor with cashiers in them (``stations``:
+    the counters' own staff sides; default all of it) from which no staff-only way leads
+    to every secure zone, as ``"service: counter staff floor k of n"``.
+
+    A counter line split over several walls leaves its staff side in separate pockets
+    with public floor between them; a cashier in a pocket whose doors lead to no cash
+    room would carry the cash across the customers' floor. Each pocket is a node of its
+    own in the staff graph, joined by the doors onto it (each door belongs to the pocket
+    it opens onto); every pocket with a counter station must reach every secure zone.
+    """
+    secure = [k for k in kinds if standard.access(k) == "secure"]
+    if counter_staff is None or counter_staff.is_empty or not secure:
+        return []
+    # stretches closer than a centimetre are one (a strip grown on from the counter line
+    # meets it at float noise, and runs turning a corner meet at the corner)
+    pockets = shapely.get_parts(shapely.buffer(counter_staff, _JOIN_M, join_style="mitre"))
+    lo = shapely.bounds(pockets)
+    pockets = pockets[np.lexsort((lo[:, 1], lo[:, 0]))]  # numbered west to east
+    if len(pockets) < 2:
+        return []
+    rooms = [k for k in kinds if standard.access(k) != "public"]
+    idx = {k: i for i, k in enumerate(rooms)}
+    n = len(rooms) + len(pockets)
+    adj = np.eye(n, dtype=bool)
+    for d in doors:
+        if d.a in idx and d.b in idx:
+            adj[idx[d.a], idx[d.b]] = adj[idx[d.b], idx[d.a]] = True
+        elif COUNTER_STAFF in (d.a, d.b):
+            room = d.b if d.a == COUNTER_STAFF else d.a
+            if room in idx:
+                at = len(rooms) + int(np.argmin(shapely.distance(pockets, d.geometry)))
+                adj[idx[room], at] = adj[at, idx[room]] = True
+    _, label = connected_components(csr_matrix(adj), directed=False)
+    wanted = {label[idx[k]] for k in secure}
+    cashiers = (np.ones(len(pockets), dtype=bool) if stations is None
+                else shapely.intersects(pockets, stations))
+    return [f"service: counter staff floor {p + 1} of {len(pockets)}"
+            for p in range(len(pockets)) if cashiers[p] and not wanted <= {label[len(rooms) + p]}]
 
 
 def check_access(kinds: Sequence[str], walls: np.ndarray, doors: Sequence[Door],

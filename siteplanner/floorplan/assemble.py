@@ -24,7 +24,14 @@ from siteplanner.floorplan._check import (
     width_kept,
 )
 from siteplanner.floorplan._cuts import _band, _reflex_lines, _split, _stepped
-from siteplanner.floorplan.access import AccessMasks, Door, access_masks, check_access, plan_doors
+from siteplanner.floorplan.access import (
+    AccessMasks,
+    Door,
+    access_masks,
+    check_access,
+    cut_off_pockets,
+    plan_doors,
+)
 from siteplanner.floorplan.fixtures import (
     Fixture,
     count_fixtures,
@@ -470,6 +477,10 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     metrics["egress_m"] = route.egress_m
     metrics["fixtures"] = count_fixtures(fixtures)
     metrics["access"] = dict(zip(names, m.access, strict=True))
+    # reported, not yet a hard constraint: counter pockets with no staff-only way to the cash
+    metrics["counter_pockets_cut_off"] = cut_off_pockets(
+        counter_staff, doors, names, standard, stations=shapely.union_all(
+            [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]))
     metrics["doors"] = [{"kind": d.kind, "between": [d.a, d.b], "width_m": round(d.geometry.length, 2)}
                         for d in doors]
     metrics["targets_m2"] = dict(zip(names, targets.tolist(), strict=True))
