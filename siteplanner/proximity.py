@@ -114,6 +114,7 @@ class NetworkWalk:
         # Search results kept per source node: block, row in it, and reach.
         self._blocks: list[sp.csr_matrix | None] = []
         self._live: list[int] = []  # rows of each block still the search of their node
+        self._kept_bytes = 0  # the bytes of the blocks kept
         self._block_of = np.full(graph.n_nodes, -1, dtype=np.int64)
         self._row_of = np.zeros(graph.n_nodes, dtype=np.int64)
         self._searched_m = np.full(graph.n_nodes, -np.inf)
@@ -173,8 +174,10 @@ class NetworkWalk:
         new = nodes[self._searched_m[nodes] < limit_m]
         if len(new):
             self._supersede(new)
-            self._blocks.append(self.graph.reach(new, limit_m=limit_m, targets=self._targets))
+            block = self.graph.reach(new, limit_m=limit_m, targets=self._targets)
+            self._blocks.append(block)
             self._live.append(len(new))
+            self._kept_bytes += block.data.nbytes + block.indices.nbytes + block.indptr.nbytes
             self._block_of[new] = len(self._blocks) - 1
             self._row_of[new] = np.arange(len(new))
             self._searched_m[new] = limit_m
@@ -197,7 +200,7 @@ class NetworkWalk:
         for b, n in zip(*np.unique(old, return_counts=True), strict=True):
             self._live[b] -= int(n)
             if self._live[b] == 0:
-                self._blocks[b] = None
+                self._free(b)
         self._block_of[nodes] = -1
         self._searched_m[nodes] = -np.inf
 
@@ -208,17 +211,20 @@ class NetworkWalk:
         same street nodes; in a dense country the kept pairs of every shop would
         otherwise take hundreds of MB. A freed search is simply run again if needed.
         """
-        sizes = [0 if m is None else m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
-                 for m in self._blocks]
-        total, b = sum(sizes), 0
-        while total > SEARCH_CACHE_BYTES and b < len(self._blocks) - 1:
+        b = 0
+        while self._kept_bytes > SEARCH_CACHE_BYTES and b < len(self._blocks) - 1:
             if self._blocks[b] is not None:
                 gone = np.flatnonzero(self._block_of == b)
                 self._block_of[gone] = -1
                 self._searched_m[gone] = -np.inf
-                self._blocks[b], self._live[b] = None, 0
-                total -= sizes[b]
+                self._free(b)
             b += 1
+
+    def _free(self, b: int) -> None:
+        m = self._blocks[b]
+        if m is not None:
+            self._kept_bytes -= m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+        self._blocks[b], self._live[b] = None, 0
 
 
 def pairs_by_chunk(proximity: Proximity, points: gpd.GeoDataFrame, radius_m: float, *,
