@@ -140,11 +140,25 @@ def _empty(columns: list[str]) -> gpd.GeoDataFrame:
                             geometry=gpd.GeoSeries([], crs=4326), crs=4326)
 
 
-def tag_column(df: pd.DataFrame, key: str) -> pd.Series:
-    """The values of tag ``key``: its column, else what a JSON ``tags`` column holds for it."""
+def parsed_tags(df: pd.DataFrame) -> list[dict[str, str]] | None:
+    """Each row's JSON ``tags`` parsed, once for all the keys read from them (None without
+    a ``tags`` column): a country's context holds hundreds of thousands of rows, and
+    parsing them again for every key was most of reading a large extract."""
+    if "tags" not in df.columns:
+        return None
+    return [_parse_tags(t) for t in df["tags"].to_numpy(dtype=object)]
+
+
+def tag_column(df: pd.DataFrame, key: str, *,
+               parsed: list[dict[str, str]] | None = None) -> pd.Series:
+    """The values of tag ``key``: its column, else what a JSON ``tags`` column holds for it.
+
+    ``parsed`` is :func:`parsed_tags` of ``df``, when the caller reads several keys.
+    """
     col = df[key] if key in df.columns else pd.Series(None, index=df.index, dtype=object)
     if "tags" in df.columns and col.isna().any():
-        from_json = df["tags"].map(lambda t: _parse_tags(t).get(key))
+        rows = parsed if parsed is not None else parsed_tags(df)
+        from_json = pd.Series([t.get(key) for t in rows or []], index=df.index, dtype=object)
         col = col.where(col.notna(), from_json)
     return col.astype(object).where(col.notna(), None)
 
@@ -174,25 +188,28 @@ def context_tables(raw: gpd.GeoDataFrame | None, *,
     out: dict[str, gpd.GeoDataFrame] = {}
     b = raw if boundaries is None else boundaries.to_crs(4326)
     b_poly = b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
-    level = pd.to_numeric(tag_column(b, "admin_level"), errors="coerce")
-    keep = b_poly & (tag_column(b, "boundary") == "administrative").to_numpy() & level.notna().to_numpy()
+    b_tags, raw_tags = parsed_tags(b), parsed_tags(raw)
+    level = pd.to_numeric(tag_column(b, "admin_level", parsed=b_tags), errors="coerce")
+    keep = (b_poly & (tag_column(b, "boundary", parsed=b_tags) == "administrative").to_numpy()
+            & level.notna().to_numpy())
     out["boundaries"] = gpd.GeoDataFrame(
-        {"name": tag_column(b, "name")[keep].to_numpy(),
+        {"name": tag_column(b, "name", parsed=b_tags)[keep].to_numpy(),
          "admin_level": level[keep].astype(int).to_numpy()},
         geometry=shapely.make_valid(b.geometry.values[keep]), crs=4326)
-    place = tag_column(raw, "place")
-    is_place = place.isin(PLACE_KINDS).to_numpy() & tag_column(raw, "name").notna().to_numpy()
+    place, name = tag_column(raw, "place", parsed=raw_tags), tag_column(raw, "name", parsed=raw_tags)
+    is_place = place.isin(PLACE_KINDS).to_numpy() & name.notna().to_numpy()
     out["places"] = gpd.GeoDataFrame(
-        {"name": tag_column(raw, "name")[is_place].to_numpy(), "place": place[is_place].to_numpy()},
+        {"name": name[is_place].to_numpy(), "place": place[is_place].to_numpy()},
         geometry=_points(geom.values[is_place]), crs=4326)
-    street, number = tag_column(raw, "addr:street"), tag_column(raw, "addr:housenumber")
+    street = tag_column(raw, "addr:street", parsed=raw_tags)
+    number = tag_column(raw, "addr:housenumber", parsed=raw_tags)
     is_addr = street.notna().to_numpy() & number.notna().to_numpy()
     out["addresses"] = gpd.GeoDataFrame(
         {"street": street[is_addr].to_numpy(), "housenumber": number[is_addr].to_numpy()},
         geometry=_points(geom.values[is_addr]), crs=4326)
     kind = pd.Series(None, index=raw.index, dtype=object)
     for key, values in BLOCKED_LAND.items():
-        v = tag_column(raw, key)
+        v = tag_column(raw, key, parsed=raw_tags)
         hit = v.isin(values) & kind.isna()
         kind[hit] = key + "=" + v[hit].astype(str)
     is_blocked = kind.notna().to_numpy() & poly
@@ -214,10 +231,10 @@ def normalise_features(gdf: gpd.GeoDataFrame, *, id_column: str | None = None) -
     keys it has no column for) are unpacked first.
     """
     df = gdf.copy()
-    if "tags" in df.columns:
-        extra = df["tags"].map(_parse_tags)
+    extra = parsed_tags(df)
+    if extra is not None:
         for key in FEATURE_TAGS:
-            from_json = extra.map(lambda t, k=key: t.get(k))
+            from_json = pd.Series([t.get(key) for t in extra], index=df.index, dtype=object)
             df[key] = df[key].where(df[key].notna(), from_json) if key in df else from_json
     out = pd.DataFrame(index=df.index)
     out["osm_id"] = (df[id_column] if id_column else pd.Series(df.index, index=df.index)).astype(str)
