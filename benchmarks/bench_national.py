@@ -27,8 +27,8 @@ Measurements (one function each; ``--only`` picks some):
 - ``pipeline``: ``rank_sites`` and the write per stage, seconds and peak RSS, on Helsinki
   tiled to each size (translated copies of the real extract stitched by short
   footways; H3 res-11 candidates) and on Andorra as read from its file.
-- ``end_to_end_tiled`` and ``pipeline_tiled`` (not in the default ``--only``): the issue's goal on a real file of
-  about 100k candidates. ``--tiled andorra:3,helsinki:156`` writes each place as an
+- ``end_to_end_tiled`` and ``pipeline_tiled`` (not in the default ``--only``): the issue's
+  goal on a real file of about 100k candidates. ``--tiled andorra:3,helsinki:156`` writes each place as an
   ``.osm.pbf`` of N translated copies of the real extract (``tile_pbf.py``; cached under
   the temp folder, never in ``data/``), then in one child times the read floor on that
   file exactly as ``read`` does, and ``siteplanner rank --osm FILE --brand B --no-report``:
