@@ -5,8 +5,8 @@ Prints JSON. Run::
 
     .venv/bin/python benchmarks/bench_national.py [--only read,end_to_end,network,pipeline]
         [--sizes 1000,10000,100000,300000] [--repeats 3] [--forward-max 12000]
-    .venv/bin/python benchmarks/bench_national.py --only end_to_end_tiled \
-        --tiled andorra:3,helsinki:156 --repeats 2
+    .venv/bin/python benchmarks/bench_national.py --only end_to_end_tiled,pipeline_tiled
+        [--tiled andorra:3,helsinki:156] [--repeats 1] [--pipeline-repeats 1]
 
 Measurements (one function each; ``--only`` picks some):
 
