@@ -167,7 +167,6 @@ def main() -> None:
     checked = 0
     reserves = 0
     cut_off = 0
-    chained = 0
     via_fallback = 0
     extra = {} if args.budget is None else {"budget": args.budget}
     failed: dict[str, int] = {}
@@ -225,7 +224,6 @@ def main() -> None:
         print(f"{k} {inst['kind']} planned {cpu[-1]:.2f} CPU s", file=sys.stderr, flush=True)
         reserves += m.get("reserve_m2", 0.0) > 0
         cut_off += bool(m.get("counter_pockets_cut_off"))
-        chained += bool(m.get("counter_line_chained"))
         err_mean.append(m["area_error_mean"])
         err_max.append(m["area_error_max"])
         sat.append(m["adjacency_satisfaction"])
@@ -266,7 +264,6 @@ def main() -> None:
         # plans whose counter line leaves a station's staff pocket with no staff-only way
         # to the cash room (reported by plan_floor, not yet a hard constraint)
         "plans_with_counter_pockets_cut_off": cut_off,
-        "plans_with_counter_line_grown_from_the_back_of_house": chained,
         "plans_found_by_exhaustive_fallback": via_fallback,
         "refused_complete_search": sum(bool(r["search_complete"]) for r in refused),
         "refused_cpu_s": {"median": float(np.median([r["cpu_s"] for r in refused])),

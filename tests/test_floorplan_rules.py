@@ -176,47 +176,6 @@ def test_a_counter_pocket_with_no_staff_way_to_the_cash_room_breaks_the_security
              Door("door", COUNTER_STAFF, "back_office", LineString([(10, 0), (11, 0)])),
              Door("controlled", "back_office", "vault", LineString([(0, -3), (0, -4)]))]
     assert cut_off_pockets(pockets, doors, kinds, std) == []
-    # one pocket opening into the vault is fine; a whole counter line with no staff door
-    # towards the cash room is cut off too (its cashiers would cross the customers' floor
-    # to a back office entered from the public side)
+    # one pocket, or no secure zone, has nothing to join
     assert cut_off_pockets(box(0, 0, 5.4, 1.2), [vault_door], kinds, std) == []
-    public_way = Door("controlled", "waiting", "back_office", LineString([(0, 5), (0, 6)]))
-    assert cut_off_pockets(box(0, 0, 5.4, 1.2), [public_way, doors[-1]], kinds, std) == [
-        "service: counter staff floor 1 of 1"]
-    # with no secure zone there is nothing to reach
     assert cut_off_pockets(pockets, [], ["self_service", "waiting", "service"], std) == []
-
-
-def test_a_counter_pocket_cut_off_from_the_cash_room_is_joined_along_the_walls() -> None:
-    # a 12 x 8 m service zone; the vault behind its west wall opens onto the first station's
-    # staff side; a second station stands alone on the north wall, its staff side a pocket
-    # of its own with the customers' floor between. A strip of staff floor along the walls
-    # (round the north-west corner) joins it, keeping clear of both stations' floor
-    from siteplanner.floorplan._pockets import link_pockets
-    from siteplanner.floorplan.access import counter_pockets
-    from siteplanner.floorplan.assemble import _strip
-
-    std = default_standard()
-    kinds = ["waiting", "service", "vault"]
-    local = [box(12, 0, 20, 8), box(0, 0, 12, 8), box(-3, 0, 0, 3)]
-    first = Fixture("counter", "service", box(1.2, 0.5, 1.8, 2.3), box(1.8, 0.5, 3.6, 2.3),
-                    box(0, 0.5, 1.2, 2.3))
-    second = Fixture("counter", "service", box(4, 6.2, 5.8, 6.8), box(4, 4.4, 5.8, 6.2),
-                     box(4, 6.8, 5.8, 8))
-    before = shapely.union_all([first.staff_side, second.staff_side])
-    assert len(counter_pockets(before)) == 2
-    strips = link_pockets(local, kinds, [first, second], shapely.Polygon(), std, _strip)
-    assert len(strips) == 1 and strips[0].kind == "staff_strip"
-    joined = shapely.union_all([before, strips[0].staff_side])
-    assert len(counter_pockets(joined)) == 1
-    # it takes no fixture's floor and stays a staff side's depth from the walls
-    for f in (first, second):
-        assert shapely.area(shapely.intersection(strips[0].staff_side, f.body)) < 1e-9
-        assert shapely.area(shapely.intersection(strips[0].staff_side, f.clearance)) < 1e-9
-    assert shapely.covers(box(0, 0, 12, 8).difference(box(1.2, 1.2, 12, 6.8)),
-                          strips[0].staff_side)
-    # a door's clear floor across the west wall sends it the other way, or nowhere
-    door = box(0, 3.5, 1.5, 5.5)
-    other = link_pockets(local, kinds, [first, second], door, std, _strip)
-    assert all(shapely.area(shapely.intersection(s.staff_side, door)) < 1e-9 for s in other)
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from siteplanner.floorplan._check import (
     width_kept,
 )
 from siteplanner.floorplan._cuts import _band, _reflex_lines, _split, _stepped
-from siteplanner.floorplan._pockets import link_pockets
 from siteplanner.floorplan.access import (
     AccessMasks,
     Door,
@@ -63,16 +61,14 @@ class Assembled:
 
 
 def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: Sequence[int],
-                    outline: Polygon, doors: Sequence[LineString], standard: Standard, *,
-                    chain: bool = False) -> list[Fixture]:
+                    outline: Polygon, doors: Sequence[LineString], standard: Standard
+                    ) -> list[Fixture]:
     """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors.
 
     The counters go first (they take the walls they need and leave the rest); each
     later zone keeps clear the openings onto its public neighbours' *free* floor, so
     a seat row's cross aisle leads onto floor the customers can walk, not onto the
-    counters' staff side beyond the wall. With ``chain`` the counter line grows from
-    the back of house along the walls and its pockets are joined to it
-    (:func:`siteplanner.floorplan._pockets.link_pockets`).
+    counters' staff side beyond the wall.
     """
     m = access_masks(kinds, standard)
     staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
@@ -84,8 +80,6 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     entrance = shapely.union_all(list(doors)) if doors else None
     secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
     near = {"self_service": entrance, "service": shapely.union_all(secure) if secure else None}
-    rooms = [shapely.boundary(local[i]) for i in np.flatnonzero(m.passable & m.staff).tolist()]
-    back = shapely.union_all(rooms) if rooms and chain else None
     pub = np.flatnonzero(m.public).tolist()
     free = {i: local[i] for i in pub}  # each public zone's floor not yet taken by fixtures
     placed: dict[int, list[Fixture]] = {}
@@ -102,21 +96,18 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
             else outer
         placed[i] = _zone_fixtures(geom, kind, n, standard, ways, (both, door_clear, None),
-                                   prefer=prefer, near=near.get(kind), chain=chain,
-                                   back=back if kind == "service" else None)
+                                   prefer=prefer, near=near.get(kind))
         if i in free:
             solid = [f.body for f in placed[i] if f.kind != "chair"]
             solid += [f.staff_side for f in placed[i] if f.staff_side is not None]
             free[i] = shapely.difference(geom, shapely.union_all(solid)) if solid else geom
     out = [f for i in sorted(placed) for f in placed[i]]
-    out += _staff_strips(local, kinds, out, standard)
-    return out + link_pockets(local, kinds, out, door_clear, standard, _strip) if chain else out
+    return out + _staff_strips(local, kinds, out, standard)
 
 
 def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
                    ways: list[BaseGeometry], avoids: Sequence[BaseGeometry | None], *,
-                   prefer: BaseGeometry | None, near: BaseGeometry | None,
-                   back: BaseGeometry | None = None, chain: bool = False) -> list[Fixture]:
+                   prefer: BaseGeometry | None, near: BaseGeometry | None) -> list[Fixture]:
     """One zone's fixtures: the first placement that leaves its openings joined on a route.
 
     Keeps the doors and passages (``avoids``, strictest first) clear when the zone
@@ -137,8 +128,7 @@ def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
     got: list[Fixture] = []
     for avoid in avoids:
         got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
-                             wheelchair_places=places, accept=accept, near=near, back=back,
-                             chain=chain)
+                             wheelchair_places=places, accept=accept, near=near)
         if count_fixtures(got) != want:
             continue
         if best is None:
@@ -462,38 +452,8 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     kinds = names
     names = _surplus_name(names, walls, cover, standard)
     local_door_lines = door_segments(local_outline, local_doors, standard.door_width_m)
-    plain = _fitted(local, kinds, names, zones, units, targets, programme, local_outline,
-                    local_door_lines, door_lines, walls, cover, back, metrics, standard,
-                    residue_m2, chain=False)
-    m = access_masks(names, standard)
-    back_wall = (walls[m.service] >= standard.internal_door_m) & (m.secure | (m.passable & m.staff)) \
-        if m.service >= 0 else np.zeros(len(names), dtype=bool)
-    if not plain.metrics["counter_pockets_cut_off"] or not back_wall.any():
-        return plain
-    # cashiers in pockets cut off from the cash room although the service zone has a wall
-    # to the back of house: the line grown from there along the walls, its pockets joined
-    # by staff floor, when that plan passes with none cut off (or the plain one fails)
-    chained = _fitted(local, kinds, names, zones, units, targets, programme, local_outline,
-                      local_door_lines, door_lines, walls, cover, back, metrics, standard,
-                      residue_m2, chain=True)
-    if chained.metrics["all_constraints_pass"] and (
-            not chained.metrics["counter_pockets_cut_off"]
-            or not plain.metrics["all_constraints_pass"]):
-        return chained
-    return plain
-
-
-def _fitted(local: Sequence[BaseGeometry], kinds: Sequence[str], names: list[str],
-            zones: list[BaseGeometry], units: Sequence[int], targets: np.ndarray,
-            programme: np.ndarray, local_outline: Polygon, local_door_lines: list[LineString],
-            door_lines: list[LineString], walls: np.ndarray, cover: np.ndarray, back: list[float],
-            layout_metrics: dict[str, Any], standard: Standard, residue_m2: float, *,
-            chain: bool) -> Assembled:
-    """One layout's fixtures, doors and full checks (``chain``: see :func:`_fixtures_local`)."""
-    metrics = copy.deepcopy(layout_metrics)
     fixtures = [_to_world(f, back) for f in _fixtures_local(local, kinds, units, local_outline,
-                                                           local_door_lines, standard,
-                                                           chain=chain)]
+                                                           local_door_lines, standard)]
     counters = [f.staff_side for f in fixtures if f.kind in ("counter", "staff_strip")
                 and f.staff_side is not None]
     counter_staff = shapely.union_all(counters) if counters else None
@@ -502,8 +462,6 @@ def _fitted(local: Sequence[BaseGeometry], kinds: Sequence[str], names: list[str
               for j, line in enumerate(door_lines)]
     by_kind = dict(zip(names, zones, strict=True))
     checks = check_fixtures(fixtures, by_kind, dict(zip(names, units, strict=True)))
-    stations = shapely.union_all([f.staff_side for f in fixtures
-                                  if f.kind == "counter" and f.staff_side is not None])
     checks |= check_access(names, walls, doors, cover, bool(counters), standard,
                            behind_counter=_behind_counter(zones, names, counter_staff))
     m = access_masks(names, standard)
@@ -519,11 +477,10 @@ def _fitted(local: Sequence[BaseGeometry], kinds: Sequence[str], names: list[str
     metrics["egress_m"] = route.egress_m
     metrics["fixtures"] = count_fixtures(fixtures)
     metrics["access"] = dict(zip(names, m.access, strict=True))
-    # reported, not yet a hard constraint: the counter staff floor's pockets with no
-    # staff-only way to the cash room, and whether the line was grown from the back of house
-    metrics["counter_pockets_cut_off"] = cut_off_pockets(counter_staff, doors, names, standard,
-                                                         stations=stations)
-    metrics["counter_line_chained"] = chain
+    # reported, not yet a hard constraint: counter pockets with no staff-only way to the cash
+    metrics["counter_pockets_cut_off"] = cut_off_pockets(
+        counter_staff, doors, names, standard, stations=shapely.union_all(
+            [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]))
     metrics["doors"] = [{"kind": d.kind, "between": [d.a, d.b], "width_m": round(d.geometry.length, 2)}
                         for d in doors]
     metrics["targets_m2"] = dict(zip(names, targets.tolist(), strict=True))

@@ -28,7 +28,6 @@ from shapely import affinity
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from siteplanner.floorplan._wallrun import along_walls, overlaps, take_modules
 from siteplanner.floorplan.standard import Standard
 
 __all__ = ["FIXTURE_OF", "Fixture", "count_fixtures", "expected_fixtures", "fits",
@@ -111,8 +110,7 @@ def _frame(edge: np.ndarray, s: np.ndarray, width: float,
 
 
 def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
-              near: BaseGeometry | None, *, slanted: bool = True,
-              back: BaseGeometry | None = None, chain: bool = False) -> list[Fixture]:
+              near: BaseGeometry | None, *, slanted: bool = True) -> list[Fixture]:
     """``n`` counter stations, staff side against the wall, on the best walls first.
 
     Walls touching ``prefer`` (staff rooms and outer walls) come first, the
@@ -121,21 +119,18 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
     outwards, so the line stays in one run; a line too long for one wall turns
     the corner onto the next. When the walls along the axes hold too few, the
     slanted walls (a chamfer, a skewed outer wall) are used too, the stations
-    standing square to them. After the cash room's wall, the walls to ``back`` (the
-    staff rooms staff walk through) come first: the line's staff side opens there, so
-    cashiers reach the cash room through staff floor.
+    standing square to them.
     """
-    out = _counter_line(zone, n, std, prefer, near, slanted=False, back=back, chain=chain)
+    out = _counter_line(zone, n, std, prefer, near, slanted=False)
     if len(out) < n and slanted:
-        turned = _counter_line(zone, n, std, prefer, near, slanted=True, back=back, chain=chain)
+        turned = _counter_line(zone, n, std, prefer, near, slanted=True)
         if len(turned) > len(out):
             return turned
     return out
 
 
 def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
-                  near: BaseGeometry | None, *, slanted: bool,
-                  back: BaseGeometry | None = None, chain: bool = False) -> list[Fixture]:
+                  near: BaseGeometry | None, *, slanted: bool) -> list[Fixture]:
     """Up to ``n`` stations (see :func:`_counters`), on slanted walls too with ``slanted``."""
     f = std.fixtures
     depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
@@ -148,37 +143,22 @@ def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometr
     if prefer is not None and not prefer.is_empty:
         score = np.round(shapely.length(shapely.intersection(
             lines, shapely.buffer(prefer, 1e-4, cap_style="flat"))), 6)
-    grow = shapely.union_all([g for g in (near, back) if g is not None and not g.is_empty])
-    dist = np.zeros(len(modules)) if grow.is_empty else \
-        np.round(shapely.distance(modules, grow), 6)
-    # the wall shared with a cash room first: its staff side then covers that wall; then
-    # the walls to the staff rooms, where the staff side opens into the back of house
-    on_near, on_back = (np.zeros(len(modules), dtype=bool) if g is None or g.is_empty else
-                        shapely.length(shapely.intersection(
-                            lines, shapely.buffer(g, 1e-4, cap_style="flat"))) > 1e-3
-                        for g in (near, back))
-    # then along the walls from the cash room and the staff rooms outwards, both ways
-    # round the zone, so the line stays one run that turns the corners it needs
-    along = along_walls(zone, edges[edge], start + f.counter_module_m / 2.0, grow) if chain else \
-        np.zeros(len(modules))
-    # (on the preferred walls, outer and staff ones, before those to the customers' zones)
-    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score, along, score <= 1e-3,
-                      ~on_back, ~on_near)) if chain else \
-        np.lexsort((start, dist, -shapely.length(lines), edge, -score, ~on_near))
+    dist = np.zeros(len(modules)) if near is None or near.is_empty else \
+        np.round(shapely.distance(modules, near), 6)
+    # the wall shared with a cash room first: its staff side then covers that wall
+    on_near = np.zeros(len(modules), dtype=bool) if near is None or near.is_empty else \
+        shapely.length(shapely.intersection(lines, shapely.buffer(near, 1e-4, cap_style="flat"))) \
+        > 1e-3
+    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score, ~on_near))
     box = shapely.bounds(modules)
     turned = _slanted(edges[edge])
-    taken = take_modules(key, n, box, modules, turned)
-    if chain and len(taken) > 1 and len(shapely.get_parts(shapely.buffer(shapely.union_all(_frame(
-            edges[edge[taken]], start[taken], f.counter_module_m, 0.0, f.counter_staff_side_m)),
-            _EPS * 1e3, join_style="mitre"))) > 1:
-        # a line over several walls: stopped a staff side's depth short of each corner, the
-        # runs leave the corner free for the staff floor joining them (plan.link_pockets)
-        length = np.hypot(*(edges[edge][:, 2:] - edges[edge][:, :2]).T)
-        clear = (start >= f.counter_staff_side_m - _EPS) & \
-            (start + f.counter_module_m <= length - f.counter_staff_side_m + _EPS)
-        cornered = take_modules(key[clear[key]], n, box, modules, turned)
-        if len(cornered) == len(taken):
-            taken = cornered
+    taken: list[int] = []
+    for i in key:
+        if taken and _overlaps(box, i, taken, modules, turned):
+            continue
+        taken.append(int(i))
+        if len(taken) == n:
+            break
     # every station at once: an edge row and a start per station
     e, s0 = edges[edge[taken]], start[taken]
     staff = _frame(e, s0, f.counter_module_m, 0.0, f.counter_staff_side_m)
@@ -194,6 +174,29 @@ def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometr
         if len(plain) > len(out):
             return plain
     return out
+
+
+def _overlaps(box: np.ndarray, i: int, taken: list[int],
+              modules: np.ndarray | None = None, turned: np.ndarray | None = None) -> bool:
+    """Whether module ``i`` overlaps any ``taken`` module by more than ``_EPS``.
+
+    ``box`` holds the modules' bounds. Modules on axis-parallel walls are boxes in
+    the layout frame, so comparing bounds is the exact test of their shrunken
+    interiors meeting, without building the union of the taken ones; a module
+    turned with a slanted wall (``turned``) is tested on its polygon where the
+    bounds meet.
+    """
+    t = box[taken]
+    b = box[i]
+    hit = ((t[:, 0] < b[2] - _EPS) & (b[0] < t[:, 2] - _EPS)
+           & (t[:, 1] < b[3] - _EPS) & (b[1] < t[:, 3] - _EPS))
+    if modules is None or turned is None or not hit.any():
+        return bool(hit.any())
+    idx = np.asarray(taken)[hit]
+    if not turned[i] and not turned[idx].any():
+        return True
+    return bool(shapely.intersects(shapely.buffer(modules[i], -_EPS, join_style="mitre"),
+                                   modules[idx]).any())
 
 
 def _wall_modules(zone: BaseGeometry, width: float, depth: float,
@@ -270,7 +273,7 @@ def _wall_row(zone: BaseGeometry, kind: str, zone_kind: str, n: int, width: floa
     taken: list[int] = []
     out: list[Fixture] = []
     for i in key:
-        if taken and overlaps(box, i, taken, modules, turned):
+        if taken and _overlaps(box, i, taken, modules, turned):
             continue
         e, s = edges[edge[i]], float(start[i])
         side = (width - body_w) / 2.0
@@ -456,8 +459,7 @@ def wheelchair_places(kind: str, units: int, standard: Standard) -> int:
 def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard, *,
                    prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
                    wheelchair_places: int = 0, accept: Accept | None = None,
-                   near: BaseGeometry | None = None, slanted: bool = True,
-                   back: BaseGeometry | None = None, chain: bool = False) -> list[Fixture]:
+                   near: BaseGeometry | None = None, slanted: bool = True) -> list[Fixture]:
     """Fixtures of one zone, in the layout frame.
 
     Parameters
@@ -482,12 +484,6 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     slanted
         When the walls along the axes hold too few counters, ATMs or safes, stand
         the rest square to the slanted walls (a chamfer, a skewed outer wall).
-    back
-        Counters take the walls to it (the staff rooms staff walk through) next
-        after the cash room's wall.
-    chain
-        Counters grow as one line along the walls from the cash room and ``back``,
-        stopping short of the corners a split line turns (see :func:`_counters`).
 
     Returns
     -------
@@ -496,8 +492,7 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     """
     f = standard.fixtures
     if kind == "service":
-        return _counters(zone, units, standard, prefer, near, slanted=slanted, back=back,
-                         chain=chain)
+        return _counters(zone, units, standard, prefer, near, slanted=slanted)
     if kind == "self_service":
         return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
                               f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,
