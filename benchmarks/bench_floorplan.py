@@ -22,7 +22,9 @@ rules, or passing the full checks, in plan_floor's own exhaustive search); each
 refusal lists its exhaustive fallbacks (one per layout problem tried: zones,
 layouts ``visited`` and ``pruned`` of all ``layouts``, ``complete``, distinct
 layouts keeping the zone rules and ``checked``); ``reserve_plans`` the plans whose
-surplus beyond the egress reach is a staff reserve.
+surplus beyond the egress reach is a staff reserve; ``plans_with_counter_pockets_cut_off``
+the plans with a counter station whose staff side has no staff-only way to the cash
+room (reported, not yet enforced).
 
     .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 4] [--check-refused 2]
 """

@@ -176,6 +176,29 @@ def test_a_counter_pocket_with_no_staff_way_to_the_cash_room_breaks_the_security
              Door("door", COUNTER_STAFF, "back_office", LineString([(10, 0), (11, 0)])),
              Door("controlled", "back_office", "vault", LineString([(0, -3), (0, -4)]))]
     assert cut_off_pockets(pockets, doors, kinds, std) == []
-    # one pocket, or no secure zone, has nothing to join
+    # one pocket opening into the vault is fine; a whole counter line with no staff door
+    # towards the cash room is cut off too (its cashiers would cross the customers' floor
+    # to a back office entered from the public side)
     assert cut_off_pockets(box(0, 0, 5.4, 1.2), [vault_door], kinds, std) == []
+    public_way = Door("controlled", "waiting", "back_office", LineString([(0, 5), (0, 6)]))
+    assert cut_off_pockets(box(0, 0, 5.4, 1.2), [public_way, doors[-1]], kinds, std) == [
+        "service: counter staff floor 1 of 1"]
+    # with no secure zone there is nothing to reach
     assert cut_off_pockets(pockets, [], ["self_service", "waiting", "service"], std) == []
+
+
+def test_a_staff_room_opens_onto_each_pocket_of_a_split_counter_line() -> None:
+    # the back office runs along both runs of a counter line split by customers' floor:
+    # one door onto each run's staff side, so both runs' cashiers reach the back office
+    from siteplanner.floorplan._check import shared_walls
+    from siteplanner.floorplan.access import COUNTER_STAFF, cut_off_pockets, plan_doors
+
+    std = default_standard()
+    kinds = ["waiting", "service", "back_office", "vault"]
+    zones = [box(14, 0, 20, 6), box(0, 0, 14, 6), box(0, 6, 14, 10), box(14, 6, 20, 10)]
+    staff = shapely.MultiPolygon([box(0, 4.8, 5.4, 6), box(8, 4.8, 13.4, 6)])
+    doors = plan_doors(zones, kinds, shared_walls(zones), staff, std)
+    onto = [d for d in doors if d.a == COUNTER_STAFF and d.b == "back_office"]
+    assert len(onto) == 2
+    assert {round(d.geometry.centroid.x) for d in onto} == {3, 11}
+    assert cut_off_pockets(staff, doors, kinds, std) == []

@@ -30,7 +30,7 @@ from shapely.ops import substring
 from siteplanner.floorplan.standard import Standard
 
 __all__ = ["AccessMasks", "Door", "access_breaks", "access_masks", "check_access",
-           "cut_off_pockets", "plan_doors", "shared_line"]
+           "counter_pockets", "cut_off_pockets", "plan_doors", "shared_line"]
 
 COUNTER_STAFF = "counter_staff"
 #: Gap (m) below which two stretches of the counters' staff floor are one pocket.
@@ -189,12 +189,28 @@ def _counter_doors(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: Acces
         return []
     out = []
     for i in np.flatnonzero(~m.public).tolist():
-        line = shared_line(zones[i], counter_staff)
-        if line is not None and line.length >= standard.internal_door_m:
-            kind = "controlled" if m.secure[i] else "door"
-            out.append(Door(kind, COUNTER_STAFF, kinds[i],
-                            _centred(line, standard.internal_door_m)))
+        # one door onto each pocket of the staff side the room shares a door-wide wall
+        # with: a room between two runs of the counter line joins them
+        for pocket in counter_pockets(counter_staff):
+            line = shared_line(zones[i], shapely.intersection(counter_staff, pocket))
+            if line is not None and line.length >= standard.internal_door_m:
+                kind = "controlled" if m.secure[i] else "door"
+                out.append(Door(kind, COUNTER_STAFF, kinds[i],
+                                _centred(line, standard.internal_door_m)))
     return out
+
+
+def counter_pockets(counter_staff: BaseGeometry | None) -> np.ndarray:
+    """The separate stretches of the counters' staff floor, numbered west to east.
+
+    Stretches closer than :data:`_JOIN_M` are one: a strip grown on from the counter
+    line meets it at float noise, and runs turning a corner meet at the corner.
+    """
+    if counter_staff is None or counter_staff.is_empty:
+        return np.empty(0, dtype=object)
+    pockets = shapely.get_parts(shapely.buffer(counter_staff, _JOIN_M, join_style="mitre"))
+    lo = shapely.bounds(pockets)
+    return pockets[np.lexsort((lo[:, 1], lo[:, 0]))]
 
 
 def _staff_entry(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: AccessMasks,
@@ -258,21 +274,16 @@ def cut_off_pockets(counter_staff: BaseGeometry | None, doors: Sequence[Door],
     the counters' own staff sides; default all of it) from which no staff-only way leads
     to every secure zone, as ``"service: counter staff floor k of n"``.
 
-    A counter line split over several walls leaves its staff side in separate pockets
-    with public floor between them; a cashier in a pocket whose doors lead to no cash
-    room would carry the cash across the customers' floor. Each pocket is a node of its
-    own in the staff graph, joined by the doors onto it (each door belongs to the pocket
-    it opens onto); every pocket with a counter station must reach every secure zone.
+    A cashier whose staff side has no door towards the cash room would carry the cash
+    across the customers' floor; so would one on a counter line split over several walls,
+    in a pocket of its own with public floor between it and the rest. Each pocket is a
+    node of its own in the staff graph, joined by the doors onto it (each door belongs to
+    the pocket it opens onto); every pocket with a counter station must reach every
+    secure zone through staff floor. A whole counter line in one pocket is one node.
     """
     secure = [k for k in kinds if standard.access(k) == "secure"]
-    if counter_staff is None or counter_staff.is_empty or not secure:
-        return []
-    # stretches closer than a centimetre are one (a strip grown on from the counter line
-    # meets it at float noise, and runs turning a corner meet at the corner)
-    pockets = shapely.get_parts(shapely.buffer(counter_staff, _JOIN_M, join_style="mitre"))
-    lo = shapely.bounds(pockets)
-    pockets = pockets[np.lexsort((lo[:, 1], lo[:, 0]))]  # numbered west to east
-    if len(pockets) < 2:
+    pockets = counter_pockets(counter_staff)
+    if not len(pockets) or not secure:
         return []
     rooms = [k for k in kinds if standard.access(k) != "public"]
     idx = {k: i for i, k in enumerate(rooms)}

@@ -477,7 +477,8 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     metrics["egress_m"] = route.egress_m
     metrics["fixtures"] = count_fixtures(fixtures)
     metrics["access"] = dict(zip(names, m.access, strict=True))
-    # reported, not yet a hard constraint: counter pockets with no staff-only way to the cash
+    # reported, not yet a hard constraint: counter pockets (or a whole line) with no
+    # staff-only way to the cash room
     metrics["counter_pockets_cut_off"] = cut_off_pockets(
         counter_staff, doors, names, standard, stations=shapely.union_all(
             [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]))
