@@ -188,11 +188,12 @@ def _counter_doors(zones: Sequence[BaseGeometry], kinds: Sequence[str], m: Acces
     if counter_staff is None or counter_staff.is_empty:
         return []
     out = []
+    # one door onto each pocket of the staff side a room shares a door-wide wall with:
+    # a room between two runs of the counter line joins them
+    pockets = shapely.intersection(counter_staff, counter_pockets(counter_staff))
     for i in np.flatnonzero(~m.public).tolist():
-        # one door onto each pocket of the staff side the room shares a door-wide wall
-        # with: a room between two runs of the counter line joins them
-        for pocket in counter_pockets(counter_staff):
-            line = shared_line(zones[i], shapely.intersection(counter_staff, pocket))
+        for pocket in pockets:
+            line = shared_line(zones[i], pocket)
             if line is not None and line.length >= standard.internal_door_m:
                 kind = "controlled" if m.secure[i] else "door"
                 out.append(Door(kind, COUNTER_STAFF, kinds[i],
