@@ -124,11 +124,13 @@ def test_outline_124_plans_sixteen_counters_and_the_cash_room_behind_them() -> N
     assert (body["fixture"] == "counter").sum() == 16
     assert (body["fixture"] == "atm").sum() == 7
     assert plan.metrics["constraints"]["route_reaches_public_zones"]["pass"]
-    # the counter line stands on several walls: the plan names the pockets of its staff
-    # side with no staff-only way to the cash room (reported, not yet a hard constraint)
-    assert plan.metrics["counter_pockets_cut_off"]
-    assert all(p.startswith("service: counter staff floor ")
-               for p in plan.metrics["counter_pockets_cut_off"])
+    # the counter line stands on several walls, and every cashier reaches the cash room on
+    # staff floor: the runs stop short of the corners and staff strips join their pockets
+    # (four pockets were cut off before)
+    assert plan.metrics["counter_pockets_cut_off"] == []
+    assert (plan.fixtures["fixture"] == "staff_strip").any()
+    assert plan.metrics["constraints"]["staff_reach_secure"]["pass"]
+    assert ("controlled", "counter_staff", "vault") in {(d.kind, d.a, d.b) for d in plan.doors}
 
 
 def test_counters_stand_square_to_a_slanted_wall() -> None:

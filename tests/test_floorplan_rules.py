@@ -202,3 +202,21 @@ def test_a_staff_room_opens_onto_each_pocket_of_a_split_counter_line() -> None:
     assert len(onto) == 2
     assert {round(d.geometry.centroid.x) for d in onto} == {3, 11}
     assert cut_off_pockets(staff, doors, kinds, std) == []
+
+
+def test_the_counters_back_onto_the_back_office_so_cashiers_reach_the_cash_room() -> None:
+    # the service zone's longest wall is an outer wall (14 m); the back office holds 8 m of
+    # the wall opposite. Along the outer wall the line's staff side touched no staff room,
+    # so its cashiers would cross the customers' floor to the vault; backed onto the back
+    # office, they open into it
+    zones = {"self_service": box(14, 0, 18, 10), "waiting": box(8, 0, 14, 4),
+             "service": box(0, 4, 14, 10), "back_office": box(0, 0, 8, 4),
+             "vault": box(0, -3, 4, 0)}
+    done = _assembled(zones, {"self_service": 2, "waiting": 4, "service": 3, "back_office": 3,
+                              "vault": 1}, Point(18, 5))
+    assert done.metrics["all_constraints_pass"]
+    assert done.metrics["counter_pockets_cut_off"] == []
+    staff = [f.staff_side for f in done.fixtures if f.kind == "counter"]
+    assert len(staff) == 3
+    assert all(s.bounds[1] == pytest.approx(4.0) for s in staff)  # against the back office
+    assert ("door", "counter_staff", "back_office") in {(d.kind, d.a, d.b) for d in done.doors}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from siteplanner.floorplan._check import (
     width_kept,
 )
 from siteplanner.floorplan._cuts import _band, _reflex_lines, _split, _stepped
+from siteplanner.floorplan._pockets import link_pockets
 from siteplanner.floorplan.access import (
     AccessMasks,
     Door,
@@ -61,14 +63,18 @@ class Assembled:
 
 
 def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: Sequence[int],
-                    outline: Polygon, doors: Sequence[LineString], standard: Standard
-                    ) -> list[Fixture]:
+                    outline: Polygon, doors: Sequence[LineString], standard: Standard, *,
+                    link: bool = True) -> list[Fixture]:
     """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors.
 
     The counters go first (they take the walls they need and leave the rest); each
     later zone keeps clear the openings onto its public neighbours' *free* floor, so
     a seat row's cross aisle leads onto floor the customers can walk, not onto the
-    counters' staff side beyond the wall.
+    counters' staff side beyond the wall. With ``link`` the counters back onto the
+    staff rooms first and a split line stops short of its corners
+    (:func:`siteplanner.floorplan.fixtures.place_fixtures`), and the pockets of its staff
+    side cut off from the back of house are joined to it by staff strips along the walls
+    (:func:`siteplanner.floorplan._pockets.link_pockets`).
     """
     m = access_masks(kinds, standard)
     staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
@@ -80,6 +86,9 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     entrance = shapely.union_all(list(doors)) if doors else None
     secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
     near = {"self_service": entrance, "service": shapely.union_all(secure) if secure else None}
+    # the staff rooms the cashiers walk through to the cash room: the counters back onto them
+    rooms = [shapely.boundary(local[i]) for i in np.flatnonzero(m.passable & m.staff).tolist()]
+    back = (shapely.union_all(rooms) if rooms else shapely.Polygon()) if link else None
     pub = np.flatnonzero(m.public).tolist()
     free = {i: local[i] for i in pub}  # each public zone's floor not yet taken by fixtures
     placed: dict[int, list[Fixture]] = {}
@@ -96,18 +105,21 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
             else outer
         placed[i] = _zone_fixtures(geom, kind, n, standard, ways, (both, door_clear, None),
-                                   prefer=prefer, near=near.get(kind))
+                                   prefer=prefer, near=near.get(kind),
+                                   back=back if kind == "service" else None)
         if i in free:
             solid = [f.body for f in placed[i] if f.kind != "chair"]
             solid += [f.staff_side for f in placed[i] if f.staff_side is not None]
             free[i] = shapely.difference(geom, shapely.union_all(solid)) if solid else geom
     out = [f for i in sorted(placed) for f in placed[i]]
-    return out + _staff_strips(local, kinds, out, standard)
+    out += _staff_strips(local, kinds, out, standard)
+    return out + link_pockets(local, kinds, out, door_clear, standard, _strip) if link else out
 
 
 def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
                    ways: list[BaseGeometry], avoids: Sequence[BaseGeometry | None], *,
-                   prefer: BaseGeometry | None, near: BaseGeometry | None) -> list[Fixture]:
+                   prefer: BaseGeometry | None, near: BaseGeometry | None,
+                   back: BaseGeometry | None = None) -> list[Fixture]:
     """One zone's fixtures: the first placement that leaves its openings joined on a route.
 
     Keeps the doors and passages (``avoids``, strictest first) clear when the zone
@@ -128,7 +140,7 @@ def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
     got: list[Fixture] = []
     for avoid in avoids:
         got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
-                             wheelchair_places=places, accept=accept, near=near)
+                             wheelchair_places=places, accept=accept, near=near, back=back)
         if count_fixtures(got) != want:
             continue
         if best is None:
@@ -452,8 +464,32 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     kinds = names
     names = _surplus_name(names, walls, cover, standard)
     local_door_lines = door_segments(local_outline, local_doors, standard.door_width_m)
-    fixtures = [_to_world(f, back) for f in _fixtures_local(local, kinds, units, local_outline,
-                                                           local_door_lines, standard)]
+    args = (local, kinds, names, zones, units, targets, programme, outline, entrances,
+            local_outline, local_door_lines, door_lines, walls, cover, back, metrics, standard,
+            residue_m2)
+    done = _fitted(*args, link=True)
+    if not done.metrics["all_constraints_pass"]:
+        # the counters backed onto the staff rooms, or the strips joining a split line's
+        # pockets, took floor the plan needs (a route, a clear space): the counters by
+        # the walls alone, their pockets reported if cut off, when that plan passes
+        plain = _fitted(*args, link=False)
+        if plain.metrics["all_constraints_pass"]:
+            return plain
+    return done
+
+
+def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
+            zones: list[BaseGeometry], units: list[int], targets: np.ndarray,
+            programme: np.ndarray, outline: Polygon, entrances: Sequence[Point],
+            local_outline: Polygon, local_door_lines: list[LineString],
+            door_lines: list[LineString], walls: np.ndarray, cover: np.ndarray, back: list[float],
+            layout_metrics: dict[str, Any], standard: Standard, residue_m2: float, *,
+            link: bool) -> Assembled:
+    """One layout's fixtures, doors and full checks (``link``: see :func:`_fixtures_local`)."""
+    metrics = copy.deepcopy(layout_metrics)
+    placed = _fixtures_local(local, kinds, units, local_outline, local_door_lines, standard,
+                             link=link)
+    fixtures = [_to_world(f, back) for f in placed]
     counters = [f.staff_side for f in fixtures if f.kind in ("counter", "staff_strip")
                 and f.staff_side is not None]
     counter_staff = shapely.union_all(counters) if counters else None

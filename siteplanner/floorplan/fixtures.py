@@ -28,6 +28,10 @@ from shapely import affinity
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from siteplanner.floorplan._wallrun import EPS as _EPS
+from siteplanner.floorplan._wallrun import overlaps as _overlaps
+from siteplanner.floorplan._wallrun import split_line as _split_line
+from siteplanner.floorplan._wallrun import take as _take
 from siteplanner.floorplan.standard import Standard
 
 __all__ = ["FIXTURE_OF", "Fixture", "count_fixtures", "expected_fixtures", "fits",
@@ -38,7 +42,6 @@ Accept = Callable[[list[BaseGeometry]], bool]
 #: The fixture kind that counts each zone's units (zones not listed get none).
 FIXTURE_OF = {"service": "counter", "self_service": "atm", "waiting": "seat",
               "advisory": "desk", "vault": "safe"}
-_EPS = 1e-6  # metres of slack in containment tests: walls are snapped to a micrometre grid
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,13 @@ def _frame(edge: np.ndarray, s: np.ndarray, width: float,
 
 
 def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
-              near: BaseGeometry | None, *, slanted: bool = True) -> list[Fixture]:
+              near: BaseGeometry | None, *, back: BaseGeometry | None = None,
+              slanted: bool = True) -> list[Fixture]:
     """``n`` counter stations, staff side against the wall, on the best walls first.
 
-    Walls touching ``prefer`` (staff rooms and outer walls) come first, the
+    Stations whose staff side backs onto ``back`` (the staff rooms staff walk
+    through: the cashiers' way to the cash room) come first, then walls touching
+    ``prefer`` (staff rooms and outer walls), the
     longest first; along them, stations start from
     ``near`` (a cash room's wall, which their staff side then covers) and grow
     outwards, so the line stays in one run; a line too long for one wall turns
@@ -121,16 +127,17 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
     slanted walls (a chamfer, a skewed outer wall) are used too, the stations
     standing square to them.
     """
-    out = _counter_line(zone, n, std, prefer, near, slanted=False)
+    out = _counter_line(zone, n, std, prefer, near, back, slanted=False)
     if len(out) < n and slanted:
-        turned = _counter_line(zone, n, std, prefer, near, slanted=True)
+        turned = _counter_line(zone, n, std, prefer, near, back, slanted=True)
         if len(turned) > len(out):
             return turned
     return out
 
 
 def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
-                  near: BaseGeometry | None, *, slanted: bool) -> list[Fixture]:
+                  near: BaseGeometry | None, back: BaseGeometry | None = None, *,
+                  slanted: bool) -> list[Fixture]:
     """Up to ``n`` stations (see :func:`_counters`), on slanted walls too with ``slanted``."""
     f = std.fixtures
     depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
@@ -149,16 +156,30 @@ def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometr
     on_near = np.zeros(len(modules), dtype=bool) if near is None or near.is_empty else \
         shapely.length(shapely.intersection(lines, shapely.buffer(near, 1e-4, cap_style="flat"))) \
         > 1e-3
-    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score, ~on_near))
+    # then the stations whose staff side backs onto a staff room over most of a module
+    backed = np.zeros(len(modules), dtype=bool)
+    if back is not None and not back.is_empty:
+        e = edges[edge]
+        u = (e[:, 2:] - e[:, :2]) / np.hypot(e[:, 2] - e[:, 0], e[:, 3] - e[:, 1])[:, None]
+        a = e[:, :2] + u * start[:, None]
+        walls = shapely.linestrings(np.stack([a, a + u * f.counter_module_m], axis=1))
+        backed = shapely.length(shapely.intersection(
+            walls, shapely.buffer(back, 1e-4, cap_style="flat"))) > f.counter_module_m / 2
+    key = np.lexsort((start, dist, -shapely.length(lines), edge, -score, ~backed, ~on_near))
     box = shapely.bounds(modules)
     turned = _slanted(edges[edge])
-    taken: list[int] = []
-    for i in key:
-        if taken and _overlaps(box, i, taken, modules, turned):
-            continue
-        taken.append(int(i))
-        if len(taken) == n:
-            break
+    taken = _take(key, n, box, modules, turned)
+    if back is not None and len(taken) > 1 and _split_line(_frame(
+            edges[edge[taken]], start[taken], f.counter_module_m, 0.0, f.counter_staff_side_m)):
+        # a line over several walls: stopped a staff side's depth short of each wall's
+        # ends, its runs leave the corners free for the staff floor that joins them
+        # (siteplanner.floorplan._pockets.link_pockets)
+        length = np.hypot(*(edges[edge][:, 2:] - edges[edge][:, :2]).T)
+        clear = (start >= f.counter_staff_side_m - _EPS) & \
+            (start + f.counter_module_m <= length - f.counter_staff_side_m + _EPS)
+        cornered = _take(key[clear[key]], n, box, modules, turned)
+        if len(cornered) == len(taken):
+            taken = cornered
     # every station at once: an edge row and a start per station
     e, s0 = edges[edge[taken]], start[taken]
     staff = _frame(e, s0, f.counter_module_m, 0.0, f.counter_staff_side_m)
@@ -167,36 +188,13 @@ def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometr
     front = _frame(e, s0, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m, depth)
     out = [Fixture("counter", "service", b, c, st)
            for b, c, st in zip(body, front, staff, strict=True)]
-    if len(out) < n and (prefer is not None or near is not None):
+    if len(out) < n and (prefer is not None or near is not None or back is not None):
         # the preferred walls first can strand a station at a corner; the plain order
         # (each wall from its start, as fits() counts) packs them when it holds them all
         plain = _counter_line(zone, n, std, None, None, slanted=slanted)
         if len(plain) > len(out):
             return plain
     return out
-
-
-def _overlaps(box: np.ndarray, i: int, taken: list[int],
-              modules: np.ndarray | None = None, turned: np.ndarray | None = None) -> bool:
-    """Whether module ``i`` overlaps any ``taken`` module by more than ``_EPS``.
-
-    ``box`` holds the modules' bounds. Modules on axis-parallel walls are boxes in
-    the layout frame, so comparing bounds is the exact test of their shrunken
-    interiors meeting, without building the union of the taken ones; a module
-    turned with a slanted wall (``turned``) is tested on its polygon where the
-    bounds meet.
-    """
-    t = box[taken]
-    b = box[i]
-    hit = ((t[:, 0] < b[2] - _EPS) & (b[0] < t[:, 2] - _EPS)
-           & (t[:, 1] < b[3] - _EPS) & (b[1] < t[:, 3] - _EPS))
-    if modules is None or turned is None or not hit.any():
-        return bool(hit.any())
-    idx = np.asarray(taken)[hit]
-    if not turned[i] and not turned[idx].any():
-        return True
-    return bool(shapely.intersects(shapely.buffer(modules[i], -_EPS, join_style="mitre"),
-                                   modules[idx]).any())
 
 
 def _wall_modules(zone: BaseGeometry, width: float, depth: float,
@@ -459,7 +457,8 @@ def wheelchair_places(kind: str, units: int, standard: Standard) -> int:
 def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard, *,
                    prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
                    wheelchair_places: int = 0, accept: Accept | None = None,
-                   near: BaseGeometry | None = None, slanted: bool = True) -> list[Fixture]:
+                   near: BaseGeometry | None = None, back: BaseGeometry | None = None,
+                   slanted: bool = True) -> list[Fixture]:
     """Fixtures of one zone, in the layout frame.
 
     Parameters
@@ -481,6 +480,11 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     near
         ATMs take the wall places nearest it (the entrance) first; counters grow
         from it (a cash room's wall) along their wall.
+    back
+        Counters whose staff side backs onto it (the staff rooms staff walk
+        through; empty when there are none) go first, so the cashiers reach the
+        cash room on staff floor, and a line split over several walls stops
+        short of their corners. None: the walls by ``prefer`` alone.
     slanted
         When the walls along the axes hold too few counters, ATMs or safes, stand
         the rest square to the slanted walls (a chamfer, a skewed outer wall).
@@ -492,7 +496,7 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     """
     f = standard.fixtures
     if kind == "service":
-        return _counters(zone, units, standard, prefer, near, slanted=slanted)
+        return _counters(zone, units, standard, prefer, near, back=back, slanted=slanted)
     if kind == "self_service":
         return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
                               f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,
