@@ -189,10 +189,16 @@ def _single_parts(geoms: np.ndarray) -> np.ndarray:
 
 def _group_of(highway: pd.Series) -> np.ndarray:
     """The DROP_ORDER group of each street (0 = dropped first; len(DROP_ORDER) = kept)."""
-    first = highway.map(lambda v: v[0] if isinstance(v, list) and v else v)
     known = {cls: i for i, (_, classes) in enumerate(DROP_ORDER) for cls in classes}
     known |= {cls: len(DROP_ORDER) for cls in _MAIN_ROADS}
-    return first.map(known).fillna(0).to_numpy(dtype=int)
+    values = highway.to_numpy(dtype=object)
+    try:  # a few distinct classes: look each up once
+        codes, uniq = pd.factorize(values)
+    except TypeError:  # osmnx lists the classes of merged ways; keep the first
+        first = highway.map(lambda v: v[0] if isinstance(v, list) and v else v)
+        return first.map(known).fillna(0).to_numpy(dtype=int)
+    of_uniq = np.array([known.get(v, 0) for v in uniq] + [0], dtype=int)  # -1 (missing): 0
+    return of_uniq[codes]
 
 
 def street_lines(streets: gpd.GeoDataFrame, *,
