@@ -84,6 +84,9 @@ def _spacing_flips(xy: np.ndarray, cm: np.ndarray, r: float, *, tol_m: float) ->
     for start in range(0, n, FLIP_BLOCK):
         rows = np.arange(start, min(start + FLIP_BLOCK, n))
         near = cKDTree(xy[rows]).sparse_distance_matrix(tree, r + tol_m, output_type="ndarray")
+        # the KD-tree's own distances first pick the few pairs near the band (a hair wider,
+        # so rounding keeps every pair the test below takes), then the test on those alone
+        near = near[np.abs(near["v"] - r) <= tol_m + 1e-6 * r]
         a, b = rows[near["i"]], near["j"].astype(np.int64)
         keep = a < b
         a, b = a[keep], b[keep]
