@@ -218,10 +218,12 @@ def with_cells(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     rings = list(map(h3.cell_to_boundary, gdf["site_id"].tolist()))
     to_crs = Transformer.from_crs(4326, gdf.crs, always_xy=True)
     polys = np.empty(len(rings), dtype=object)
-    sizes = np.fromiter((len(r) for r in rings), dtype=int, count=len(rings))
+    sizes = np.fromiter(map(len, rings), dtype=int, count=len(rings))
+    flat = itertools.chain.from_iterable
     for size in np.unique(sizes):  # hexagons, and the twelve pentagons of the globe
         pick = np.flatnonzero(sizes == size)
-        latlng = np.array([rings[i] for i in pick], dtype=float).reshape(len(pick), size, 2)
+        latlng = np.fromiter(flat(flat(rings[i] for i in pick)), dtype=float,
+                             count=2 * size * len(pick)).reshape(len(pick), size, 2)
         x, y = to_crs.transform(latlng[:, :, 1], latlng[:, :, 0])  # one call, lon/lat order
         polys[pick] = shapely.polygons(np.stack([x, y], axis=-1))
     out = gdf.copy()
