@@ -114,6 +114,67 @@ def _lines(geoms: np.ndarray, tolerance: float) -> np.ndarray:
                                                                tolerance))], dtype=object)
 
 
+def _vertices_at_least(geoms: np.ndarray, tolerance: float) -> int:
+    """A lower bound on ``_vertices(_lines(geoms, tolerance))``, found without merging.
+
+    The merge joins lines end to end through every point where exactly two line ends
+    meet (GEOS's line merger), so its lines are the chains of that graph (found here
+    as its connected components), leaving out lines of one distinct point as it does.
+    Simplifying keeps each chain's two end vertices, and a third when a vertex lies
+    farther than ``tolerance`` from the segment between them (Douglas-Peucker, which
+    the topology-keeping simplifier only adds to). Closed chains count nothing.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    xy, line = shapely.get_coordinates(geoms, return_index=True)
+    if not len(xy):
+        return 0
+    xy = xy + 0.0  # -0.0 is 0.0, as to GEOS
+    _, line = np.unique(line, return_inverse=True)  # 0..m-1 over the non-empty lines
+    first = np.flatnonzero(np.r_[True, line[1:] != line[:-1]])
+    last = np.r_[first[1:], len(line)] - 1
+    moved = np.r_[(xy[1:] != xy[:-1]).any(axis=1), False]
+    moved[last] = False
+    kept = np.add.reduceat(moved, first) > 0  # two distinct points at least
+    first, last = first[kept], last[kept]
+    m = len(first)
+    if not m:
+        return 0
+    ends = np.concatenate([xy[first], xy[last]])
+    order = np.lexsort((ends[:, 1], ends[:, 0]))
+    step = (ends[order[1:]] != ends[order[:-1]]).any(axis=1)
+    node = np.empty(len(ends), dtype=np.int64)
+    node[order] = np.r_[0, np.cumsum(step)]
+    degree = np.bincount(node)
+    seg = np.r_[np.arange(m), np.arange(m)]  # end k belongs to kept line k % m
+    by_node = np.argsort(node, kind="stable")
+    pair = by_node[degree[node[by_node]] == 2].reshape(-1, 2)  # the two ends at such a point
+    graph = coo_matrix((np.ones(len(pair)), (seg[pair[:, 0]], seg[pair[:, 1]])), shape=(m, m))
+    _, chain = connected_components(graph, directed=False)
+    term = np.flatnonzero(degree[node] != 2)  # the chain ends, two per open chain
+    if not len(term):
+        return 0
+    term = term[np.argsort(chain[seg[term]], kind="stable")]
+    owner = chain[seg[term[0::2]]]
+    a, b = ends[term[0::2]], ends[term[1::2]]
+    at = np.full(int(chain.max()) + 1, -1)
+    at[owner] = np.arange(len(owner))
+    row_of_line = np.full(int(line.max()) + 1, -1)
+    row_of_line[np.flatnonzero(kept)] = at[chain]
+    row = row_of_line[line]
+    on = row >= 0  # the vertices of open chains
+    xy, row = xy[on], row[on]
+    p, d = a[row], b[row] - a[row]
+    length2 = (d * d).sum(axis=1)
+    t = np.clip(((xy - p) * d).sum(axis=1) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
+    off = np.hypot(*(xy - p - t[:, None] * d).T)
+    far = np.zeros(len(owner), dtype=bool)
+    # a hair over the tolerance, so rounding never counts a vertex the simplifier drops
+    far[row[off > tolerance * (1 + 1e-9) + 1e-9]] = True
+    return 2 * len(owner) + int(far.sum())
+
+
 def _vertices(lines: np.ndarray) -> int:
     return int(shapely.get_num_coordinates(lines).sum()) if len(lines) else 0
 
@@ -128,10 +189,16 @@ def _single_parts(geoms: np.ndarray) -> np.ndarray:
 
 def _group_of(highway: pd.Series) -> np.ndarray:
     """The DROP_ORDER group of each street (0 = dropped first; len(DROP_ORDER) = kept)."""
-    first = highway.map(lambda v: v[0] if isinstance(v, list) and v else v)
     known = {cls: i for i, (_, classes) in enumerate(DROP_ORDER) for cls in classes}
     known |= {cls: len(DROP_ORDER) for cls in _MAIN_ROADS}
-    return first.map(known).fillna(0).to_numpy(dtype=int)
+    values = highway.to_numpy(dtype=object)
+    try:  # a few distinct classes: look each up once
+        codes, uniq = pd.factorize(values)
+    except TypeError:  # osmnx lists the classes of merged ways; keep the first
+        first = highway.map(lambda v: v[0] if isinstance(v, list) and v else v)
+        return first.map(known).fillna(0).to_numpy(dtype=int)
+    of_uniq = np.array([known.get(v, 0) for v in uniq] + [0], dtype=int)  # -1 (missing): 0
+    return of_uniq[codes]
 
 
 def street_lines(streets: gpd.GeoDataFrame, *,
@@ -156,7 +223,10 @@ def street_lines(streets: gpd.GeoDataFrame, *,
     kept_groups = [_lines(geoms[group == keep_from], tolerance)]
     used = _vertices(kept_groups[0])
     while keep_from > 0:
-        nxt = _lines(geoms[group == keep_from - 1], tolerance)
+        this = geoms[group == keep_from - 1]
+        if used + _vertices_at_least(this, tolerance) > budget:  # cannot fit: not merged
+            break
+        nxt = _lines(this, tolerance)
         used += _vertices(nxt)
         if used > budget:
             break

@@ -84,6 +84,9 @@ def _spacing_flips(xy: np.ndarray, cm: np.ndarray, r: float, *, tol_m: float) ->
     for start in range(0, n, FLIP_BLOCK):
         rows = np.arange(start, min(start + FLIP_BLOCK, n))
         near = cKDTree(xy[rows]).sparse_distance_matrix(tree, r + tol_m, output_type="ndarray")
+        # the KD-tree's own distances first pick the few pairs near the band (a hair wider,
+        # so rounding keeps every pair the test below takes), then the test on those alone
+        near = near[np.abs(near["v"] - r) <= tol_m + 1e-6 * r]
         a, b = rows[near["i"]], near["j"].astype(np.int64)
         keep = a < b
         a, b = a[keep], b[keep]
@@ -101,11 +104,15 @@ def _spacing_flips(xy: np.ndarray, cm: np.ndarray, r: float, *, tol_m: float) ->
 
 def _geo_fit(xy_m: np.ndarray, origin: np.ndarray, crs: Any) -> dict[str, list[float]]:
     """A quadratic from study kilometres east and north of ``origin`` to degrees, for drawing."""
-    wgs = gpd.GeoSeries(gpd.points_from_xy(xy_m[:, 0], xy_m[:, 1]), crs=crs).to_crs(4326)
+    from pyproj import Transformer
+
+    # the coordinates alone (as GeoSeries.to_crs transforms them), no points made
+    lon_deg, lat_deg = Transformer.from_crs(crs, 4326, always_xy=True).transform(xy_m[:, 0],
+                                                                                 xy_m[:, 1])
     x, y = (xy_m[:, 0] - origin[0]) / 1e3, (xy_m[:, 1] - origin[1]) / 1e3
     design = np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
-    lat = np.linalg.lstsq(design, wgs.y.to_numpy(), rcond=None)[0]
-    lon = np.linalg.lstsq(design, wgs.x.to_numpy(), rcond=None)[0]
+    lat = np.linalg.lstsq(design, np.asarray(lat_deg), rcond=None)[0]
+    lon = np.linalg.lstsq(design, np.asarray(lon_deg), rcond=None)[0]
     return {"lat": [float(v) for v in lat], "lon": [float(v) for v in lon]}
 
 
@@ -116,9 +123,12 @@ def _shape(cell: Any, centre: Any) -> list[list[float]]:
 
 def _h3_ints(site_ids: np.ndarray) -> np.ndarray | None:
     """The ids as H3 integers, when every one is an H3 id written as H3 writes it."""
-    if not len(site_ids) or not all(_H3.match(s) and format(int(s, 16), "x") == s for s in site_ids):
+    if not len(site_ids) or not all(map(_H3.match, site_ids)):
         return None
-    return np.array([int(s, 16) for s in site_ids], dtype=_U64)
+    ints = [int(s, 16) for s in site_ids]
+    if not all(f"{i:x}" == s for i, s in zip(ints, site_ids, strict=True)):  # as H3 writes them
+        return None
+    return np.array(ints, dtype=_U64)
 
 
 @dataclass(frozen=True)

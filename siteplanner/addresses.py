@@ -157,8 +157,11 @@ def _districts(geoms: np.ndarray, boundaries: gpd.GeoDataFrame, places: gpd.GeoD
         near = places["name"].to_numpy(dtype=object)[idx[1]]
         if len(b):
             # a place counts only inside the site's own unit (no village across a border)
-            same = shapely.contains(np.asarray(b.geometry.values)[unit[idx[0]]], pts[idx[1]])
-            ok = (unit[idx[0]] >= 0) & same
+            # tested once per distinct (unit, place): a country's sites share a few thousand
+            u = unit[idx[0]]
+            pair, inverse = np.unique(np.column_stack([u, idx[1]]), axis=0, return_inverse=True)
+            same = shapely.contains(np.asarray(b.geometry.values)[pair[:, 0]], pts[pair[:, 1]])
+            ok = (u >= 0) & same[inverse.ravel()]
         else:
             ok = np.ones(len(idx[0]), dtype=bool)
         place_name[idx[0][ok]] = near[ok]

@@ -564,10 +564,11 @@ def _zones_layer(gdf: gpd.GeoDataFrame, name: str, colour: str) -> tuple[folium.
     numeric = [c for c in gdf.columns if c != "geometry" and pd.api.types.is_numeric_dtype(gdf[c])
                and c not in ("cluster", "cluster_id")][:3]
     tips = []
+    values = {c: gdf[c].array for c in numeric}  # what .iloc[i] reads, without its overhead
     for i, lab in enumerate(labels):
         parts = [f"{name[:-1] if name.endswith('s') else name} {lab}".strip()]
-        parts += [f"{c.replace('_', ' ')} {format_value(gdf[c].iloc[i])}" for c in numeric
-                  if pd.notna(gdf[c].iloc[i])]
+        parts += [f"{c.replace('_', ' ')} {format_value(values[c][i])}" for c in numeric
+                  if pd.notna(values[c][i])]
         tips.append(" · ".join(parts))
     fills = list(ZONE_FILLS[:min(len(gdf), 10)])
     styles = [{"fillColor": fills[i % 10]} for i in range(len(gdf))]

@@ -100,3 +100,57 @@ def test_outlines_over_their_vertex_budget_get_coarser_and_the_layer_says_so(dem
     monkeypatch.setattr(mb, "ZONE_VERTICES", budget)
     html = build_map(demo_result).get_root().render()
     assert f"Catchments (walk time, outlines to {out.attrs['simplified_m']:,.0f} m)" in html
+
+
+def _merged(geoms: np.ndarray) -> np.ndarray:
+    return shapely.get_parts(shapely.line_merge(shapely.multilinestrings(shapely.get_parts(geoms))))
+
+
+def _awkward_streets() -> np.ndarray:
+    """What a street layer can hold besides plain segments: a segment drawn twice, one of
+    zero length, a loop back to a junction, a ring on its own, a -0.0 coordinate and a
+    winding path of many vertices between two junctions."""
+    wind = [(100.0 + 10 * i, 50.0 + (8 if i % 2 else 0)) for i in range(12)]
+    return np.array([
+        shapely.LineString([(0, 0), (10, 0)]), shapely.LineString([(0, 0), (10, 0)]),
+        shapely.LineString([(10, 0), (10, 0)]), shapely.LineString([(10, 0), (20, 5), (20, -5), (10, 0)]),
+        shapely.LineString([(-0.0, 0), (0, 30)]), shapely.LineString([(0, 30), (40, 30)]),
+        shapely.LineString([(60, 60), (70, 60), (70, 70), (60, 60)]),
+        shapely.LineString([(40, 30), wind[0]]), shapely.LineString(wind),
+        shapely.LineString([wind[-1], (300, 50)]), shapely.LineString([wind[-1], (300, 80)]),
+    ], dtype=object)
+
+
+@pytest.mark.parametrize("tolerance", [0.5, 1.0, 8.0])
+def test_the_street_bound_never_exceeds_what_merging_keeps(demo_result, tolerance):
+    """The bound that lets a class that cannot fit go unmerged is a true lower bound, and
+    counts each open line of the merge (two end vertices) as GEOS's merger makes them."""
+    streets = demo_result.layers.streets
+    group = mb._group_of(streets["highway"])
+    geoms = streets.geometry.to_numpy()
+    for sample in [*(geoms[group == g] for g in np.unique(group)), geoms, _awkward_streets()]:
+        bound = mb._vertices_at_least(sample, tolerance)
+        merged = _merged(sample)
+        open_lines = int((~shapely.is_closed(merged)).sum())
+        assert 2 * open_lines <= bound <= _vertices(mb._lines(sample, tolerance))
+
+
+def test_street_classes_left_out_are_those_merging_every_class_would_leave(demo_result):
+    """Whatever the budget, the map leaves out the same classes (and draws the same lines)
+    as merging each class to count it did."""
+    streets = demo_result.layers.streets
+    tolerance = mb._tolerance(streets.total_bounds, 1.0)
+    group = mb._group_of(streets["highway"])
+    geoms = streets.geometry.to_numpy()
+    sizes = [_vertices(mb._lines(geoms[group == g], tolerance))
+             for g in range(len(mb.DROP_ORDER) + 1)]
+    for budget in (500, 2_000, 4_000, 6_000, 20_000):
+        lines, left_out = mb.street_lines(streets, budget=budget)
+        used, keep_from = sizes[-1], len(mb.DROP_ORDER)
+        while keep_from > 0 and used + sizes[keep_from - 1] <= budget:
+            used += sizes[keep_from - 1]
+            keep_from -= 1
+        want = (None if keep_from == 0 else
+                "without " + ", ".join(label for label, _ in mb.DROP_ORDER[:keep_from]))
+        assert left_out == want, budget
+        assert _vertices(lines) == (_vertices(mb._lines(geoms, tolerance)) if keep_from == 0 else used)
