@@ -64,7 +64,7 @@ class Assembled:
 
 def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: Sequence[int],
                     outline: Polygon, doors: Sequence[LineString], standard: Standard, *,
-                    link: bool = True) -> list[Fixture]:
+                    link: bool = True) -> tuple[list[Fixture], bool]:
     """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors.
 
     The counters go first (they take the walls they need and leave the rest); each
@@ -74,7 +74,8 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     staff rooms first and a split line stops short of its corners
     (:func:`siteplanner.floorplan.fixtures.place_fixtures`), and the pockets of its staff
     side cut off from the back of house are joined to it by staff strips along the walls
-    (:func:`siteplanner.floorplan._pockets.link_pockets`).
+    (:func:`siteplanner.floorplan._pockets.link_pockets`). Returns the fixtures and
+    whether that placement differs from the plain one (``link`` false).
     """
     m = access_masks(kinds, standard)
     staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
@@ -92,6 +93,7 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     pub = np.flatnonzero(m.public).tolist()
     free = {i: local[i] for i in pub}  # each public zone's floor not yet taken by fixtures
     placed: dict[int, list[Fixture]] = {}
+    differs = False
     for i in sorted(range(len(kinds)), key=lambda i: kinds[i] != "service"):
         geom, kind, n = local[i], kinds[i], units[i]
         if not expected_fixtures(kind, n):
@@ -107,13 +109,21 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         placed[i] = _zone_fixtures(geom, kind, n, standard, ways, (both, door_clear, None),
                                    prefer=prefer, near=near.get(kind),
                                    back=back if kind == "service" else None)
+        if kind == "service" and back is not None:
+            # the counters ignore the floor to keep clear: the plain line is one call
+            plain = place_fixtures(geom, kind, n, standard, prefer=prefer, near=near.get(kind))
+            differs = [f.staff_side.bounds for f in plain if f.staff_side is not None] != \
+                [f.staff_side.bounds for f in placed[i] if f.staff_side is not None]
         if i in free:
             solid = [f.body for f in placed[i] if f.kind != "chair"]
             solid += [f.staff_side for f in placed[i] if f.staff_side is not None]
             free[i] = shapely.difference(geom, shapely.union_all(solid)) if solid else geom
     out = [f for i in sorted(placed) for f in placed[i]]
     out += _staff_strips(local, kinds, out, standard)
-    return out + link_pockets(local, kinds, out, door_clear, standard, _strip) if link else out
+    if not link:
+        return out, False
+    linked = link_pockets(local, kinds, out, door_clear, standard, _strip)
+    return out + linked, differs or bool(linked)
 
 
 def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
@@ -467,14 +477,13 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     args = (local, kinds, names, zones, units, targets, programme, outline, entrances,
             local_outline, local_door_lines, door_lines, walls, cover, back, metrics, standard,
             residue_m2)
-    done = _fitted(*args, link=True)
-    if not done.metrics["all_constraints_pass"]:
+    done, differs = _fitted(*args, link=True)
+    if differs and not done.metrics["all_constraints_pass"]:
         # the counters backed onto the staff rooms, or the strips joining a split line's
         # pockets, took floor the plan needs (a route, a clear space): the counters by
-        # the walls alone, their pockets reported if cut off, when that plan passes
-        plain = _fitted(*args, link=False)
-        if plain.metrics["all_constraints_pass"]:
-            return plain
+        # the walls alone, their pockets reported if cut off (and, when that fails too,
+        # its failures, which the callers' retries read, as before)
+        return _fitted(*args, link=False)[0]
     return done
 
 
@@ -484,11 +493,12 @@ def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
             local_outline: Polygon, local_door_lines: list[LineString],
             door_lines: list[LineString], walls: np.ndarray, cover: np.ndarray, back: list[float],
             layout_metrics: dict[str, Any], standard: Standard, residue_m2: float, *,
-            link: bool) -> Assembled:
-    """One layout's fixtures, doors and full checks (``link``: see :func:`_fixtures_local`)."""
+            link: bool) -> tuple[Assembled, bool]:
+    """One layout's fixtures, doors and full checks, and whether its placement differs from
+    the plain one (``link``: see :func:`_fixtures_local`)."""
     metrics = copy.deepcopy(layout_metrics)
-    placed = _fixtures_local(local, kinds, units, local_outline, local_door_lines, standard,
-                             link=link)
+    placed, differs = _fixtures_local(local, kinds, units, local_outline, local_door_lines,
+                                      standard, link=link)
     fixtures = [_to_world(f, back) for f in placed]
     counters = [f.staff_side for f in fixtures if f.kind in ("counter", "staff_strip")
                 and f.staff_side is not None]
@@ -522,4 +532,4 @@ def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
                         for d in doors]
     metrics["targets_m2"] = dict(zip(names, targets.tolist(), strict=True))
     metrics["programmes_m2"] = dict(zip(names, programme.tolist(), strict=True))
-    return Assembled(tuple(names), zones, fixtures, counter_staff, doors, route, metrics)
+    return Assembled(tuple(names), zones, fixtures, counter_staff, doors, route, metrics), differs
