@@ -326,3 +326,18 @@ def test_outline_77_is_refused_with_a_proof_that_every_layout_fails_its_full_che
     assert "exhaustive search of all 23,040 layouts" in text
     assert "every one fails the full plan checks" in text
     assert "zones that do not fit: advisory" in text
+
+
+def test_outline_69_plans_and_its_cashiers_reach_the_cash_room() -> None:
+    # an irregular floor planned before the counters were backed onto the staff rooms and
+    # refused (with a proof) by their first version, which kept the backed placement's
+    # failures when both placements of a layout failed; planned again, its cashiers open
+    # into the back office
+    plan = _plan([(0.0, 0.0), (-8.628230070643179, 14.705751782068637),
+                  (-15.920713356837535, 16.60513722694515), (-25.9475191361117, 10.39209303292385),
+                  (-27.609604863017843, 4.010696136164304), (-18.644481456642445, -11.269248699606926)],
+                 (-4.282931887485884, 7.299728069511144), 352.36363636347505,
+                 ["back_office", "vault"], 69)
+    assert plan.ok
+    assert plan.metrics["counter_pockets_cut_off"] == []
+    assert plan.metrics["constraints"]["staff_reach_secure"]["pass"]
