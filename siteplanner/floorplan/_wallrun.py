@@ -1,11 +1,11 @@
-"""Counter and wall modules along a zone's walls: which to take, and whether a line splits."""
+"""Counter and wall modules along a zone's walls: which to take without overlaps."""
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
 
-__all__ = ["EPS", "overlaps", "split_line", "take"]
+__all__ = ["EPS", "overlaps", "take"]
 
 EPS = 1e-6  # metres of slack in containment tests: walls are snapped to a micrometre grid
 
@@ -21,12 +21,6 @@ def take(key: np.ndarray, n: int, box: np.ndarray, modules: np.ndarray, turned: 
         if len(taken) == n:
             break
     return taken
-
-
-def split_line(staff: np.ndarray) -> bool:
-    """Whether stations' staff sides fall into more than one piece (a line split over walls)."""
-    joined = shapely.buffer(shapely.union_all(staff), EPS * 1e3, join_style="mitre")
-    return len(shapely.get_parts(joined)) > 1
 
 
 def overlaps(box: np.ndarray, i: int, taken: list[int],

@@ -30,8 +30,8 @@ from shapely.geometry.base import BaseGeometry
 
 from siteplanner.floorplan._wallrun import EPS as _EPS
 from siteplanner.floorplan._wallrun import overlaps as _overlaps
-from siteplanner.floorplan._wallrun import split_line as _split_line
 from siteplanner.floorplan._wallrun import take as _take
+from siteplanner.floorplan.access import counter_pockets
 from siteplanner.floorplan.standard import Standard
 
 __all__ = ["FIXTURE_OF", "Fixture", "count_fixtures", "expected_fixtures", "fits",
@@ -169,8 +169,9 @@ def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometr
     box = shapely.bounds(modules)
     turned = _slanted(edges[edge])
     taken = _take(key, n, box, modules, turned)
-    if back is not None and len(taken) > 1 and _split_line(_frame(
-            edges[edge[taken]], start[taken], f.counter_module_m, 0.0, f.counter_staff_side_m)):
+    if back is not None and len(taken) > 1 and len(counter_pockets(shapely.union_all(_frame(
+            edges[edge[taken]], start[taken], f.counter_module_m, 0.0,
+            f.counter_staff_side_m)))) > 1:
         # a line over several walls: stopped a staff side's depth short of each wall's
         # ends, its runs leave the corners free for the staff floor that joins them
         # (siteplanner.floorplan._pockets.link_pockets)
