@@ -31,20 +31,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
-from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from siteplanner._errors import InputError
 from siteplanner.config import Criterion, SelectionSettings
-from siteplanner.learned import LearnedScores
 from siteplanner.model import normalise
 from siteplanner.rescore import RankInputs, rank_inputs, rescore, top_k
+
+if TYPE_CHECKING:  # scikit-learn loads only when a learned model is refitted
+    from siteplanner.learned import LearnedScores
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,8 @@ def bootstrap_stability(learned: LearnedScores, candidates: gpd.GeoDataFrame, ra
     Takes what :func:`siteplanner.learned.learned_scores` returned; the other
     parameters and the result are as in :func:`weight_stability`.
     """
+    from sklearn.base import clone
+
     model = learned.model
     X, y = learned.X_train.to_numpy(dtype=float), learned.y_train
     cols = list(learned.X_train.columns)
