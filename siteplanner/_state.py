@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -22,7 +22,6 @@ from siteplanner._errors import InputError
 from siteplanner.config import Study
 from siteplanner.floorplan.sites import SitePlan
 from siteplanner.layers import Layers
-from siteplanner.learned import LearnedScores
 from siteplanner.market import market_share
 from siteplanner.modes import TravelModes
 from siteplanner.network import WalkGraph
@@ -30,6 +29,9 @@ from siteplanner.proximity import Proximity
 from siteplanner.rescore import rank_inputs, rescore, rescored_sites
 from siteplanner.sources._osm import OSMData
 from siteplanner.stability import Sensitivity
+
+if TYPE_CHECKING:  # a learned model's scores; importing them loads scikit-learn
+    from siteplanner.learned import LearnedScores
 
 __all__ = ["MARKET_COLUMNS", "RankResult", "RankState", "need", "selected_of", "split_market"]
 

@@ -1,4 +1,4 @@
-"""Opportunity zones and service territories (scikit-learn clustering on the candidates).
+"""Opportunity zones and service territories (density clustering on the candidates).
 
 **Opportunity zones** answer "where do good sites bunch together?". The
 candidates scoring in the top ``1 - quantile`` share (10 % by default) are
@@ -36,7 +36,6 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 from scipy.spatial import Delaunay, cKDTree
-from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering
 
 from siteplanner._errors import InputError
 
@@ -181,9 +180,43 @@ def _cluster(xy: np.ndarray, *, method: str, reach: float, min_samples: int) -> 
         raise InputError(msg)
     if len(xy) < max(min_samples, 2):
         return np.full(len(xy), -1)
-    est: Any = (DBSCAN(eps=reach, min_samples=min_samples) if method == "dbscan"
-                else HDBSCAN(min_cluster_size=max(min_samples, 2), copy=True))
-    return np.asarray(est.fit_predict(xy))
+    if method == "dbscan":
+        return _dbscan(xy, reach=reach, min_samples=min_samples)
+    from sklearn.cluster import HDBSCAN  # scikit-learn loads only for HDBSCAN
+
+    return np.asarray(HDBSCAN(min_cluster_size=max(min_samples, 2), copy=True).fit_predict(xy))
+
+
+def _dbscan(xy: np.ndarray, *, reach: float, min_samples: int) -> np.ndarray:
+    """DBSCAN (Ester et al. 1996) labels of ``xy``, numbered as scikit-learn's ``DBSCAN`` does.
+
+    A core point has at least ``min_samples`` points (itself included) within
+    ``reach`` (boundary included); a cluster is a connected set of core points
+    within ``reach`` of each other, numbered in the order of its first core
+    point; a border point joins the first numbered cluster with a core point in
+    reach; the rest are noise (-1). Here from one KD-tree's pairs and
+    ``connected_components``, so a run needs no scikit-learn import (1 s).
+    """
+    n = len(xy)
+    pairs = cKDTree(xy).query_pairs(reach, output_type="ndarray").reshape(-1, 2)
+    core = 1 + np.bincount(pairs.ravel(), minlength=n) >= min_samples
+    linked = pairs[core[pairs[:, 0]] & core[pairs[:, 1]]]
+    graph = sparse.coo_matrix((np.ones(len(linked)), (linked[:, 0], linked[:, 1])), shape=(n, n))
+    comp = connected_components(graph, directed=False)[1]
+    core_at = np.flatnonzero(core)
+    comps, first = np.unique(comp[core_at], return_index=True)  # first: its lowest core point
+    number = np.empty(len(comps), dtype=np.intp)
+    number[np.argsort(first, kind="stable")] = np.arange(len(comps))
+    labels = np.full(n, -1, dtype=np.intp)
+    labels[core_at] = number[np.searchsorted(comps, comp[core_at])]
+    edge = pairs[core[pairs[:, 0]] != core[pairs[:, 1]]]
+    border = np.where(core[edge[:, 0]], edge[:, 1], edge[:, 0])
+    of_core = labels[np.where(core[edge[:, 0]], edge[:, 0], edge[:, 1])]
+    best = np.full(n, n, dtype=np.intp)
+    np.minimum.at(best, border, of_core)
+    reached = best < n
+    labels[reached] = best[reached]
+    return labels
 
 
 def _number_by_best(raw: np.ndarray, scores: np.ndarray,
@@ -420,6 +453,8 @@ class _Blocks:
 
 def _agglomerative_seeds(xy: np.ndarray, graph: sparse.csr_matrix, weights: np.ndarray,
                          k: int) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering  # scikit-learn loads only without seeds
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         lab = AgglomerativeClustering(n_clusters=k, connectivity=graph, linkage="ward").fit_predict(xy)

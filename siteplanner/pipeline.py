@@ -27,7 +27,6 @@ from siteplanner._memory import release_freed_memory
 from siteplanner._money_stages import economics_stage, policy_stage, select_npv
 from siteplanner._state import MARKET_COLUMNS, RankResult, RankState, need, selected_of, split_market
 from siteplanner.ahp import weights_from_judgements
-from siteplanner.calibration import calibrate_foot_traffic
 from siteplanner.candidates import SITE_COLUMNS, edge_policy, h3_candidates, site_candidates
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, FloorplanSettings, Study
@@ -36,7 +35,6 @@ from siteplanner.features import compute_criteria
 from siteplanner.floorplan.sites import plan_sites
 from siteplanner.footfall import foot_traffic_points
 from siteplanner.layers import Layers, build_layers
-from siteplanner.learned import learned_scores
 from siteplanner.market import catchments, walk_graph
 from siteplanner.model import score
 from siteplanner.modes import check_mode_sources, study_modes
@@ -164,6 +162,8 @@ def score_stage(s: RankState) -> None:
     """The weighted score (or the learned model's), with each criterion's contribution."""
     study, layers, cands, raw = s.study, need(s.layers), need(s.cands), need(s.raw)
     if study.model.kind == "learned":
+        from siteplanner.learned import learned_scores  # scikit-learn: only for a learned model
+
         graph, reach_m = s.graph, s.reach_m
 
         def featurize(pts: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -414,6 +414,8 @@ def _result(s: RankState, timings: dict[str, float], messages: list[str]) -> Ran
 def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: Layers,
                              study: Study, graph: WalkGraph | None) -> tuple[pd.Series, dict[str, Any]]:
     """Foot traffic from a model fitted to the counters, or their interpolation when too few."""
+    from siteplanner.calibration import calibrate_foot_traffic  # scikit-learn: only with counters
+
     try:
         cal = calibrate_foot_traffic(layers.foot_traffic, cands, layers,
                                      proxy_radius_m=study.criteria["foot_traffic"].radius_m,

@@ -31,20 +31,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
-from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from siteplanner._errors import InputError
 from siteplanner.config import Criterion, SelectionSettings
-from siteplanner.learned import LearnedScores
 from siteplanner.model import normalise
 from siteplanner.rescore import RankInputs, rank_inputs, rescore, top_k
+
+if TYPE_CHECKING:  # scikit-learn loads only when a learned model is refitted
+    from siteplanner.learned import LearnedScores
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ def weight_draws(weights: Mapping[str, float], *, n_draws: int = 200, concentrat
     return pd.DataFrame(out, columns=names)
 
 
-def _select_counts(scores: np.ndarray, candidates: gpd.GeoDataFrame, own_branches: gpd.GeoDataFrame,
-                   *, k: int, min_spacing_m: float, min_distance_to_own_m: float) -> np.ndarray:
+def _select_counts(scores: np.ndarray, fixed: RankInputs) -> np.ndarray:
     """How often each candidate is selected over the columns (draws) of ``scores``.
 
     The spacing rule takes candidates in score order and stops at the K-th
@@ -102,12 +102,9 @@ def _select_counts(scores: np.ndarray, candidates: gpd.GeoDataFrame, own_branche
     runs out first is widened until it does, or holds every candidate. The
     rule is :func:`siteplanner.rescore.top_k` (the arithmetic of
     :func:`siteplanner.selection.select_top`), on points, own-branch blocks
-    and the site-id tie order found once for all the draws.
+    and the site-id tie order found once (:func:`_spacing_rule`) for all the draws.
     """
-    n = len(candidates)
-    hits = np.zeros(n)
-    fixed = _spacing_rule(candidates, own_branches, k=k, min_spacing_m=min_spacing_m,
-                          min_distance_to_own_m=min_distance_to_own_m)
+    hits = np.zeros(len(fixed.site_ids))
     for d in range(scores.shape[1]):  # one pass of the spacing rule per draw
         if d % 10 == 0 or d == scores.shape[1] - 1:
             log.info("stability: draw %d of %d", d + 1, scores.shape[1],
@@ -213,10 +210,10 @@ def weight_stability(candidates: gpd.GeoDataFrame, raw: pd.DataFrame, criteria: 
     chosen = np.array([w0[n] for n in names], dtype=float)
     base_scores = norm @ (chosen / chosen.sum())
     all_scores = norm @ draws.to_numpy().T
-    base = _select_counts(base_scores[:, None], candidates, own_branches, k=k, min_spacing_m=min_spacing_m,
-                          min_distance_to_own_m=min_distance_to_own_m) > 0
-    hits = _select_counts(all_scores, candidates, own_branches, k=k, min_spacing_m=min_spacing_m,
+    fixed = _spacing_rule(candidates, own_branches, k=k, min_spacing_m=min_spacing_m,
                           min_distance_to_own_m=min_distance_to_own_m)
+    base = _select_counts(base_scores[:, None], fixed) > 0
+    hits = _select_counts(all_scores, fixed)
     return _result(hits, n_draws, base, raw.index,
                    {"perturbation": "Dirichlet weights", "concentration": concentration, "seed": seed})
 
@@ -230,6 +227,8 @@ def bootstrap_stability(learned: LearnedScores, candidates: gpd.GeoDataFrame, ra
     Takes what :func:`siteplanner.learned.learned_scores` returned; the other
     parameters and the result are as in :func:`weight_stability`.
     """
+    from sklearn.base import clone
+
     model = learned.model
     X, y = learned.X_train.to_numpy(dtype=float), learned.y_train
     cols = list(learned.X_train.columns)
@@ -242,10 +241,10 @@ def bootstrap_stability(learned: LearnedScores, candidates: gpd.GeoDataFrame, ra
         for b in range(n_draws):  # one refit per bootstrap draw
             take = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
             scores[:, b] = clone(model).fit(X[take], y[take]).decision_function(Xc)
-    base = _select_counts(learned.table["score"].to_numpy()[:, None], candidates, own_branches, k=k,
-                          min_spacing_m=min_spacing_m, min_distance_to_own_m=min_distance_to_own_m) > 0
-    hits = _select_counts(scores, candidates, own_branches, k=k, min_spacing_m=min_spacing_m,
+    fixed = _spacing_rule(candidates, own_branches, k=k, min_spacing_m=min_spacing_m,
                           min_distance_to_own_m=min_distance_to_own_m)
+    base = _select_counts(learned.table["score"].to_numpy()[:, None], fixed) > 0
+    hits = _select_counts(scores, fixed)
     return _result(hits, n_draws, base, raw.index,
                    {"perturbation": "bootstrap refits of the learned model", "seed": seed})
 

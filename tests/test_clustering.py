@@ -180,3 +180,27 @@ def test_many_candidates_are_balanced_on_blocks_and_run_json_says_so(grid):
     assert share.max() < min(t.report["unbalanced_max_over_mean"], 1.05 + lump)
     agg = territories(c, n_territories=6, max_cells=200)
     assert len(agg.polygons) == 6 and (agg.polygons.geom_type == "Polygon").all()
+
+
+def test_dbscan_zones_match_scikit_learn_dbscan_on_the_city_and_at_exact_ties(city):
+    """The zones' own DBSCAN (no scikit-learn import on a run) labels every point as
+    scikit-learn's: the same core points, clusters, numbering and border choices."""
+    from sklearn.cluster import DBSCAN
+
+    from siteplanner.clustering import _dbscan
+
+    c, _ = city
+    xy = np.column_stack([c.geometry.x, c.geometry.y])
+    spacing = float(np.median(cKDTree(xy).query(xy, k=2)[0][:, 1]))
+    score = c["score"].to_numpy()
+    xy = xy[score >= np.quantile(score, 0.8)]  # the zones' input: the best sites, in pieces
+    rng = np.random.default_rng(0)
+    # integer points put many pairs exactly at the reach, which both count as within it
+    cases = [(xy, 1.5 * spacing, 4), (xy, 3.0 * spacing, 8),
+             (np.round(rng.uniform(0, 60, size=(2_000, 2))), 2.0, 5),
+             (np.round(rng.uniform(0, 40, size=(500, 2))), 1.0, 2)]
+    for pts, reach, min_samples in cases:
+        expected = DBSCAN(eps=reach, min_samples=min_samples).fit_predict(pts)
+        got = _dbscan(pts, reach=reach, min_samples=min_samples)
+        assert expected.max() > 0 and (expected == -1).any()
+        np.testing.assert_array_equal(got, expected)
