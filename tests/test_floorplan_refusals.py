@@ -341,3 +341,34 @@ def test_outline_69_plans_and_its_cashiers_reach_the_cash_room() -> None:
     assert plan.ok
     assert plan.metrics["counter_pockets_cut_off"] == []
     assert plan.metrics["constraints"]["staff_reach_secure"]["pass"]
+
+
+def test_outline_10_turns_its_counter_line_and_its_cashiers_reach_the_cash_room() -> None:
+    # sixteen stations over several walls of a rectangle's service zone. The staff strips
+    # that joined their runs narrowed the customers' way below the route width, so the
+    # plan fell back to the plain line with four runs cut off; strips that keep the route
+    # left one run cut off, and the line stopped short only of the corners it turns (not
+    # of every wall's end) joins them all
+    plan = _plan([(-13.660565934719706, 23.84496255256574), (-29.094780172505796, 15.002839157275277),
+                  (-15.43421423778609, -8.842123395290463), (0.0, 0.0)],
+                 (-7.684122907684894, 13.412886688491241), 370.9090909087581,
+                 ["advisory", "vault", "restroom"], 10)
+    assert plan.ok
+    assert plan.metrics["fixtures"]["counter"] == 16
+    assert plan.metrics["counter_pockets_cut_off"] == []
+
+
+def test_outline_22_joins_its_counters_without_closing_the_customers_way() -> None:
+    # a T floor whose counter line outruns its wall to the back office: the shortest staff
+    # strips joining its runs narrowed the customers' way below the route width (the plan
+    # then fell back to the plain line, a run cut off); strips that keep the route, on the
+    # line stopped short only of the corners it turns, join them
+    plan = _plan([(6.7512438362324465, 5.996952966893419), (15.310615282981807, 13.600018303809371),
+                  (8.253988971723443, 21.544220159565803), (15.00523280795589, 27.541173126459224),
+                  (10.139002697298057, 33.01947289329669), (-11.922856421916197, 13.422501622593893),
+                  (-7.0566263112583645, 7.944201855756432), (-0.305382475025918, 13.94115482264985)],
+                 (0.8969352967597413, 24.809986632344675), 221.43764546992315,
+                 ["advisory", "back_office", "vault", "restroom"], 22)
+    assert plan.ok
+    assert plan.metrics["counter_pockets_cut_off"] == []
+    assert any(f == "staff_strip" for f in plan.fixtures["fixture"])

@@ -220,3 +220,26 @@ def test_the_counters_back_onto_the_back_office_so_cashiers_reach_the_cash_room(
     assert len(staff) == 3
     assert all(s.bounds[1] == pytest.approx(4.0) for s in staff)  # against the back office
     assert ("door", "counter_staff", "back_office") in {(d.kind, d.a, d.b) for d in done.doors}
+
+
+def test_a_counter_line_keeps_clear_only_the_corners_it_turns() -> None:
+    # a line on the bottom and right walls of a 10 x 6 m zone turns the corner they share:
+    # there a station must stand a staff side's depth (1.2 m) clear, so staff floor joins
+    # the two runs; the bottom wall's other end, where no station stands round the corner,
+    # may hold one (with ``every``, as before, every wall's ends are kept clear)
+    from siteplanner.floorplan.fixtures import _clear_of_turns, _edges, _wall_modules
+
+    zone = box(0.0, 0.0, 10.0, 6.0)
+    edges = _edges(zone)
+    edge, start, _ = _wall_modules(zone, 1.8, 3.6, None)
+    bottom = int(np.flatnonzero((edges[:, 1] == 0) & (edges[:, 3] == 0))[0])
+    right = int(np.flatnonzero((edges[:, 0] == 10) & (edges[:, 2] == 10))[0])
+    on_bottom, on_right = np.flatnonzero(edge == bottom), np.flatnonzero(edge == right)
+    west = int(on_bottom[np.argmin(start[on_bottom])])  # flush with the free corner
+    east = int(on_bottom[np.argmax(start[on_bottom])])  # flush with the corner turned
+    taken = [west, int(on_right[len(on_right) // 2])]
+    clear = _clear_of_turns(edges, edge, start, taken, 1.8, 1.2)
+    assert clear[west] and not clear[east]
+    assert clear[on_bottom[start[on_bottom] + 1.8 <= 10.0 - 1.2 + 1e-9]].all()
+    every = _clear_of_turns(edges, edge, start, taken, 1.8, 1.2, every=True)
+    assert not every[west] and not every[east]

@@ -10,8 +10,9 @@ pocket that does, or a door-wide stretch of wall to a cash room or to a staff ro
 staff walk through. The strip is as deep as the counters' staff side
 (``counter_staff_side_m``) and walled off from the customers, like the strips behind a
 cash room (:func:`siteplanner.floorplan.assemble._staff_strips`); it keeps clear of
-every fixture and its clear space and of the doors, and the plan's route checks then
-judge what it leaves of the public floor.
+every fixture and its clear space and of the doors, and of the floor the public route
+needs: the shortest strip is taken that leaves the route reaching every public zone and
+every customer fixture it reached without it (:func:`siteplanner.floorplan.route.unreached`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = ["link_pockets"]
 _MIN_PIECE_M2 = 0.05
 
 Strip = Callable[[BaseGeometry, BaseGeometry, BaseGeometry, float], "BaseGeometry | None"]
+Keeps = Callable[[list[Fixture]], bool]
 
 
 def _intervals(ring: LineString, geom: BaseGeometry, tol: float = 1e-3) -> list[tuple[float, float]]:
@@ -71,13 +73,17 @@ def _keeps_floor_whole(service: BaseGeometry, taken: BaseGeometry, grown: BaseGe
 
 
 def link_pockets(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: Sequence[Fixture],
-                 clear: BaseGeometry, standard: Standard, strip: Strip) -> list[Fixture]:
+                 clear: BaseGeometry, standard: Standard, strip: Strip,
+                 keeps: Keeps | None = None) -> list[Fixture]:
     """Staff strips joining each counter pocket that does not reach the back of house to one
     that does, shortest first (in the layout frame; ``clear``: the doors' clear floor).
 
     ``strip(wall, service, taken, depth)`` grows staff floor along one stretch of wall
-    (:func:`siteplanner.floorplan.assemble._strip`). A pocket no strip can join is left
-    as it is; the security check then refuses the layout.
+    (:func:`siteplanner.floorplan.assemble._strip`). ``keeps(strips)`` says whether the
+    public route still reaches what it did with these strips taken from the customers'
+    floor: a shorter strip that narrows a way below the route or passage width gives way
+    to a longer one that does not. A pocket no strip can join is left as it is, and
+    reported (:func:`siteplanner.floorplan.access.cut_off_pockets`).
     """
     m = access_masks(kinds, standard)
     staff = [f.staff_side for f in fixtures
@@ -108,22 +114,24 @@ def link_pockets(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: 
             back_wall, shapely.buffer(pockets, 1e-3, join_style="mitre"))) >= door_m).tolist()
         targets = [(a, b, False) for a, b in back]
         targets += [(a, b, True) for s, g in zip(spans, good, strict=True) if g for a, b in s]
-        best: tuple[float, BaseGeometry] | None = None
-        for p, s in enumerate(spans):
-            if good[p] or not shapely.intersects(pockets[p], stations):
+        runs = sorted((_gap(lo, hi, ring.length), lo, hi)
+                      for p, s in enumerate(spans)
+                      if not good[p] and shapely.intersects(pockets[p], stations)
+                      for a, b in s for c, d, pocket in targets
+                      # into a wall: a door's width of it
+                      for run in (0.0 if pocket else door_m,)
+                      for lo, hi in ((b, (c + run) % ring.length), ((d - run) % ring.length, a)))
+        found = None
+        for _, lo, hi in runs:  # the shortest strip that keeps the floor and the route
+            grown = strip(_arc(ring, lo, hi), service, taken, depth)
+            if grown is None or not _keeps_floor_whole(service, taken, grown):
                 continue
-            for a, b in s:
-                for c, d, pocket in targets:
-                    run = 0.0 if pocket else door_m  # into a wall: a door's width
-                    for lo, hi in ((b, (c + run) % ring.length), ((d - run) % ring.length, a)):
-                        length = _gap(lo, hi, ring.length)
-                        if best is not None and length >= best[0]:
-                            continue
-                        grown = strip(_arc(ring, lo, hi), service, taken, depth)
-                        if grown is not None and _keeps_floor_whole(service, taken, grown):
-                            best = (length, grown)
-        if best is None:
+            joined = Fixture("staff_strip", "service", shapely.Polygon(), shapely.Polygon(), grown)
+            if keeps is None or keeps([*out, joined]):
+                found = joined
+                break
+        if found is None:
             break
-        out.append(Fixture("staff_strip", "service", shapely.Polygon(), shapely.Polygon(), best[1]))
-        taken = shapely.union_all([taken, best[1]])
+        out.append(found)
+        taken = shapely.union_all([taken, found.staff_side])
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ from siteplanner.floorplan.fixtures import (
     place_fixtures,
     wheelchair_places,
 )
-from siteplanner.floorplan.route import Route, check_route
+from siteplanner.floorplan.route import Route, check_route, unreached
 from siteplanner.floorplan.standard import CIRCULATION, FLEX, Standard
 
 __all__ = ["Assembled", "assemble", "check_fixtures"]
@@ -64,7 +64,8 @@ class Assembled:
 
 def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: Sequence[int],
                     outline: Polygon, doors: Sequence[LineString], standard: Standard, *,
-                    link: bool = True) -> tuple[list[Fixture], bool]:
+                    link: bool = True, turns: bool = False
+                    ) -> tuple[list[Fixture], bool, bool]:
     """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors.
 
     The counters go first (they take the walls they need and leave the rest); each
@@ -74,8 +75,10 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     staff rooms first and a split line stops short of its corners
     (:func:`siteplanner.floorplan.fixtures.place_fixtures`), and the pockets of its staff
     side cut off from the back of house are joined to it by staff strips along the walls
-    (:func:`siteplanner.floorplan._pockets.link_pockets`). Returns the fixtures and
-    whether that placement differs from the plain one (``link`` false).
+    (:func:`siteplanner.floorplan._pockets.link_pockets`). Returns the fixtures,
+    whether that placement differs from the plain one (``link`` false), and whether the
+    counter line differs with ``turns`` the other way (stopped short only of the corners
+    it turns, not of every wall's ends).
     """
     m = access_masks(kinds, standard)
     staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
@@ -93,7 +96,7 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     pub = np.flatnonzero(m.public).tolist()
     free = {i: local[i] for i in pub}  # each public zone's floor not yet taken by fixtures
     placed: dict[int, list[Fixture]] = {}
-    differs = False
+    differs = turnable = False
     for i in sorted(range(len(kinds)), key=lambda i: kinds[i] != "service"):
         geom, kind, n = local[i], kinds[i], units[i]
         if not expected_fixtures(kind, n):
@@ -108,12 +111,10 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
             else outer
         placed[i] = _zone_fixtures(geom, kind, n, standard, ways, (both, door_clear, None),
                                    prefer=prefer, near=near.get(kind),
-                                   back=back if kind == "service" else None)
+                                   back=back if kind == "service" else None, turns=turns)
         if kind == "service" and back is not None:
-            # the counters ignore the floor to keep clear: the plain line is one call
-            plain = place_fixtures(geom, kind, n, standard, prefer=prefer, near=near.get(kind))
-            differs = [f.staff_side.bounds for f in plain if f.staff_side is not None] != \
-                [f.staff_side.bounds for f in placed[i] if f.staff_side is not None]
+            differs, turnable = _line_differs(geom, n, standard, prefer, near.get(kind), back,
+                                              turns, placed[i])
         if i in free:
             solid = [f.body for f in placed[i] if f.kind != "chair"]
             solid += [f.staff_side for f in placed[i] if f.staff_side is not None]
@@ -121,15 +122,52 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     out = [f for i in sorted(placed) for f in placed[i]]
     out += _staff_strips(local, kinds, out, standard)
     if not link:
-        return out, False
-    linked = link_pockets(local, kinds, out, door_clear, standard, _strip)
-    return out + linked, differs or bool(linked)
+        return out, False, False
+    linked = link_pockets(local, kinds, out, door_clear, standard, _strip,
+                          _route_keeps(local, m, out, doors, standard))
+    return out + linked, differs or bool(linked), turnable
+
+
+def _line_differs(service: BaseGeometry, n: int, standard: Standard, prefer: BaseGeometry,
+                  near: BaseGeometry | None, back: BaseGeometry, turns: bool,
+                  placed: list[Fixture]) -> tuple[bool, bool]:
+    """Whether the counters ``placed`` differ from the plain line, and whether the backed
+    line differs with ``turns`` the other way (the counters ignore the floor to keep
+    clear, so each line is one call)."""
+    def bounds(b: BaseGeometry | None, t: bool) -> list[tuple[float, ...]]:
+        line = place_fixtures(service, "service", n, standard, prefer=prefer, near=near,
+                              back=b, turns=t)
+        return [f.staff_side.bounds for f in line if f.staff_side is not None]
+    now = [f.staff_side.bounds for f in placed if f.staff_side is not None]
+    return bounds(None, False) != now, bounds(back, not turns) != bounds(back, turns)
+
+
+def _route_keeps(local: Sequence[BaseGeometry], m: AccessMasks, fixtures: list[Fixture],
+                 doors: Sequence[LineString], standard: Standard
+                 ) -> Callable[[list[Fixture]], bool]:
+    """Whether staff strips leave the public route reaching every public zone and customer
+    fixture it reaches without them (the plan's route checks, in the layout frame)."""
+    public = {str(i): local[i] for i in np.flatnonzero(m.public).tolist()}
+
+    def missed(strips: list[Fixture]) -> tuple[set[str], set[str]]:
+        staff = [f.staff_side for f in [*fixtures, *strips]
+                 if f.kind in ("counter", "staff_strip") and f.staff_side is not None]
+        zones, blocked, _, _ = unreached(public, fixtures, shapely.union_all(staff) if staff
+                                         else None, doors, standard)
+        return set(zones), set(blocked)
+
+    before = missed([])
+
+    def keeps(strips: list[Fixture]) -> bool:
+        zones, blocked = missed(strips)
+        return zones <= before[0] and blocked <= before[1]
+    return keeps
 
 
 def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
                    ways: list[BaseGeometry], avoids: Sequence[BaseGeometry | None], *,
                    prefer: BaseGeometry | None, near: BaseGeometry | None,
-                   back: BaseGeometry | None = None) -> list[Fixture]:
+                   back: BaseGeometry | None = None, turns: bool = False) -> list[Fixture]:
     """One zone's fixtures: the first placement that leaves its openings joined on a route.
 
     Keeps the doors and passages (``avoids``, strictest first) clear when the zone
@@ -150,7 +188,8 @@ def _zone_fixtures(geom: BaseGeometry, kind: str, n: int, standard: Standard,
     got: list[Fixture] = []
     for avoid in avoids:
         got = place_fixtures(geom, kind, n, standard, prefer=prefer, avoid=avoid,
-                             wheelchair_places=places, accept=accept, near=near, back=back)
+                             wheelchair_places=places, accept=accept, near=near, back=back,
+                             turns=turns)
         if count_fixtures(got) != want:
             continue
         if best is None:
@@ -477,13 +516,22 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
     args = (local, kinds, names, zones, units, targets, programme, outline, entrances,
             local_outline, local_door_lines, door_lines, walls, cover, back, metrics, standard,
             residue_m2)
-    done, differs = _fitted(*args, link=True)
+    done, differs, turnable = _fitted(*args, link=True)
     if differs and not done.metrics["all_constraints_pass"]:
         # the counters backed onto the staff rooms, or the strips joining a split line's
         # pockets, took floor the plan needs (a route, a clear space): the counters by
         # the walls alone, their pockets reported if cut off (and, when that fails too,
         # its failures, which the callers' retries read, as before)
         return _fitted(*args, link=False)[0]
+    cut = done.metrics["counter_pockets_cut_off"]
+    if cut and turnable and done.metrics["all_constraints_pass"]:
+        # cashiers still cut off: the line stopped short only of the corners it turns
+        # keeps a short wall to the back office for its end (a passing plan with fewer
+        # pockets cut off, or this one)
+        other = _fitted(*args, link=True, turns=True)[0]
+        if other.metrics["all_constraints_pass"] and \
+                len(other.metrics["counter_pockets_cut_off"]) < len(cut):
+            return other
     return done
 
 
@@ -493,12 +541,14 @@ def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
             local_outline: Polygon, local_door_lines: list[LineString],
             door_lines: list[LineString], walls: np.ndarray, cover: np.ndarray, back: list[float],
             layout_metrics: dict[str, Any], standard: Standard, residue_m2: float, *,
-            link: bool) -> tuple[Assembled, bool]:
-    """One layout's fixtures, doors and full checks, and whether its placement differs from
-    the plain one (``link``: see :func:`_fixtures_local`)."""
+            link: bool, turns: bool = False) -> tuple[Assembled, bool, bool]:
+    """One layout's fixtures, doors and full checks, whether its placement differs from the
+    plain one and whether its counter line does with ``turns`` the other way (``link``,
+    ``turns``: see :func:`_fixtures_local`)."""
     metrics = copy.deepcopy(layout_metrics)
-    placed, differs = _fixtures_local(local, kinds, units, local_outline, local_door_lines,
-                                      standard, link=link)
+    placed, differs, turnable = _fixtures_local(local, kinds, units, local_outline,
+                                                local_door_lines, standard, link=link,
+                                                turns=turns)
     fixtures = [_to_world(f, back) for f in placed]
     counters = [f.staff_side for f in fixtures if f.kind in ("counter", "staff_strip")
                 and f.staff_side is not None]
@@ -532,4 +582,5 @@ def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
                         for d in doors]
     metrics["targets_m2"] = dict(zip(names, targets.tolist(), strict=True))
     metrics["programmes_m2"] = dict(zip(names, programme.tolist(), strict=True))
-    return Assembled(tuple(names), zones, fixtures, counter_staff, doors, route, metrics), differs
+    return (Assembled(tuple(names), zones, fixtures, counter_staff, doors, route, metrics),
+            differs, turnable)

@@ -114,7 +114,7 @@ def _frame(edge: np.ndarray, s: np.ndarray, width: float,
 
 def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
               near: BaseGeometry | None, *, back: BaseGeometry | None = None,
-              slanted: bool = True) -> list[Fixture]:
+              turns: bool = False, slanted: bool = True) -> list[Fixture]:
     """``n`` counter stations, staff side against the wall, on the best walls first.
 
     Stations whose staff side backs onto ``back`` (the staff rooms staff walk
@@ -127,9 +127,9 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
     slanted walls (a chamfer, a skewed outer wall) are used too, the stations
     standing square to them.
     """
-    out = _counter_line(zone, n, std, prefer, near, back, slanted=False)
+    out = _counter_line(zone, n, std, prefer, near, back, turns=turns, slanted=False)
     if len(out) < n and slanted:
-        turned = _counter_line(zone, n, std, prefer, near, back, slanted=True)
+        turned = _counter_line(zone, n, std, prefer, near, back, turns=turns, slanted=True)
         if len(turned) > len(out):
             return turned
     return out
@@ -137,7 +137,7 @@ def _counters(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | 
 
 def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometry | None,
                   near: BaseGeometry | None, back: BaseGeometry | None = None, *,
-                  slanted: bool) -> list[Fixture]:
+                  turns: bool = False, slanted: bool) -> list[Fixture]:
     """Up to ``n`` stations (see :func:`_counters`), on slanted walls too with ``slanted``."""
     f = std.fixtures
     depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
@@ -172,13 +172,12 @@ def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometr
     if back is not None and len(taken) > 1 and len(counter_pockets(shapely.union_all(_frame(
             edges[edge[taken]], start[taken], f.counter_module_m, 0.0,
             f.counter_staff_side_m)))) > 1:
-        # a line over several walls: stopped a staff side's depth short of each wall's
-        # ends, its runs leave the corners free for the staff floor that joins them
-        # (siteplanner.floorplan._pockets.link_pockets)
-        length = np.hypot(*(edges[edge][:, 2:] - edges[edge][:, :2]).T)
-        clear = (start >= f.counter_staff_side_m - _EPS) & \
-            (start + f.counter_module_m <= length - f.counter_staff_side_m + _EPS)
-        cornered = _take(key[clear[key]], n, box, modules, turned)
+        # a line over several walls: stopped a staff side's depth short of every wall's
+        # ends (or with ``turns`` of the corners it turns), its runs leave the corners
+        # free for the staff floor that joins them (siteplanner.floorplan._pockets)
+        cornered = _take(key[_clear_of_turns(edges, edge, start, taken, f.counter_module_m,
+                                             f.counter_staff_side_m, every=not turns)[key]],
+                         n, box, modules, turned)
         if len(cornered) == len(taken):
             taken = cornered
     # every station at once: an edge row and a start per station
@@ -196,6 +195,24 @@ def _counter_line(zone: BaseGeometry, n: int, std: Standard, prefer: BaseGeometr
         if len(plain) > len(out):
             return plain
     return out
+
+
+def _clear_of_turns(edges: np.ndarray, edge: np.ndarray, start: np.ndarray, taken: list[int],
+                    width: float, depth: float, *, every: bool = False) -> np.ndarray:
+    """Per module: whether it stands ``depth`` clear of each end of its wall where the wall
+    meets another that holds a module of ``taken`` (a corner the line turns), or with
+    ``every`` of both ends of every wall. A line's free end may stand in a corner, which
+    keeps a short wall to the back office for it; clearing every end moves a line off
+    walls too short to hold a station clear of both corners."""
+    used = np.zeros(len(edges), dtype=bool)
+    used[np.unique(edge[taken])] = True
+    # an edge's start meets the edge ending there (the ring is counter-clockwise)
+    meet = np.all(np.abs(edges[:, None, 2:] - edges[None, :, :2]) < 1e-6, axis=2)
+    turn_in = (meet & used[:, None]).any(axis=0) | every  # an edge before it holds a module
+    turn_out = (meet & used[None, :]).any(axis=1) | every  # an edge after it does
+    length = np.hypot(*(edges[edge][:, 2:] - edges[edge][:, :2]).T)
+    return ((~turn_in[edge] | (start >= depth - _EPS))
+            & (~turn_out[edge] | (start + width <= length - depth + _EPS)))
 
 
 def _wall_modules(zone: BaseGeometry, width: float, depth: float,
@@ -459,7 +476,7 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
                    prefer: BaseGeometry | None = None, avoid: BaseGeometry | None = None,
                    wheelchair_places: int = 0, accept: Accept | None = None,
                    near: BaseGeometry | None = None, back: BaseGeometry | None = None,
-                   slanted: bool = True) -> list[Fixture]:
+                   turns: bool = False, slanted: bool = True) -> list[Fixture]:
     """Fixtures of one zone, in the layout frame.
 
     Parameters
@@ -485,7 +502,8 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
         Counters whose staff side backs onto it (the staff rooms staff walk
         through; empty when there are none) go first, so the cashiers reach the
         cash room on staff floor, and a line split over several walls stops
-        short of their corners. None: the walls by ``prefer`` alone.
+        short of their corners (of every wall's ends, or with ``turns`` only of the
+        corners it turns). None: the walls by ``prefer`` alone.
     slanted
         When the walls along the axes hold too few counters, ATMs or safes, stand
         the rest square to the slanted walls (a chamfer, a skewed outer wall).
@@ -497,7 +515,8 @@ def place_fixtures(zone: BaseGeometry, kind: str, units: int, standard: Standard
     """
     f = standard.fixtures
     if kind == "service":
-        return _counters(zone, units, standard, prefer, near, back=back, slanted=slanted)
+        return _counters(zone, units, standard, prefer, near, back=back, turns=turns,
+                         slanted=slanted)
     if kind == "self_service":
         return _against_walls(zone, "atm", kind, units, f.atm_clear_m, f.atm_width_m,
                               f.atm_depth_m, f.atm_clear_m, prefer, avoid, near=near,

@@ -32,7 +32,7 @@ from shapely.geometry.base import BaseGeometry
 from siteplanner.floorplan.fixtures import Fixture
 from siteplanner.floorplan.standard import Standard
 
-__all__ = ["Route", "check_route", "reached_floor", "walkable_floor"]
+__all__ = ["Route", "check_route", "reached_floor", "unreached", "walkable_floor"]
 
 _SLACK = 1e-3  # metres: a passage exactly as wide as the rule passes
 _WELD = 1e-6  # metres
@@ -135,10 +135,13 @@ def _result(ok: bool, detail: str) -> dict[str, Any]:
     return {"pass": bool(ok), "detail": detail}
 
 
-def check_route(public: dict[str, BaseGeometry], fixtures: Sequence[Fixture],
-                counter_staff: BaseGeometry | None, doors: Sequence[LineString],
-                standard: Standard) -> tuple[dict[str, dict[str, Any]], Route]:
-    """Route constraints of a plan (``public``: public zone kind to polygon)."""
+def unreached(public: dict[str, BaseGeometry], fixtures: Sequence[Fixture],
+              counter_staff: BaseGeometry | None, doors: Sequence[LineString],
+              standard: Standard) -> tuple[list[str], list[str], BaseGeometry, BaseGeometry]:
+    """What the public route misses: the public zones the main route (``route_width_m``)
+    does not reach, the customer fixtures whose clear space the passage width
+    (``clear_width_m``) does not reach, the walkable floor and the floor reached at the
+    passage width (``public``: public zone kind to polygon)."""
     floor = walkable_floor(list(public.values()), fixtures, counter_staff)
     main = reached_floor(floor, doors, standard.route_width_m)
     passage = reached_floor(floor, doors, standard.clear_width_m)
@@ -147,6 +150,14 @@ def check_route(public: dict[str, BaseGeometry], fixtures: Sequence[Fixture],
     blocked = sorted({f"{f.kind} in {f.zone}" for f in fixtures
                       if f.kind in CUSTOMER_FIXTURES and not f.clearance.is_empty
                       and shapely.area(shapely.intersection(f.clearance, passage)) < _MIN_AREA})
+    return cut_off, blocked, floor, passage
+
+
+def check_route(public: dict[str, BaseGeometry], fixtures: Sequence[Fixture],
+                counter_staff: BaseGeometry | None, doors: Sequence[LineString],
+                standard: Standard) -> tuple[dict[str, dict[str, Any]], Route]:
+    """Route constraints of a plan (``public``: public zone kind to polygon)."""
+    cut_off, blocked, floor, passage = unreached(public, fixtures, counter_staff, doors, standard)
     circle = standard.turning_circle_m
     no_turn = [k for k, g in public.items() if shapely.buffer(
         shapely.intersection(g, floor), -circle / 2.0 + _SLACK).is_empty]
