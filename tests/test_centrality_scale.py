@@ -1,4 +1,4 @@
-"""What made a 100k-candidate place cheaper keeps the answers: box queries, local searches, the slim reader."""
+"""A 100k-candidate place made cheaper keeps its answers: box queries, local searches, the slim reader."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
             if network is None:
                 msg = f"{path}: the extract holds no streets or tagged places; use a city extract"
                 raise InputError(msg)
-            nodes, edges = _network(*network, stamps)
+            nodes, edges = _network(network[0], network[1], stamps)
             del network
             release_freed_memory()
             boundaries = osm.get_boundaries()
