@@ -41,6 +41,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from siteplanner._boxes import BoxIndex
+from siteplanner._chains import induced
 from siteplanner._errors import InputError
 
 if TYPE_CHECKING:
@@ -74,6 +76,9 @@ NEAR_M = 100.0
 #: Most distance-matrix entries one Dijkstra batch may hold (memory bound: with its
 #: predecessors and the pairs drawn from it, about 60 bytes an entry).
 _BATCH_ENTRIES = 2_000_000
+
+#: Grid cell (metres) of the node index the tiles' boxes are read from: well under a radius.
+_BOX_CELL_M = 100.0
 
 
 def network_centrality(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
@@ -232,23 +237,6 @@ def walk_centrality(graph: WalkGraph, *, radii: Sequence[float] = DEFAULT_RADII,
     return out
 
 
-class _Boxes:
-    """The nodes inside an axis-aligned box, found from the nodes sorted by x."""
-
-    def __init__(self, pts: np.ndarray) -> None:
-        self.pts = pts
-        self.by_x = np.argsort(pts[:, 0], kind="stable")
-        self.x = pts[self.by_x, 0]
-
-    def within(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Sorted positions of the nodes with ``lo <= xy <= hi``."""
-        a = int(np.searchsorted(self.x, lo[0], side="left"))
-        b = int(np.searchsorted(self.x, hi[0], side="right"))
-        cand = self.by_x[a:b]
-        y = self.pts[cand, 1]
-        return np.sort(cand[(y >= lo[1]) & (y <= hi[1])])
-
-
 def _near_harmonic(g: sp.csr_matrix, pts: np.ndarray, near_m: float) -> np.ndarray:
     """Exact harmonic closeness of every node over the nodes closer than ``near_m`` (from all sources)."""
     n = g.shape[0]
@@ -256,10 +244,10 @@ def _near_harmonic(g: sp.csr_matrix, pts: np.ndarray, near_m: float) -> np.ndarr
     cell = np.floor((pts - pts.min(axis=0)) / (4 * near_m)).astype(np.int64)
     key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
     order = np.argsort(key, kind="stable")
-    boxes = _Boxes(pts)
+    boxes = BoxIndex(pts, cell_m=near_m)
     for block in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
         inside = boxes.within(pts[block].min(axis=0) - near_m, pts[block].max(axis=0) + near_m)
-        d = dijkstra(g[inside][:, inside], directed=True, indices=np.searchsorted(inside, block),
+        d = dijkstra(_subgraph(g, inside), directed=True, indices=np.searchsorted(inside, block),
                      limit=near_m)
         d[~((d > 0) & (d < near_m))] = np.inf
         h[block] += (1.0 / d).sum(axis=1)
@@ -277,18 +265,24 @@ def _pass(g: sp.csr_matrix, pts: np.ndarray, sources: np.ndarray, rs: list[float
     key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
-    boxes = _Boxes(pts)
+    boxes = BoxIndex(pts, cell_m=_BOX_CELL_M)
     for block in np.split(sources[order], bounds):
         _tile(g, boxes, block, rs, out, weight, near_m)
 
 
-def _tile(g: sp.csr_matrix, boxes: _Boxes, sources: np.ndarray, rs: list[float],
+def _subgraph(g: sp.csr_matrix, nodes: np.ndarray) -> sp.csr_matrix:
+    """``g[nodes][:, nodes]`` for sorted ``nodes``, without scipy's fancy-indexing set-up."""
+    indptr, indices, data = induced(g, nodes)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(nodes), len(nodes)))
+
+
+def _tile(g: sp.csr_matrix, boxes: BoxIndex, sources: np.ndarray, rs: list[float],
           out: dict[str, np.ndarray], weight: float, near_m: float) -> None:
     """Centrality contributions of the paths that start at ``sources``."""
     r_max = rs[-1]
-    pts = boxes.pts
+    pts = boxes.xy
     inside = boxes.within(pts[sources].min(axis=0) - r_max, pts[sources].max(axis=0) + r_max)
-    sub = g[inside][:, inside]
+    sub = _subgraph(g, inside)
     local = np.searchsorted(inside, sources)
     step = max(1, _BATCH_ENTRIES // max(len(inside), 1))
     for start in range(0, len(local), step):
@@ -297,28 +291,31 @@ def _tile(g: sp.csr_matrix, boxes: _Boxes, sources: np.ndarray, rs: list[float],
         # scipy building the transpose on every call
         dist, pred = dijkstra(sub, directed=True, indices=batch, limit=r_max,
                               return_predecessors=True)
-        reached = dist > 0
-        reached &= np.isfinite(dist)
-        row, col = np.nonzero(reached)
-        _accumulate(out, rs, inside, dist[row, col], row, col, pred[row, col], dist.shape,
-                    weight, near_m)
+        # pairs by flat position in the dense (source, node) arrays: one index, not two
+        n_in = dist.shape[1]
+        flat = np.flatnonzero((dist > 0) & (dist < np.inf))
+        row_at = flat - flat % n_in
+        _accumulate(out, rs, inside, dist.ravel()[flat], flat, row_at, pred.ravel()[flat],
+                    dist.size, weight, near_m)
 
 
 def _accumulate(out: dict[str, np.ndarray], rs: list[float], inside: np.ndarray, d: np.ndarray,
-                row: np.ndarray, col: np.ndarray, parent: np.ndarray, shape: tuple[int, int],
+                flat: np.ndarray, row_at: np.ndarray, parent: np.ndarray, size: int,
                 weight: float, near_m: float) -> None:
     """Add one batch's closeness and betweenness at every radius, each path ``weight`` times.
 
-    ``inside`` are the global nodes of the batch's columns (sorted) and
-    ``row``/``col``/``parent`` the place of each reached (source, target) pair
-    in the batch's Dijkstra arrays. On a symmetric graph a target's closeness
-    is the sum over the sources that reach it, so closeness and reach are
+    ``inside`` are the global nodes of the batch's columns (sorted); ``flat`` is
+    the place of each reached (source, target) pair in the batch's dense
+    Dijkstra arrays (of ``size`` entries), ``row_at`` where its source's row
+    starts there and ``parent`` the target's predecessor (a column). On a
+    symmetric graph a target's closeness is the sum over the sources that reach it, so closeness and reach are
     credited to the target: that is what a sample of sources can estimate for
     every node. Sums are taken over the batch's own nodes and then added to
     theirs in ``out`` (the same sums, in the same order, as over every node,
     but the work follows the batch, not the whole graph once per tile).
     """
     n_in = len(inside)
+    col = flat - row_at
     inv = np.where(d >= near_m, weight / d, 0.0)
     within = [d <= r for r in rs]
     for r, w in zip(rs, within, strict=True):
@@ -328,9 +325,9 @@ def _accumulate(out: dict[str, np.ndarray], rs: list[float], inside: np.ndarray,
     if m == 0:
         return
     # the pair (row, parent) as an index into the pair arrays; -1 where the parent is the source
-    where = np.full(shape, -1, dtype=np.int32)
-    where[row, col] = np.arange(m, dtype=np.int32)
-    up = where[row, parent]
+    where = np.full(size, -1, dtype=np.int32)
+    where[flat] = np.arange(m, dtype=np.int32)
+    up = where[row_at + parent]
     del where
     # hop depth by pointer jumping: log2 of the deepest path in passes
     depth = np.ones(m, dtype=np.int32)
@@ -345,16 +342,15 @@ def _accumulate(out: dict[str, np.ndarray], rs: list[float], inside: np.ndarray,
     # does not count at r, and its own subtree lies beyond r too
     desc = np.zeros((len(rs), m))
     inr = np.vstack(within).astype(np.float64)
-    # radix sort on small integers: O(m)
-    key = (depth.max() - depth).astype(np.int16 if depth.max() < 2**15 else np.int32)
-    by_depth = np.argsort(key, kind="stable")
+    # the pairs with a parent pair, deepest first (a radix sort on small integers: O(m))
+    child = np.flatnonzero(up >= 0)
+    key = (depth.max() - depth[child]).astype(np.int16 if depth.max() < 2**15 else np.int32)
+    by_depth = child[np.argsort(key, kind="stable")]
     cuts = np.flatnonzero(np.diff(depth[by_depth])) + 1
-    for level in np.split(by_depth, cuts):
-        lv = level[up[level] >= 0]
-        if len(lv):
-            parents = up[lv]
-            for k in range(len(rs)):
-                np.add.at(desc[k], parents, (desc[k, lv] + 1.0) * inr[k, lv])
+    for lv in np.split(by_depth, cuts):
+        parents = up[lv]
+        for k in range(len(rs)):
+            np.add.at(desc[k], parents, (desc[k, lv] + 1.0) * inr[k, lv])
     for k, r in enumerate(rs):
         out[f"betweenness_{r:g}"][inside] += weight * np.bincount(col, weights=desc[k],
                                                                   minlength=n_in)

@@ -37,6 +37,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from siteplanner._boxes import BoxIndex
 from siteplanner._chains import ChainContraction, min_duplicates
 from siteplanner._errors import CRSError, InputError
 from siteplanner._isochrones import catchment_polygons, reached_segments
@@ -71,6 +72,8 @@ _CHUNK_BYTES = 64 * 2**20
 # spend more on set-up than search, a big box searches junctions out of reach; 2**16
 # to 2**18 ran fastest on a whole country (docs/performance.md); 2**17 is ~5 MB of blocks.
 _BATCH_CELLS = 2**17
+# Grid cell of the junctions' box index (metres): well under a search's margin.
+_BOX_CELL_M = 100.0
 
 Points: TypeAlias = gpd.GeoSeries | gpd.GeoDataFrame
 Origins: TypeAlias = Points | npt.ArrayLike
@@ -159,7 +162,7 @@ class WalkGraph:
         self._tree_largest = cKDTree(self.xy[self._largest_positions])
         self._tree_all = cKDTree(self.xy)
         self._chains = ChainContraction(self.csgraph)
-        self._j_tree: cKDTree | None = None
+        self._j_boxes: BoxIndex | None = None
         chord = np.hypot(*(self.xy[self.edge_u] - self.xy[self.edge_v]).T)
         ratio = self.edge_length[chord > 0] / chord[chord > 0]
         # How much shorter than the straight line an edge may be (bounds searches in space).
@@ -422,8 +425,7 @@ class WalkGraph:
             for start in range(0, len(sources), step):
                 yield np.arange(start, min(start + step, len(sources))), None
             return
-        j_xy = self.xy[self._chains.junctions]
-        tree = self._junction_tree()
+        boxes_j = self._junction_boxes()
         xy = self.xy[sources]
         # Boxes split in two along their longer side until sources x junctions
         # fits a batch: one Dijkstra call holds many sources (a few per box cost
@@ -433,11 +435,9 @@ class WalkGraph:
             rows = boxes.pop()
             lo = xy[rows].min(axis=0) - margin
             hi = xy[rows].max(axis=0) + margin
-            # the junctions in the box, from a KD-tree: the work follows the box, not the country
-            span = np.asarray(tree.query_ball_point((lo + hi) / 2, float((hi - lo).max()) / 2,
-                                                    p=np.inf), dtype=np.int64)
-            within = np.sort(span[((j_xy[span] >= lo) & (j_xy[span] <= hi)).all(axis=1)])
+            within = boxes_j.within(lo, hi, sort=False)
             if len(rows) * len(within) <= _BATCH_CELLS or np.ptp(xy[rows], axis=0).max() == 0:
+                within = np.sort(within)
                 step = max(1, _CHUNK_BYTES // (8 * (5 * len(within) + 1)))
                 for start in range(0, len(rows), step):
                     yield rows[start:start + step], within
@@ -447,11 +447,11 @@ class WalkGraph:
             split = np.argpartition(xy[rows, axis], half)
             boxes += [rows[split[half:]], rows[split[:half]]]
 
-    def _junction_tree(self) -> cKDTree:
-        """A KD-tree of the junctions' coordinates, built on first use."""
-        if self._j_tree is None:
-            self._j_tree = cKDTree(self.xy[self._chains.junctions])
-        return self._j_tree
+    def _junction_boxes(self) -> BoxIndex:
+        """The junctions' coordinates indexed for box queries, built on first use."""
+        if self._j_boxes is None:
+            self._j_boxes = BoxIndex(self.xy[self._chains.junctions], cell_m=_BOX_CELL_M)
+        return self._j_boxes
 
     # ------------------------------------------------------------ isochrones
     def isochrones(

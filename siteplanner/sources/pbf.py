@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from siteplanner._errors import InputError
+from siteplanner._memory import release_freed_memory
 from siteplanner.sources._osm import (
     CONTEXT_FILTER,
     OSM_FEATURE_FILTER,
@@ -37,49 +38,94 @@ def read_pbf(path: Path) -> OSMData:
     return _read_pbf(str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
+#: The only tags of the walking network's edges that siteplanner reads (layers: the
+#: street class and name). pyrosm makes every other one a column, and keeps the rest as
+#: JSON repeated on each of a way's segments: most of a large file's network table.
+EDGE_TAGS = ("highway", "name")
+
+
 @functools.lru_cache(maxsize=4)
 def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
     import pyrosm
 
     path = Path(path_str)
-
+    # Each table is cut to what siteplanner reads as soon as it arrives, and its raw form
+    # dropped before the next is read: the raw tables of a 100k-candidate city (JSON
+    # tags, metadata, dozens of tag columns) held together were most of the run's peak.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             osm = pyrosm.OSM(str(path))
-            feats = osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
-            network = osm.get_network(network_type="walking", nodes=True)
+            raw = osm.get_pois(custom_filter=OSM_FEATURE_FILTER)
+            if raw is None:
+                msg = f"{path}: the extract holds no streets or tagged places; use a city extract"
+                raise InputError(msg)
+            stamps = [_newest(raw)]
+            feats = normalise_features(_bare(raw), id_column="id")
+            del raw
+            release_freed_memory()
+            network = osm.get_network(network_type="walking", nodes=True,
+                                      tags_to_keep=list(EDGE_TAGS))
+            if network is None:
+                msg = f"{path}: the extract holds no streets or tagged places; use a city extract"
+                raise InputError(msg)
+            nodes, edges = _network(network[0], network[1], stamps)
+            del network
+            release_freed_memory()
             boundaries = osm.get_boundaries()
-            context = osm.get_data_by_custom_criteria(
+            if boundaries is not None:
+                boundaries = _bare(boundaries)
+            raw = osm.get_data_by_custom_criteria(
                 custom_filter={k: v for k, v in CONTEXT_FILTER.items() if k != "boundary"},
                 keep_relations=True)
+            context = context_tables(_bare(raw) if raw is not None else None,
+                                     boundaries=boundaries)
+            del raw, boundaries
+            release_freed_memory()
+    except InputError:
+        raise
     except Exception as e:  # pyrosm raises bare exceptions on corrupt input
         msg = f"{path}: cannot read as an OSM .pbf extract ({type(e).__name__}: {e}); check the file"
         raise InputError(msg) from None
-    if feats is None or network is None:
-        msg = f"{path}: the extract holds no streets or tagged places; use a city extract"
-        raise InputError(msg)
-    nodes, edges = network
-    for frame in (feats, nodes, edges, boundaries, context):
-        # pyrosm notes its filter in attrs, which pandas deep-copies on every
-        # operation: ~0.3 s of CPU over a country's tables, for nothing used here.
-        if frame is not None:
-            frame.attrs = {}
+    newest = [t for t in stamps if t is not None]
+    date = None
+    if newest:
+        stamp = pd.to_datetime(max(newest), unit="s", utc=True)
+        date = stamp.isoformat().replace("+00:00", "Z")
+    return OSMData(features=feats, nodes=nodes, edges=edges, data_date=date, **context)
+
+
+def _bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame without pyrosm's element metadata and its filter notes.
+
+    pyrosm notes its filter in attrs, which pandas deep-copies on every operation
+    (~0.3 s of CPU over a country's tables, for nothing used here).
+    """
+    frame.attrs = {}
+    return frame.drop(columns=[c for c in _METADATA if c in frame.columns])
+
+
+#: pyrosm's per-element metadata: only the timestamps are read (the data's date), first.
+_METADATA = ("visible", "version", "changeset", "timestamp", "lon", "lat")
+
+
+def _newest(frame: pd.DataFrame) -> float | None:
+    """The newest element timestamp (seconds since 1970) in a pyrosm table, if any."""
+    if "timestamp" not in frame.columns:
+        return None
+    t = pd.to_numeric(frame["timestamp"], errors="coerce").max()
+    return None if pd.isna(t) else float(t)
+
+
+def _network(nodes: pd.DataFrame, edges: pd.DataFrame,
+             stamps: list[float | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The walking network's nodes (OSM id index, geometry) and edges (the columns layers read)."""
+    stamps.append(_newest(edges))
     nodes = nodes.set_index("id")[["geometry"]]
+    nodes.attrs = {}
     nodes.index = nodes.index.astype("int64")
-    stamps = pd.concat([feats.get("timestamp", pd.Series(dtype=float)),
-                        edges.get("timestamp", pd.Series(dtype=float))]).dropna()
     if "name" not in edges:
         edges["name"] = None
-    edges = edges[["u", "v", "length", "highway", "name", "geometry"]].copy()
-    date = None
-    if len(stamps):
-        newest = pd.to_datetime(stamps.max(), unit="s", utc=True)
-        date = newest.isoformat().replace("+00:00", "Z")
-    return OSMData(
-        features=normalise_features(feats, id_column="id"),
-        nodes=nodes,
-        edges=edges.reset_index(drop=True),
-        data_date=date,
-        **context_tables(context, boundaries=boundaries),
-    )
+    edges = edges[["u", "v", "length", *EDGE_TAGS, "geometry"]].copy()
+    edges.attrs = {}
+    return nodes, edges.reset_index(drop=True)
