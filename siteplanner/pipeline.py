@@ -105,6 +105,9 @@ def layers_stage(s: RankState) -> None:
         s.study = study.replace(name=s.layers.area_name or study.display_name)
     if study.ahp is not None:
         s.extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
+    if s.osm is not None:
+        s.osm = s.osm.kept_after_layers()
+    s.user = {}  # the user's files live on in the layers, projected
 
 
 def candidates_stage(s: RankState) -> None:
