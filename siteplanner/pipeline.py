@@ -196,6 +196,8 @@ def select_stage(s: RankState) -> None:
                         min_distance_to_own_m=sel.min_distance_to_own_m)
     s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, _buildings(s),
                               _landuse(s))
+    if not s.plan_floors or _premises_kind(study.floorplan, has_buildings=True) != "osm":
+        s.buildings = None  # no floor plan reads them: the run does not carry them to the end
     s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
                           if k in s.demand.attrs} | {"cells": len(s.demand)}
     s.modes = study_modes(study.network, demand=s.demand, area_km2=float(layers.area.area.sum()) / 1e6,
