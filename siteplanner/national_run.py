@@ -7,8 +7,9 @@ skips those whose result is already stored under their key
 with ``retries=1``. The cluster is a ``distributed.LocalCluster`` of
 ``workers`` processes, one thread each, each with a stated memory limit, or an
 existing cluster at ``scheduler``. A worker reads an extract once and keeps
-it for every later area (the OSM reader's per-process cache), so splitting
-one extract into N areas reads it once per worker, not N times.
+it for every later area (:func:`siteplanner.sources.pbf.keep_reads`, which
+a one-study ``rank`` leaves off), so splitting one extract into N areas reads
+it once per worker, not N times.
 
 The worker sends each area's outputs back as one archive, and the client
 writes ``OUT/areas/<area>/`` from it atomically as soon as the area finishes,
@@ -86,7 +87,9 @@ def run_area(job: AreaJob) -> dict[str, Any]:
     """One area's pipeline on a worker: its outputs as an archive, its candidates for the national ranking."""
     from siteplanner.io import write_rank_outputs
     from siteplanner.pipeline import rank_sites
+    from siteplanner.sources.pbf import keep_reads, read_count
 
+    keep_reads()  # this worker's later areas read the same extract: read it once
     _sleep_hook(job.area)
     t0 = time.perf_counter()
     result = rank_sites(job.study, floorplans=False)
@@ -109,7 +112,7 @@ def run_area(job: AreaJob) -> dict[str, Any]:
             "meta": {"area": job.area, "seconds": round(time.perf_counter() - t0, 3),
                      "candidates": len(cands), "sites": len(result.selected),
                      "warnings": list(result.warnings), "outline_wkt": outline.wkt,
-                     "worker_pid": os.getpid()}}
+                     "worker_pid": os.getpid(), "worker_extract_reads": read_count()}}
 
 
 def _sleep_hook(area: str) -> None:

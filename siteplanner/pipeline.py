@@ -105,6 +105,9 @@ def layers_stage(s: RankState) -> None:
         s.study = study.replace(name=s.layers.area_name or study.display_name)
     if study.ahp is not None:
         s.extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
+    if s.osm is not None:
+        s.osm = s.osm.kept_after_layers()
+    s.user = {}  # the user's files live on in the layers, projected
 
 
 def candidates_stage(s: RankState) -> None:
@@ -193,6 +196,8 @@ def select_stage(s: RankState) -> None:
                         min_distance_to_own_m=sel.min_distance_to_own_m)
     s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, _buildings(s),
                               _landuse(s))
+    if not s.plan_floors or _premises_kind(study.floorplan, has_buildings=True) != "osm":
+        s.buildings = None  # no floor plan reads them: the run does not carry them to the end
     s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
                           if k in s.demand.attrs} | {"cells": len(s.demand)}
     s.modes = study_modes(study.network, demand=s.demand, area_km2=float(layers.area.area.sum()) / 1e6,

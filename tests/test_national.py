@@ -88,6 +88,17 @@ def test_a_local_cluster_ranks_the_best_sites_across_all_parishes(parishes):
     assert "top 12 sites nationally" in (out / "report.html").read_text()
 
 
+def test_each_worker_reads_the_country_extract_once_for_all_its_parishes(parishes):
+    """The parishes share one extract: a worker reads it for its first parish and keeps it."""
+    out, _ = parishes
+    metas = [json.loads(p.read_text()) for p in (out / ".cache").glob("*/meta.json")]
+    assert len(metas) == PARISHES
+    reads: dict[int, int] = {}
+    for m in metas:
+        reads[m["worker_pid"]] = max(reads.get(m["worker_pid"], 0), m["worker_extract_reads"])
+    assert set(reads.values()) == {1}, reads
+
+
 def test_national_scores_are_one_min_max_over_every_parish(parishes):
     """A parish's own best site is not the country's best unless its raw criteria say so."""
     out, _ = parishes

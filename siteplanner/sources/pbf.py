@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 import warnings
+import weakref
+from collections import OrderedDict
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +20,7 @@ from siteplanner.sources._osm import (
     normalise_features,
 )
 
-__all__ = ["read_pbf"]
+__all__ = ["held_reads", "keep_reads", "read_count", "read_pbf"]
 
 
 def read_pbf(path: Path) -> OSMData:
@@ -26,16 +28,70 @@ def read_pbf(path: Path) -> OSMData:
 
     pyrosm builds the walking network from the ways in the file even when the
     extract is clipped (ways pointing at nodes outside it), where osmnx's XML
-    reader fails. Repeated reads of an unchanged file in one process (a
-    notebook re-running a study, what-if runs) reuse the first read; callers
-    treat the result as read-only.
+    reader fails. A read of an unchanged file is reused while anything still
+    holds it (a notebook's ``OSMData``, another study of the same file), and by
+    every later read once :func:`keep_reads` is on (a national run's worker);
+    callers treat the result as read-only.
     """
     try:
         st = path.stat()
     except OSError:
         msg = f"{path}: cannot read the OSM file; check the path"
         raise InputError(msg) from None
-    return _read_pbf(str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _LOCK:
+        data = _HELD.get(key)
+    if data is None:
+        data = _read_pbf(*key)
+        with _LOCK:
+            _READS[0] += 1
+            _HELD[key] = data
+    with _LOCK:
+        if _KEEP[0]:
+            _KEPT[key] = data
+            _KEPT.move_to_end(key)
+            while len(_KEPT) > KEPT_READS:
+                _KEPT.popitem(last=False)
+    return data
+
+
+#: How many extracts :func:`keep_reads` keeps (the newest used), per process.
+KEPT_READS = 4
+
+_LOCK = threading.Lock()
+#: Every read still referenced somewhere: a one-study run frees its tables once the
+#: pipeline drops them (after its layers stage), a national worker keeps them in ``_KEPT``.
+_HELD: weakref.WeakValueDictionary[tuple[str, int, int], OSMData] = weakref.WeakValueDictionary()
+_KEPT: OrderedDict[tuple[str, int, int], OSMData] = OrderedDict()
+_KEEP = [False]
+_READS = [0]
+
+
+def keep_reads(keep: bool = True) -> bool:
+    """Keep every read extract in this process (the newest :data:`KEPT_READS`) for later reads.
+
+    A national run's worker turns it on: its areas read one extract, so the
+    worker reads it once. Off (the default, and a one-study ``rank``), a read
+    lives only as long as its caller holds it, so the run's raw tables (about
+    0.9 GB for a 100k-candidate city) are freed once its layers are built.
+    Turning it off forgets what was kept. Returns the previous setting.
+    """
+    with _LOCK:
+        before, _KEEP[0] = _KEEP[0], keep
+        if not keep:
+            _KEPT.clear()
+    return before
+
+
+def read_count() -> int:
+    """How many times this process has read an extract with pyrosm (reuses not counted)."""
+    return _READS[0]
+
+
+def held_reads() -> list[str]:
+    """The files whose read this process still holds (kept, or referenced by a caller)."""
+    with _LOCK:
+        return sorted({k[0] for k in _HELD.keys()})
 
 
 #: The only tags of the walking network's edges that siteplanner reads (layers: the
@@ -44,7 +100,6 @@ def read_pbf(path: Path) -> OSMData:
 EDGE_TAGS = ("highway", "name")
 
 
-@functools.lru_cache(maxsize=4)
 def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
     import pyrosm
 
