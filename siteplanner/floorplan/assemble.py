@@ -156,11 +156,13 @@ def _route_keeps(local: Sequence[BaseGeometry], m: AccessMasks, fixtures: list[F
                                          else None, doors, standard)
         return set(zones), set(blocked)
 
-    before = missed([])
+    before: list[tuple[set[str], set[str]]] = []  # the route without strips, once asked
 
     def keeps(strips: list[Fixture]) -> bool:
+        if not before:
+            before.append(missed([]))
         zones, blocked = missed(strips)
-        return zones <= before[0] and blocked <= before[1]
+        return zones <= before[0][0] and blocked <= before[0][1]
     return keeps
 
 
