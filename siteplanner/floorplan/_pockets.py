@@ -72,6 +72,20 @@ def _keeps_floor_whole(service: BaseGeometry, taken: BaseGeometry, grown: BaseGe
     return pieces(shapely.union(taken, grown)) <= pieces(taken)
 
 
+def _runs(cut: list[list[tuple[float, float]]], targets: list[tuple[float, float, bool]],
+          door_m: float, length: float) -> list[tuple[float, float]]:
+    """Stretches of the ring from each cut-off pocket's span to each target, both ways
+    round, shortest first (into a wall, a door's width of it)."""
+    out = []
+    for spans in cut:
+        for a, b in spans:
+            for c, d, pocket in targets:
+                run = 0.0 if pocket else door_m
+                for lo, hi in ((b, (c + run) % length), ((d - run) % length, a)):
+                    out.append((_gap(lo, hi, length), lo, hi))
+    return [(lo, hi) for _, lo, hi in sorted(out)]
+
+
 def link_pockets(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: Sequence[Fixture],
                  clear: BaseGeometry, standard: Standard, strip: Strip,
                  keeps: Keeps | None = None) -> list[Fixture]:
@@ -114,15 +128,11 @@ def link_pockets(local: Sequence[BaseGeometry], kinds: Sequence[str], fixtures: 
             back_wall, shapely.buffer(pockets, 1e-3, join_style="mitre"))) >= door_m).tolist()
         targets = [(a, b, False) for a, b in back]
         targets += [(a, b, True) for s, g in zip(spans, good, strict=True) if g for a, b in s]
-        runs = sorted((_gap(lo, hi, ring.length), lo, hi)
-                      for p, s in enumerate(spans)
-                      if not good[p] and shapely.intersects(pockets[p], stations)
-                      for a, b in s for c, d, pocket in targets
-                      # into a wall: a door's width of it
-                      for run in (0.0 if pocket else door_m,)
-                      for lo, hi in ((b, (c + run) % ring.length), ((d - run) % ring.length, a)))
+        cut = [s for p, s in enumerate(spans)
+               if not good[p] and shapely.intersects(pockets[p], stations)]
         found = None
-        for _, lo, hi in runs:  # the shortest strip that keeps the floor and the route
+        for lo, hi in _runs(cut, targets, door_m, ring.length):
+            # the shortest strip that keeps the floor and the route
             grown = strip(_arc(ring, lo, hi), service, taken, depth)
             if grown is None or not _keeps_floor_whole(service, taken, grown):
                 continue
