@@ -31,7 +31,7 @@ twice the walk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, Protocol
@@ -40,8 +40,9 @@ import geopandas as gpd
 import pandas as pd
 
 from siteplanner import features as feat
-from siteplanner.footfall import foot_traffic_points, foot_traffic_proxy
+from siteplanner.footfall import attractor_sums, foot_traffic_points, foot_traffic_proxy
 from siteplanner.layers import Layers
+from siteplanner.pairsums import PairSum
 from siteplanner.proximity import Proximity
 
 __all__ = [
@@ -68,6 +69,10 @@ class FeatureFunction(Protocol):
                  proximity: Proximity | None = None) -> pd.Series: ...
 
 
+def _no_sums(layers: Layers, radius_m: float) -> list[PairSum]:
+    return []
+
+
 @dataclass(frozen=True)
 class CriterionSpec:
     """One criterion as the registry knows it.
@@ -92,6 +97,10 @@ class CriterionSpec:
         One plain sentence saying what a high value means, for the report.
     unit
         What the raw value counts.
+    sums
+        The pair sums (:class:`~siteplanner.pairsums.PairSum`) ``feature`` asks its
+        proximity for at a radius, so a run can search each layer once for every
+        criterion and count (:class:`~siteplanner.pairsums.SharedPairs`); none by default.
     """
 
     name: str
@@ -105,6 +114,7 @@ class CriterionSpec:
     label: str
     words: str
     unit: str
+    sums: Callable[[Layers, float], list[PairSum]] = _no_sums
 
     def describe(self, radius_m: float | None = None, *, walk_speed_kmh: float = 4.8) -> str:
         """The criterion in plain words with its reach, e.g. "transit access within a 5-minute walk"."""
@@ -121,6 +131,10 @@ def _foot_traffic(candidates: gpd.GeoDataFrame, layers: Layers, *, radius_m: flo
         return foot_traffic_proxy(candidates, layers, proximity=proximity)
     return feat.foot_traffic(candidates, points, radius_m=radius_m, measured=True,
                              proximity=proximity)
+
+
+def _foot_traffic_sums(layers: Layers, radius_m: float) -> list[PairSum]:
+    return [] if foot_traffic_points(layers)[1] else attractor_sums(layers)
 
 
 def _transit(candidates: gpd.GeoDataFrame, layers: Layers, *, radius_m: float,
@@ -144,6 +158,22 @@ def _cannibalization(candidates: gpd.GeoDataFrame, layers: Layers, *, radius_m: 
                                 proximity=proximity)
 
 
+def _transit_sums(layers: Layers, radius_m: float) -> list[PairSum]:
+    return [feat.transit_sum(layers.transit, radius_m)]
+
+
+def _commercial_sums(layers: Layers, radius_m: float) -> list[PairSum]:
+    return [PairSum(layers.pois, radius_m)]
+
+
+def _competition_sums(layers: Layers, radius_m: float) -> list[PairSum]:
+    return [PairSum(layers.competitors, radius_m)]
+
+
+def _cannibalization_sums(layers: Layers, radius_m: float) -> list[PairSum]:
+    return [PairSum(layers.own_branches, radius_m)]
+
+
 _SPECS = (
     CriterionSpec(
         name="foot_traffic", direction="benefit", weight=0.2, weight_source=_EQUAL_WEIGHT,
@@ -151,25 +181,25 @@ _SPECS = (
         feature=_foot_traffic, label="foot traffic",
         words="how many people walk past (pedestrian activity nearby)",
         unit="measured: the counters' unit (people per day); proxy: kernel-weighted "
-             "destinations and stops"),
+             "destinations and stops", sums=_foot_traffic_sums),
     CriterionSpec(
         name="transit", direction="benefit", weight=0.2, weight_source=_EQUAL_WEIGHT,
         radius_m=DEFAULT_WALK_M, radius_source=_FIVE_MIN, layer="transit",
         feature=_transit, label="transit access",
         words="how well served the spot is by bus, tram, metro and rail stops",
-        unit="kernel-weighted stops, each weighted by its mode"),
+        unit="kernel-weighted stops, each weighted by its mode", sums=_transit_sums),
     CriterionSpec(
         name="commercial", direction="benefit", weight=0.2, weight_source=_EQUAL_WEIGHT,
         radius_m=DEFAULT_WALK_M, radius_source=_FIVE_MIN, layer="pois",
         feature=_commercial, label="shops and services nearby",
         words="how many shops, cafés, offices and services are close by",
-        unit="kernel-weighted shops, food, offices and services"),
+        unit="kernel-weighted shops, food, offices and services", sums=_commercial_sums),
     CriterionSpec(
         name="competition", direction="cost", weight=0.2, weight_source=_EQUAL_WEIGHT,
         radius_m=DEFAULT_WALK_M, radius_source=_FIVE_MIN, layer="competitors",
         feature=_competition, label="competitor branches nearby",
         words="how many competitor banks are within reach (fewer is better)",
-        unit="kernel-weighted competitor branches"),
+        unit="kernel-weighted competitor branches", sums=_competition_sums),
     CriterionSpec(
         name="cannibalization", direction="cost", weight=0.2, weight_source=_EQUAL_WEIGHT,
         radius_m=2 * DEFAULT_WALK_M,
@@ -177,7 +207,7 @@ _SPECS = (
                       "when they are closer than that",
         layer="own_branches", feature=_cannibalization, label="own branches nearby",
         words="how close the brand's own branches are (further is better)",
-        unit="kernel-weighted own branches"),
+        unit="kernel-weighted own branches", sums=_cannibalization_sums),
 )
 
 #: The criteria by name, in the order every table shows them.

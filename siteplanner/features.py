@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from siteplanner.pairsums import PairSum, SharedPairs, pair_sums
 from siteplanner.proximity import Proximity, StraightLine, pairs_by_chunk, xy
 
 __all__ = [
@@ -29,10 +30,14 @@ __all__ = [
     "commercial",
     "competition",
     "compute_criteria",
+    "criteria_sums",
     "foot_traffic",
     "kernel_sum",
+    "sum_series",
     "transit",
     "transit_access",
+    "transit_access_sums",
+    "transit_sum",
 ]
 
 #: Relative weight of a stop by mode, as a proxy for the riders it serves: a
@@ -45,7 +50,7 @@ class _Criterion(Protocol):
     def radius_m(self) -> float: ...
 
     @property
-    def spec(self) -> Any: ...
+    def spec(self) -> Any: ...  # a CriterionSpec: its ``feature`` and ``sums``
 
 
 class _Study(Protocol):
@@ -76,6 +81,9 @@ def compute_criteria(points: gpd.GeoDataFrame, layers: Any, study: _Study, *,
     pandas.DataFrame
         One column per criterion, in the registry's order, on ``points``' index.
     """
+    if not isinstance(proximity, SharedPairs):  # the criteria share each layer's searches
+        proximity = SharedPairs(proximity if proximity is not None else StraightLine(points),
+                                len(points), criteria_sums(layers, study))
     cols = [c.spec.feature(points, layers, radius_m=c.radius_m, proximity=proximity).rename(name)
             for name, c in study.criteria.items()]
     return pd.concat(cols, axis=1) if cols else pd.DataFrame(index=points.index)
@@ -89,22 +97,38 @@ def kernel_sum(candidates: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *, radius
     ``d`` is the walking distance along the streets when ``proximity`` is a
     :class:`~siteplanner.proximity.NetworkWalk`, else the straight-line one.
     """
-    out = np.zeros(len(candidates))
-    if len(points) and len(candidates):
-        w = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=float)
+    return sum_series(candidates, PairSum(points, radius_m, weights=weights), name=name,
+                      proximity=proximity)
+
+
+def sum_series(candidates: gpd.GeoDataFrame, ask: PairSum, *, name: str,
+               proximity: Proximity | None = None) -> pd.Series:
+    """One :class:`~siteplanner.pairsums.PairSum` at each candidate, as a named series
+    (taken from a :class:`~siteplanner.pairsums.SharedPairs`' shared passes when given one)."""
+    out = np.zeros(len(candidates)) if ask.kernel else np.zeros(len(candidates), dtype=np.int64)
+    if len(ask.points) and len(candidates):
         prox = proximity if proximity is not None else StraightLine(candidates)
-        for i, j, d in pairs_by_chunk(prox, points, radius_m):
-            k = (1.0 - (d / radius_m) ** 2) ** 2
-            out += np.bincount(i, weights=k * w[j], minlength=len(candidates))
+        out = pair_sums(prox, len(candidates), [ask])[0]
     return pd.Series(out, index=candidates.index, name=name)
+
+
+def criteria_sums(layers: Any, study: _Study) -> list[PairSum]:
+    """Every pair sum :func:`compute_criteria` asks for on ``study``'s criteria (each
+    registry entry's ``sums``), so one :class:`~siteplanner.pairsums.SharedPairs` can
+    search each layer once for all of them."""
+    return [a for c in study.criteria.values() for a in c.spec.sums(layers, c.radius_m)]
+
+
+def transit_sum(stops: gpd.GeoDataFrame, radius_m: float) -> PairSum:
+    """The ``transit`` criterion's kernel sum: stops weighted by mode (:data:`MODE_WEIGHTS`)."""
+    w = stops["mode"].map(MODE_WEIGHTS).fillna(1.0).to_numpy() if len(stops) else None
+    return PairSum(stops, radius_m, weights=w)
 
 
 def transit(candidates: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, *,
             radius_m: float, proximity: Proximity | None = None) -> pd.Series:
     """Transit access: stops near the candidate, weighted by mode (:data:`MODE_WEIGHTS`)."""
-    w = stops["mode"].map(MODE_WEIGHTS).fillna(1.0).to_numpy() if len(stops) else None
-    return kernel_sum(candidates, stops, radius_m=radius_m, weights=w, name="transit",
-                      proximity=proximity)
+    return sum_series(candidates, transit_sum(stops, radius_m), name="transit", proximity=proximity)
 
 
 def commercial(candidates: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, *,
@@ -176,10 +200,16 @@ def transit_access(candidates: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, *,
                 sel = modes[j] == mode
                 np.minimum.at(best, i[sel], d[sel] / metres_per_minute)
         out[f"walk_min_{mode}"] = np.where(np.isfinite(best), np.round(best, 2), np.nan)
-    within = np.zeros(n, dtype=np.int64)
-    # a hair over the walk, then the exact test in minutes, as the pairs at reach_m had it
-    radius = min(within_min * metres_per_minute * (1 + 1e-9), reach_m)
-    for i, _, d in pairs_by_chunk(proximity, stops, radius):
-        within += np.bincount(i[d / metres_per_minute <= within_min], minlength=n)
+    within = pair_sums(proximity, n, transit_access_sums(
+        stops, reach_m=reach_m, metres_per_minute=metres_per_minute, within_min=within_min))[0]
     out[within_col] = within
     return out
+
+
+def transit_access_sums(stops: gpd.GeoDataFrame, *, reach_m: float, metres_per_minute: float,
+                        within_min: float) -> list[PairSum]:
+    """The pair sum :func:`transit_access` asks for: the stops within ``within_min`` minutes."""
+    # a hair over the walk, then the exact test in minutes, as the pairs at reach_m had it
+    radius = min(within_min * metres_per_minute * (1 + 1e-9), reach_m)
+    return [PairSum(stops, radius, kernel=False, within_min=within_min,
+                    metres_per_minute=metres_per_minute)]

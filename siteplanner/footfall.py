@@ -30,14 +30,16 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from siteplanner.centrality import DEFAULT_RADII, walk_centrality
-from siteplanner.features import MODE_WEIGHTS, kernel_sum
+from siteplanner.features import MODE_WEIGHTS, sum_series
 from siteplanner.layers import Layers
 from siteplanner.network import WalkGraph
-from siteplanner.proximity import NetworkWalk, Proximity, xy
+from siteplanner.pairsums import PairSum
+from siteplanner.proximity import Proximity, xy
 
 __all__ = [
     "ATTRACTOR_RADIUS_M",
     "PROXY_FEATURES",
+    "attractor_sums",
     "centrality_features",
     "foot_traffic_points",
     "foot_traffic_proxy",
@@ -84,14 +86,9 @@ def centrality_features(points: gpd.GeoDataFrame, layers: Layers, *, graph: Walk
     ``transit_150`` (kernel sums, see :mod:`siteplanner.features`). Without a
     graph the centrality columns are left out.
     """
-    stops = layers.transit
-    w = stops["mode"].map(MODE_WEIGHTS).fillna(1.0).to_numpy() if len(stops) else None
-    cols = [
-        kernel_sum(points, layers.pois, radius_m=ATTRACTOR_RADIUS_M, name="pois_150",
-                   proximity=proximity),
-        kernel_sum(points, stops, radius_m=ATTRACTOR_RADIUS_M, weights=w, name="transit_150",
-                   proximity=proximity),
-    ]
+    pois, stops = attractor_sums(layers)
+    cols = [sum_series(points, pois, name="pois_150", proximity=proximity),
+            sum_series(points, stops, name="transit_150", proximity=proximity)]
     if graph is not None and len(points):
         cent = _centrality(graph)
         _, node = cKDTree(graph.xy).query(xy(points))
@@ -102,6 +99,15 @@ def centrality_features(points: gpd.GeoDataFrame, layers: Layers, *, graph: Walk
     return pd.concat(cols, axis=1)
 
 
+def attractor_sums(layers: Layers) -> list[PairSum]:
+    """The doorstep attractors' kernel sums: POIs, and stops weighted by mode, within
+    :data:`ATTRACTOR_RADIUS_M`."""
+    stops = layers.transit
+    w = stops["mode"].map(MODE_WEIGHTS).fillna(1.0).to_numpy() if len(stops) else None
+    return [PairSum(layers.pois, ATTRACTOR_RADIUS_M),
+            PairSum(stops, ATTRACTOR_RADIUS_M, weights=w)]
+
+
 def foot_traffic_proxy(points: gpd.GeoDataFrame, layers: Layers, *,
                        proximity: Proximity | None = None,
                        graph: WalkGraph | None = None) -> pd.Series:
@@ -109,8 +115,8 @@ def foot_traffic_proxy(points: gpd.GeoDataFrame, layers: Layers, *,
 
     The graph is taken from ``proximity`` when it walks the network.
     """
-    if graph is None and isinstance(proximity, NetworkWalk):
-        graph = proximity.graph
+    if graph is None:  # a NetworkWalk's, or the one a SharedPairs wraps; None for straight lines
+        graph = getattr(proximity, "graph", None)
     feats = centrality_features(points, layers, graph=graph, proximity=proximity)
     use = [c for c in PROXY_FEATURES if c in feats]
     if graph is None:

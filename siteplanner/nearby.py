@@ -10,12 +10,12 @@ straight lines without them) and the study's ``network.transit_within_min``.
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from siteplanner.proximity import Proximity, pairs_by_chunk
+from siteplanner.pairsums import PairSum, pair_sums
+from siteplanner.proximity import Proximity
 
-__all__ = ["nearby_counts"]
+__all__ = ["nearby_counts", "nearby_sums"]
 
 
 def nearby_counts(candidates: gpd.GeoDataFrame, layers: dict[str, gpd.GeoDataFrame], *,
@@ -40,15 +40,13 @@ def nearby_counts(candidates: gpd.GeoDataFrame, layers: dict[str, gpd.GeoDataFra
         ``<name>_within_<N>min`` per layer, integers, on the candidates' index.
     """
     n = len(candidates)
-    radius = within_min * metres_per_minute
-    out = pd.DataFrame(index=candidates.index)
-    for name, pts in layers.items():
-        col = f"{name}_within_{within_min:g}min"
-        if not len(pts) or not n:
-            out[col] = np.zeros(n, dtype=np.int64)
-            continue
-        count = np.zeros(n, dtype=np.int64)
-        for i, _, d in pairs_by_chunk(proximity, pts, radius):  # bounded memory
-            count += np.bincount(i[d <= radius], minlength=n)
-        out[col] = count
-    return out
+    counts = pair_sums(proximity, n, nearby_sums(layers, metres_per_minute=metres_per_minute,
+                                                 within_min=within_min))
+    cols = {f"{name}_within_{within_min:g}min": c for name, c in zip(layers, counts, strict=True)}
+    return pd.DataFrame(cols, index=candidates.index)
+
+
+def nearby_sums(layers: dict[str, gpd.GeoDataFrame], *, metres_per_minute: float,
+                within_min: float) -> list[PairSum]:
+    """The pair sums :func:`nearby_counts` asks for, one count per layer, in its order."""
+    return [PairSum(pts, within_min * metres_per_minute, kernel=False) for pts in layers.values()]

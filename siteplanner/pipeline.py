@@ -38,8 +38,9 @@ from siteplanner.layers import Layers, build_layers
 from siteplanner.market import catchments, walk_graph
 from siteplanner.model import score
 from siteplanner.modes import check_mode_sources, study_modes
-from siteplanner.nearby import nearby_counts
+from siteplanner.nearby import nearby_counts, nearby_sums
 from siteplanner.network import WalkGraph
+from siteplanner.pairsums import SharedPairs
 from siteplanner.premises import check_premises
 from siteplanner.proximity import NetworkWalk, StraightLine
 from siteplanner.selection import select_top
@@ -143,18 +144,24 @@ def network_stage(s: RankState) -> None:
 
 
 def features_stage(s: RankState) -> None:
-    """Every criterion's raw value per candidate, and walk minutes to transit by mode."""
+    """Every criterion's raw value per candidate, and walk minutes to transit by mode.
+
+    The criteria, the transit count and the nearby counts share one search per chunk of
+    each layer, at the largest radius any of them asks (:class:`SharedPairs`).
+    """
     study, layers, cands = s.study, need(s.layers), need(s.cands)
     s.foot_pts, _ = foot_traffic_points(layers)
-    s.raw = compute_criteria(cands, layers, study, proximity=s.prox)
     net = study.network
-    s.access = feat.transit_access(cands, layers.transit, proximity=need(s.prox), reach_m=s.reach_m,
-                                   metres_per_minute=s.metres_per_minute,
-                                   within_min=net.transit_within_min)
-    s.access = s.access.join(nearby_counts(
-        cands, {"pois": layers.pois, "competitors": layers.competitors, "own": layers.own_branches},
-        proximity=need(s.prox), metres_per_minute=s.metres_per_minute,
-        within_min=net.transit_within_min))
+    near = {"pois": layers.pois, "competitors": layers.competitors, "own": layers.own_branches}
+    walk = {"metres_per_minute": s.metres_per_minute, "within_min": net.transit_within_min}
+    prox = SharedPairs(need(s.prox), len(cands), [
+        *feat.criteria_sums(layers, study),
+        *feat.transit_access_sums(layers.transit, reach_m=s.reach_m, **walk),
+        *nearby_sums(near, **walk)])
+    s.raw = compute_criteria(cands, layers, study, proximity=prox)
+    s.access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=s.reach_m, **walk)
+    s.access = s.access.join(nearby_counts(cands, near, proximity=prox, **walk))
+    log.debug("features: %d layer passes shared by every pair sum", prox.passes)
     if layers.foot_traffic_measured:
         s.raw["foot_traffic"], s.extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
             s.raw["foot_traffic"], cands, layers, study, s.graph)

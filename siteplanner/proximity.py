@@ -56,6 +56,9 @@ class StraightLine:
     """Straight-line distances through a KD-tree (the fallback without streets)."""
 
     kind = "straight-line"
+    #: Pairs at a radius are not taken as a filter of those at a larger one: a KD-tree's
+    #: pairs come in an order that depends on the radius (see :mod:`siteplanner.pairsums`).
+    nested_radii = False
 
     def __init__(self, candidates: gpd.GeoDataFrame) -> None:
         self._xy = xy(candidates)
@@ -98,6 +101,9 @@ class NetworkWalk:
     """
 
     kind = "network"
+    #: The pairs within a radius are those within a larger one with ``d < radius``, same
+    #: metres, same order: a bounded search finds the same shortest walks whatever its bound.
+    nested_radii = True
 
     def __init__(self, graph: WalkGraph, candidates: gpd.GeoDataFrame, *, cutoff_m: float) -> None:
         self.graph = graph
@@ -189,6 +195,12 @@ class NetworkWalk:
             keep = sub.data <= limit_m * (1 + 1e-12)
             parts.append((at[sub.row[keep]], sub.col[keep], sub.data[keep]))
         src, target, net = (np.concatenate(x) for x in zip(*parts, strict=True))
+        if len(parts) > 1:
+            # Pairs in source order whichever search they were kept from, so a sum over them
+            # adds in one order (floats are not associative): the same bits however the
+            # layers before this one were searched.
+            order = np.argsort(src, kind="stable")
+            src, target, net = src[order], target[order], net[order]
         self._evict()
         return src, target, net
 
