@@ -476,7 +476,8 @@ class _SeedSearch:
 
     The reference is one Dijkstra from a virtual source joined to each seed by an edge
     of its offset (memory O(cells) however many seeds; no edge leads back to it); the
-    graph with the source is built once, a round only rewrites the source's edges. When the (seed, cell) distances fit in :data:`_SEED_TABLE_MAX`,
+    graph with the source is built once, a round only rewrites the source's edges.
+    When the (seed, cell) distances fit in :data:`_SEED_TABLE_MAX`,
     they are found once (one Dijkstra per seed, on the same graph) and a round is
     their argmin with the offsets added. That gives the Dijkstra's labels whenever
     every cell's best seed beats the second by more than the rounding both sums can
