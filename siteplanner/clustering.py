@@ -477,11 +477,10 @@ class _SeedSearch:
     The reference is one Dijkstra from a virtual source joined to each seed by an edge
     of its offset (memory O(cells) however many seeds; no edge leads back to it); the
     graph with the source is built once, a round only rewrites the source's edges.
-    When the (seed, cell) distances fit in :data:`_SEED_TABLE_MAX`,
-    they are found once (one Dijkstra per seed, on the same graph) and a round is
-    their argmin with the offsets added. That gives the Dijkstra's labels whenever
-    every cell's best seed beats the second by more than the rounding both sums can
-    carry (:meth:`_from_table`); a round with a closer call runs the Dijkstra.
+    When the (seed, cell) distances fit in :data:`_SEED_TABLE_MAX`, they are found once
+    (one Dijkstra per seed, same graph) and a round is their argmin plus the offsets: the
+    Dijkstra's labels whenever every cell's best seed beats the second by more than the
+    rounding both sums can carry (:meth:`_from_table`); a closer round runs the Dijkstra.
     """
 
     def __init__(self, graph: sparse.csr_matrix, nodes: np.ndarray) -> None:
@@ -501,10 +500,8 @@ class _SeedSearch:
 
     def __call__(self, offsets: np.ndarray) -> np.ndarray:
         labels = None if self.table is None else self._from_table(offsets)
-        if labels is not None:
-            self.table_rounds += 1
-            return labels
-        return self._search(offsets)
+        self.table_rounds += labels is not None
+        return self._search(offsets) if labels is None else labels
 
     def _from_table(self, offsets: np.ndarray) -> np.ndarray | None:
         """The labels from the table, or None if a cell's best two seeds are within rounding.
@@ -515,12 +512,15 @@ class _SeedSearch:
         assert self.table is not None
         n, s = self.table.shape[1], len(self.nodes)
         total = self.table + (offsets + 1e-6)[:, None]
-        labels = np.argmin(total, axis=0)
-        two = np.partition(total, 1, axis=0)[:2]
-        close = (two[1] - two[0]) <= 4.0 * (n + 2) * np.finfo(float).eps * (two[0] + two[1])
+        best = total.min(axis=0)
+        hit = total == best  # whole-row operations: a reduction along the seeds is strided
+        second = np.where(hit, np.inf, total).min(axis=0)
+        close = (hit.sum(axis=0) > 1) | ((second - best) <= 4.0 * (n + 2) * np.finfo(float).eps
+                                         * (best + second))
         close[self.nodes] = False  # a seed's own cell is its own, whatever the distances
         if close.any():
             return None
+        labels = (hit * np.arange(s)[:, None]).sum(axis=0)  # the one seed at the minimum
         labels[self.nodes] = np.arange(s)
         return labels
 

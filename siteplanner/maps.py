@@ -57,6 +57,7 @@ from siteplanner._display import (
 from siteplanner._fs import safe_component
 from siteplanner._map_budget import (
     STOPS_NEAR_M,
+    geometry_json,
     heat_points,
     simplified,
     stops_near,
@@ -198,23 +199,8 @@ def _features(gdf: gpd.GeoDataFrame, props: Mapping[str, Sequence[Any]]) -> dict
             continue
         p = {k: _jsonable(v[i]) for k, v in cols.items()}
         feats.append({"type": "Feature", "properties": {k: v for k, v in p.items() if v is not None},
-                      "geometry": _geometry_json(geom)})
+                      "geometry": geometry_json(geom)})
     return {"type": "FeatureCollection", "features": feats}
-
-
-def _geometry_json(geom: shapely.Geometry) -> dict[str, Any]:
-    """``shapely.geometry.mapping(geom)``, with a (multi)line's coordinates taken in one call
-    rather than a point at a time (a country's streets are one feature of 300k vertices)."""
-    kind = shapely.get_type_id(geom)
-    if kind not in (1, 5) or shapely.has_z(geom) or shapely.is_empty(geom):  # (Multi)LineString
-        return dict(shapely.geometry.mapping(geom))
-    parts = shapely.get_parts(geom)
-    ends = np.cumsum(shapely.get_num_coordinates(parts)).tolist()
-    flat = shapely.get_coordinates(parts).tolist()
-    lines = [flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    if kind == 1:
-        return {"type": "LineString", "coordinates": lines[0]}
-    return {"type": "MultiLineString", "coordinates": lines}
 
 
 def _jsonable(v: Any) -> Any:

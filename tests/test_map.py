@@ -240,21 +240,3 @@ def test_writing_a_map_imports_no_matplotlib():
     code = "import sys, siteplanner.maps; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_the_streets_geojson_is_shapelys_mapping_of_them(demo_result):
-    """The map's street lines (one MultiLineString of every drawn segment) come out in the
-    very JSON ``shapely.geometry.mapping`` gives, read in one call instead of a point at a time."""
-    import shapely
-
-    from siteplanner._map_budget import street_lines
-    from siteplanner.maps import _geometry_json
-
-    lines, _ = street_lines(demo_result.layers.streets)
-    wgs = gpd.GeoSeries(lines, crs=demo_result.layers.crs).to_crs(4326).to_numpy()
-    geoms = [*wgs, shapely.union_all(wgs), *demo_result.layers.streets.geometry.to_numpy()[:50],
-             shapely.from_wkt("MULTILINESTRING (EMPTY, (1 1, 2 2))"),
-             *demo_result.layers.area.geometry.to_numpy(), shapely.Point(1, 2)]
-    assert any(shapely.get_type_id(g) == 5 for g in geoms)
-    for geom in geoms:
-        assert json.dumps(_geometry_json(geom)) == json.dumps(shapely.geometry.mapping(geom))
