@@ -32,16 +32,13 @@ the 5 MB a mail attachment may be.
 
 from __future__ import annotations
 
-from typing import Any
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 __all__ = ["DROP_ORDER", "HEAT_POINTS", "STOPS_NEAR_M", "STOP_POINTS", "STREET_VERTICES",
-           "ZONE_VERTICES", "geometry_json", "heat_points", "simplified", "stops_near",
-           "street_lines"]
+           "ZONE_VERTICES", "heat_points", "simplified", "stops_near", "street_lines"]
 
 #: Street vertices drawn at most (~1.1 MB of page).
 STREET_VERTICES = 50_000
@@ -294,17 +291,3 @@ def stops_near(transit: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, *,
     near = pd.Series(dist, index=idx[0]).groupby(level=0).min().sort_values(kind="stable")
     keep = np.sort(near.index.to_numpy()[:budget])
     return transit.iloc[keep], True
-
-
-def geometry_json(geom: shapely.Geometry) -> dict[str, Any]:
-    """``shapely.geometry.mapping(geom)``, a (multi)line's coordinates read in one call, not a
-    point at a time (a country's streets are one feature of 300k vertices)."""
-    kind = shapely.get_type_id(geom)
-    if kind not in (1, 5) or shapely.has_z(geom) or shapely.is_empty(geom):  # (Multi)LineString
-        return dict(shapely.geometry.mapping(geom))
-    parts = shapely.get_parts(geom)
-    ends = np.cumsum(shapely.get_num_coordinates(parts)).tolist()
-    flat = shapely.get_coordinates(parts).tolist()
-    lines = [flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    return {"type": "LineString", "coordinates": lines[0]} if kind == 1 else {
-        "type": "MultiLineString", "coordinates": lines}

@@ -57,7 +57,6 @@ from siteplanner._display import (
 from siteplanner._fs import safe_component
 from siteplanner._map_budget import (
     STOPS_NEAR_M,
-    geometry_json,
     heat_points,
     simplified,
     stops_near,
@@ -199,7 +198,7 @@ def _features(gdf: gpd.GeoDataFrame, props: Mapping[str, Sequence[Any]]) -> dict
             continue
         p = {k: _jsonable(v[i]) for k, v in cols.items()}
         feats.append({"type": "Feature", "properties": {k: v for k, v in p.items() if v is not None},
-                      "geometry": geometry_json(geom)})
+                      "geometry": shapely.geometry.mapping(geom)})
     return {"type": "FeatureCollection", "features": feats}
 
 

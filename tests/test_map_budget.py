@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
@@ -157,18 +154,3 @@ def test_street_classes_left_out_are_those_merging_every_class_would_leave(demo_
                 "without " + ", ".join(label for label, _ in mb.DROP_ORDER[:keep_from]))
         assert left_out == want, budget
         assert _vertices(lines) == (_vertices(mb._lines(geoms, tolerance)) if keep_from == 0 else used)
-
-
-def test_the_streets_geojson_is_shapelys_mapping_of_them(demo_result):
-    """The map's street lines (one MultiLineString of every drawn segment) come out in the
-    very JSON ``shapely.geometry.mapping`` gives, read in one call instead of a point at a time."""
-    from siteplanner._map_budget import geometry_json, street_lines
-
-    lines, _ = street_lines(demo_result.layers.streets)
-    wgs = gpd.GeoSeries(lines, crs=demo_result.layers.crs).to_crs(4326).to_numpy()
-    geoms = [*wgs, shapely.union_all(wgs), *demo_result.layers.streets.geometry.to_numpy()[:50],
-             shapely.from_wkt("MULTILINESTRING (EMPTY, (1 1, 2 2))"),
-             *demo_result.layers.area.geometry.to_numpy(), shapely.Point(1, 2)]
-    assert any(shapely.get_type_id(g) == 5 for g in geoms)
-    for geom in geoms:
-        assert json.dumps(geometry_json(geom)) == json.dumps(shapely.geometry.mapping(geom))
