@@ -467,13 +467,20 @@ def _agglomerative_seeds(xy: np.ndarray, graph: sparse.csr_matrix, weights: np.n
     return np.sort(np.asarray(seeds, dtype=int))
 
 
+#: The most (seed, cell) distances :class:`_SeedSearch` keeps (8 bytes each: 16 MB).
+_SEED_TABLE_MAX = 2_000_000
+
+
 class _SeedSearch:
     """For every cell, the seed minimising graph distance + offset (index into ``nodes``).
 
-    One Dijkstra from a virtual source joined to each seed by an edge of its
-    offset, so memory stays O(cells) however many seeds there are. The graph
-    with the source is built once; each round only rewrites the source's
-    edge weights in place.
+    The reference is one Dijkstra from a virtual source joined to each seed by an edge
+    of its offset (memory O(cells) however many seeds; no edge leads back to it); the
+    graph with the source is built once, a round only rewrites the source's edges.
+    When the (seed, cell) distances fit in :data:`_SEED_TABLE_MAX`, they are found once
+    (one Dijkstra per seed, same graph) and a round is their argmin plus the offsets: the
+    Dijkstra's labels whenever every cell's best seed beats the second by more than the
+    rounding both sums can carry (:meth:`_from_table`); a closer round runs the Dijkstra.
     """
 
     def __init__(self, graph: sparse.csr_matrix, nodes: np.ndarray) -> None:
@@ -485,8 +492,39 @@ class _SeedSearch:
         self.source_edges = start + np.searchsorted(self.big.indices[start:self.big.indptr[n + 1]],
                                                     nodes)
         self.nodes = nodes
+        self.table: np.ndarray | None = None
+        if 1 < s and s * n <= _SEED_TABLE_MAX:
+            table = dijkstra(self.big, directed=True, indices=nodes)[:, :n]
+            self.table = table if np.isfinite(table).all() else None
+        self.table_rounds = 0
 
     def __call__(self, offsets: np.ndarray) -> np.ndarray:
+        labels = None if self.table is None else self._from_table(offsets)
+        self.table_rounds += labels is not None
+        return self._search(offsets) if labels is None else labels
+
+    def _from_table(self, offsets: np.ndarray) -> np.ndarray | None:
+        """The labels from the table, or None if a cell's best two seeds are within rounding.
+
+        A float sum of ``k`` positive terms is within ``k`` roundoff units (relative) of
+        the exact one and a simple path has at most ``cells`` edges: a margin over
+        ``4 (cells + 2) eps`` times the two totals ranks the seeds as the Dijkstra does."""
+        assert self.table is not None
+        n, s = self.table.shape[1], len(self.nodes)
+        total = self.table + (offsets + 1e-6)[:, None]
+        best = total.min(axis=0)
+        hit = total == best  # whole-row operations: a reduction along the seeds is strided
+        second = np.where(hit, np.inf, total).min(axis=0)
+        close = (hit.sum(axis=0) > 1) | ((second - best) <= 4.0 * (n + 2) * np.finfo(float).eps
+                                         * (best + second))
+        close[self.nodes] = False  # a seed's own cell is its own, whatever the distances
+        if close.any():
+            return None
+        labels = (hit * np.arange(s)[:, None]).sum(axis=0)  # the one seed at the minimum
+        labels[self.nodes] = np.arange(s)
+        return labels
+
+    def _search(self, offsets: np.ndarray) -> np.ndarray:
         n, s, nodes = self.big.shape[0] - 1, len(self.nodes), self.nodes
         self.big.data[self.source_edges] = offsets + 1e-6
         _, pred = dijkstra(self.big, directed=True, indices=n, return_predecessors=True)

@@ -204,3 +204,39 @@ def test_dbscan_zones_match_scikit_learn_dbscan_on_the_city_and_at_exact_ties(ci
         got = _dbscan(pts, reach=reach, min_samples=min_samples)
         assert expected.max() > 0 and (expected == -1).any()
         np.testing.assert_array_equal(got, expected)
+
+
+def test_territories_from_the_seed_distance_table_equal_one_dijkstra_per_round(grid, monkeypatch):
+    """The balancing's rounds answered from the (seed, cell) distances give the labels and
+    offsets of one virtual-source Dijkstra per round, on the demo's contiguous cells."""
+    import siteplanner.clustering as clustering
+
+    c, seeds = grid
+    fast = territories(c, seeds=seeds, demand="foot_traffic")
+    monkeypatch.setattr(clustering, "_SEED_TABLE_MAX", 0)
+    slow = territories(c, seeds=seeds, demand="foot_traffic")
+    pd.testing.assert_series_equal(fast.labels, slow.labels)
+    assert fast.report["offsets_m"] == slow.report["offsets_m"]
+    pd.testing.assert_frame_equal(fast.polygons.drop(columns="geometry"),
+                                  slow.polygons.drop(columns="geometry"))
+
+
+def test_a_round_with_a_tie_between_seeds_falls_back_to_the_dijkstra():
+    """A cell exactly between two seeds is left to the Dijkstra's own tie-break."""
+    from scipy import sparse
+
+    from siteplanner.clustering import _SeedSearch
+
+    # a path of five cells, 1 m apart, seeds at both ends: the middle cell is a tie
+    i = np.array([0, 1, 1, 2, 2, 3, 3, 4])
+    j = np.array([1, 0, 2, 1, 3, 2, 4, 3])
+    graph = sparse.csr_matrix((np.ones(8), (i, j)), shape=(5, 5))
+    search = _SeedSearch(graph, np.array([0, 4]))
+    assert search.table is not None
+    assert search._from_table(np.zeros(2)) is None
+    np.testing.assert_array_equal(search(np.zeros(2)), search._search(np.zeros(2)))
+    assert search.table_rounds == 0
+    # with the tie broken by an offset, the table answers, as the Dijkstra does
+    np.testing.assert_array_equal(search(np.array([0.0, 0.5])), [0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(search._search(np.array([0.0, 0.5])), [0, 0, 0, 1, 1])
+    assert search.table_rounds == 1

@@ -107,3 +107,27 @@ def test_the_prefix_shortcut_chooses_exactly_what_the_full_spacing_rule_chooses(
             pos = stability._chosen_in_prefix(score, fixed)
             # the same sites, in the same rank order
             assert list(c.index[pos]) == list(full["rank"].dropna().sort_values().index)
+
+
+def test_stability_is_the_same_whatever_blas_threads_the_caller_allows(city):
+    """The draws' scores are one product on one BLAS thread: a run on a busy machine (whose
+    second thread would only spin) gives the bits a run on two threads would."""
+    from threadpoolctl import threadpool_limits
+
+    import siteplanner.stability as stability
+
+    c, raw, criteria, layers, rule = city
+    df, summary = weight_stability(c, raw, criteria, layers.own_branches, n_draws=60, seed=7, **rule)
+    norm = np.column_stack([stability.normalise(raw[n]).to_numpy() for n in criteria])
+    draws = stability.weight_draws({n: cr.weight for n, cr in criteria.items()}, n_draws=60,
+                                   concentration=50.0, seed=7).to_numpy()
+    with threadpool_limits(limits=2):
+        two = norm @ draws.T
+    with threadpool_limits(limits=1):
+        one = norm @ draws.T
+    np.testing.assert_array_equal(one, two)
+    with threadpool_limits(limits=2):
+        again, s_again = weight_stability(c, raw, criteria, layers.own_branches, n_draws=60, seed=7,
+                                          **rule)
+    pd.testing.assert_frame_equal(df, again)
+    assert summary == s_again
