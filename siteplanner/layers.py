@@ -74,10 +74,10 @@ class Layers:
 
     ``sources`` says where each layer came from, as a :class:`LayerSource`.
     ``street_nodes`` feed the walking graph (:mod:`siteplanner.network`), which
-    holds their coordinates; :func:`siteplanner.pipeline.rank_sites` empties them
-    once the features are computed (190 MB on a 100k-candidate city), so a run's
-    result holds the network as ``streets`` and the graph's node count in
-    ``extras["network"]["nodes"]``.
+    holds their coordinates, and ``addresses`` the candidates' addresses;
+    :func:`siteplanner.pipeline.rank_sites` empties both once the features are
+    computed (about 240 MB on a 100k-candidate city), so a run's result holds the
+    network as ``streets`` and the graph's node count in ``extras["network"]["nodes"]``.
     """
 
     crs: CRS

@@ -203,8 +203,9 @@ def select_stage(s: RankState) -> None:
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
     del pool
-    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, _buildings(s),
-                              _landuse(s))
+    layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
+    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study,
+                              _footprint_points(s, layers.crs), _landuse(s))
     if not s.plan_floors or _premises_kind(study.floorplan, has_buildings=True) != "osm":
         # no floor plan reads them: the run does not carry them, nor the read's packed copy,
         # to the end
@@ -460,6 +461,21 @@ def _buildings(s: RankState) -> gpd.GeoDataFrame | None:
         elif held is not None and len(held):
             s.buildings = _unpacked(held)
     return s.buildings
+
+
+def _footprint_points(s: RankState, crs: Any) -> gpd.GeoDataFrame | None:
+    """What the demand reads of the footprints (tags, area, a point inside; ``crs``), reduced
+    piece by piece: from the read's packed copy, else from :func:`_buildings`' polygons."""
+    from siteplanner.sources.buildings import Packed, footprint_points
+
+    held = s.osm.buildings if s.osm is not None else None
+    if isinstance(held, Packed) and s.study.osm is not None and s.study.osm.is_file():
+        return footprint_points(held.frames(), crs=crs)
+    full = _buildings(s)
+    if full is None:
+        return None
+    return footprint_points((full.iloc[i:i + 20_000] for i in range(0, max(len(full), 1), 20_000)),
+                            crs=crs)
 
 
 def _landuse(s: RankState) -> gpd.GeoDataFrame | None:

@@ -15,9 +15,10 @@ import shapely
 from siteplanner import pipeline
 from siteplanner._state import RankState
 from siteplanner.config import load_study
+from siteplanner.demand import building_people
 from siteplanner.layers import build_layers
 from siteplanner.sources import pbf
-from siteplanner.sources.buildings import Packed, read_buildings, read_landuse
+from siteplanner.sources.buildings import Packed, footprint_points, read_buildings, read_landuse
 
 ROOT = Path(__file__).resolve().parents[1]
 HELSINKI = ROOT / "data" / "helsinki"
@@ -109,4 +110,29 @@ def test_floor_plans_in_osm_buildings_keep_the_footprints_read_with_the_data(fre
     study = load_study(HELSINKI / "study.toml").replace(osm=fresh_copy)
     study = study.replace(floorplan=dataclasses.replace(study.floorplan, outline=None, entrances=()))
     s = _to_select(study, plan_floors=True)
-    assert s.buildings is not None and s.buildings.equals(read_buildings(fresh_copy))
+    assert s.osm is not None and isinstance(s.osm.buildings, Packed)
+    assert pipeline._buildings(s).equals(read_buildings(fresh_copy))
+
+
+@pytest.mark.parametrize("path", [HELSINKI / "helsinki.osm.pbf", ANDORRA], ids=["helsinki", "andorra"])
+def test_people_from_footprint_points_equal_people_from_the_footprints(path) -> None:
+    """The demand's slim reading (a point and an area per building, piece by piece) gives
+    every building the same people, use and cell as its polygon does."""
+    data = pbf.read_pbf(path)
+    full = read_buildings(path)
+    crs = full.estimate_utm_crs()
+    landuse = read_landuse(path)
+    slim = footprint_points(data.buildings.frames(rows=1000), crs=crs)
+    assert len(slim) == len(full) and (slim.geom_type == "Point").all()
+    a = building_people(full, crs=crs, landuse=landuse)
+    b = building_people(slim, crs=crs, landuse=landuse)
+    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+    assert np.array_equal(shapely.get_coordinates(shapely.point_on_surface(a.geometry.values)),
+                          shapely.get_coordinates(b.geometry.values))
+
+
+def test_an_empty_packed_table_is_one_empty_piece() -> None:
+    empty = Packed.of(read_buildings(HELSINKI / "helsinki.osm.pbf").iloc[:0])
+    pieces = list(empty.frames())
+    assert len(pieces) == 1 and pieces[0].empty
+    assert footprint_points(pieces, crs=3067).empty
