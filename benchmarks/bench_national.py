@@ -430,7 +430,7 @@ def measure_pipeline(place: str, repeats: int) -> dict[str, Any]:
             parts = map_parts(Path(d) / "out" / "map.html") if "map.html" in sizes else None
         done = time.perf_counter()
         runs.append((done - start, {**result.timings, "write": done - t_write}))
-        n_cands, nodes = len(result.candidates), int(len(result.layers.street_nodes))
+        n_cands, nodes = len(result.candidates), result.extras["network"].get("nodes", 0)
         coarsened = result.extras.get("territories", {}).get("coarsened")
         del result  # the next repeat's peak is its own
     stage_mb = peaks.stop()

@@ -62,6 +62,7 @@ import pandas as pd
 import shapely
 
 from siteplanner._errors import CRSError, InputError
+from siteplanner.sources.buildings import FOOTPRINT_M2
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -248,7 +249,9 @@ def building_people(buildings: gpd.GeoDataFrame, *, crs: Any,
                                                            "default"))
     lv = np.where(np.isfinite(levels), levels, np.where(np.isfinite(from_height), from_height,
                                                         default))
-    gross = shapely.area(b.geometry.values) * lv
+    area = (b[FOOTPRINT_M2].to_numpy(dtype=float) if FOOTPRINT_M2 in b
+            else shapely.area(b.geometry.values))
+    gross = area * lv
     net = gross * d.net_to_gross
     res_share = np.select([use == "residential", use == "untyped", use == "mixed"],
                           [1.0, d.untyped_residential_share, 1.0 - 1.0 / np.maximum(lv, 1.0)], 0.0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
@@ -72,6 +73,11 @@ class Layers:
     """The study's layers, all in :attr:`crs` (projected, metres).
 
     ``sources`` says where each layer came from, as a :class:`LayerSource`.
+    ``street_nodes`` feed the walking graph (:mod:`siteplanner.network`), which
+    holds their coordinates, and ``addresses`` the candidates' addresses;
+    :func:`siteplanner.pipeline.rank_sites` empties both once the features are
+    computed (about 240 MB on a 100k-candidate city), so a run's result holds the
+    network as ``streets`` and the graph's node count in ``extras["network"]["nodes"]``.
     """
 
     crs: CRS
@@ -182,7 +188,8 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
                  user_paths: dict[str, str] | None = None,
                  area: shapely.Geometry | None = None, crs: str | None = None,
                  area_name: str | None = None, admin_level: int | None = None,
-                 brand_wikidata: tuple[str, ...] = (), aliases: tuple[str, ...] = ()) -> Layers:
+                 brand_wikidata: tuple[str, ...] = (), aliases: tuple[str, ...] = (),
+                 consume: bool = False) -> Layers:
     """Assemble the study's layers.
 
     Features are kept wherever the file has them, beyond the study area too,
@@ -205,13 +212,15 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         The study area in EPSG:4326 when the source provides one (Nominatim).
     crs
         A projected CRS to use instead of the local UTM zone.
+    consume
+        Empty ``osm``'s tables as each is projected, so that the raw and the projected
+        form of only one table are held at once, not of all (on a 100k-candidate city
+        the raw tables are about 1 GB): for a caller that owns ``osm``, as the pipeline
+        does with :meth:`~siteplanner.sources._osm.OSMData.owned_copy`.
     """
-    user = dict(user or {})
-    paths = user_paths or {}
-    context = {k: getattr(osm, k) if osm is not None else _empty([])
-               for k in ("boundaries", "places", "addresses", "blocked")}
+    user, paths = dict(user or {}), user_paths or {}
     chosen = resolve_area(
-        boundaries=context["boundaries"] if osm is not None else _empty(["name", "admin_level"]),
+        boundaries=osm.boundaries if osm is not None else _empty(["name", "admin_level"]),
         extent=osm.extent if osm is not None else None, name=area_name, admin_level=admin_level,
         user=shapely.union_all(user["area"].geometry.values) if "area" in user else None,
         user_path=paths.get("area", ""), online=area)
@@ -222,26 +231,53 @@ def build_layers(*, brand: tuple[str, ...], osm: OSMData | None = None,
         "area": LayerSource("user", paths.get("area", "")) if chosen.source == "user" else OSM}
     osm_layers, banks = _osm_point_layers(osm, brand=brand, brand_wikidata=brand_wikidata,
                                           aliases=aliases)
+    if osm is not None and consume:
+        _taken(osm, "features")  # the point layers hold what they keep of it
     points = _point_layers(osm_layers, user, paths, sources, area=chosen.geometry,
                            has_osm=osm is not None)
+    del osm_layers
     if "own_branches" not in user and len(points["own_branches"]) == 0:
         _no_own_branches(brand, banks)
-
-    def out(gdf: gpd.GeoDataFrame | pd.DataFrame | None) -> Any:
-        return None if gdf is None else gpd.GeoDataFrame(gdf, geometry="geometry", crs=4326).to_crs(target)
-
-    nodes, edges = _streets(osm, target, sources)
-    return Layers(
-        crs=target, area=area_gdf.to_crs(target), street_nodes=nodes, streets=edges,
-        transit=out(points["transit"]), competitors=out(_labelled(points["competitors"])),
-        own_branches=out(_labelled(points["own_branches"])), pois=out(points["pois"]),
-        foot_traffic=out(points["foot_traffic"]), candidates=out(points.get("candidates")),
+    projected = _projected_points(points, target)
+    nodes, edges = _streets(osm, target, sources, consume=consume)
+    context = _context(osm, target, consume=consume) if osm is not None else {}
+    return Layers(  # the point layers: transit, competitors, own_branches, pois, foot_traffic
+        crs=target, area=area_gdf.to_crs(target), street_nodes=nodes, streets=edges, **projected,
         sources=sources, banks_found=sorted(banks["label"].unique()) if banks is not None else [],
-        extent=(gpd.GeoSeries([osm.extent], crs=4326).to_crs(target).iloc[0]
-                if osm is not None and osm.extent is not None else None),
-        area_name=chosen.name, area_source=chosen.source, area_level=chosen.admin_level,
-        **{k: out(v) for k, v in context.items() if osm is not None},
+        extent=_extent(osm, target), area_name=chosen.name, area_source=chosen.source,
+        area_level=chosen.admin_level, **context,
     )
+
+
+def _context(osm: OSMData, target: CRS, *, consume: bool) -> dict[str, gpd.GeoDataFrame]:
+    """The boundaries, places, addresses and blocked land in the study CRS."""
+    return {k: _projected(_taken(osm, k) if consume else getattr(osm, k), target)
+            for k in ("boundaries", "places", "addresses", "blocked")}
+
+
+def _extent(osm: OSMData | None, target: CRS) -> shapely.Geometry | None:
+    if osm is None or osm.extent is None:
+        return None
+    return gpd.GeoSeries([osm.extent], crs=4326).to_crs(target).iloc[0]
+
+
+def _projected_points(points: dict[str, gpd.GeoDataFrame], target: CRS) -> dict[str, gpd.GeoDataFrame]:
+    """The point layers (EPSG:4326) in the study CRS, banks labelled; ``points`` is emptied
+    as they go."""
+    for kind in ("competitors", "own_branches"):
+        points[kind] = _labelled(points[kind])
+    return {kind: _projected(points.pop(kind), target) for kind in list(points)}
+
+
+def _projected(gdf: gpd.GeoDataFrame | pd.DataFrame, target: CRS) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=4326).to_crs(target)
+
+
+def _taken(osm: OSMData, name: str) -> gpd.GeoDataFrame:
+    """``osm``'s table ``name``, left empty on ``osm`` (a copy: a slice would hold it all)."""
+    table = getattr(osm, name)
+    setattr(osm, name, table.iloc[:0].copy())
+    return table
 
 
 def _study_crs(area: gpd.GeoDataFrame, crs: str | None) -> CRS:
@@ -263,15 +299,56 @@ def _no_own_branches(brand: tuple[str, ...], banks: gpd.GeoDataFrame | None) -> 
     raise InputError(msg)
 
 
-def _streets(osm: OSMData | None, target: CRS,
-             sources: dict[str, LayerSource]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The walking network's nodes and edges in the study CRS (empty without OSM data)."""
+def _streets(osm: OSMData | None, target: CRS, sources: dict[str, LayerSource], *,
+             consume: bool = False) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The walking network's nodes and edges in the study CRS (empty without OSM data).
+
+    When every edge is the straight segment between its two nodes (pyrosm's
+    network, split at every node), its projected geometry is built from the
+    projected nodes: the same coordinates as projecting it (PROJ transforms each
+    point alone), without holding the raw and the projected segments at once.
+    """
     if osm is None:
         return (gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=target)),
                 gpd.GeoDataFrame({"u": [], "v": [], "length": []},
                                  geometry=gpd.GeoSeries([], crs=target)))
     sources["streets"] = OSM
-    return osm.nodes.to_crs(target), osm.edges.to_crs(target)
+    raw_nodes = _taken(osm, "nodes") if consume else osm.nodes
+    raw_edges = _taken(osm, "edges") if consume else osm.edges
+    ends = _segment_ends(raw_nodes, raw_edges)
+    nodes = raw_nodes.to_crs(target)
+    del raw_nodes
+    if ends is None:
+        return nodes, raw_edges.to_crs(target)
+    name = raw_edges.geometry.name
+    table = pd.DataFrame(raw_edges.drop(columns=name))
+    del raw_edges
+    xy = shapely.get_coordinates(nodes.geometry.values)
+    segments = shapely.linestrings(np.stack([xy[ends[0]], xy[ends[1]]], axis=1))
+    return nodes, gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(segments, index=table.index,
+                                                                 crs=target, name=name))
+
+
+def _segment_ends(nodes: gpd.GeoDataFrame,
+                  edges: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """The node rows of each edge's ends, when every edge is exactly the segment between
+    the coordinates of its nodes ``u`` and ``v`` (else None: its own geometry is projected)."""
+    if len(edges) == 0 or len(nodes) == 0 or not nodes.index.is_unique:
+        return None
+    geoms = edges.geometry.values
+    if not (shapely.get_type_id(geoms) == 1).all() or \
+            not (shapely.get_num_coordinates(geoms) == 2).all() or shapely.has_z(geoms).any():
+        return None
+    u, v = nodes.index.get_indexer(edges["u"]), nodes.index.get_indexer(edges["v"])
+    if (u < 0).any() or (v < 0).any() or not (shapely.get_type_id(nodes.geometry.values) == 0).all() \
+            or shapely.has_z(nodes.geometry.values).any():
+        return None
+    xy = shapely.get_coordinates(nodes.geometry.values)
+    if len(xy) != len(nodes):  # an empty or non-point node
+        return None
+    coords = shapely.get_coordinates(geoms).reshape(-1, 2, 2)
+    same = (coords[:, 0] == xy[u]).all() and (coords[:, 1] == xy[v]).all()
+    return (u, v) if same else None
 
 
 def _empty_points() -> gpd.GeoDataFrame:

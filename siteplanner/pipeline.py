@@ -96,18 +96,23 @@ def load_stage(s: RankState) -> None:
 def layers_stage(s: RankState) -> None:
     """Classify OSM features into the study's layers, user files replacing OSM ones."""
     study = s.study
-    s.layers = build_layers(brand=study.brand, osm=s.osm, user=s.user, area=s.online_area,
+    # the layers project a copy of the read table by table, letting each raw table go as
+    # they do (the raw and projected forms of all of them at once were this stage's peak);
+    # the state keeps only what later stages read of the raw data
+    owned = s.osm.owned_copy() if s.osm is not None else None
+    s.osm = s.osm.kept_after_layers() if s.osm is not None else None
+    s.layers = build_layers(brand=study.brand, osm=owned, user=s.user, area=s.online_area,
                             crs=study.crs,
                             user_paths={k: str(spec.path) for k, spec in study.layers.items()},
                             area_name=study.area_name, admin_level=study.admin_level,
-                            brand_wikidata=study.brand_wikidata, aliases=study.aliases)
+                            brand_wikidata=study.brand_wikidata, aliases=study.aliases,
+                            consume=True)
+    del owned
     if study.name is None:
         # a study named by no one is named after its place: the boundary, else the data file
         s.study = study.replace(name=s.layers.area_name or study.display_name)
     if study.ahp is not None:
         s.extras["ahp"] = weights_from_judgements(study.ahp, list(CRITERIA)).to_dict()
-    if s.osm is not None:
-        s.osm = s.osm.kept_after_layers()
     s.user = {}  # the user's files live on in the layers, projected
 
 
@@ -196,15 +201,24 @@ def score_stage(s: RankState) -> None:
 def select_stage(s: RankState) -> None:
     """Top K with spacing, or the set a location-allocation model chooses jointly."""
     study, layers, sel = s.study, need(s.layers), s.study.selection
+    # no stage after the network reads the street nodes (the walking graph holds them)
+    layers.street_nodes = layers.street_nodes.iloc[:0].copy()
     pool, edge_rows = edge_policy(need(s.ranked), policy=study.candidates.edge)
+    s.ranked = None  # ``pool`` and ``edge_rows`` hold its rows; set again at the stage's end
     s.pool = pool.index  # edge candidates held out of selection stay out of stability too
     ranked = select_top(pool, layers.own_branches, k=sel.top_k,
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
-    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study, _buildings(s),
-                              _landuse(s))
+    del pool
+    layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
+    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study,
+                              _footprint_points(s, layers.crs), _landuse(s))
     if not s.plan_floors or _premises_kind(study.floorplan, has_buildings=True) != "osm":
-        s.buildings = None  # no floor plan reads them: the run does not carry them to the end
+        # no floor plan reads them: the run does not carry them, nor the read's packed copy,
+        # to the end
+        s.buildings = None
+        if s.osm is not None:
+            s.osm = dataclasses.replace(s.osm, buildings=None, landuse=None)
     s.extras["demand"] = {k: s.demand.attrs[k] for k in ("unit", "sources", "weights")
                           if k in s.demand.attrs} | {"cells": len(s.demand)}
     s.modes = study_modes(study.network, demand=s.demand, area_km2=float(layers.area.area.sum()) / 1e6,
@@ -442,27 +456,50 @@ def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: La
 
 
 def _buildings(s: RankState) -> gpd.GeoDataFrame | None:
-    """The OSM building footprints (WGS84), read once per run and kept on the state:
-    from the study's file, or those an online study's data came with."""
+    """The OSM building footprints (WGS84), read once per run and kept on the state: those
+    the source read with the rest of its data (a ``.pbf`` read, an online study), else from
+    the study's file."""
     from siteplanner.sources.buildings import read_buildings
 
-    osm = s.study.osm
-    if s.buildings is None and osm is not None and osm.is_file():
-        s.buildings = read_buildings(osm)
-    elif s.buildings is None and s.osm is not None and s.osm.buildings is not None \
-            and len(s.osm.buildings):
-        s.buildings = s.osm.buildings
+    if s.buildings is None:
+        held, osm = (s.osm.buildings if s.osm is not None else None), s.study.osm
+        if osm is not None and osm.is_file():
+            s.buildings = _unpacked(held) if held is not None else read_buildings(osm)
+        elif held is not None and len(held):
+            s.buildings = _unpacked(held)
     return s.buildings
+
+
+def _footprint_points(s: RankState, crs: Any) -> gpd.GeoDataFrame | None:
+    """What the demand reads of the footprints (tags, area, a point inside; ``crs``), reduced
+    piece by piece: from the read's packed copy, else from :func:`_buildings`' polygons."""
+    from siteplanner.sources.buildings import Packed, footprint_points
+
+    held = s.osm.buildings if s.osm is not None else None
+    if isinstance(held, Packed) and s.study.osm is not None and s.study.osm.is_file():
+        return footprint_points(held.frames(), crs=crs)
+    full = _buildings(s)
+    if full is None:
+        return None
+    return footprint_points((full.iloc[i:i + 20_000] for i in range(0, max(len(full), 1), 20_000)),
+                            crs=crs)
 
 
 def _landuse(s: RankState) -> gpd.GeoDataFrame | None:
     """``landuse`` polygons (WGS84), from the same source as :func:`_buildings`."""
     from siteplanner.sources.buildings import read_landuse
 
-    osm = s.study.osm
-    if osm is not None and osm.is_file():
-        return read_landuse(osm)
-    return s.osm.landuse if s.osm is not None else None
+    held, osm = (s.osm.landuse if s.osm is not None else None), s.study.osm
+    if held is not None:
+        return _unpacked(held)
+    return read_landuse(osm) if osm is not None and osm.is_file() else None
+
+
+def _unpacked(table: Any) -> gpd.GeoDataFrame:
+    """A held table of polygons as a GeoDataFrame (a ``.pbf`` read holds them packed)."""
+    from siteplanner.sources.buildings import Packed
+
+    return table.frame() if isinstance(table, Packed) else table
 
 
 def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,

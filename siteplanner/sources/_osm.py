@@ -8,14 +8,19 @@ edge table. :mod:`siteplanner.layers` turns that into the study's layers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+if TYPE_CHECKING:
+    from siteplanner.sources.buildings import Packed
 
 __all__ = [
     "BLOCKED_LAND",
@@ -113,8 +118,10 @@ class OSMData:
     buildings, landuse
         Building footprints and ``landuse`` polygons (EPSG:4326, the columns of
         :func:`siteplanner.sources.buildings.read_buildings` / ``read_landuse``)
-        when the source read them (online studies); None when they are to be
-        read from the file when the demand model needs them.
+        when the source read them: a GeoDataFrame (online studies) or packed as
+        WKB (:class:`siteplanner.sources.buildings.Packed`, a ``.pbf`` read, whose
+        parse gives them for little); None when they are to be read from the
+        file when the demand model needs them (``.osm`` files).
     """
 
     features: gpd.GeoDataFrame
@@ -126,14 +133,20 @@ class OSMData:
     addresses: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["street", "housenumber"]))
     blocked: gpd.GeoDataFrame = field(default_factory=lambda: _empty(["kind"]))
     extent: shapely.Geometry | None = None
-    buildings: gpd.GeoDataFrame | None = None
-    landuse: gpd.GeoDataFrame | None = None
+    buildings: gpd.GeoDataFrame | Packed | None = None
+    landuse: gpd.GeoDataFrame | Packed | None = None
 
     def __post_init__(self) -> None:
         if self.extent is None:
             pts = np.concatenate([self.nodes.geometry.values, self.features.geometry.values])
             if len(pts):
                 self.extent = shapely.convex_hull(shapely.multipoints(pts))
+
+    def owned_copy(self) -> OSMData:
+        """A new ``OSMData`` holding the same tables, for a caller to empty as it goes
+        (``build_layers(consume=True)``) without touching a read others may hold: once
+        nothing else holds the original, each table is freed as the copy lets it go."""
+        return dataclasses.replace(self)
 
     def kept_after_layers(self) -> OSMData:
         """What a run still reads once its layers are built: the date, the extent, and the

@@ -19,6 +19,7 @@ from siteplanner.sources._osm import (
     context_tables,
     normalise_features,
 )
+from siteplanner.sources.buildings import pyrosm_buildings
 
 __all__ = ["held_reads", "keep_reads", "read_count", "read_pbf"]
 
@@ -31,7 +32,8 @@ def read_pbf(path: Path) -> OSMData:
     reader fails. A read of an unchanged file is reused while anything still
     holds it (a notebook's ``OSMData``, another study of the same file), and by
     every later read once :func:`keep_reads` is on (a national run's worker);
-    callers treat the result as read-only.
+    callers treat the result as read-only. The building footprints and land use
+    the demand reads come from the same parse, packed (:class:`~siteplanner.sources.buildings.Packed`).
     """
     try:
         st = path.stat()
@@ -137,6 +139,7 @@ def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
                                      boundaries=boundaries)
             del raw, boundaries
             release_freed_memory()
+            buildings, landuse = pyrosm_buildings(osm, path)
     except InputError:
         raise
     except Exception as e:  # pyrosm raises bare exceptions on corrupt input
@@ -147,7 +150,8 @@ def _read_pbf(path_str: str, _size: int, _mtime_ns: int) -> OSMData:
     if newest:
         stamp = pd.to_datetime(max(newest), unit="s", utc=True)
         date = stamp.isoformat().replace("+00:00", "Z")
-    return OSMData(features=feats, nodes=nodes, edges=edges, data_date=date, **context)
+    return OSMData(features=feats, nodes=nodes, edges=edges, data_date=date, buildings=buildings,
+                   landuse=landuse, **context)
 
 
 def _bare(frame: pd.DataFrame) -> pd.DataFrame:
