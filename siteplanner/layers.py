@@ -75,9 +75,10 @@ class Layers:
     ``sources`` says where each layer came from, as a :class:`LayerSource`.
     ``street_nodes`` feed the walking graph (:mod:`siteplanner.network`), which
     holds their coordinates, and ``addresses`` the candidates' addresses;
-    :func:`siteplanner.pipeline.rank_sites` empties both once the features are
-    computed (about 240 MB on a 100k-candidate city), so a run's result holds the
-    network as ``streets`` and the graph's node count in ``extras["network"]["nodes"]``.
+    :func:`siteplanner.pipeline.rank_sites` empties ``addresses`` once the candidates
+    are addressed and ``street_nodes`` once the walking graph is built (about 240 MB
+    on a 100k-candidate city), so a run's result holds the network as ``streets``
+    and the graph's node count in ``extras["network"]["nodes"]``.
     """
 
     crs: CRS

@@ -123,6 +123,8 @@ def candidates_stage(s: RankState) -> None:
         need(s.layers), resolution=study.candidates.h3_resolution,
         reach_m=max(c.radius_m for c in study.criteria.values()),
         street_within_m=study.candidates.street_within_m)
+    layers = need(s.layers)
+    layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
 
 
 def network_stage(s: RankState) -> None:
@@ -146,6 +148,9 @@ def network_stage(s: RankState) -> None:
             "from the main walking network; they are measured from the nearest street "
             "node of the main network", UserWarning, stacklevel=2)
     s.prox = NetworkWalk(s.graph, cands, cutoff_m=s.reach_m)
+    # the graph holds the junctions' coordinates; with a graph, no later stage reads the
+    # layer (the calibration's own street-node count is its fallback without one)
+    layers.street_nodes = layers.street_nodes.iloc[:0].copy()
 
 
 def features_stage(s: RankState) -> None:
@@ -201,8 +206,6 @@ def score_stage(s: RankState) -> None:
 def select_stage(s: RankState) -> None:
     """Top K with spacing, or the set a location-allocation model chooses jointly."""
     study, layers, sel = s.study, need(s.layers), s.study.selection
-    # no stage after the network reads the street nodes (the walking graph holds them)
-    layers.street_nodes = layers.street_nodes.iloc[:0].copy()
     pool, edge_rows = edge_policy(need(s.ranked), policy=study.candidates.edge)
     s.ranked = None  # ``pool`` and ``edge_rows`` hold its rows; set again at the stage's end
     s.pool = pool.index  # edge candidates held out of selection stay out of stability too
@@ -210,7 +213,6 @@ def select_stage(s: RankState) -> None:
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
     del pool
-    layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
     s.demand = _demand_points(need(s.cands), need(s.raw), layers, study,
                               _footprint_points(s, layers.crs), _landuse(s))
     if not s.plan_floors or _premises_kind(study.floorplan, has_buildings=True) != "osm":
