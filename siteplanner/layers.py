@@ -77,8 +77,8 @@ class Layers:
     holds their coordinates, and ``addresses`` the candidates' addresses;
     :func:`siteplanner.pipeline.rank_sites` empties ``addresses`` once the candidates
     are addressed and ``street_nodes`` once the walking graph is built (about 240 MB
-    on a 100k-candidate city), so a run's result holds the network as ``streets``
-    and the graph's node count in ``extras["network"]["nodes"]``.
+    on a 100k-candidate city); the run's result has the street nodes back, rebuilt
+    from the graph, but not the addresses.
     """
 
     crs: CRS

@@ -149,7 +149,8 @@ def network_stage(s: RankState) -> None:
             "node of the main network", UserWarning, stacklevel=2)
     s.prox = NetworkWalk(s.graph, cands, cutoff_m=s.reach_m)
     # the graph holds the junctions' coordinates; with a graph, no later stage reads the
-    # layer (the calibration's own street-node count is its fallback without one)
+    # layer (the calibration's own street-node count is its fallback without one), and the
+    # result gets it back from the graph (_nodes_from_graph)
     layers.street_nodes = layers.street_nodes.iloc[:0].copy()
 
 
@@ -427,6 +428,8 @@ def rank_sites(study: Study, *, on_stage: Callable[[str], None] | None = None,
 
 def _result(s: RankState, timings: dict[str, float], messages: list[str]) -> RankResult:
     layers = need(s.layers)
+    if s.graph is not None:
+        layers.street_nodes = _nodes_from_graph(layers.street_nodes, s.graph)
     return RankResult(
         study=s.study, layers=layers, candidates=need(s.ranked), selected=need(s.selected),
         foot_traffic_measured=layers.foot_traffic_measured,
@@ -437,6 +440,21 @@ def _result(s: RankState, timings: dict[str, float], messages: list[str]) -> Ran
         floorplans=s.result.get("floorplans", {}), foot_traffic_points=s.foot_pts, demand=s.demand,
         extras=s.extras, compliance=s.result.get("compliance"),
     )
+
+
+def _nodes_from_graph(emptied: gpd.GeoDataFrame, graph: WalkGraph) -> gpd.GeoDataFrame:
+    """The street nodes the network stage let go, rebuilt from the graph for the result.
+
+    The graph keeps every node's id and coordinates (:func:`edge_arrays`), so a layer of
+    points alone comes back exact and an analyst's ``walk_graph(result.layers)`` works;
+    one with other columns stays empty (their values are gone).
+    """
+    if len(emptied) or set(emptied.columns) != {emptied.geometry.name}:
+        return emptied
+    points = gpd.points_from_xy(graph.xy[:, 0], graph.xy[:, 1], crs=emptied.crs)
+    index = pd.Index(graph.node_ids, name=emptied.index.name)
+    return gpd.GeoDataFrame(geometry=gpd.GeoSeries(points, index=index,
+                                                    name=emptied.geometry.name), crs=emptied.crs)
 
 
 def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: Layers,

@@ -136,3 +136,18 @@ def test_an_empty_packed_table_is_one_empty_piece() -> None:
     pieces = list(empty.frames())
     assert len(pieces) == 1 and pieces[0].empty
     assert footprint_points(pieces, crs=3067).empty
+
+
+def test_a_runs_result_gives_back_the_street_nodes_the_network_stage_let_go(
+        demo_result, demo_study, helsinki_osm) -> None:
+    """The run frees the junction table once the walking graph holds it; an analyst's
+    ``walk_graph(result.layers)`` still needs it, so the result has it back, exact."""
+    from siteplanner.market import walk_graph
+
+    built = build_layers(brand=demo_study.brand, osm=helsinki_osm, crs=demo_result.layers.crs)
+    nodes = demo_result.layers.street_nodes
+    assert len(nodes) == demo_result.extras["network"]["nodes"] > 0
+    assert nodes.index.equals(built.street_nodes.index)
+    assert nodes.geometry.geom_equals_exact(built.street_nodes.geometry, tolerance=0).all()
+    graph = walk_graph(demo_result.layers, speed_kmh=demo_study.network.walk_speed_kmh)
+    assert graph is not None and graph.n_nodes == len(nodes)
