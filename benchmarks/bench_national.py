@@ -467,20 +467,31 @@ def measure_end_to_end(place: str, repeats: int) -> dict[str, Any]:
             "ratio_end_to_end_to_read": round(wall / read["read_s"], 2), "peak_mb": round(peak, 1)}
 
 
+# Linux keeps the high-water RSS of the process image an exec replaces, so a child exec'd
+# straight from this (large, after the read floor) process reports this process's peak when
+# its own is lower. A small launcher runs the command as its own child and reports that
+# child's rusage, whose peak starts from the launcher's few MB.
+_LAUNCHER = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, u = os.wait4(proc.pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), u.ru_utime + u.ru_stime, u.ru_maxrss]),
+      file=sys.stderr)
+"""
+
+
 def _timed_run(cmd: list[str]) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
-        msg = f"{' '.join(cmd)} exited {proc.returncode}: {' | '.join(lines[-3:])}"
+    lines = done.stderr.decode(errors="replace").strip().splitlines()
+    code, cpu, maxrss_kb = json.loads(lines[-1]) if done.returncode == 0 else (done.returncode, 0, 0)
+    if code != 0:
+        msg = f"{' '.join(cmd)} exited {code}: {' | '.join(lines[-4:-1])}"
         raise RuntimeError(msg)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return wall, cpu, maxrss_kb / 1024
 
 
 def tiled_file(spec: str) -> tuple[Path, str, dict[str, Any]]:
