@@ -76,9 +76,10 @@ class PairSum:
         if not self.kernel:
             out += np.bincount(i, minlength=len(out))
             return
-        w = np.ones(len(self.points)) if self.weights is None else np.asarray(self.weights, float)
         k = (1.0 - (d / self.radius_m) ** 2) ** 2
-        out += np.bincount(i, weights=k * w[j], minlength=len(out))
+        if self.weights is not None:  # unweighted: k as it is, not k * 1.0 from a fresh ones array
+            k *= np.asarray(self.weights, float)[j]
+        out += np.bincount(i, weights=k, minlength=len(out))
 
 
 def _group(proximity: Proximity, ask: PairSum) -> Hashable:
