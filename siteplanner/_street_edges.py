@@ -16,11 +16,13 @@ from typing import NamedTuple
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
 
+from siteplanner._chains import min_duplicates
 from siteplanner._errors import CRSError, InputError
 
-__all__ = ["EdgeArrays", "check_positive", "check_projected", "edge_arrays"]
+__all__ = ["EdgeArrays", "check_positive", "check_projected", "edge_arrays", "symmetric_csgraph"]
 
 
 class EdgeArrays(NamedTuple):
@@ -150,3 +152,14 @@ def orient(geom: np.ndarray, u_xy: np.ndarray, v_xy: np.ndarray) -> np.ndarray:
     out = geom.copy()
     out[backwards] = shapely.reverse(geom[backwards])
     return out
+
+
+def symmetric_csgraph(u: np.ndarray, v: np.ndarray, length: np.ndarray, n: int) -> sp.csr_matrix:
+    """Both directions of every edge as CSR, the shortest of parallel edges kept.
+
+    A call of its own, so :class:`~siteplanner.network.WalkGraph` has let the doubled
+    edge list go before the chain contraction's temporaries (the build's peak).
+    """
+    graph = sp.coo_matrix((np.r_[length, length], (np.r_[u, v], np.r_[v, u])), (n, n))
+    # coo -> csr would *sum* parallel edges; the walker takes the shortest one.
+    return min_duplicates(graph)

@@ -38,10 +38,10 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from siteplanner._boxes import BoxIndex
-from siteplanner._chains import ChainContraction, min_duplicates
+from siteplanner._chains import ChainContraction
 from siteplanner._errors import CRSError, InputError
 from siteplanner._isochrones import catchment_polygons, reached_segments
-from siteplanner._street_edges import check_positive, edge_arrays
+from siteplanner._street_edges import EdgeArrays, check_positive, edge_arrays, symmetric_csgraph
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -150,18 +150,15 @@ class WalkGraph:
         if n == 0:
             msg = "street network: no nodes; check the study area and the streets layer"
             raise InputError(msg)
-        both_ways = np.r_[self.edge_u, self.edge_v], np.r_[self.edge_v, self.edge_u]
-        graph = sp.coo_matrix((np.r_[self.edge_length, self.edge_length], both_ways), (n, n))
-        # coo -> csr would *sum* parallel edges; the walker takes the shortest one.
-        self.csgraph = min_duplicates(graph)
+        self.csgraph = symmetric_csgraph(self.edge_u, self.edge_v, self.edge_length, n)
         n_comp, self.component = connected_components(self.csgraph, directed=False)
         self.n_components = int(n_comp)
         largest = np.bincount(self.component).argmax()
         self.in_largest = self.component == largest
         self._largest_positions = np.flatnonzero(self.in_largest)
-        self._tree_largest = cKDTree(self.xy[self._largest_positions])
-        self._tree_all = cKDTree(self.xy)
+        # the contraction's temporaries are the build's peak: the trees come after them
         self._chains = ChainContraction(self.csgraph)
+        self._tree_largest = cKDTree(self.xy[self._largest_positions])
         self._j_boxes: BoxIndex | None = None
         chord = np.hypot(*(self.xy[self.edge_u] - self.xy[self.edge_v]).T)
         ratio = self.edge_length[chord > 0] / chord[chord > 0]
@@ -191,16 +188,21 @@ class WalkGraph:
         speed_kmh
             Walking speed.
         """
-        arr = edge_arrays(nodes, edges)
-        graph = cls(arr.node_ids, arr.xy, arr.u, arr.v, arr.length, arr.geometry, crs=nodes.crs,
-                    speed_kmh=speed_kmh)
-        log.info(
-            "walk graph: %d nodes, %d edges, %d components (largest holds %.1f%% of nodes)",
-            graph.n_nodes,
-            len(arr.length),
-            graph.n_components,
-            100 * graph.in_largest.mean(),
-        )
+        return cls.from_edge_arrays(edge_arrays(nodes, edges), crs=nodes.crs, speed_kmh=speed_kmh)
+
+    @classmethod
+    def from_edge_arrays(
+        cls, arrays: EdgeArrays, *, crs: Any, speed_kmh: float = DEFAULT_SPEED_KMH
+    ) -> WalkGraph:
+        """Build from the checked arrays of :func:`~siteplanner._street_edges.edge_arrays`.
+
+        The arrays hold all the graph reads of the street layers, so a caller can let
+        the layers' GeoDataFrames go before the graph's build temporaries peak.
+        """
+        a = arrays
+        graph = cls(a.node_ids, a.xy, a.u, a.v, a.length, a.geometry, crs=crs, speed_kmh=speed_kmh)
+        log.info("walk graph: %d nodes, %d edges, %d components (largest holds %.1f%% of nodes)",
+                 graph.n_nodes, len(a.length), graph.n_components, 100 * graph.in_largest.mean())
         return graph
 
     @classmethod
@@ -285,7 +287,7 @@ class WalkGraph:
         if largest_component:
             dist, at = self._tree_largest.query(xy, workers=-1)
             return self._largest_positions[at], dist
-        dist, at = self._tree_all.query(xy, workers=-1)
+        dist, at = cKDTree(self.xy).query(xy, workers=-1)
         return at.astype(np.int64), dist
 
     def components(self, points: Points | None = None) -> ComponentReport:
@@ -293,15 +295,12 @@ class WalkGraph:
         in_largest: np.ndarray | None = None
         unreachable = 0.0
         if points is not None:
-            _, at = self._tree_all.query(self._point_xy(points, "points"), workers=-1)
+            at, _ = self.snap(points, largest_component=False)
             in_largest = self.in_largest[at]
             unreachable = float(1.0 - in_largest.mean()) if len(in_largest) else 0.0
-        return ComponentReport(
-            n_components=self.n_components,
-            largest_node_share=float(self.in_largest.mean()),
-            point_in_largest=in_largest,
-            unreachable_share=unreachable,
-        )
+        return ComponentReport(n_components=self.n_components,
+                               largest_node_share=float(self.in_largest.mean()),
+                               point_in_largest=in_largest, unreachable_share=unreachable)
 
     # ------------------------------------------------------------ walk times
     def walk_minutes(
@@ -598,3 +597,4 @@ class WalkGraph:
             )
             raise InputError(msg)
         return shapely.get_coordinates(values)
+

@@ -129,8 +129,21 @@ def candidates_stage(s: RankState) -> None:
 
 def network_stage(s: RankState) -> None:
     """The walking graph and one bounded search from every candidate, shared by all criteria."""
+    from siteplanner._street_edges import edge_arrays
+
     net, layers, cands = s.study.network, need(s.layers), need(s.cands)
-    s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh)
+    if len(layers.streets) and len(layers.street_nodes):
+        # the graph reads only the nodes' ids and coordinates: with a graph no later stage
+        # reads the layer (the calibration's own street-node count is its fallback without
+        # one), and the result gets it back from the graph (_nodes_from_graph). Let go of
+        # it before the graph's build temporaries peak.
+        arrays = edge_arrays(layers.street_nodes, layers.streets)
+        layers.street_nodes = layers.street_nodes.iloc[:0].copy()
+        release_freed_memory()
+        s.graph = WalkGraph.from_edge_arrays(arrays, crs=layers.streets.crs,
+                                             speed_kmh=net.walk_speed_kmh)
+    else:
+        s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh)  # None, with its warning
     s.reach_m = max(max(c.radius_m for c in s.study.criteria.values()),
                     net.cutoff_min * s.metres_per_minute)
     if s.graph is None:
@@ -148,10 +161,6 @@ def network_stage(s: RankState) -> None:
             "from the main walking network; they are measured from the nearest street "
             "node of the main network", UserWarning, stacklevel=2)
     s.prox = NetworkWalk(s.graph, cands, cutoff_m=s.reach_m)
-    # the graph holds the junctions' coordinates; with a graph, no later stage reads the
-    # layer (the calibration's own street-node count is its fallback without one), and the
-    # result gets it back from the graph (_nodes_from_graph)
-    layers.street_nodes = layers.street_nodes.iloc[:0].copy()
 
 
 def features_stage(s: RankState) -> None:
