@@ -144,31 +144,3 @@ def test_shared_walls_survive_rotation(l_plan: FloorPlan) -> None:
     turned = [affinity.rotate(z, 37, origin=(0, 0)) for z in zones]
     assert np.allclose(shared_walls(zones), shared_walls(turned), atol=1e-3)
     assert shared_walls(zones).max() > 1.0
-
-
-def test_the_search_cost_prefers_a_service_zone_backed_onto_the_back_of_house() -> None:
-    # the soft term: a service zone sharing no door-wide wall with a staff room or the
-    # cash room costs up to _backing.WEIGHT, far below one broken hard rule (10)
-    from siteplanner.floorplan._backing import WEIGHT, backing_term
-    from siteplanner.floorplan.access import access_masks
-
-    std = default_standard()
-    kinds = ("self_service", "waiting", "service", "back_office", "vault")
-    m = access_masks(kinds, std)
-    s, bo, v = kinds.index("service"), kinds.index("back_office"), kinds.index("vault")
-    term = backing_term(m, 4, std.internal_door_m)
-    walls = np.zeros((len(kinds), len(kinds)))
-    assert term(walls) == pytest.approx(WEIGHT)
-    walls[s, bo] = walls[bo, s] = std.internal_door_m / 2
-    assert term(walls) == pytest.approx(WEIGHT / 2)
-    walls[s, v] = walls[v, s] = std.internal_door_m
-    assert term(walls) == 0.0
-    walls[:] = 0.0
-    walls[s, kinds.index("waiting")] = 20.0  # public floor does not back the counters
-    assert term(walls) == pytest.approx(WEIGHT)
-    assert 0 < WEIGHT < 10.0
-    # no counter line, or no cash room to reach: nothing to back onto
-    assert backing_term(m, 0, std.internal_door_m)(np.zeros_like(walls)) == 0.0
-    no_vault = tuple(k for k in kinds if k != "vault")
-    assert backing_term(access_masks(no_vault, std), 4, std.internal_door_m)(
-        np.zeros((len(no_vault),) * 2)) == 0.0

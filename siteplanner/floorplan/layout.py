@@ -31,7 +31,6 @@ import shapely
 from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from siteplanner.floorplan._backing import backing_term
 from siteplanner.floorplan._check import (
     TOUCH_M,
     WIDTH_KEEP,
@@ -120,7 +119,6 @@ class LayoutProblem:
             else 0
         self.counter_len = n_counters * self.standard.fixtures.counter_module_m
         self.behind_counter = bool(svc.any())
-        self.backing = backing_term(self.access, n_counters, self.standard.internal_door_m)
         self.xe = self.xe | self.access.secure
         if not self.units:
             self.units = (0,) * len(self.kinds)
@@ -452,13 +450,11 @@ class LayoutProblem:
         return self._door_len(piece) >= self.standard.min_shared_wall_m
 
     def _leaf_broken(self, k: int, geom: BaseGeometry, gkey: bytes) -> float:
-        return self._zone_hit(k, geom, gkey)[0]
-
-    def _zone_hit(self, k: int, geom: BaseGeometry, gkey: bytes) -> tuple[float, float]:
-        hit = self._zone_cache.get((k, gkey))
+        key = (k, gkey)
+        hit = self._zone_cache.get(key)
         if hit is None:
-            hit = self._zone_cache[(k, gkey)] = self._zone_check(k, geom)
-        return hit
+            hit = self._zone_cache[key] = self._zone_check(k, geom)
+        return hit[0]
 
     def _zone_check(self, k: int, geom: BaseGeometry) -> tuple[float, float]:
         """Broken local rules of one zone (width, turning circle, one piece) and aspect excess."""
@@ -535,12 +531,18 @@ class LayoutProblem:
 
     def _zone_terms(self, leaves: Sequence[Leaf]) -> tuple[np.ndarray, np.ndarray]:
         """Per zone: broken local constraints (width, turning, pieces) and aspect excess."""
-        arr = np.array([self._zone_hit(k, geom, gkey) for k, (geom, gkey) in enumerate(leaves)])
+        terms = []
+        for k, (geom, gkey) in enumerate(leaves):
+            key = (k, gkey)
+            hit = self._zone_cache.get(key)
+            if hit is None:
+                hit = self._zone_cache[key] = self._zone_check(k, geom)
+            terms.append(hit)
+        arr = np.array(terms)
         return arr[:, 0], arr[:, 1]
 
     def cost(self, genome: Genome) -> float:
-        """Lower is better: broken hard constraints dominate, then unmet closeness and a
-        service zone not backed onto the back of house (:mod:`._backing`)."""
+        """Lower is better: broken hard constraints dominate, then unmet closeness."""
         return self.cost_leaves(self._leaves(genome))
 
     def cost_leaves(self, leaves: Sequence[Leaf]) -> float:
@@ -565,8 +567,7 @@ class LayoutProblem:
             hard += float((behind > self.counter_len + TOUCH_M).sum())
         hard += self._egress_excess(zones)
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
-        return (_PENALTY * hard + (1.0 - sat) + self.backing(walls)
-                + 0.01 * float(aspect.sum()))
+        return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
 
 
 def _axis_walls(zones: Sequence[BaseGeometry]) -> np.ndarray:
