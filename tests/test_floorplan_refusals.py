@@ -372,3 +372,15 @@ def test_outline_22_joins_its_counters_without_closing_the_customers_way() -> No
     assert plan.ok
     assert plan.metrics["counter_pockets_cut_off"] == []
     assert any(f == "staff_strip" for f in plan.fixtures["fixture"])
+
+
+def test_outline_30_backs_its_counter_line_onto_the_back_of_house() -> None:
+    # a rectangle with all four optional zones: the search's best layout put the service
+    # zone where its walls to the back office could not hold the line, and its cashiers
+    # were cut off from the cash room; the search's term for the unbacked line picks a
+    # layout whose service zone backs onto the back of house, and every station joins it
+    plan = _plan([(14.51842737307898, 19.366486671365447), (0.5454447525557562, 29.84157886562032),
+                  (-13.972982620523224, 10.475092194254874), (0.0, 0.0)],
+                 (5.817247799013438, 7.759769640927131), 173.32398380730865, ALL, 30)
+    assert plan.ok
+    assert plan.metrics["counter_pockets_cut_off"] == []

@@ -10,6 +10,9 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 
 from siteplanner.floorplan import FloorPlan, default_standard, plan_floor
+from siteplanner.floorplan._backing import UNBACKED_WEIGHT, unbacked_service
+from siteplanner.floorplan._fallback import LayoutRefused, unless_unproven
+from siteplanner.floorplan.access import access_masks
 from siteplanner.floorplan.assemble import assemble, check_fixtures
 from siteplanner.floorplan.fixtures import FIXTURE_OF, Fixture, place_fixtures
 from siteplanner.floorplan.route import check_route
@@ -243,3 +246,37 @@ def test_a_counter_line_keeps_clear_only_the_corners_it_turns() -> None:
     assert clear[on_bottom[start[on_bottom] + 1.8 <= 10.0 - 1.2 + 1e-9]].all()
     every = _clear_of_turns(edges, edge, start, taken, 1.8, 1.2, every=True)
     assert not every[west] and not every[east]
+
+
+def test_the_search_charges_a_counter_line_its_walls_to_the_back_of_house_cannot_hold() -> None:
+    kinds = ("self_service", "waiting", "service", "back_office", "vault", "restroom")
+    masks = access_masks(kinds, default_standard())
+    walls = np.zeros((6, 6))
+    walls[2, 5] = walls[5, 2] = 6.0  # a WC wall backs nothing: staff do not walk through it
+    assert unbacked_service(walls, masks, 1.8, 9.0) == UNBACKED_WEIGHT
+    walls[2, 3] = walls[3, 2] = 1.5  # shorter than a door
+    assert unbacked_service(walls, masks, 1.8, 9.0) == UNBACKED_WEIGHT
+    walls[2, 3] = walls[3, 2] = 3.0  # holds a third of a 9 m line
+    assert unbacked_service(walls, masks, 1.8, 9.0) == pytest.approx(UNBACKED_WEIGHT * 2 / 3)
+    walls[2, 4] = walls[4, 2] = 6.0  # the cash room's wall holds the rest
+    assert unbacked_service(walls, masks, 1.8, 9.0) == 0.0
+
+
+def test_a_refusal_no_complete_search_proves_is_searched_again_without_the_backed_line_term() -> None:
+    masks = access_masks(("self_service", "waiting", "service", "back_office"), default_standard())
+    unbacked = np.zeros((4, 4))  # the service zone shares no wall with the back office
+    seen: list[float] = []
+
+    def search(proven: bool) -> str:
+        seen.append(unbacked_service(unbacked, masks, 1.8, 9.0))
+        if seen[-1] > 0:  # refused while the term is on
+            raise LayoutRefused("no layout meets every hard constraint", proven=proven)
+        return "a plan"
+
+    assert unless_unproven(lambda: search(False)) == "a plan"
+    assert seen == [UNBACKED_WEIGHT, 0.0]
+    seen.clear()
+    with pytest.raises(LayoutRefused):  # a complete search's proof holds without the term
+        unless_unproven(lambda: search(True))
+    assert seen == [UNBACKED_WEIGHT]
+    assert unbacked_service(unbacked, masks, 1.8, 9.0) == UNBACKED_WEIGHT  # on again after

@@ -6,17 +6,22 @@ import ast
 import math
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
 
+from siteplanner._errors import InputError
+from siteplanner.floorplan._backing import without_term
 from siteplanner.floorplan.assemble import Assembled
 from siteplanner.floorplan.fixtures import FIXTURE_OF
 from siteplanner.floorplan.layout import LayoutProblem
 from siteplanner.floorplan.search import search_pruned
 
-__all__ = ["check_ranked", "exhaustive", "proof"]
+__all__ = ["LayoutRefused", "check_ranked", "exhaustive", "proof", "proven", "unless_unproven"]
+
+T = TypeVar("T")
 
 #: Cheapest layouts of one search whose full plans (fixtures, doors, route) are checked.
 _CHECKED = 6
@@ -143,6 +148,33 @@ def check_ranked(ranked: list[tuple[Any, float]], tried: set[Any],
             best = (len(bad) + cost / _HARD, done, genome)
     assert best is not None
     return best, False
+
+
+class LayoutRefused(InputError):
+    """No layout passes; ``proven`` when a complete search (:func:`proven`) says none can."""
+
+    def __init__(self, msg: str, *, proven: bool) -> None:
+        super().__init__(msg)
+        self.proven = proven
+
+
+def proven(exhaustive: dict[str, Any] | None) -> bool:
+    """Whether the exhaustive search proves that no layout passes: it ran to the end and
+    either no layout keeps the zone rules or every one that does failed its full check."""
+    return bool(exhaustive and exhaustive["complete"]
+                and (not exhaustive["zone_rules_met"] or exhaustive.get("all_checked")))
+
+
+def unless_unproven(search: Callable[[], T]) -> T:
+    """``search()``, run again without the backed-line term (:func:`without_term`) when it
+    refuses without a proof; a complete search's verdict holds whatever the layouts cost."""
+    try:
+        return search()
+    except LayoutRefused as refused:
+        if refused.proven:
+            raise
+        with without_term():
+            return search()
 
 
 def proof(exhaustive: dict[str, Any] | None) -> str:

@@ -31,6 +31,7 @@ import shapely
 from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from siteplanner.floorplan import _backing
 from siteplanner.floorplan._check import (
     TOUCH_M,
     WIDTH_KEEP,
@@ -561,13 +562,12 @@ class LayoutProblem:
         hard += access_breaks(route_walls(zones, walls, self.public, self.route_w, wide),
                               self.access, self.standard)
         if self.behind_counter:
-            # a cash room's wall to the service zone longer than the counter line faces
-            # customers past its end
-            behind = walls[self.access.secure, self.access.service]
-            hard += float((behind > self.counter_len + TOUCH_M).sum())
+            hard += _backing.behind_counter_breaks(walls, self.access, self.counter_len)
         hard += self._egress_excess(zones)
         sat = satisfaction(walls, cover, self.w, self.we, min_wall)
-        return _PENALTY * hard + (1.0 - sat) + 0.01 * float(aspect.sum())
+        unbacked = _backing.unbacked_service(walls, self.access, self.standard.door_width_m,
+                                            self.counter_len)
+        return _PENALTY * hard + (1.0 - sat) + unbacked + 0.01 * float(aspect.sum())
 
 
 def _axis_walls(zones: Sequence[BaseGeometry]) -> np.ndarray:

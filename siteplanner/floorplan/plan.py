@@ -19,6 +19,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from siteplanner._errors import InputError
+from siteplanner.floorplan import _fallback
 from siteplanner.floorplan._fallback import check_ranked, exhaustive, proof
 from siteplanner.floorplan._grow import grow_short, short_zones
 from siteplanner.floorplan.access import Door
@@ -335,7 +336,8 @@ def plan_floor(
                                            standard, fit)
     _check_wide_enough(outline, [str(k) for k in sizing.index], standard)
     _check_egress_reach(outline, entrances, sizing, standard)
-    found = _search(outline, entrances, sizing, standard, seed=seed, fit=fit, budget=budget)
+    found = _fallback.unless_unproven(lambda: _search(outline, entrances, sizing, standard,
+                                                      seed=seed, fit=fit, budget=budget))
     sizing, allotment, done, genome, problem, reduced_here = found
     return _plan(done, sizing, allotment, outline, entrances, standard, genome, problem,
                  reduced or reduced_here, seed, t0)
@@ -523,7 +525,7 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
             msg = (f"no layout of {describe_programme(sizing)} in this {outline.area:.1f} m² "
                    f"outline meets every hard constraint{why} (best try: "
                    f"{'; '.join(f'{k}: {v}' for k, v in failed.items())}); {hint}")
-            raise InputError(msg)
+            raise _fallback.LayoutRefused(msg, proven=_fallback.proven(done.metrics.get("exhaustive")))
         sizing, reduced = smaller, True
         warnings.warn(f"the programme does not lay out in this outline ({', '.join(failed)}); "
                       f"trying the reduced programme {describe_programme(smaller)}", stacklevel=3)
