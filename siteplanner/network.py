@@ -597,4 +597,3 @@ class WalkGraph:
             )
             raise InputError(msg)
         return shapely.get_coordinates(values)
-
