@@ -24,6 +24,8 @@ from scipy.spatial import cKDTree
 
 from siteplanner import huff
 from siteplanner._errors import InputError
+from siteplanner._memory import release_freed_memory
+from siteplanner._street_edges import edge_arrays
 from siteplanner.config import HuffSettings, LayerFile
 from siteplanner.layers import Layers
 from siteplanner.modes import TravelMode, TravelModes
@@ -56,13 +58,22 @@ def _weights(demand: gpd.GeoDataFrame) -> np.ndarray:
     return demand[column].to_numpy(dtype=float)
 
 
-def walk_graph(layers: Layers, *, speed_kmh: float) -> WalkGraph | None:
-    """The walking graph of the study's streets, or None (with a warning) when there are none."""
+def walk_graph(layers: Layers, *, speed_kmh: float, consume: bool = False) -> WalkGraph | None:
+    """The walking graph of the study's streets, or None (with a warning) when there are none.
+
+    With ``consume`` the layers' street-node table is emptied once the graph has taken the
+    nodes' ids and coordinates, before its build temporaries peak (the pipeline's network
+    stage: no later stage reads the table, and the result gets it back from the graph).
+    """
     if len(layers.streets) == 0 or len(layers.street_nodes) == 0:
         warnings.warn("no street network: walk times fall back to straight-line distance",
                       UserWarning, stacklevel=2)
         return None
-    return WalkGraph.from_gdfs(layers.street_nodes, layers.streets, speed_kmh=speed_kmh)
+    arrays, crs = edge_arrays(layers.street_nodes, layers.streets), layers.street_nodes.crs
+    if consume:
+        layers.street_nodes = layers.street_nodes.iloc[:0].copy()
+        release_freed_memory()
+    return WalkGraph.from_edge_arrays(arrays, crs=crs, speed_kmh=speed_kmh)
 
 
 def catchments(graph: WalkGraph, sites: gpd.GeoDataFrame, *,

@@ -129,21 +129,9 @@ def candidates_stage(s: RankState) -> None:
 
 def network_stage(s: RankState) -> None:
     """The walking graph and one bounded search from every candidate, shared by all criteria."""
-    from siteplanner._street_edges import edge_arrays
-
     net, layers, cands = s.study.network, need(s.layers), need(s.cands)
-    if len(layers.streets) and len(layers.street_nodes):
-        # the graph reads only the nodes' ids and coordinates: with a graph no later stage
-        # reads the layer (the calibration's own street-node count is its fallback without
-        # one), and the result gets it back from the graph (_nodes_from_graph). Let go of
-        # it before the graph's build temporaries peak.
-        arrays = edge_arrays(layers.street_nodes, layers.streets)
-        layers.street_nodes = layers.street_nodes.iloc[:0].copy()
-        release_freed_memory()
-        s.graph = WalkGraph.from_edge_arrays(arrays, crs=layers.streets.crs,
-                                             speed_kmh=net.walk_speed_kmh)
-    else:
-        s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh)  # None, with its warning
+    # the graph reads only the nodes' ids and coordinates, and takes the table's place
+    s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh, consume=True)
     s.reach_m = max(max(c.radius_m for c in s.study.criteria.values()),
                     net.cutoff_min * s.metres_per_minute)
     if s.graph is None:
