@@ -223,7 +223,10 @@ def main() -> None:
         cpu.append(time.process_time() - c0)
         m = plan.metrics
         via_fallback += any(f["planned"] for f in _FALLBACKS)
-        print(f"{k} {inst['kind']} planned {cpu[-1]:.2f} CPU s", file=sys.stderr, flush=True)
+        cut_here = len(plan.metrics.get("counter_pockets_cut_off") or [])
+        print(f"{k} {inst['kind']} planned {cpu[-1]:.2f} CPU s"
+              + (f", {cut_here} counter pocket(s) cut off" if cut_here else ""),
+              file=sys.stderr, flush=True)
         reserves += m.get("reserve_m2", 0.0) > 0
         cut_off += bool(m.get("counter_pockets_cut_off"))
         err_mean.append(m["area_error_mean"])

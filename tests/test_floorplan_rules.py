@@ -280,3 +280,19 @@ def test_a_refusal_no_complete_search_proves_is_searched_again_without_the_backe
         unless_unproven(lambda: search(True))
     assert seen == [UNBACKED_WEIGHT]
     assert unbacked_service(unbacked, masks, 1.8, 9.0) == UNBACKED_WEIGHT  # on again after
+
+
+def test_a_long_counter_line_sends_its_overflow_to_a_wall_staff_floor_can_join() -> None:
+    # 14 stations (25.2 m of line) in a 14 x 9.7 m service zone whose 14 m wall to the back
+    # office holds 7: the placement sent the overflow to the right-hand wall (3, joined by
+    # a strip) and the wall to the waiting zone (4), whose run no strip could reach past the
+    # right-hand run's modules: 4 cashiers cut off from the vault. With the overflow sent to
+    # the left-hand wall first, the right-hand wall is free for a strip joining the top run
+    zones = {"self_service": box(10, 9.7, 14, 14), "waiting": box(0, 9.7, 10, 14),
+             "service": box(0, 0, 14, 9.7), "advisory": box(-8, 0, 0, 9.7),
+             "back_office": box(0, -8, 14, 0), "vault": box(0, -11, 4, -8)}
+    done = _assembled(zones, {"self_service": 2, "waiting": 8, "service": 14, "advisory": 4,
+                              "back_office": 3, "vault": 1}, Point(12, 14))
+    assert done.metrics["all_constraints_pass"]
+    assert done.metrics["fixtures"]["counter"] == 14  # not one station fewer
+    assert done.metrics["counter_pockets_cut_off"] == []

@@ -16,6 +16,7 @@ from shapely.affinity import affine_transform
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from siteplanner.floorplan import _rejoin
 from siteplanner.floorplan._check import (
     WIDTH_KEEP,
     check_layout,
@@ -64,7 +65,7 @@ class Assembled:
 
 def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: Sequence[int],
                     outline: Polygon, doors: Sequence[LineString], standard: Standard, *,
-                    link: bool = True, turns: bool = False
+                    link: bool = True, turns: bool = False, line: list[Fixture] | None = None
                     ) -> tuple[list[Fixture], bool, bool]:
     """Fixtures in the layout frame: against staff walls and outer walls, clear of the doors.
 
@@ -78,7 +79,8 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     (:func:`siteplanner.floorplan._pockets.link_pockets`). Returns the fixtures,
     whether that placement differs from the plain one (``link`` false), and whether the
     counter line differs with ``turns`` the other way (stopped short only of the corners
-    it turns, not of every wall's ends).
+    it turns, not of every wall's ends). ``line``: the service zone's counters, given
+    (another line, :mod:`siteplanner.floorplan._rejoin`).
     """
     m = access_masks(kinds, standard)
     staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
@@ -109,10 +111,10 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         ways = [w for w in ways if not w.is_empty and w.length > width]
         prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
             else outer
-        placed[i] = _zone_fixtures(geom, kind, n, standard, ways, (both, door_clear, None),
-                                   prefer=prefer, near=near.get(kind),
-                                   back=back if kind == "service" else None, turns=turns)
-        if kind == "service" and back is not None:
+        placed[i] = line if kind == "service" and line is not None else _zone_fixtures(
+            geom, kind, n, standard, ways, (both, door_clear, None), prefer=prefer,
+            near=near.get(kind), back=back if kind == "service" else None, turns=turns)
+        if kind == "service" and back is not None and line is None:
             differs, turnable = _line_differs(geom, n, standard, prefer, near.get(kind), back,
                                               turns, placed[i])
         if i in free:
@@ -533,7 +535,11 @@ def assemble(local: Sequence[BaseGeometry], kinds: Sequence[str], targets: np.nd
         other = _fitted(*args, link=True, turns=True)[0]
         if other.metrics["all_constraints_pass"] and \
                 len(other.metrics["counter_pockets_cut_off"]) < len(cut):
-            return other
+            done = other
+    if done.metrics["counter_pockets_cut_off"] and done.metrics["all_constraints_pass"]:
+        # still cut off: the stations beyond the back office's wall sent to another wall
+        done = _rejoin.retry(done, local, kinds, units, standard, local_outline,
+                             lambda line: _fitted(*args, link=True, line=line)[0])
     return done
 
 
@@ -543,14 +549,15 @@ def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
             local_outline: Polygon, local_door_lines: list[LineString],
             door_lines: list[LineString], walls: np.ndarray, cover: np.ndarray, back: list[float],
             layout_metrics: dict[str, Any], standard: Standard, residue_m2: float, *,
-            link: bool, turns: bool = False) -> tuple[Assembled, bool, bool]:
+            link: bool, turns: bool = False, line: list[Fixture] | None = None
+            ) -> tuple[Assembled, bool, bool]:
     """One layout's fixtures, doors and full checks, whether its placement differs from the
     plain one and whether its counter line does with ``turns`` the other way (``link``,
     ``turns``: see :func:`_fixtures_local`)."""
     metrics = copy.deepcopy(layout_metrics)
     placed, differs, turnable = _fixtures_local(local, kinds, units, local_outline,
                                                 local_door_lines, standard, link=link,
-                                                turns=turns)
+                                                turns=turns, line=line)
     fixtures = [_to_world(f, back) for f in placed]
     counters = [f.staff_side for f in fixtures if f.kind in ("counter", "staff_strip")
                 and f.staff_side is not None]
