@@ -137,6 +137,7 @@ def test_touching_the_file_reads_it_again_and_replaces_its_entry(extract, cache,
     gc.collect()
     pbf.read_pbf(extract)
     assert len(parses) == 2
+    assert _readcache.clear(extract) == 1 and not list(cache.glob("*.spread"))
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "empty", "garbage"])

@@ -53,8 +53,8 @@ from pyproj import CRS
 from siteplanner.sources._osm import OSMData
 from siteplanner.sources.buildings import Packed
 
-__all__ = ["ENV_OFF", "FORMAT", "MAX_BYTES", "MAX_ENTRIES", "cache_root", "enabled", "folder",
-           "load", "store"]
+__all__ = ["ENV_OFF", "FORMAT", "MAX_BYTES", "MAX_ENTRIES", "cache_root", "clear", "enabled",
+           "folder", "load", "store"]
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,24 @@ def _entry(path: Path, key: dict[str, Any]) -> Path:
     """The entry's file: named by the extract's path, then by the whole key, so a
     newer entry of a file can replace its older ones."""
     text = json.dumps(key, sort_keys=True).encode()
-    return folder() / (hashlib.sha256(str(path).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-                       + "-" + hashlib.sha256(text).hexdigest()[:16] + _SUFFIX)
+    return folder() / (_prefix(path) + hashlib.sha256(text).hexdigest()[:16] + _SUFFIX)
+
+
+def _prefix(path: Path) -> str:
+    return hashlib.sha256(str(path).encode("utf-8", "surrogatepass")).hexdigest()[:16] + "-"
+
+
+def clear(path: Path) -> int:
+    """Forget every kept read of ``path`` (its next read parses it: a first run, for a
+    benchmark); returns how many entries went."""
+    gone = 0
+    try:
+        for entry in folder().glob(_prefix(Path(path).resolve()) + "*" + _SUFFIX):
+            entry.unlink(missing_ok=True)
+            gone += 1
+    except OSError:
+        pass
+    return gone
 
 
 # ------------------------------------------------------------------ read
@@ -381,7 +397,7 @@ def _arrow(s: Any, dtype: str) -> pa.Array:
 def _prune(kept: Path) -> None:
     """Drop the file's older entries, crashed writers' leftovers, and the oldest entries
     past :data:`MAX_ENTRIES` / :data:`MAX_BYTES` (``kept``, just written, stays)."""
-    prefix = kept.name.split("-")[0] + "-"
+    prefix = kept.name.split("-")[0] + "-"  # the extract's part: see _entry
     now = time.time()
     entries = []
     for p in kept.parent.iterdir():
