@@ -507,7 +507,8 @@ def tiled_file(spec: str) -> tuple[Path, str, dict[str, Any]]:
 def _rank_runs(cmd: list[str], out: Path, repeats: int, *,
                cold: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``repeats`` runs of ``cmd`` (writing to ``out``): medians, and the last run.json.
-    With ``cold``, pyrosm's result cache of that file is cleared before each run."""
+    With ``cold``, pyrosm's result cache of that file and siteplanner's read cache
+    (``sources/_readcache.py``, where the tree has one) are cleared before each run."""
     import shutil
 
     import pyrosm
@@ -516,6 +517,8 @@ def _rank_runs(cmd: list[str], out: Path, repeats: int, *,
     for _ in range(repeats):
         if cold is not None:
             pyrosm.OSM.clear_cache(str(cold))
+            if read_cache() is not None:
+                read_cache().clear(cold)
         shutil.rmtree(out, ignore_errors=True)
         runs.append(_timed_run(cmd))
         run = json.loads((out / "run.json").read_text())
@@ -527,12 +530,23 @@ def _rank_runs(cmd: list[str], out: Path, repeats: int, *,
                          for k in stages[0]}}, run
 
 
+def read_cache() -> Any:
+    """siteplanner's read cache (``sources/_readcache.py``), or None in a tree without one."""
+    try:
+        from siteplanner.sources import _readcache
+    except ImportError:
+        return None
+    return _readcache
+
+
 def measure_end_to_end_tiled(spec: str, repeats: int) -> dict[str, Any]:
     """``siteplanner rank --osm FILE --no-report`` on a real tiled file (``NAME:N`` copies),
     against the read floor of that file measured in this process just before.
 
-    Both are measured cold (pyrosm's result cache of the file cleared first: a user's
-    first run of a new extract) and warm (the cache filled by the cold run: a rerun).
+    Both are measured cold (pyrosm's result cache and siteplanner's read cache of the file
+    cleared first: a user's first run of a new extract) and warm (the caches filled by the
+    cold run: a rerun). Both ratios are to pyrosm's read (cold, then warm from its cache);
+    ``read_cache`` says whether the tree has siteplanner's own.
     """
     import tempfile
 
@@ -558,7 +572,8 @@ def measure_end_to_end_tiled(spec: str, repeats: int) -> dict[str, Any]:
         "link_m_max": tiling["link_m_max"], "tile_s": tiling["tile_s"],
         "command": f"siteplanner rank --osm {path.name} --brand {brand} --no-report --out OUT",
         "candidates": run["candidates"]["count"], "street_nodes": run["network"]["nodes"],
-        "edge_candidates": run["candidates"]["edge"], "read_nodes": floor["cold"][2]}
+        "edge_candidates": run["candidates"]["edge"], "read_nodes": floor["cold"][2],
+        "read_cache": read_cache() is not None}
     for kind, e2e in (("cold", cold), ("warm", warm)):
         read_s, read_cpu_s, _ = floor[kind]
         found[kind] = {"read_s": round(read_s, 3), "read_cpu_s": round(read_cpu_s, 3),

@@ -21,7 +21,7 @@ from siteplanner.sources._osm import (
 )
 from siteplanner.sources.buildings import pyrosm_buildings
 
-__all__ = ["held_reads", "keep_reads", "read_count", "read_pbf"]
+__all__ = ["held_reads", "keep_reads", "parse_count", "read_count", "read_pbf"]
 
 
 def read_pbf(path: Path) -> OSMData:
@@ -34,6 +34,8 @@ def read_pbf(path: Path) -> OSMData:
     every later read once :func:`keep_reads` is on (a national run's worker);
     callers treat the result as read-only. The building footprints and land use
     the demand reads come from the same parse, packed (:class:`~siteplanner.sources.buildings.Packed`).
+    What a parse gives is also kept on disk (:mod:`siteplanner.sources._readcache`), so a
+    later process reads an unchanged file from there, without pyrosm.
     """
     try:
         st = path.stat()
@@ -44,9 +46,16 @@ def read_pbf(path: Path) -> OSMData:
     with _LOCK:
         data = _HELD.get(key)
     if data is None:
-        data = _read_pbf(*key)
+        from siteplanner.sources import _readcache
+
+        data = _readcache.load(Path(key[0]), st.st_size, st.st_mtime_ns)
+        parsed = data is None
+        if data is None:
+            data = _read_pbf(*key)
+            _readcache.store(Path(key[0]), st.st_size, st.st_mtime_ns, data)
         with _LOCK:
             _READS[0] += 1
+            _PARSES[0] += parsed
             _HELD[key] = data
     with _LOCK:
         if _KEEP[0]:
@@ -67,6 +76,7 @@ _HELD: weakref.WeakValueDictionary[tuple[str, int, int], OSMData] = weakref.Weak
 _KEPT: OrderedDict[tuple[str, int, int], OSMData] = OrderedDict()
 _KEEP = [False]
 _READS = [0]
+_PARSES = [0]
 
 
 def keep_reads(keep: bool = True) -> bool:
@@ -86,8 +96,14 @@ def keep_reads(keep: bool = True) -> bool:
 
 
 def read_count() -> int:
-    """How many times this process has read an extract with pyrosm (reuses not counted)."""
+    """How many times this process has read an extract, with pyrosm or from the read
+    cache (reuses of a read it still holds not counted)."""
     return _READS[0]
+
+
+def parse_count() -> int:
+    """How many of :func:`read_count`'s reads parsed the file with pyrosm (missed the read cache)."""
+    return _PARSES[0]
 
 
 def held_reads() -> list[str]:
