@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 HELSINKI = ROOT / "data" / "helsinki"
 STUDY = HELSINKI / "study.toml"
 PBF = HELSINKI / "helsinki.osm.pbf"
+
+# The suite keeps its read cache (and online answers) in a folder of its own, never the
+# user's ~/.cache: each test process starts with no kept reads, whatever ran before.
+os.environ["SITEPLANNER_CACHE"] = tempfile.mkdtemp(prefix="siteplanner-test-cache-")
 
 
 @pytest.fixture(scope="session")
