@@ -28,7 +28,7 @@ from siteplanner.floorplan.access import access_masks, counter_pockets
 from siteplanner.floorplan.fixtures import Fixture, _edges, place_fixtures
 from siteplanner.floorplan.standard import Standard
 
-__all__ = ["MAX_TRIES", "retry", "wall_lines"]
+__all__ = ["MAX_TRIES", "retry", "service_walls", "wall_lines"]
 
 #: Other counter lines assembled per plan at most, each one more placement and full check
 #: of the plan (a tenth to a fifth of a second). On the first 40 benchmark outlines every
@@ -79,6 +79,22 @@ def wall_lines(service: BaseGeometry, n: int, std: Standard, back: BaseGeometry,
     return [line for _, line in sorted(found, key=lambda x: x[0])]
 
 
+def service_walls(local: Sequence[BaseGeometry], kinds: Sequence[str], outline: BaseGeometry,
+                  std: Standard) -> tuple[BaseGeometry, BaseGeometry | None, BaseGeometry]:
+    """What a counter line is placed against: the walls it prefers (the staff and secure
+    zones' and the outer walls), the cash room's walls it keeps near, and the walls of the
+    staff rooms the cashiers walk through to the cash room, which it backs onto first
+    (empty when there is none)."""
+    m = access_masks(kinds, std)
+    staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
+        if (~m.public).any() else shapely.Polygon()
+    prefer = shapely.union_all([shapely.boundary(staff), shapely.boundary(outline)])
+    secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
+    rooms = [shapely.boundary(local[i]) for i in np.flatnonzero(m.passable & m.staff).tolist()]
+    return (prefer, shapely.union_all(secure) if secure else None,
+            shapely.union_all(rooms) if rooms else shapely.Polygon())
+
+
 def retry(done: Any, local: Sequence[BaseGeometry], kinds: Sequence[str],
           units: Sequence[int], std: Standard, outline: BaseGeometry,
           fit: Callable[[list[Fixture]], Any]) -> Any:
@@ -92,17 +108,13 @@ def retry(done: Any, local: Sequence[BaseGeometry], kinds: Sequence[str],
     """
     cut = done.metrics["counter_pockets_cut_off"]
     m = access_masks(kinds, std)
-    rooms = np.flatnonzero(m.passable & m.staff).tolist()
-    if not cut or m.service < 0 or not rooms:
+    if not cut or m.service < 0:
+        return done
+    prefer, near, back = service_walls(local, kinds, outline, std)
+    if back.is_empty:
         return done
     service, n = local[m.service], int(units[m.service])
-    back = shapely.union_all([shapely.boundary(local[i]) for i in rooms])
-    secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
-    near = shapely.union_all(secure) if secure else None
-    # the walls the plan's own placement preferred (staff rooms' and outer walls), and
-    # its two lines (every wall's ends cleared, or only the corners turned)
-    staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()])
-    prefer = shapely.union_all([shapely.boundary(staff), shapely.boundary(outline)])
+    # the plan's own two lines (every wall's ends cleared, or only the corners turned)
     plain = [place_fixtures(service, "service", n, std, prefer=prefer, near=near, back=back,
                             turns=t) for t in (False, True)]
     for line in wall_lines(service, n, std, back, near, plain)[:MAX_TRIES]:

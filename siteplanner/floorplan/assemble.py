@@ -83,18 +83,15 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
     (another line, :mod:`siteplanner.floorplan._rejoin`).
     """
     m = access_masks(kinds, standard)
-    staff = shapely.union_all([local[i] for i in np.flatnonzero(~m.public).tolist()]) \
-        if (~m.public).any() else shapely.Polygon()
     outer = shapely.boundary(outline)
+    service_prefer, service_near, rooms_back = _rejoin.service_walls(local, kinds, outline,
+                                                                     standard)
     width = standard.route_width_m
     door_clear = shapely.buffer(shapely.union_all(list(doors)), width, cap_style="flat") \
         if doors else shapely.Polygon()
     entrance = shapely.union_all(list(doors)) if doors else None
-    secure = [shapely.boundary(local[i]) for i in np.flatnonzero(m.secure).tolist()]
-    near = {"self_service": entrance, "service": shapely.union_all(secure) if secure else None}
-    # the staff rooms the cashiers walk through to the cash room: the counters back onto them
-    rooms = [shapely.boundary(local[i]) for i in np.flatnonzero(m.passable & m.staff).tolist()]
-    back = (shapely.union_all(rooms) if rooms else shapely.Polygon()) if link else None
+    near = {"self_service": entrance, "service": service_near}
+    back = rooms_back if link else None
     pub = np.flatnonzero(m.public).tolist()
     free = {i: local[i] for i in pub}  # each public zone's floor not yet taken by fixtures
     placed: dict[int, list[Fixture]] = {}
@@ -109,8 +106,7 @@ def _fixtures_local(local: Sequence[BaseGeometry], kinds: Sequence[str], units: 
         ways = [shapely.intersection(shapely.boundary(geom), shapely.buffer(o, 1e-3))
                 for o in [*openings, *doors]]
         ways = [w for w in ways if not w.is_empty and w.length > width]
-        prefer = shapely.union_all([shapely.boundary(staff), outer]) if kind == "service" \
-            else outer
+        prefer = service_prefer if kind == "service" else outer
         placed[i] = line if kind == "service" and line is not None else _zone_fixtures(
             geom, kind, n, standard, ways, (both, door_clear, None), prefer=prefer,
             near=near.get(kind), back=back if kind == "service" else None, turns=turns)
