@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -57,9 +56,11 @@ log = logging.getLogger(__name__)
 
 
 def cache_folder() -> Path:
-    """Where online answers are cached: ``$SITEPLANNER_CACHE`` or ``~/.cache/siteplanner``."""
-    root = os.environ.get("SITEPLANNER_CACHE") or Path.home() / ".cache" / "siteplanner"
-    return Path(root) / "osmnx"
+    """Where online answers are cached: ``osmnx/`` under the cache root (``$SITEPLANNER_CACHE``
+    or ``~/.cache/siteplanner``, :func:`siteplanner.sources._readcache.cache_root`)."""
+    from siteplanner.sources._readcache import cache_root
+
+    return cache_root() / "osmnx"
 
 
 def load_osm(study: Study) -> tuple[OSMData | None, Any, list[Path]]:
