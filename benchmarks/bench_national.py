@@ -517,8 +517,8 @@ def _rank_runs(cmd: list[str], out: Path, repeats: int, *,
     for _ in range(repeats):
         if cold is not None:
             pyrosm.OSM.clear_cache(str(cold))
-            if read_cache() is not None:
-                read_cache().clear(cold)
+            if (cache := read_cache()) is not None:
+                cache.clear(cold)
         shutil.rmtree(out, ignore_errors=True)
         runs.append(_timed_run(cmd))
         run = json.loads((out / "run.json").read_text())

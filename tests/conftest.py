@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ PBF = HELSINKI / "helsinki.osm.pbf"
 # The suite keeps its read cache (and online answers) in a folder of its own, never the
 # user's ~/.cache: each test process starts with no kept reads, whatever ran before.
 os.environ["SITEPLANNER_CACHE"] = tempfile.mkdtemp(prefix="siteplanner-test-cache-")
+atexit.register(shutil.rmtree, os.environ["SITEPLANNER_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
