@@ -231,3 +231,32 @@ def test_two_writers_of_one_entry_leave_one_whole_entry(extract, cache, helsinki
         w.join()
     assert [p.suffix for p in cache.iterdir()] == [".spread"]
     assert _readcache.load(extract, st.st_size, st.st_mtime_ns) is not None
+
+
+def test_the_drive_network_is_kept_beside_the_read_and_reread_without_pyrosm(
+        extract, cache, monkeypatch) -> None:
+    """A driving study's roads come from the same extract: a second read of them (a new
+    process: the in-process memo cleared) is the kept tables, equal to pyrosm's, and
+    keeping them leaves the extract's own entry in place."""
+    import pyrosm
+
+    from siteplanner.sources import drive
+
+    pbf.read_pbf(extract)
+    drive._read_pbf_roads.cache_clear()
+    nodes, edges = drive.read_drive_network(osm=extract)
+    assert len(list(cache.glob("*.spread"))) == 2  # the read's and the roads', side by side
+    st = extract.stat()
+    assert _readcache.load(extract.resolve(), st.st_size, st.st_mtime_ns) is not None
+
+    def no_pyrosm(*_a, **_k):
+        raise AssertionError("pyrosm read the roads again")
+
+    monkeypatch.setattr(pyrosm, "OSM", no_pyrosm)
+    drive._read_pbf_roads.cache_clear()
+    nodes2, edges2 = drive.read_drive_network(osm=extract)
+    _same_frame(nodes, nodes2, "nodes")
+    _same_frame(edges, edges2, "edges")
+    assert len(edges2) > 100 and edges2["highway"].notna().all() and nodes2.index.name == "id"
+    assert _readcache.clear(extract.resolve()) == 2 and not list(cache.glob("*.spread"))
+    drive._read_pbf_roads.cache_clear()

@@ -25,6 +25,11 @@ is a miss, and the file is read again and the entry rewritten. A cache folder th
 cannot be written means no cache, silently. The folder keeps the newest
 :data:`MAX_ENTRIES` entries within :data:`MAX_BYTES`; ``SITEPLANNER_NO_READ_CACHE=1``
 turns the cache off.
+
+The drive network a driving study reads from the same extract
+(:func:`siteplanner.sources.drive.read_drive_network`) is kept the same way, as an entry
+of its own kind (:func:`load_frames`, :func:`store_frames`): a warm rerun of a country
+that drives reads neither table through pyrosm, nor imports it.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ from pyproj import CRS
 from siteplanner.sources._osm import OSMData
 from siteplanner.sources.buildings import Packed
 
-__all__ = ["ENV_OFF", "FORMAT", "MAX_BYTES", "MAX_ENTRIES", "cache_root", "clear", "enabled",
-           "folder", "load", "store"]
+__all__ = ["ENV_OFF", "FORMAT", "KINDS", "MAX_BYTES", "MAX_ENTRIES", "cache_root", "clear",
+           "enabled", "folder", "load", "load_frames", "store", "store_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +74,15 @@ ENV_OFF = "SITEPLANNER_NO_READ_CACHE"
 #: The OSMData tables stored, in the order they are read back.
 TABLES = ("features", "nodes", "edges", "boundaries", "places", "addresses", "blocked")
 PACKED = ("buildings", "landuse")
+#: What an entry holds: the read's :class:`OSMData` ("osm"), or another reader's named
+#: tables (:func:`store_frames`; "drive": the roads a car may use).
+KINDS = ("osm", "drive")
 _SUFFIX = ".spread"
 _MAGIC = b"SPREAD\x00\x01"
 _TAIL = struct.Struct("<Q8s")  # the footer's length, then the magic again
 _EDGE_BYTES = 1 << 20  # the file's head and tail hashed into the key
 #: The modules whose code decides the tables (their filters, columns and this layout).
-_CODE = ("pbf.py", "_osm.py", "buildings.py", "_readcache.py")
+_CODE = ("pbf.py", "_osm.py", "buildings.py", "drive.py", "_readcache.py")
 
 
 def cache_root() -> Path:
@@ -117,7 +125,7 @@ def _code_key() -> dict[str, Any]:
     return {"format": FORMAT, "code": code.hexdigest(), "versions": versions}
 
 
-def _file_key(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+def _file_key(path: Path, size: int, mtime_ns: int, kind: str = "osm") -> dict[str, Any]:
     edges = hashlib.sha256()
     with path.open("rb") as f:
         edges.update(f.read(_EDGE_BYTES))
@@ -125,28 +133,31 @@ def _file_key(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
             f.seek(max(size - _EDGE_BYTES, _EDGE_BYTES))
             edges.update(f.read(_EDGE_BYTES))
     return {"path": str(path), "size": size, "mtime_ns": mtime_ns, "edges": edges.hexdigest(),
-            **_code_key()}
+            **({} if kind == "osm" else {"kind": kind}), **_code_key()}
 
 
 def _entry(path: Path, key: dict[str, Any]) -> Path:
-    """The entry's file: named by the extract's path, then by the whole key, so a
-    newer entry of a file can replace its older ones."""
+    """The entry's file: named by the extract's path and the entry's kind, then by the
+    whole key, so a newer entry of a file can replace its older ones of that kind."""
     text = json.dumps(key, sort_keys=True).encode()
-    return folder() / (_prefix(path) + hashlib.sha256(text).hexdigest()[:16] + _SUFFIX)
+    return folder() / (_prefix(path, key.get("kind", "osm")) + hashlib.sha256(text).hexdigest()[:16]
+                       + _SUFFIX)
 
 
-def _prefix(path: Path) -> str:
-    return hashlib.sha256(str(path).encode("utf-8", "surrogatepass")).hexdigest()[:16] + "-"
+def _prefix(path: Path, kind: str = "osm") -> str:
+    named = str(path) if kind == "osm" else f"{path}\x00{kind}"
+    return hashlib.sha256(named.encode("utf-8", "surrogatepass")).hexdigest()[:16] + "-"
 
 
 def clear(path: Path) -> int:
-    """Forget every kept read of ``path`` (its next read parses it: a first run, for a
-    benchmark); returns how many entries went."""
+    """Forget every kept read of ``path``, of every kind (its next read parses it: a first
+    run, for a benchmark); returns how many entries went."""
     gone = 0
     try:
-        for entry in folder().glob(_prefix(Path(path).resolve()) + "*" + _SUFFIX):
-            entry.unlink(missing_ok=True)
-            gone += 1
+        for kind in KINDS:
+            for entry in folder().glob(_prefix(Path(path).resolve(), kind) + "*" + _SUFFIX):
+                entry.unlink(missing_ok=True)
+                gone += 1
     except OSError:
         pass
     return gone
@@ -156,10 +167,22 @@ def clear(path: Path) -> int:
 
 def load(path: Path, size: int, mtime_ns: int) -> OSMData | None:
     """The cached read of ``path`` at this size and mtime, or None (off, a miss, unreadable)."""
+    return _load(path, size, mtime_ns, "osm", _osm_data)
+
+
+def load_frames(path: Path, size: int, mtime_ns: int, kind: str) -> dict[str, gpd.GeoDataFrame] | None:
+    """The tables another reader kept of ``path`` as ``kind`` (:func:`store_frames`), in
+    the order it gave them, or None (off, a miss, unreadable)."""
+    return _load(path, size, mtime_ns, kind,
+                 lambda footer, column: {name: _frame(meta, column)
+                                         for name, meta in footer["tables"].items()})
+
+
+def _load(path: Path, size: int, mtime_ns: int, kind: str, build: Any) -> Any:
     if not enabled():
         return None
     try:
-        key = _file_key(path, size, mtime_ns)
+        key = _file_key(path, size, mtime_ns, kind)
         entry = _entry(path, key)
         if not entry.is_file():
             return None
@@ -168,7 +191,7 @@ def load(path: Path, size: int, mtime_ns: int) -> OSMData | None:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            data = _read_entry(entry, key)
+            data = _read_entry(entry, key, build)
         finally:
             if collecting:
                 gc.enable()
@@ -182,7 +205,7 @@ def load(path: Path, size: int, mtime_ns: int) -> OSMData | None:
     return data
 
 
-def _read_entry(entry: Path, key: dict[str, Any]) -> OSMData:
+def _read_entry(entry: Path, key: dict[str, Any], build: Any) -> Any:
     with entry.open("rb") as f:
         if f.read(len(_MAGIC)) != _MAGIC:
             raise ValueError("not a read-cache entry")
@@ -205,13 +228,17 @@ def _read_entry(entry: Path, key: dict[str, Any]) -> OSMData:
             del blob
             return table.column(0).combine_chunks()
 
-        tables: dict[str, Any] = {}
-        for name in TABLES:
-            tables[name] = _frame(footer["tables"][name], column)
-        for name in PACKED:
-            meta = footer["tables"][name]
-            columns = _plain(meta, column)
-            tables[name] = Packed(columns, column(meta["wkb"]).to_numpy(zero_copy_only=False))
+        return build(footer, column)
+
+
+def _osm_data(footer: dict[str, Any], column: Any) -> OSMData:
+    tables: dict[str, Any] = {}
+    for name in TABLES:
+        tables[name] = _frame(footer["tables"][name], column)
+    for name in PACKED:
+        meta = footer["tables"][name]
+        columns = _plain(meta, column)
+        tables[name] = Packed(columns, column(meta["wkb"]).to_numpy(zero_copy_only=False))
     extent = footer["extent"]
     return OSMData(**tables, data_date=footer["data_date"],
                    extent=None if extent is None else shapely.from_wkb(bytes.fromhex(extent)))
@@ -272,16 +299,31 @@ def store(path: Path, size: int, mtime_ns: int, data: OSMData) -> None:
     """Keep ``data`` (what :func:`siteplanner.sources.pbf._read_pbf` read from ``path``)
     for later reads; a folder that cannot be written, or a table this layout does not
     restore exactly, leaves nothing (and says so only in the debug log)."""
+    _store(path, size, mtime_ns, "osm", lambda column: _osm_meta(data, column))
+
+
+def store_frames(path: Path, size: int, mtime_ns: int, kind: str,
+                 frames: dict[str, gpd.GeoDataFrame]) -> None:
+    """Keep another reader's tables of ``path`` as ``kind`` (one of :data:`KINDS`), for
+    :func:`load_frames`; as :func:`store`, nothing is left when they cannot be kept."""
+    if kind not in KINDS or kind == "osm":
+        raise ValueError(f"read cache: unknown kind {kind!r}")
+    _store(path, size, mtime_ns, kind,
+           lambda column: {"tables": {name: _frame_meta(frame, column)
+                                      for name, frame in frames.items()}})
+
+
+def _store(path: Path, size: int, mtime_ns: int, kind: str, meta: Any) -> None:
     if not enabled():
         return
     tmp: Path | None = None
     try:
-        key = _file_key(path, size, mtime_ns)
+        key = _file_key(path, size, mtime_ns, kind)
         entry = _entry(path, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         with tmp.open("wb") as f:
-            _write_entry(f, key, data)
+            _write_entry(f, key, meta)
         os.replace(tmp, entry)
         tmp = None
         _prune(entry)
@@ -295,7 +337,9 @@ def store(path: Path, size: int, mtime_ns: int, data: OSMData) -> None:
                 pass
 
 
-def _write_entry(f: Any, key: dict[str, Any], data: OSMData) -> None:
+def _write_entry(f: Any, key: dict[str, Any], meta: Any) -> None:
+    """The magic, each column's stream (``meta(column)`` writes them and returns the
+    footer's description of the tables), the footer, its length and the magic again."""
     f.write(_MAGIC)
 
     def column(values: Any) -> dict[str, Any]:
@@ -308,6 +352,12 @@ def _write_entry(f: Any, key: dict[str, Any], data: OSMData) -> None:
         f.write(blob)
         return spec
 
+    footer = json.dumps({"key": key, **meta(column), "written": time.time()}).encode()
+    f.write(footer)
+    f.write(_TAIL.pack(len(footer), _MAGIC))
+
+
+def _osm_meta(data: OSMData, column: Any) -> dict[str, Any]:
     tables: dict[str, Any] = {}
     for name in TABLES:
         tables[name] = _frame_meta(getattr(data, name), column)
@@ -318,10 +368,7 @@ def _write_entry(f: Any, key: dict[str, Any], data: OSMData) -> None:
         tables[name] = {**_plain_meta(packed.columns, column),
                         "wkb": column(pa.array(packed.wkb, type=pa.large_binary()))}
     extent = None if data.extent is None else shapely.to_wkb(data.extent).hex()
-    footer = json.dumps({"key": key, "tables": tables, "data_date": data.data_date,
-                         "extent": extent, "written": time.time()}).encode()
-    f.write(footer)
-    f.write(_TAIL.pack(len(footer), _MAGIC))
+    return {"tables": tables, "data_date": data.data_date, "extent": extent}
 
 
 def _frame_meta(frame: gpd.GeoDataFrame, column: Any) -> dict[str, Any]:

@@ -4,7 +4,9 @@ An ``.osm.pbf`` extract is read with pyrosm's ``network_type="driving"``
 (roads a car may use, with ``highway`` and ``maxspeed``); an online study
 asks osmnx for ``network_type="drive"`` over its area. Both come back as
 node and edge tables in EPSG:4326, like the walking network of
-:class:`~siteplanner.sources._osm.OSMData`.
+:class:`~siteplanner.sources._osm.OSMData`. An extract's tables are kept in
+siteplanner's read cache (:func:`siteplanner.sources._readcache.store_frames`), so a
+rerun of an unchanged extract reads them without pyrosm.
 """
 
 from __future__ import annotations
@@ -82,6 +84,17 @@ def drive_source_problem(*, osm: Path | None, online: bool) -> str | None:
 @functools.lru_cache(maxsize=2)
 def _read_pbf_roads(path: str, _size: int, _mtime_ns: int) -> tuple[gpd.GeoDataFrame,
                                                                    gpd.GeoDataFrame]:
+    from siteplanner.sources import _readcache
+
+    kept = _readcache.load_frames(Path(path), _size, _mtime_ns, "drive")
+    if kept is not None and set(kept) == {"nodes", "edges"}:
+        return kept["nodes"], kept["edges"]
+    nodes, edges = _parse_pbf_roads(path)
+    _readcache.store_frames(Path(path), _size, _mtime_ns, "drive", {"nodes": nodes, "edges": edges})
+    return nodes, edges
+
+
+def _parse_pbf_roads(path: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     import pyrosm
 
     with warnings.catch_warnings():
@@ -92,7 +105,9 @@ def _read_pbf_roads(path: str, _size: int, _mtime_ns: int) -> tuple[gpd.GeoDataF
     nodes, edges = network
     nodes = nodes.set_index("id")[["geometry"]]
     nodes.index = nodes.index.astype("int64")
-    return nodes, _road_table(edges)
+    edges = _road_table(edges)
+    nodes.attrs, edges.attrs = {}, {}  # pyrosm's notes of how it read them: read by no one
+    return nodes, edges
 
 
 def _graph_roads(graph: Any) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
