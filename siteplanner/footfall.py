@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from siteplanner._aside import Aside, aside, forking
 from siteplanner.centrality import DEFAULT_RADII, walk_centrality
 from siteplanner.features import MODE_WEIGHTS, sum_series
 from siteplanner.layers import Layers
@@ -40,7 +41,10 @@ __all__ = [
     "ATTRACTOR_RADIUS_M",
     "PROXY_FEATURES",
     "attractor_sums",
+    "centrality_aside",
+    "centrality_aside_stats",
     "centrality_features",
+    "drop_centrality_aside",
     "foot_traffic_points",
     "foot_traffic_proxy",
 ]
@@ -52,6 +56,9 @@ ATTRACTOR_RADIUS_M = 150.0
 PROXY_FEATURES = ("betweenness_400", "betweenness_800", "harmonic_800", "pois_150", "transit_150")
 
 _CENTRALITY: weakref.WeakKeyDictionary[WalkGraph, pd.DataFrame] = weakref.WeakKeyDictionary()
+#: Centrality being measured in a second process (:func:`centrality_aside`).
+_PENDING: weakref.WeakKeyDictionary[WalkGraph, Aside[pd.DataFrame]] = weakref.WeakKeyDictionary()
+_ASIDE_STATS: weakref.WeakKeyDictionary[WalkGraph, dict[str, float | None]] = weakref.WeakKeyDictionary()
 
 
 def foot_traffic_points(layers: Layers) -> tuple[gpd.GeoDataFrame, bool]:
@@ -70,10 +77,40 @@ def foot_traffic_points(layers: Layers) -> tuple[gpd.GeoDataFrame, bool]:
 
 
 def _centrality(graph: WalkGraph) -> pd.DataFrame:
-    """Centrality of the graph's nodes, computed once per graph."""
+    """Centrality of the graph's nodes, computed once per graph (or collected from the
+    second process :func:`centrality_aside` started)."""
     if graph not in _CENTRALITY:
-        _CENTRALITY[graph] = walk_centrality(graph, radii=DEFAULT_RADII)
+        pending = _PENDING.pop(graph, None)
+        if pending is not None:
+            _CENTRALITY[graph] = pending.result()
+            _ASIDE_STATS[graph] = pending.stats
+        else:
+            _CENTRALITY[graph] = walk_centrality(graph, radii=DEFAULT_RADII)
     return _CENTRALITY[graph]
+
+
+def centrality_aside_stats(graph: WalkGraph) -> dict[str, float | None] | None:
+    """The second process's seconds and own memory, when it measured this graph's
+    centrality (:attr:`siteplanner._aside.Aside.stats`); None when none did."""
+    return _ASIDE_STATS.get(graph)
+
+
+def centrality_aside(graph: WalkGraph) -> None:
+    """Start measuring the graph's centrality in a second process (:mod:`siteplanner._aside`),
+    so the caller's next work overlaps it; the first :func:`centrality_features` of the
+    graph collects it. Where the run cannot fork this does nothing, and centrality is
+    measured when first asked, as before; the answer is the same either way."""
+    if graph in _CENTRALITY or graph in _PENDING or not forking():
+        return
+    _PENDING[graph] = aside("measuring street centrality", walk_centrality, graph,
+                            radii=DEFAULT_RADII)
+
+
+def drop_centrality_aside() -> None:
+    """Stop every centrality still being measured aside (a run that failed before reading it)."""
+    while _PENDING:
+        _, pending = _PENDING.popitem()
+        pending.cancel()
 
 
 def centrality_features(points: gpd.GeoDataFrame, layers: Layers, *, graph: WalkGraph | None,

@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from siteplanner._aside import aside
 from siteplanner._fs import atomic_outputs, safe_component
 from siteplanner.config import CRITERIA
 from siteplanner.record import RunRecord
@@ -195,19 +196,31 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
         if getattr(result, "compliance", None) is not None:
             # one row per (selected site, rule): site_id, rule, value, threshold, passes
             result.compliance.to_csv(tmp / "compliance.csv", index=False, lineterminator="\n")
-        _write_gpkg(gpkg_tables(result, all_streets=all_streets), tmp / "sites.gpkg")
-        # tmp holds the plans the user added (carried over) and the ones this run draws
-        plans_dir = tmp / "floorplans"
-        if report and result.floorplans:
-            from siteplanner.floorplan.export import write_plan
+        tables = gpkg_tables(result, all_streets=all_streets)
+        log.info("write: sites.gpkg (%d layers, %s candidates), beside the map", len(tables),
+                 f"{len(result.candidates):,}")
+        # GDAL holds the GIL while it writes: the GeoPackage goes to a second process,
+        # which writes it while this one draws the map (siteplanner._aside)
+        gpkg = aside("writing sites.gpkg", _write_gpkg, tables, tmp / "sites.gpkg")
+        del tables
+        try:
+            # tmp holds the plans the user added (carried over) and the ones this run draws
+            plans_dir = tmp / "floorplans"
+            if report and result.floorplans:
+                from siteplanner.floorplan.export import write_plan
 
-            for site_id, site_plan in result.floorplans.items():
-                if site_plan.plan is not None:
-                    write_plan(site_plan.plan, plans_dir / safe_component(site_id))
-        ids = result.selected["site_id"].astype(str).tolist()
-        log.info("write: map.html (%s candidates)", f"{len(result.candidates):,}")
-        write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
-        record = RunRecord.from_result(result, write_seconds=time.perf_counter() - t0)
+                for site_id, site_plan in result.floorplans.items():
+                    if site_plan.plan is not None:
+                        write_plan(site_plan.plan, plans_dir / safe_component(site_id))
+            ids = result.selected["site_id"].astype(str).tolist()
+            log.info("write: map.html (%s candidates)", f"{len(result.candidates):,}")
+            write_map(result, tmp / "map.html", floorplans=floorplan_links(plans_dir.parent, ids))
+        except BaseException:
+            gpkg.close()  # the folder is dropped: the second process is waited for first
+            raise
+        gpkg.result()
+        record = RunRecord.from_result(result, write_seconds=time.perf_counter() - t0,
+                                       aside={"sites.gpkg": gpkg.stats} if gpkg.forked else None)
         if report:
             from siteplanner.report import build_report
 

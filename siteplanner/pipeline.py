@@ -32,7 +32,12 @@ from siteplanner.config import CRITERIA, FloorplanSettings, Study
 from siteplanner.demand import criteria_correlation, demand_layer, read_census
 from siteplanner.features import compute_criteria
 from siteplanner.floorplan.sites import plan_sites
-from siteplanner.footfall import foot_traffic_points
+from siteplanner.footfall import (
+    centrality_aside,
+    centrality_aside_stats,
+    drop_centrality_aside,
+    foot_traffic_points,
+)
 from siteplanner.layers import Layers, build_layers
 from siteplanner.market import catchments, walk_graph
 from siteplanner.model import score
@@ -128,11 +133,20 @@ def candidates_stage(s: RankState) -> None:
     layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
 
 
-def network_stage(s: RankState) -> None:
-    """The walking graph and one bounded search from every candidate, shared by all criteria."""
-    net, layers, cands = s.study.network, need(s.layers), need(s.cands)
+def graph_stage(s: RankState) -> None:
+    """The walking graph; its street centrality, when the foot-traffic proxy reads it, is
+    started in a second process and measured while the candidates are made."""
+    net, layers = s.study.network, need(s.layers)
     # the graph reads only the nodes' ids and coordinates, and takes the table's place
     s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh, consume=True)
+    if s.graph is not None and "foot_traffic" in s.study.criteria \
+            and not layers.foot_traffic_measured:
+        centrality_aside(s.graph)
+
+
+def network_stage(s: RankState) -> None:
+    """One bounded search from every candidate over the walking graph, shared by all criteria."""
+    net, cands = s.study.network, need(s.cands)
     s.reach_m = max(max(c.radius_m for c in s.study.criteria.values()),
                     net.cutoff_min * s.metres_per_minute)
     if s.graph is None:
@@ -171,6 +185,9 @@ def features_stage(s: RankState) -> None:
     s.access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=s.reach_m, **walk)
     s.access = s.access.join(nearby_counts(cands, near, proximity=prox, **walk))
     log.debug("features: %d layer passes shared by every pair sum", prox.passes)
+    stats = centrality_aside_stats(s.graph) if s.graph is not None else None
+    if stats is not None:
+        s.extras.setdefault("second_process", {})["centrality"] = stats
     if layers.foot_traffic_measured:
         s.raw["foot_traffic"], s.extras["foot_traffic_calibration"] = _calibrated_foot_traffic(
             s.raw["foot_traffic"], cands, layers, study, s.graph)
@@ -377,6 +394,7 @@ def _premises_kind(settings: FloorplanSettings, *,
 STAGES: tuple[tuple[str, Callable[[RankState], None]], ...] = (
     ("load", load_stage),
     ("layers", layers_stage),
+    ("graph", graph_stage),
     ("candidates", candidates_stage),
     ("network", network_stage),
     ("features", features_stage),
@@ -410,14 +428,17 @@ def rank_sites(study: Study, *, on_stage: Callable[[str], None] | None = None,
     timings: dict[str, float] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        for name, stage in STAGES:
-            if on_stage:
-                on_stage(name)
-            log.info("stage %s", name)
-            t0 = time.perf_counter()
-            stage(state)
-            release_freed_memory()  # the next stage starts from what is still held
-            timings[name] = round(time.perf_counter() - t0, 4)
+        try:
+            for name, stage in STAGES:
+                if on_stage:
+                    on_stage(name)
+                log.info("stage %s", name)
+                t0 = time.perf_counter()
+                stage(state)
+                release_freed_memory()  # the next stage starts from what is still held
+                timings[name] = round(time.perf_counter() - t0, 4)
+        finally:
+            drop_centrality_aside()  # a stage failed before the features read it
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     for m in messages:
         log.warning("%s", m)

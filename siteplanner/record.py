@@ -54,14 +54,19 @@ class RunRecord:
     figures: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_result(cls, result: Any, *, write_seconds: float | None = None) -> RunRecord:
-        """The record of a :class:`~siteplanner.pipeline.RankResult` (``write_seconds``: the write stage)."""
+    def from_result(cls, result: Any, *, write_seconds: float | None = None,
+                    aside: dict[str, Any] | None = None) -> RunRecord:
+        """The record of a :class:`~siteplanner.pipeline.RankResult` (``write_seconds``: the
+        write stage; ``aside``: what the write ran in a second process, by output, with its
+        seconds and own memory, added to the stages' ``second_process``)."""
         layers, sel_rule = result.layers, result.study.selection
         status = result.candidates["status"].astype(str)
         timings = dict(result.timings)
         if write_seconds is not None:
             timings["write"] = round(write_seconds, 4)
         figures = dict(result.extras)
+        if aside:
+            figures["second_process"] = {**figures.get("second_process", {}), **aside}
         counts = figures.pop("candidates", {})
         if result.sensitivity is not None:
             figures["sensitivity"] = result.sensitivity.to_record()

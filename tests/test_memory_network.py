@@ -1,4 +1,4 @@
-"""The network stage's memory: the street-node table goes before the graph's build
+"""The graph stage's memory: the street-node table goes before the graph's build
 temporaries peak, and the graph keeps one KD-tree, with the same graph and answers."""
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ from siteplanner.network import WalkGraph
 
 @pytest.fixture(scope="module")
 def state_before_network(demo_study) -> RankState:
-    """The demo study run up to (not through) the network stage."""
+    """The demo study run up to (not through) the graph stage, with its candidates made
+    (from a copy that ran on: the candidates read no street node)."""
     state = RankState(study=demo_study, plan_floors=False)
     for name, stage in pipeline.STAGES:
-        if name == "network":
+        if name == "graph":
             break
         stage(state)
+    on = _copy(state)
+    pipeline.graph_stage(on)
+    pipeline.candidates_stage(on)
+    state.cands = on.cands
     return state
 
 
@@ -33,7 +38,7 @@ def _copy(state: RankState) -> RankState:
     return pipeline.dataclasses.replace(state, layers=layers, extras=dict(state.extras))
 
 
-def test_the_network_stage_lets_go_of_the_street_nodes_before_the_chain_contraction(
+def test_the_graph_stage_lets_go_of_the_street_nodes_before_the_chain_contraction(
         state_before_network, monkeypatch) -> None:
     state = _copy(state_before_network)
     nodes = weakref.ref(state.layers.street_nodes)
@@ -46,18 +51,19 @@ def test_the_network_stage_lets_go_of_the_street_nodes_before_the_chain_contract
         contract(self, graph)
 
     monkeypatch.setattr(_chains.ChainContraction, "__init__", watched)
-    pipeline.network_stage(state)
+    pipeline.graph_stage(state)
     assert alive_at_contraction == [False]
     assert len(state.layers.street_nodes) == 0
+    pipeline.network_stage(state)
     assert state.extras["network"]["nodes"] == state.graph.n_nodes > 0
 
 
-def test_the_network_stage_builds_the_graph_walk_graph_builds(state_before_network) -> None:
+def test_the_graph_stage_builds_the_graph_walk_graph_builds(state_before_network) -> None:
     layers = state_before_network.layers
     speed = state_before_network.study.network.walk_speed_kmh
     plain = walk_graph(layers, speed_kmh=speed)
     state = _copy(state_before_network)
-    pipeline.network_stage(state)
+    pipeline.graph_stage(state)
     graph = state.graph
     assert isinstance(graph, WalkGraph) and plain is not None
     assert np.array_equal(graph.node_ids, plain.node_ids) and np.array_equal(graph.xy, plain.xy)

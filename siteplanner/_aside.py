@@ -1,0 +1,177 @@
+"""Run one function in a forked child process while the caller goes on: the second core.
+
+Some of a run's work holds the GIL for seconds at a time (pyogrio writing a GeoPackage
+through GDAL, measured: a thread beside it gains nothing), so overlapping it with the
+rest of the run needs a process. :func:`aside` forks: the child starts with the caller's
+tables already in memory (copy-on-write: nothing is pickled on the way in), runs the
+function, and sends back its result (pickled) or its exception through a pipe;
+:meth:`Aside.result` waits for it. The child never touches the console: its log records
+are dropped (a progress bar is the parent's), and it leaves with ``os._exit``, so no
+``atexit`` hook or buffered stream of the parent's runs twice.
+
+The function runs in the caller's own process instead when there is no ``fork``
+(Windows), when the machine gives the process one CPU, when ``SITEPLANNER_NO_FORK=1``, or
+when the caller is not the main thread: a Dask worker runs its tasks in threads beside
+its own (a fork copies only the caller's thread, and a lock another holds would stay
+held in the child), and a national run's workers already keep every core busy.
+A child that dies without an answer (killed, out of memory) is an error naming how it
+ended (an :class:`~siteplanner._errors.OutputError`); the caller's outputs are written to
+a temporary folder and swapped in whole (:func:`siteplanner.io.atomic_outputs`), so a
+failure leaves an earlier good output as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import pickle
+import signal
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from siteplanner._errors import OutputError
+
+__all__ = ["ENV_OFF", "Aside", "aside", "forking"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Set to 1 (or true/yes) to run every function in the caller's process.
+ENV_OFF = "SITEPLANNER_NO_FORK"
+_LEN = struct.Struct("<Q")
+
+
+def forking() -> bool:
+    """Whether :func:`aside` forks here: ``os.fork`` exists, the caller is the main thread,
+    two CPUs or more are ours, and ``SITEPLANNER_NO_FORK`` is unset, 0 or false."""
+    if not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
+        return False
+    if os.environ.get(ENV_OFF, "").strip().lower() not in ("", "0", "false", "no", "off"):
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
+
+
+class Aside(Generic[T]):
+    """A function's run in a child process (or, when not forking, its finished run)."""
+
+    def __init__(self, what: str, fn: Callable[..., T], *args: Any) -> None:
+        self.what = what
+        #: The child's own figures, once it has answered: ``seconds`` it ran, and the
+        #: memory it held that the parent does not share, ``own_mib`` (its private pages at
+        #: the end, read from ``/proc/self/smaps_rollup``; None off Linux).
+        self.stats: dict[str, float | None] = {}
+        self._pid = 0
+        self._fd = -1
+        self._done: tuple[bool, Any] | None = None
+        self.forked = forking()
+        if not self.forked:
+            try:
+                self._done = (True, fn(*args))
+            except Exception as e:  # raised from result(), as the child's would be
+                self._done = (False, e)
+            return
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: run, answer, leave
+            os.close(r)
+            _child(w, fn, args)
+        os.close(w)
+        self._pid, self._fd = pid, r
+
+    def result(self) -> T:
+        """The function's return value; its exception, raised here; an error when the
+        child ended without an answer."""
+        if self._done is None:
+            self._done = self._wait()
+        ok, value = self._done
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        """Kill the child (its answer is no longer wanted) and reap it."""
+        if self._done is None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._done = self._wait()
+
+    def __del__(self) -> None:
+        # an answer no one collected (its caller dropped it): no child is left behind
+        if getattr(self, "_done", True) is None and self._pid:
+            try:
+                self.cancel()
+            except Exception:  # noqa: BLE001, S110  # the interpreter may be shutting down
+                pass
+
+    def close(self) -> None:
+        """Wait for the child and drop its answer (the caller failed: its folder goes)."""
+        if self._done is None:
+            self._done = self._wait()
+
+    def _wait(self) -> tuple[bool, Any]:
+        chunks = []
+        with os.fdopen(self._fd, "rb") as f:  # read to the end before waiting: a full pipe
+            while chunk := f.read(1 << 20):   # would block the child's write
+                chunks.append(chunk)
+        _, status = os.waitpid(self._pid, 0)
+        blob = b"".join(chunks)
+        if len(blob) >= _LEN.size and _LEN.unpack_from(blob)[0] == len(blob) - _LEN.size:
+            ok, value, self.stats = pickle.loads(blob[_LEN.size:])
+            return ok, value
+        if os.WIFSIGNALED(status):
+            how = f"was killed by signal {os.WTERMSIG(status)}"
+        else:
+            how = f"exited with status {os.waitstatus_to_exitcode(status)}"
+        return False, OutputError(f"the second process {self.what} {how} before it finished "
+                                  f"(out of memory?); rerun, or set {ENV_OFF}=1 to run in one "
+                                  "process")
+
+
+def aside(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Aside[T]:
+    """Start ``fn(*args, **kwargs)`` in a child process (``what`` it does, for an error:
+    "writing sites.gpkg"); :meth:`Aside.result` waits for its answer."""
+    return Aside(what, functools.partial(fn, *args, **kwargs))
+
+
+def _child(w: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    code = 0
+    try:
+        logging.disable(logging.CRITICAL)  # the console and its progress bar are the parent's
+        t0 = time.perf_counter()
+        try:
+            answer: tuple[bool, Any] = (True, fn(*args))
+        except BaseException as e:  # noqa: BLE001  # every failure goes back to the parent
+            answer = (False, e)
+        stats = {"seconds": round(time.perf_counter() - t0, 3), "own_mib": _own_mib()}
+        try:
+            blob = pickle.dumps((*answer, stats), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # noqa: BLE001  # an unpicklable answer: its words, at least
+            blob = pickle.dumps((False, RuntimeError(f"{type(e).__name__}: {e}"), stats))
+        with os.fdopen(w, "wb") as f:
+            f.write(_LEN.pack(len(blob)))
+            f.write(blob)
+    except BaseException:  # noqa: BLE001  # a broken pipe: the parent reports the exit
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _own_mib() -> float | None:
+    """This process's private memory (MiB): the pages a fork's child no longer shares."""
+    try:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as f:
+            kib = sum(int(line.split()[1]) for line in f if line.startswith("Private_"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(kib / 1024, 1)

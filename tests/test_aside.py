@@ -1,0 +1,163 @@
+"""The second process a run writes its GeoPackage in: its answer, its errors and its death
+all reach the caller, and a failed write leaves an earlier good output as it was."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from siteplanner import _aside
+from siteplanner._errors import InputError, OutputError
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+
+
+def _pid_and(x: int) -> tuple[int, int]:
+    return os.getpid(), x * 2
+
+
+def _fail() -> None:
+    raise InputError("layer demand: no column 'people'; add it")
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _touch(path: Path) -> int:
+    path.write_text("written in the child")
+    return len(path.read_text())
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(_aside.ENV_OFF, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+
+
+def test_the_function_runs_in_another_process_and_its_answer_comes_back(forks, tmp_path) -> None:
+    job = _aside.aside("testing", _pid_and, 21)
+    assert job.forked
+    pid, value = job.result()
+    assert value == 42 and pid != os.getpid()
+    assert job.stats["seconds"] >= 0 and (job.stats["own_mib"] is None or job.stats["own_mib"] > 0)
+    # what it writes is on disk for the parent once it has answered
+    assert _aside.aside("testing", _touch, tmp_path / "f.txt").result() == 20
+    assert (tmp_path / "f.txt").read_text() == "written in the child"
+
+
+def test_its_error_is_raised_in_the_caller_with_its_one_line_message(forks) -> None:
+    job = _aside.aside("testing", _fail)
+    with pytest.raises(InputError, match=r"^layer demand: no column 'people'; add it$"):
+        job.result()
+
+
+def test_a_killed_child_is_an_error_that_says_how_it_ended(forks) -> None:
+    job = _aside.aside("testing", _die)
+    with pytest.raises(OutputError, match=r"^the second process testing was killed by signal 9 "
+                                          r".*SITEPLANNER_NO_FORK=1"):
+        job.result()
+
+
+def test_the_opt_out_and_a_single_cpu_run_it_in_this_process(monkeypatch) -> None:
+    monkeypatch.setenv(_aside.ENV_OFF, "1")
+    job = _aside.aside("testing", _pid_and, 1)
+    assert not job.forked and job.result() == (os.getpid(), 2)
+    monkeypatch.delenv(_aside.ENV_OFF)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    job = _aside.aside("testing", _pid_and, 2)
+    assert not job.forked and job.result() == (os.getpid(), 4)
+    with pytest.raises(InputError):
+        _aside.aside("testing", _fail).result()  # raised where the caller asks, as when forked
+
+
+def test_a_thread_other_than_the_main_one_runs_it_in_this_process(forks) -> None:
+    """A Dask worker's task runs in a thread: it is never forked from."""
+    import threading
+
+    got: list[object] = []
+    t = threading.Thread(target=lambda: got.append(_aside.aside("testing", _pid_and, 3)))
+    t.start()
+    t.join()
+    (job,) = got
+    assert not job.forked and job.result() == (os.getpid(), 6)
+
+
+def test_a_gpkg_write_that_dies_leaves_the_earlier_output_and_exits_non_zero(
+        forks, tmp_path, monkeypatch) -> None:
+    """A run whose GeoPackage process is killed fails with one line, and the folder a
+    good run wrote before is untouched (the outputs are swapped in only when whole)."""
+    from typer.testing import CliRunner
+
+    from siteplanner import io
+    from siteplanner.cli import app
+
+    root = Path(__file__).resolve().parents[1]
+    study, out = root / "data" / "helsinki" / "study.toml", tmp_path / "out"
+    runner = CliRunner()
+    good = runner.invoke(app, ["rank", str(study), "--no-report", "--out", str(out)])
+    assert good.exit_code == 0, good.output
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert "sites.gpkg" in before
+
+    def killed(tables, path) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(io, "_write_gpkg", killed)
+    bad = runner.invoke(app, ["rank", str(study), "--no-report", "--out", str(out)])
+    assert bad.exit_code != 0
+    lines = [ln for ln in bad.output.strip().splitlines() if ln.strip()]
+    assert "killed by signal 9" in bad.output and "Traceback" not in bad.output, bad.output
+    assert len([ln for ln in lines if "killed" in ln]) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_centrality_measured_aside_gives_the_same_ranking_and_is_recorded(
+        forks, demo_study, monkeypatch) -> None:
+    """The street centrality measured in a second process while the candidates are made
+    gives the very foot-traffic values and ranking of measuring it in the run's own
+    process, and run.json says what ran aside, for how long and with how much memory."""
+    from siteplanner import footfall, pipeline
+    from siteplanner.record import RunRecord
+
+    forked = pipeline.rank_sites(demo_study, floorplans=False)
+    stats = forked.extras["second_process"]["centrality"]
+    assert stats["seconds"] > 0 and not footfall._PENDING
+    monkeypatch.setenv(_aside.ENV_OFF, "1")
+    footfall._CENTRALITY.clear()
+    plain = pipeline.rank_sites(demo_study, floorplans=False)
+    assert "second_process" not in plain.extras
+    assert forked.candidates["foot_traffic"].equals(plain.candidates["foot_traffic"])
+    assert forked.selected["site_id"].tolist() == plain.selected["site_id"].tolist()
+    doc = RunRecord.from_result(forked, aside={"sites.gpkg": {"seconds": 0.5, "own_mib": 40.0}}).to_dict()
+    assert set(doc["second_process"]) == {"centrality", "sites.gpkg"}
+
+
+def test_a_run_that_fails_after_starting_centrality_aside_leaves_no_child(
+        forks, demo_study, monkeypatch) -> None:
+    from siteplanner import footfall, pipeline
+
+    def broken(_s) -> None:
+        raise InputError("layer candidates: broken on purpose; fix it")
+
+    monkeypatch.setattr(pipeline, "STAGES", tuple(
+        (n, broken if n == "candidates" else f) for n, f in pipeline.STAGES))
+    children: list[int] = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    footfall._CENTRALITY.clear()
+    with pytest.raises(InputError, match="broken on purpose"):
+        pipeline.rank_sites(demo_study, floorplans=False)
+    assert len(children) == 1 and not footfall._PENDING
+    with pytest.raises(ChildProcessError):
+        os.waitpid(children[0], os.WNOHANG)  # the child is gone, and reaped
