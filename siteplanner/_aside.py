@@ -4,7 +4,8 @@ Some of a run's work holds the GIL for seconds at a time (pyogrio writing a GeoP
 through GDAL, measured: a thread beside it gains nothing), so overlapping it with the
 rest of the run needs a process. :func:`aside` forks: the child starts with the caller's
 tables already in memory (copy-on-write: nothing is pickled on the way in), runs the
-function, and sends back its result (pickled) or its exception through a pipe;
+function, and sends back its result (pickled) or its exception, and the warnings it gave
+(issued again in the caller, where a run records them), through a pipe;
 :meth:`Aside.result` waits for it. The child never touches the console: its log records
 are dropped (a progress bar is the parent's), and it leaves with ``os._exit``, so no
 ``atexit`` hook or buffered stream of the parent's runs twice.
@@ -30,6 +31,7 @@ import signal
 import struct
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -127,7 +129,9 @@ class Aside(Generic[T]):
         _, status = os.waitpid(self._pid, 0)
         blob = b"".join(chunks)
         if len(blob) >= _LEN.size and _LEN.unpack_from(blob)[0] == len(blob) - _LEN.size:
-            ok, value, self.stats = pickle.loads(blob[_LEN.size:])
+            ok, value, self.stats, said = pickle.loads(blob[_LEN.size:])
+            for message, category in said:  # the child's warnings, where the caller records them
+                warnings.warn(message, category, stacklevel=3)
             return ok, value
         if os.WIFSIGNALED(status):
             how = f"was killed by signal {os.WTERMSIG(status)}"
@@ -149,15 +153,19 @@ def _child(w: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         logging.disable(logging.CRITICAL)  # the console and its progress bar are the parent's
         t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                answer: tuple[bool, Any] = (True, fn(*args))
+            except BaseException as e:  # noqa: BLE001  # every failure goes back to the parent
+                answer = (False, e)
+        stats: dict[str, Any] = {"seconds": round(time.perf_counter() - t0, 3),
+                                 "own_mib": _own_mib()}
+        said = [(str(w.message), w.category) for w in caught]
         try:
-            answer: tuple[bool, Any] = (True, fn(*args))
-        except BaseException as e:  # noqa: BLE001  # every failure goes back to the parent
-            answer = (False, e)
-        stats = {"seconds": round(time.perf_counter() - t0, 3), "own_mib": _own_mib()}
-        try:
-            blob = pickle.dumps((*answer, stats), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps((*answer, stats, said), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:  # noqa: BLE001  # an unpicklable answer: its words, at least
-            blob = pickle.dumps((False, RuntimeError(f"{type(e).__name__}: {e}"), stats))
+            blob = pickle.dumps((False, RuntimeError(f"{type(e).__name__}: {e}"), stats, []))
         with os.fdopen(w, "wb") as f:
             f.write(_LEN.pack(len(blob)))
             f.write(blob)

@@ -135,6 +135,9 @@ class RankState:
     foot_pts: gpd.GeoDataFrame | None = None
     result: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Work running in a second process (:func:`siteplanner._aside.aside`), by name, until
+    #: a later stage collects it.
+    pending: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metres_per_minute(self) -> float:

@@ -25,6 +25,7 @@ only because the competitors beyond the edge are not in the file.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import warnings
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from siteplanner._aside import Aside, aside
 from siteplanner._errors import InputError
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
@@ -247,6 +249,10 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
     default_m = street_distance_default(resolution)
     within = default_m if street_within_m is None else street_within_m
     report: dict[str, Any] = {}
+    addresses = functools.partial(site_addresses, addresses=layers.addresses, streets=layers.streets,
+                                  boundaries=layers.boundaries, places=layers.places,
+                                  max_address_m=default_m, area_level=layers.area_level)
+    words: Aside[pd.DataFrame] | None = None
     if layers.candidates is not None:
         cands = user_candidates(layers.candidates, layers.area)
         report["source"] = "user premises"
@@ -256,21 +262,37 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
                                  street_within_m=within)
         log.info("candidates: %s of %s cells by a street, on open land", f"{len(kept):,}",
                  f"{len(cells):,}")
-        cands = with_cells(kept)
+        log.info("candidates: addresses and districts of %s sites", f"{len(kept):,}")
+        # the addresses need only the sites' points: a second process finds them while this
+        # one draws the cells (both hold the GIL; siteplanner._aside)
+        words = aside("finding the sites' addresses", addresses, kept.geometry)
+        try:
+            cands = with_cells(kept)
+        except BaseException:
+            words.cancel()
+            raise
         report.update(source=f"H3 cells at resolution {resolution}", cells_in_area=counts["in_area"],
                       near_street=counts["near_street"], candidates=counts["buildable"],
                       street_within_m=round(within, 1),
                       street_within_source=("H3 average cell edge length" if street_within_m is None
                                             else "study setting"))
-    edge = edge_flags(cands, layers.extent, reach_m=reach_m)
+    try:
+        edge = edge_flags(cands, layers.extent, reach_m=reach_m)
+    except BaseException:
+        if words is not None:
+            words.cancel()
+        raise
     report.update(edge=int(edge.sum()), edge_share=round(float(edge.mean()), 4),
                   edge_reach_m=reach_m)
-    log.info("candidates: addresses and districts of %s sites", f"{len(cands):,}")
-    words = site_addresses(cands.geometry, addresses=layers.addresses, streets=layers.streets,
-                           boundaries=layers.boundaries, places=layers.places,
-                           max_address_m=default_m, area_level=layers.area_level)
-    report["with_house_number"] = int((words["address_source"] == "house number").sum())
-    return cands.join(edge).join(words), report
+    if words is None:
+        log.info("candidates: addresses and districts of %s sites", f"{len(cands):,}")
+        found = addresses(cands.geometry)
+    else:
+        found = words.result()
+        if words.forked:
+            report["addresses_second_process"] = words.stats
+    report["with_house_number"] = int((found["address_source"] == "house number").sum())
+    return cands.join(edge).join(found), report
 
 
 def user_candidates(cands: gpd.GeoDataFrame, area: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

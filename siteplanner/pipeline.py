@@ -21,6 +21,7 @@ import geopandas as gpd
 import pandas as pd
 
 from siteplanner import features as feat
+from siteplanner._aside import aside, forking
 from siteplanner._errors import InputError
 from siteplanner._memory import release_freed_memory
 from siteplanner._money_stages import economics_stage, policy_stage, select_npv
@@ -129,6 +130,9 @@ def candidates_stage(s: RankState) -> None:
         need(s.layers), resolution=study.candidates.h3_resolution,
         reach_m=max(c.radius_m for c in study.criteria.values()),
         street_within_m=study.candidates.street_within_m)
+    if "addresses_second_process" in s.extras["candidates"]:
+        s.extras.setdefault("second_process", {})["addresses"] = s.extras["candidates"].pop(
+            "addresses_second_process")
     layers = need(s.layers)
     layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
 
@@ -265,34 +269,81 @@ def select_stage(s: RankState) -> None:
 
 
 def stability_stage(s: RankState) -> None:
-    """Each site's share of perturbed judgements (weights, or learned refits) that keep it."""
-    study, sel = s.study, s.study.selection
-    if study.model.stability_draws <= 0 or sel.method != "top":
+    """Each site's share of perturbed judgements (weights, or learned refits) that keep it.
+
+    Where the run can fork, the stability draws and the weight sensitivity (the next
+    stage's) are measured together in a second process while the clusters are drawn, and
+    collected when the market stage starts (:mod:`siteplanner._aside`); the answers are
+    those of measuring them here, one after the other.
+    """
+    if forking() and (_stability_wanted(s) or _sensitivity_wanted(s)):
+        s.pending["judgements"] = aside("measuring the ranking's stability", _judgements, s)
         return
+    _apply_stability(s, _stability(s))
+
+
+def sensitivity_stage(s: RankState) -> None:
+    """One-at-a-time ±20 % weight changes: only for the hand-set weights of a top-K run."""
+    if "judgements" not in s.pending and _sensitivity_wanted(s):
+        s.result["sensitivity"] = _sensitivity(s)
+
+
+def _stability_wanted(s: RankState) -> bool:
+    return s.study.model.stability_draws > 0 and s.study.selection.method == "top"
+
+
+def _sensitivity_wanted(s: RankState) -> bool:
+    return s.study.selection.method == "top" and s.study.model.kind == "weighted"
+
+
+def _stability(s: RankState) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    study, sel = s.study, s.study.selection
+    if not _stability_wanted(s):
+        return None
     rule: dict[str, Any] = {"k": sel.top_k, "min_spacing_m": sel.min_spacing_m,
                             "min_distance_to_own_m": sel.min_distance_to_own_m}
     pool = need(s.pool)
     cands, raw, own = need(s.cands).loc[pool], need(s.raw).loc[pool], need(s.layers).own_branches
     if s.learned is not None:
-        stab, s.extras["stability"] = bootstrap_stability(
+        stab, report = bootstrap_stability(
             s.learned, cands, raw, own, n_draws=study.model.stability_draws, seed=study.seed,
             **rule)
     else:
-        stab, s.extras["stability"] = weight_stability(
+        stab, report = weight_stability(
             cands, raw, study.criteria, own, n_draws=study.model.stability_draws,
             concentration=study.model.stability_concentration, seed=study.seed, **rule)
-    s.ranked = need(s.ranked).join(stab[["stability", "fragile"]])
+    return stab[["stability", "fragile"]], report
+
+
+def _sensitivity(s: RankState) -> Any:
+    # the ranking's criteria columns: the stability columns, joined or not, are not read
+    return weight_sensitivity(need(s.ranked).loc[need(s.pool)], need(s.layers).own_branches,
+                              s.study.criteria, s.study.selection)
+
+
+def _judgements(s: RankState) -> tuple[Any, Any]:
+    """Both stages' answers, measured in the second process."""
+    return _stability(s), _sensitivity(s) if _sensitivity_wanted(s) else None
+
+
+def _apply_stability(s: RankState, got: tuple[pd.DataFrame, dict[str, Any]] | None) -> None:
+    if got is None:
+        return
+    stab, s.extras["stability"] = got
+    s.ranked = need(s.ranked).join(stab)
     s.selected = selected_of(s.ranked)
 
 
-def sensitivity_stage(s: RankState) -> None:
-    """One-at-a-time ±20 % weight changes: only for the hand-set weights of a top-K run."""
-    study = s.study
-    if study.selection.method != "top" or study.model.kind != "weighted":
+def _collect_judgements(s: RankState) -> None:
+    """The stability and sensitivity measured aside, joined as the two stages would have."""
+    job = s.pending.pop("judgements", None)
+    if job is None:
         return
-    s.result["sensitivity"] = weight_sensitivity(need(s.ranked).loc[need(s.pool)],
-                                                 need(s.layers).own_branches, study.criteria,
-                                                 study.selection)
+    stability, sensitivity = job.result()
+    _apply_stability(s, stability)
+    if sensitivity is not None:
+        s.result["sensitivity"] = sensitivity
+    s.extras.setdefault("second_process", {})["stability"] = job.stats
 
 
 def clusters_stage(s: RankState) -> None:
@@ -345,6 +396,7 @@ def _territory_cells(s: RankState) -> tuple[gpd.GeoDataFrame, pd.Series]:
 
 def market_stage(s: RankState) -> None:
     """Walking catchments and the Huff split of demand among own, competitor and new sites."""
+    _collect_judgements(s)
     net, selected = s.study.network, need(s.selected)
     if s.graph is not None and len(selected):
         s.result["catchments"] = catchments(s.graph, selected, minutes=net.catchment_minutes)
@@ -439,6 +491,8 @@ def rank_sites(study: Study, *, on_stage: Callable[[str], None] | None = None,
                 timings[name] = round(time.perf_counter() - t0, 4)
         finally:
             drop_centrality_aside()  # a stage failed before the features read it
+            for job in state.pending.values():
+                job.cancel()
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     for m in messages:
         log.warning("%s", m)

@@ -23,6 +23,13 @@ def _fail() -> None:
     raise InputError("layer demand: no column 'people'; add it")
 
 
+def _warn() -> int:
+    import warnings
+
+    warnings.warn("3 candidates lie outside the area; they are left out", UserWarning, stacklevel=1)
+    return 7
+
+
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -53,6 +60,12 @@ def test_its_error_is_raised_in_the_caller_with_its_one_line_message(forks) -> N
     job = _aside.aside("testing", _fail)
     with pytest.raises(InputError, match=r"^layer demand: no column 'people'; add it$"):
         job.result()
+
+
+def test_its_warnings_are_given_again_in_the_caller(forks) -> None:
+    job = _aside.aside("testing", _warn)
+    with pytest.warns(UserWarning, match="^3 candidates lie outside the area; they are left out$"):
+        assert job.result() == 7
 
 
 def test_a_killed_child_is_an_error_that_says_how_it_ended(forks) -> None:
@@ -115,25 +128,33 @@ def test_a_gpkg_write_that_dies_leaves_the_earlier_output_and_exits_non_zero(
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
-def test_centrality_measured_aside_gives_the_same_ranking_and_is_recorded(
+def test_work_measured_aside_gives_the_same_run_and_is_recorded(
         forks, demo_study, monkeypatch) -> None:
-    """The street centrality measured in a second process while the candidates are made
-    gives the very foot-traffic values and ranking of measuring it in the run's own
-    process, and run.json says what ran aside, for how long and with how much memory."""
+    """The street centrality (beside the candidates), the sites' addresses (beside their
+    cells) and the stability and sensitivity (beside the clusters), each measured in a
+    second process, give the very tables of measuring them in the run's own process, and
+    run.json says what ran aside, for how long and with how much memory."""
     from siteplanner import footfall, pipeline
     from siteplanner.record import RunRecord
 
     forked = pipeline.rank_sites(demo_study, floorplans=False)
-    stats = forked.extras["second_process"]["centrality"]
-    assert stats["seconds"] > 0 and not footfall._PENDING
+    aside = forked.extras["second_process"]
+    assert set(aside) == {"centrality", "addresses", "stability"}
+    assert all(v["seconds"] > 0 for v in aside.values()) and not footfall._PENDING
+    assert "addresses_second_process" not in forked.extras["candidates"]
     monkeypatch.setenv(_aside.ENV_OFF, "1")
     footfall._CENTRALITY.clear()
     plain = pipeline.rank_sites(demo_study, floorplans=False)
     assert "second_process" not in plain.extras
-    assert forked.candidates["foot_traffic"].equals(plain.candidates["foot_traffic"])
-    assert forked.selected["site_id"].tolist() == plain.selected["site_id"].tolist()
+    for name in ("candidates", "selected", "demand"):
+        a, b = getattr(forked, name), getattr(plain, name)
+        assert list(a.columns) == list(b.columns) and a.equals(b), name
+    assert forked.candidates["address"].notna().all() and forked.selected["stability"].notna().all()
+    assert forked.sensitivity.to_record() == plain.sensitivity.to_record()
+    assert forked.extras["stability"] == plain.extras["stability"]
+    assert sorted(forked.warnings) == sorted(plain.warnings)  # the children's, given again
     doc = RunRecord.from_result(forked, aside={"sites.gpkg": {"seconds": 0.5, "own_mib": 40.0}}).to_dict()
-    assert set(doc["second_process"]) == {"centrality", "sites.gpkg"}
+    assert set(doc["second_process"]) == {"centrality", "addresses", "stability", "sites.gpkg"}
 
 
 def test_a_run_that_fails_after_starting_centrality_aside_leaves_no_child(
@@ -161,3 +182,30 @@ def test_a_run_that_fails_after_starting_centrality_aside_leaves_no_child(
     assert len(children) == 1 and not footfall._PENDING
     with pytest.raises(ChildProcessError):
         os.waitpid(children[0], os.WNOHANG)  # the child is gone, and reaped
+
+
+def test_a_run_that_fails_while_its_stability_is_measured_aside_leaves_no_child(
+        forks, demo_study, monkeypatch) -> None:
+    from siteplanner import pipeline
+
+    def broken(_s) -> None:
+        raise InputError("clusters: broken on purpose; fix it")
+
+    monkeypatch.setattr(pipeline, "STAGES", tuple(
+        (n, broken if n == "clusters" else f) for n, f in pipeline.STAGES))
+    children: list[int] = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    with pytest.raises(InputError, match="broken on purpose"):
+        pipeline.rank_sites(demo_study, floorplans=False)
+    assert len(children) == 3  # centrality, addresses, then the stability still running
+    for pid in children:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
