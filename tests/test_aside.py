@@ -157,15 +157,20 @@ def test_work_measured_aside_gives_the_same_run_and_is_recorded(
     assert set(doc["second_process"]) == {"centrality", "addresses", "stability", "sites.gpkg"}
 
 
-def test_a_run_that_fails_after_starting_centrality_aside_leaves_no_child(
-        forks, demo_study, monkeypatch) -> None:
+@pytest.mark.parametrize(("stage", "started"), [("candidates", 1), ("clusters", 3)],
+                         ids=["centrality-running", "stability-running"])
+def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
+        forks, demo_study, monkeypatch, stage, started) -> None:
+    """A stage that fails while a second process still works (the centrality, before the
+    candidates; the stability, before the clusters) stops it: none is left running or
+    unreaped, and the stage's own error is the one raised."""
     from siteplanner import footfall, pipeline
 
     def broken(_s) -> None:
-        raise InputError("layer candidates: broken on purpose; fix it")
+        raise InputError(f"{stage}: broken on purpose; fix it")
 
     monkeypatch.setattr(pipeline, "STAGES", tuple(
-        (n, broken if n == "candidates" else f) for n, f in pipeline.STAGES))
+        (n, broken if n == stage else f) for n, f in pipeline.STAGES))
     children: list[int] = []
     fork = os.fork
 
@@ -179,33 +184,8 @@ def test_a_run_that_fails_after_starting_centrality_aside_leaves_no_child(
     footfall._CENTRALITY.clear()
     with pytest.raises(InputError, match="broken on purpose"):
         pipeline.rank_sites(demo_study, floorplans=False)
-    assert len(children) == 1 and not footfall._PENDING
-    with pytest.raises(ChildProcessError):
-        os.waitpid(children[0], os.WNOHANG)  # the child is gone, and reaped
-
-
-def test_a_run_that_fails_while_its_stability_is_measured_aside_leaves_no_child(
-        forks, demo_study, monkeypatch) -> None:
-    from siteplanner import pipeline
-
-    def broken(_s) -> None:
-        raise InputError("clusters: broken on purpose; fix it")
-
-    monkeypatch.setattr(pipeline, "STAGES", tuple(
-        (n, broken if n == "clusters" else f) for n, f in pipeline.STAGES))
-    children: list[int] = []
-    fork = os.fork
-
-    def recorded() -> int:
-        pid = fork()
-        if pid:
-            children.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", recorded)
-    with pytest.raises(InputError, match="broken on purpose"):
-        pipeline.rank_sites(demo_study, floorplans=False)
-    assert len(children) == 3  # centrality, addresses, then the stability still running
+    # the centrality, then the addresses, then the stability
+    assert len(children) == started and not footfall._PENDING
     for pid in children:
         with pytest.raises(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+            os.waitpid(pid, os.WNOHANG)  # gone, and reaped
