@@ -37,15 +37,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siteplanner._aside import Aside, aside
+from siteplanner._aside import Aside, aside, forking
 from siteplanner._errors import InputError
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SITE_COLUMNS", "buildable", "edge_flags", "edge_policy", "h3_candidates",
-           "site_candidates", "street_distance_default", "user_candidates", "with_cells"]
+__all__ = ["SITE_COLUMNS", "buildable", "centres_aside", "centres_aside_stats", "drop_centres_aside",
+           "edge_flags", "edge_policy", "h3_candidates", "site_candidates", "street_distance_default",
+           "user_candidates", "with_cells"]
 
 
 #: The candidate columns that go with each site into the ranked table.
@@ -161,22 +162,60 @@ def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int,
 #: candidates, then the demand over the whole area), and a country's take a second.
 _CENTRES: dict[tuple[bytes, str, int], gpd.GeoDataFrame] = {}
 _CENTRES_KEPT = 2
+#: Centres being found in a second process (:func:`centres_aside`), by the same key.
+_PENDING: dict[tuple[bytes, str, int], Aside[tuple[np.ndarray, np.ndarray]]] = {}
+_ASIDE_STATS: dict[tuple[bytes, str, int], dict[str, Any]] = {}
+
+
+def _key(area: gpd.GeoDataFrame, resolution: int) -> tuple[bytes, str, int]:
+    return (shapely.to_wkb(area.geometry.union_all()), str(area.crs), resolution)
+
+
+def centres_aside(area: gpd.GeoDataFrame, *, resolution: int) -> None:
+    """Start finding the area's cells and their centres in a second process
+    (:mod:`siteplanner._aside`), so the caller's next work overlaps it; the first
+    :func:`h3_candidates` or :func:`site_candidates` of the area collects them. Where the
+    run cannot fork this does nothing, and they are found when first asked."""
+    key = _key(area, resolution)
+    if key in _CENTRES or key in _PENDING or not forking():
+        return
+    _PENDING[key] = aside("finding the area's H3 cells", _centre_arrays,
+                          area.to_crs(4326).geometry.union_all(), resolution)
+
+
+def centres_aside_stats(area: gpd.GeoDataFrame, *, resolution: int) -> dict[str, Any] | None:
+    """The second process's seconds and own memory, when it found these cells since the
+    last ask (each run's record says it once); else None."""
+    return _ASIDE_STATS.pop(_key(area, resolution), None)
+
+
+def drop_centres_aside() -> None:
+    """Stop the cells still being found aside (a run that failed before reading them)."""
+    while _PENDING:
+        _PENDING.popitem()[1].cancel()
 
 
 def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
-    key = (shapely.to_wkb(area.geometry.union_all()), str(area.crs), resolution)
+    key = _key(area, resolution)
     if key not in _CENTRES:
         while len(_CENTRES) >= _CENTRES_KEPT:
             _CENTRES.pop(next(iter(_CENTRES)))
-        _CENTRES[key] = _compute_centres(area, resolution=resolution)
+        pending = _PENDING.pop(key, None)
+        if pending is not None:
+            ids, latlng = pending.result()
+            _ASIDE_STATS.clear()
+            _ASIDE_STATS[key] = pending.stats
+        else:
+            ids, latlng = _centre_arrays(area.to_crs(4326).geometry.union_all(), resolution)
+        _CENTRES[key] = _centres_frame(ids, latlng, area.crs)
     return _CENTRES[key].copy()
 
 
-def _compute_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
+def _centre_arrays(wgs: shapely.Geometry, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted integer ids of the cells whose centre lies in ``wgs`` (lon/lat), and
+    their centres (lat, lon)."""
     import h3.api.numpy_int as h3_int
-    from pyproj import Transformer
 
-    wgs = area.to_crs(4326).geometry.union_all()
     # H3 fills the convex hull of each part of the area (few edges, so fast), then one
     # vectorised shapely test keeps the cells whose centre lies in the area itself: the
     # same cells as filling the area, whose every cell is tested against all of a country
@@ -194,9 +233,15 @@ def _compute_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataF
         msg = (f"the study area holds no H3 cell centre at resolution {resolution}; "
                "raise candidates.h3_resolution or give a larger area")
         raise InputError(msg)
+    return ids, latlng
+
+
+def _centres_frame(ids: np.ndarray, latlng: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
+    from pyproj import Transformer
+
     cells = np.array([f"{c:x}" for c in ids.tolist()], dtype=object)  # as h3.int_to_str writes it
-    x, y = Transformer.from_crs(4326, area.crs, always_xy=True).transform(latlng[:, 1], latlng[:, 0])
-    gdf = gpd.GeoDataFrame({"site_id": cells}, geometry=gpd.points_from_xy(x, y), crs=area.crs)
+    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(latlng[:, 1], latlng[:, 0])
+    gdf = gpd.GeoDataFrame({"site_id": cells}, geometry=gpd.points_from_xy(x, y), crs=crs)
     return gdf.set_index("site_id", drop=False)
 
 

@@ -27,7 +27,15 @@ from siteplanner._memory import release_freed_memory
 from siteplanner._money_stages import economics_stage, policy_stage, select_npv
 from siteplanner._state import MARKET_COLUMNS, RankResult, RankState, need, selected_of, split_market
 from siteplanner.ahp import weights_from_judgements
-from siteplanner.candidates import SITE_COLUMNS, edge_policy, h3_candidates, site_candidates
+from siteplanner.candidates import (
+    SITE_COLUMNS,
+    centres_aside,
+    centres_aside_stats,
+    drop_centres_aside,
+    edge_policy,
+    h3_candidates,
+    site_candidates,
+)
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, FloorplanSettings, Study
 from siteplanner.demand import criteria_correlation, demand_layer, read_census
@@ -130,17 +138,25 @@ def candidates_stage(s: RankState) -> None:
         need(s.layers), resolution=study.candidates.h3_resolution,
         reach_m=max(c.radius_m for c in study.criteria.values()),
         street_within_m=study.candidates.street_within_m)
+    aside = s.extras.setdefault("second_process", {})
+    cells = centres_aside_stats(need(s.layers).area, resolution=study.candidates.h3_resolution)
+    if cells is not None and need(s.layers).candidates is None:
+        aside["cells"] = cells
     if "addresses_second_process" in s.extras["candidates"]:
-        s.extras.setdefault("second_process", {})["addresses"] = s.extras["candidates"].pop(
-            "addresses_second_process")
+        aside["addresses"] = s.extras["candidates"].pop("addresses_second_process")
+    if not aside:
+        del s.extras["second_process"]
     layers = need(s.layers)
     layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
 
 
 def graph_stage(s: RankState) -> None:
-    """The walking graph; its street centrality, when the foot-traffic proxy reads it, is
-    started in a second process and measured while the candidates are made."""
+    """The walking graph, while a second process finds the area's H3 cells; the street
+    centrality, when the foot-traffic proxy reads it, is then measured in a second process
+    while the candidates are made."""
     net, layers = s.study.network, need(s.layers)
+    if layers.candidates is None:  # the H3 cells, found meanwhile in a second process
+        centres_aside(layers.area, resolution=s.study.candidates.h3_resolution)
     # the graph reads only the nodes' ids and coordinates, and takes the table's place
     s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh, consume=True)
     if s.graph is not None and "foot_traffic" in s.study.criteria \
@@ -490,6 +506,7 @@ def rank_sites(study: Study, *, on_stage: Callable[[str], None] | None = None,
                 release_freed_memory()  # the next stage starts from what is still held
                 timings[name] = round(time.perf_counter() - t0, 4)
         finally:
+            drop_centres_aside()  # a stage failed before the candidates read them
             drop_centrality_aside()  # a stage failed before the features read it
             for job in state.pending.values():
                 job.cancel()

@@ -134,12 +134,14 @@ def test_work_measured_aside_gives_the_same_run_and_is_recorded(
     cells) and the stability and sensitivity (beside the clusters), each measured in a
     second process, give the very tables of measuring them in the run's own process, and
     run.json says what ran aside, for how long and with how much memory."""
-    from siteplanner import footfall, pipeline
+    from siteplanner import candidates, footfall, pipeline
     from siteplanner.record import RunRecord
 
+    candidates._CENTRES.clear()  # nothing this process found before
+    footfall._CENTRALITY.clear()
     forked = pipeline.rank_sites(demo_study, floorplans=False)
     aside = forked.extras["second_process"]
-    assert set(aside) == {"centrality", "addresses", "stability"}
+    assert set(aside) == {"cells", "centrality", "addresses", "stability"}
     assert all(v["seconds"] > 0 for v in aside.values()) and not footfall._PENDING
     assert "addresses_second_process" not in forked.extras["candidates"]
     monkeypatch.setenv(_aside.ENV_OFF, "1")
@@ -154,17 +156,18 @@ def test_work_measured_aside_gives_the_same_run_and_is_recorded(
     assert forked.extras["stability"] == plain.extras["stability"]
     assert sorted(forked.warnings) == sorted(plain.warnings)  # the children's, given again
     doc = RunRecord.from_result(forked, aside={"sites.gpkg": {"seconds": 0.5, "own_mib": 40.0}}).to_dict()
-    assert set(doc["second_process"]) == {"centrality", "addresses", "stability", "sites.gpkg"}
+    assert set(doc["second_process"]) == {"cells", "centrality", "addresses", "stability",
+                                          "sites.gpkg"}
 
 
-@pytest.mark.parametrize(("stage", "started"), [("candidates", 1), ("clusters", 3)],
+@pytest.mark.parametrize(("stage", "started"), [("candidates", 2), ("clusters", 4)],
                          ids=["centrality-running", "stability-running"])
 def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
         forks, demo_study, monkeypatch, stage, started) -> None:
-    """A stage that fails while a second process still works (the centrality, before the
-    candidates; the stability, before the clusters) stops it: none is left running or
+    """A stage that fails while a second process still works (the cells and the centrality,
+    before the candidates; the stability, before the clusters) stops it: none is left running or
     unreaped, and the stage's own error is the one raised."""
-    from siteplanner import footfall, pipeline
+    from siteplanner import candidates, footfall, pipeline
 
     def broken(_s) -> None:
         raise InputError(f"{stage}: broken on purpose; fix it")
@@ -181,11 +184,12 @@ def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
         return pid
 
     monkeypatch.setattr(os, "fork", recorded)
+    candidates._CENTRES.clear()
     footfall._CENTRALITY.clear()
     with pytest.raises(InputError, match="broken on purpose"):
         pipeline.rank_sites(demo_study, floorplans=False)
-    # the centrality, then the addresses, then the stability
-    assert len(children) == started and not footfall._PENDING
+    # the cells and the centrality, then the addresses, then the stability
+    assert len(children) == started and not footfall._PENDING and not candidates._PENDING
     for pid in children:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # gone, and reaped
