@@ -288,9 +288,9 @@ def stability_stage(s: RankState) -> None:
     """Each site's share of perturbed judgements (weights, or learned refits) that keep it.
 
     Where the run can fork, the stability draws and the weight sensitivity (the next
-    stage's) are measured together in a second process while the clusters are drawn, and
-    collected when the market stage starts (:mod:`siteplanner._aside`); the answers are
-    those of measuring them here, one after the other.
+    stage's) are measured together in a second process while the clusters and the
+    catchments are drawn, and collected before the market split (:mod:`siteplanner._aside`);
+    the answers are those of measuring them here, one after the other.
     """
     if forking() and (_stability_wanted(s) or _sensitivity_wanted(s)):
         s.pending["judgements"] = aside("measuring the ranking's stability", _judgements, s)
@@ -412,11 +412,13 @@ def _territory_cells(s: RankState) -> tuple[gpd.GeoDataFrame, pd.Series]:
 
 def market_stage(s: RankState) -> None:
     """Walking catchments and the Huff split of demand among own, competitor and new sites."""
-    _collect_judgements(s)
     net, selected = s.study.network, need(s.selected)
     if s.graph is not None and len(selected):
+        # the catchments read the sites' places only: drawn before the stability (measured
+        # aside) is joined onto the sites, and while it may still run
         s.result["catchments"] = catchments(s.graph, selected, minutes=net.catchment_minutes)
-    split_market(s, selected)
+    _collect_judgements(s)
+    split_market(s, need(s.selected))
 
 
 def floorplans_stage(s: RankState) -> None:
