@@ -14,7 +14,10 @@ The function runs in the caller's own process instead when there is no ``fork``
 (Windows), when the machine gives the process one CPU, when ``SITEPLANNER_NO_FORK=1``, or
 when the caller is not the main thread: a Dask worker runs its tasks in threads beside
 its own (a fork copies only the caller's thread, and a lock another holds would stay
-held in the child), and a national run's workers already keep every core busy.
+held in the child), and a national run's workers already keep every core busy. Nor
+does it fork when the child would take the run past its memory budget (all its processes
+together; :func:`budget_mib`, ``SITEPLANNER_MEMORY_MIB``): a large city's run keeps to one
+process where two would not fit.
 A child that dies without an answer (killed, out of memory) is an error naming how it
 ended (an :class:`~siteplanner._errors.OutputError`); the caller's outputs are written to
 a temporary folder and swapped in whole (:func:`siteplanner.io.atomic_outputs`), so a
@@ -37,7 +40,8 @@ from typing import Any, Generic, TypeVar
 
 from siteplanner._errors import OutputError
 
-__all__ = ["ENV_OFF", "Aside", "aside", "forking"]
+__all__ = ["CHILD_SHARE", "DEFAULT_BUDGET_MIB", "ENV_BUDGET", "ENV_OFF", "Aside", "aside",
+           "budget_mib", "can_fork", "forking"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,76 @@ T = TypeVar("T")
 #: Set to 1 (or true/yes) to run every function in the caller's process.
 ENV_OFF = "SITEPLANNER_NO_FORK"
 _LEN = struct.Struct("<Q")
+
+
+#: The run's memory budget in MiB, all its processes together: a second process is
+#: started only while the budget holds room for it (:func:`_room`). The default is
+#: issue #15's goal for a 100k-candidate country on one machine, 1.5 GiB; at most half
+#: the memory the system has available.
+ENV_BUDGET = "SITEPLANNER_MEMORY_MIB"
+DEFAULT_BUDGET_MIB = 1536
+#: A child's own memory as a share of its parent's when it forks: measured up to 0.36
+#: (run.json ``second_process`` on Andorra x3 and Helsinki x156: the street centrality of
+#: 867k nodes held 434 MiB of its own beside a 1.2 GiB parent), rounded up.
+CHILD_SHARE = 0.4
+#: The children started and not yet waited for.
+_LIVE: set[int] = set()
+
+
+def budget_mib() -> float:
+    """The memory budget: ``SITEPLANNER_MEMORY_MIB`` (default :data:`DEFAULT_BUDGET_MIB`),
+    at most half of the system's available memory."""
+    try:
+        budget = float(os.environ.get(ENV_BUDGET, "") or DEFAULT_BUDGET_MIB)
+    except ValueError:
+        budget = DEFAULT_BUDGET_MIB
+    available = _meminfo_mib("MemAvailable")
+    return budget if available is None else min(budget, available / 2)
+
+
+def _room(what: str) -> bool:
+    """Whether a child fits the budget beside this process and the live children: their
+    proportional memory (PSS) now, plus :data:`CHILD_SHARE` of this process's for the new
+    one. Without ``/proc`` (no PSS to read) there is no budget to hold."""
+    mine = _pss_mib(os.getpid())
+    if mine is None:
+        return True
+    held = mine + sum(_pss_mib(pid) or 0.0 for pid in list(_LIVE))
+    need = held + CHILD_SHARE * mine
+    if need <= budget_mib():
+        return True
+    log.info("%s in this process: a second process would take the run to about %.0f MiB, "
+             "past its %.0f MiB budget (%s)", what, need, budget_mib(), ENV_BUDGET)
+    return False
+
+
+def _pss_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _meminfo_mib(field: str) -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def can_fork(what: str) -> bool:
+    """Whether :func:`aside` would fork now for ``what`` (:func:`forking`, and room in the
+    memory budget): a caller that only gains by overlapping asks first, and otherwise does
+    the work where it always did."""
+    return forking() and _room(what)
 
 
 def forking() -> bool:
@@ -74,7 +148,7 @@ class Aside(Generic[T]):
         self._pid = 0
         self._fd = -1
         self._done: tuple[bool, Any] | None = None
-        self.forked = forking()
+        self.forked = forking() and _room(what)
         if not self.forked:
             try:
                 self._done = (True, fn(*args))
@@ -88,6 +162,17 @@ class Aside(Generic[T]):
             _child(w, fn, args)
         os.close(w)
         self._pid, self._fd = pid, r
+        _LIVE.add(pid)
+        # the answer is read as soon as it is written: a child blocked on a full pipe would
+        # live on, and every page this process writes meanwhile would exist twice
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._drain, name=f"aside-{pid}", daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        with os.fdopen(self._fd, "rb") as f:  # reading a pipe lets go of the GIL
+            while chunk := f.read(1 << 20):
+                self._chunks.append(chunk)
 
     def result(self) -> T:
         """The function's return value; its exception, raised here; an error when the
@@ -122,12 +207,11 @@ class Aside(Generic[T]):
             self._done = self._wait()
 
     def _wait(self) -> tuple[bool, Any]:
-        chunks = []
-        with os.fdopen(self._fd, "rb") as f:  # read to the end before waiting: a full pipe
-            while chunk := f.read(1 << 20):   # would block the child's write
-                chunks.append(chunk)
+        self._reader.join()  # the pipe read to its end: the child has answered or ended
         _, status = os.waitpid(self._pid, 0)
-        blob = b"".join(chunks)
+        _LIVE.discard(self._pid)
+        blob = b"".join(self._chunks)
+        self._chunks = []
         if len(blob) >= _LEN.size and _LEN.unpack_from(blob)[0] == len(blob) - _LEN.size:
             ok, value, self.stats, said = pickle.loads(blob[_LEN.size:])
             for message, category in said:  # the child's warnings, where the caller records them

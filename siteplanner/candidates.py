@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siteplanner._aside import Aside, aside, forking
+from siteplanner._aside import Aside, aside, can_fork
 from siteplanner._errors import InputError
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
@@ -176,11 +176,10 @@ def centres_aside(area: gpd.GeoDataFrame, *, resolution: int) -> None:
     (:mod:`siteplanner._aside`), so the caller's next work overlaps it; the first
     :func:`h3_candidates` or :func:`site_candidates` of the area collects them. Where the
     run cannot fork this does nothing, and they are found when first asked."""
-    key = _key(area, resolution)
-    if key in _CENTRES or key in _PENDING or not forking():
+    key, what = _key(area, resolution), "finding the area's H3 cells"
+    if key in _CENTRES or key in _PENDING or not can_fork(what):
         return
-    _PENDING[key] = aside("finding the area's H3 cells", _centre_arrays,
-                          area.to_crs(4326).geometry.union_all(), resolution)
+    _PENDING[key] = aside(what, _centre_arrays, area.to_crs(4326).geometry.union_all(), resolution)
 
 
 def centres_aside_stats(area: gpd.GeoDataFrame, *, resolution: int) -> dict[str, Any] | None:
@@ -204,7 +203,8 @@ def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFram
         if pending is not None:
             ids, latlng = pending.result()
             _ASIDE_STATS.clear()
-            _ASIDE_STATS[key] = pending.stats
+            if pending.forked:
+                _ASIDE_STATS[key] = pending.stats
         else:
             ids, latlng = _centre_arrays(area.to_crs(4326).geometry.union_all(), resolution)
         _CENTRES[key] = _centres_frame(ids, latlng, area.crs)

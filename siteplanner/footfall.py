@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from siteplanner._aside import Aside, aside, forking
+from siteplanner._aside import Aside, aside, can_fork
 from siteplanner.centrality import DEFAULT_RADII, walk_centrality
 from siteplanner.features import MODE_WEIGHTS, sum_series
 from siteplanner.layers import Layers
@@ -83,7 +83,8 @@ def _centrality(graph: WalkGraph) -> pd.DataFrame:
         pending = _PENDING.pop(graph, None)
         if pending is not None:
             _CENTRALITY[graph] = pending.result()
-            _ASIDE_STATS[graph] = pending.stats
+            if pending.forked:
+                _ASIDE_STATS[graph] = pending.stats
         else:
             _CENTRALITY[graph] = walk_centrality(graph, radii=DEFAULT_RADII)
     return _CENTRALITY[graph]
@@ -100,10 +101,10 @@ def centrality_aside(graph: WalkGraph) -> None:
     so the caller's next work overlaps it; the first :func:`centrality_features` of the
     graph collects it. Where the run cannot fork this does nothing, and centrality is
     measured when first asked, as before; the answer is the same either way."""
-    if graph in _CENTRALITY or graph in _PENDING or not forking():
+    what = "measuring street centrality"
+    if graph in _CENTRALITY or graph in _PENDING or not can_fork(what):
         return
-    _PENDING[graph] = aside("measuring street centrality", walk_centrality, graph,
-                            radii=DEFAULT_RADII)
+    _PENDING[graph] = aside(what, walk_centrality, graph, radii=DEFAULT_RADII)
 
 
 def drop_centrality_aside() -> None:

@@ -21,7 +21,7 @@ import geopandas as gpd
 import pandas as pd
 
 from siteplanner import features as feat
-from siteplanner._aside import aside, forking
+from siteplanner._aside import aside, can_fork
 from siteplanner._errors import InputError
 from siteplanner._memory import release_freed_memory
 from siteplanner._money_stages import economics_stage, policy_stage, select_npv
@@ -292,8 +292,9 @@ def stability_stage(s: RankState) -> None:
     catchments are drawn, and collected before the market split (:mod:`siteplanner._aside`);
     the answers are those of measuring them here, one after the other.
     """
-    if forking() and (_stability_wanted(s) or _sensitivity_wanted(s)):
-        s.pending["judgements"] = aside("measuring the ranking's stability", _judgements, s)
+    what = "measuring the ranking's stability"
+    if (_stability_wanted(s) or _sensitivity_wanted(s)) and can_fork(what):
+        s.pending["judgements"] = aside(what, _judgements, s)
         return
     _apply_stability(s, _stability(s))
 
@@ -359,7 +360,8 @@ def _collect_judgements(s: RankState) -> None:
     _apply_stability(s, stability)
     if sensitivity is not None:
         s.result["sensitivity"] = sensitivity
-    s.extras.setdefault("second_process", {})["stability"] = job.stats
+    if job.forked:
+        s.extras.setdefault("second_process", {})["stability"] = job.stats
 
 
 def clusters_stage(s: RankState) -> None:

@@ -41,8 +41,10 @@ def _touch(path: Path) -> int:
 
 @pytest.fixture
 def forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two CPUs, forking on, and memory to spare (whatever this test process holds)."""
     monkeypatch.delenv(_aside.ENV_OFF, raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(_aside, "budget_mib", lambda: 1e9)
 
 
 def test_the_function_runs_in_another_process_and_its_answer_comes_back(forks, tmp_path) -> None:
@@ -85,6 +87,34 @@ def test_the_opt_out_and_a_single_cpu_run_it_in_this_process(monkeypatch) -> Non
     assert not job.forked and job.result() == (os.getpid(), 4)
     with pytest.raises(InputError):
         _aside.aside("testing", _fail).result()  # raised where the caller asks, as when forked
+
+
+def test_a_child_past_the_memory_budget_runs_in_this_process_and_says_why(
+        forks, monkeypatch, caplog) -> None:
+    """The budget counts this process and the live children, and a child's expected share."""
+    import logging
+
+    mine = _aside._pss_mib(os.getpid())
+    assert mine is not None and mine > 10  # read from /proc on Linux
+    monkeypatch.setattr(_aside, "budget_mib", lambda: mine * (1 + _aside.CHILD_SHARE) + 50)
+    assert _aside.aside("testing", _pid_and, 1).forked  # room for one
+    monkeypatch.setattr(_aside, "budget_mib", lambda: mine * 1.05)
+    with caplog.at_level(logging.INFO, logger="siteplanner._aside"):
+        job = _aside.aside("measuring street centrality", _pid_and, 2)
+    assert not job.forked and job.result() == (os.getpid(), 4)
+    assert "measuring street centrality in this process" in caplog.text
+    assert "SITEPLANNER_MEMORY_MIB" in caplog.text
+
+
+def test_the_budget_is_the_setting_and_at_most_half_the_available_memory(monkeypatch) -> None:
+    monkeypatch.setenv(_aside.ENV_BUDGET, "1000")
+    monkeypatch.setattr(_aside, "_meminfo_mib", lambda _field: 1e6)
+    assert _aside.budget_mib() == 1000
+    monkeypatch.setattr(_aside, "_meminfo_mib", lambda _field: 1200.0)
+    assert _aside.budget_mib() == 600
+    monkeypatch.delenv(_aside.ENV_BUDGET)
+    monkeypatch.setattr(_aside, "_meminfo_mib", lambda _field: None)
+    assert _aside.budget_mib() == _aside.DEFAULT_BUDGET_MIB == 1536
 
 
 def test_a_thread_other_than_the_main_one_runs_it_in_this_process(forks) -> None:
