@@ -21,8 +21,8 @@ import geopandas as gpd
 import pandas as pd
 
 from siteplanner import features as feat
-from siteplanner._aside import aside, can_fork
 from siteplanner._errors import InputError
+from siteplanner._judgement_stages import collect_judgements, sensitivity_stage, stability_stage
 from siteplanner._memory import release_freed_memory
 from siteplanner._money_stages import economics_stage, policy_stage, select_npv
 from siteplanner._state import MARKET_COLUMNS, RankResult, RankState, need, selected_of, split_market
@@ -61,7 +61,6 @@ from siteplanner.selection._status import status_codes
 from siteplanner.selection.joint import select_joint
 from siteplanner.sources import read_osm_file
 from siteplanner.sources._osm import OSMData
-from siteplanner.stability import bootstrap_stability, weight_sensitivity, weight_stability
 
 __all__ = ["MARKET_COLUMNS", "STAGES", "RankResult", "RankState", "cache_folder", "load_osm",
            "rank_sites"]
@@ -284,86 +283,6 @@ def select_stage(s: RankState) -> None:
     s.selected = selected_of(ranked)
 
 
-def stability_stage(s: RankState) -> None:
-    """Each site's share of perturbed judgements (weights, or learned refits) that keep it.
-
-    Where the run can fork, the stability draws and the weight sensitivity (the next
-    stage's) are measured together in a second process while the clusters and the
-    catchments are drawn, and collected before the market split (:mod:`siteplanner._aside`);
-    the answers are those of measuring them here, one after the other.
-    """
-    what = "measuring the ranking's stability"
-    if (_stability_wanted(s) or _sensitivity_wanted(s)) and can_fork(what):
-        s.pending["judgements"] = aside(what, _judgements, s)
-        return
-    _apply_stability(s, _stability(s))
-
-
-def sensitivity_stage(s: RankState) -> None:
-    """One-at-a-time ±20 % weight changes: only for the hand-set weights of a top-K run."""
-    if "judgements" not in s.pending and _sensitivity_wanted(s):
-        s.result["sensitivity"] = _sensitivity(s)
-
-
-def _stability_wanted(s: RankState) -> bool:
-    return s.study.model.stability_draws > 0 and s.study.selection.method == "top"
-
-
-def _sensitivity_wanted(s: RankState) -> bool:
-    return s.study.selection.method == "top" and s.study.model.kind == "weighted"
-
-
-def _stability(s: RankState) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-    study, sel = s.study, s.study.selection
-    if not _stability_wanted(s):
-        return None
-    rule: dict[str, Any] = {"k": sel.top_k, "min_spacing_m": sel.min_spacing_m,
-                            "min_distance_to_own_m": sel.min_distance_to_own_m}
-    pool = need(s.pool)
-    cands, raw, own = need(s.cands).loc[pool], need(s.raw).loc[pool], need(s.layers).own_branches
-    if s.learned is not None:
-        stab, report = bootstrap_stability(
-            s.learned, cands, raw, own, n_draws=study.model.stability_draws, seed=study.seed,
-            **rule)
-    else:
-        stab, report = weight_stability(
-            cands, raw, study.criteria, own, n_draws=study.model.stability_draws,
-            concentration=study.model.stability_concentration, seed=study.seed, **rule)
-    return stab[["stability", "fragile"]], report
-
-
-def _sensitivity(s: RankState) -> Any:
-    # the ranking's criteria columns: the stability columns, joined or not, are not read
-    return weight_sensitivity(need(s.ranked).loc[need(s.pool)], need(s.layers).own_branches,
-                              s.study.criteria, s.study.selection)
-
-
-def _judgements(s: RankState) -> tuple[Any, Any]:
-    """Both stages' answers, measured in the second process."""
-    return _stability(s), _sensitivity(s) if _sensitivity_wanted(s) else None
-
-
-def _apply_stability(s: RankState, got: tuple[pd.DataFrame, dict[str, Any]] | None) -> None:
-    if got is None:
-        return
-    stab, s.extras["stability"] = got
-    s.ranked = need(s.ranked).join(stab)
-    s.selected = selected_of(s.ranked)
-
-
-def _collect_judgements(s: RankState) -> None:
-    """The stability and sensitivity measured aside, joined as the two stages would have."""
-    job = s.pending.pop("judgements", None)
-    if job is None:
-        return
-    stability, sensitivity = job.result()
-    _apply_stability(s, stability)
-    if sensitivity is not None:
-        s.result["sensitivity"] = sensitivity
-    if job.forked:
-        s.extras.setdefault("second_process", {})["stability"] = job.stats
-
-
 def clusters_stage(s: RankState) -> None:
     """Opportunity zones of high-scoring cells and demand-balanced territories."""
     model, layers = s.study.model, need(s.layers)
@@ -419,7 +338,7 @@ def market_stage(s: RankState) -> None:
         # the catchments read the sites' places only: drawn before the stability (measured
         # aside) is joined onto the sites, and while it may still run
         s.result["catchments"] = catchments(s.graph, selected, minutes=net.catchment_minutes)
-    _collect_judgements(s)
+    collect_judgements(s)
     split_market(s, need(s.selected))
 
 
