@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from siteplanner._errors import OutputError
+from siteplanner._errors import InputError, OutputError
 
 __all__ = ["CHILD_SHARE", "DEFAULT_BUDGET_MIB", "ENV_BUDGET", "ENV_OFF", "Aside", "aside",
            "budget_mib", "can_fork", "forking"]
@@ -68,11 +68,22 @@ _LIVE: set[int] = set()
 
 def budget_mib() -> float:
     """The memory budget: ``SITEPLANNER_MEMORY_MIB`` (default :data:`DEFAULT_BUDGET_MIB`),
-    at most half of the system's available memory."""
+    at most half of the system's available memory.
+
+    Raises
+    ------
+    InputError
+        When the variable is set to anything but a positive number of MiB.
+    """
+    raw = os.environ.get(ENV_BUDGET, "").strip()
     try:
-        budget = float(os.environ.get(ENV_BUDGET, "") or DEFAULT_BUDGET_MIB)
+        budget = float(raw) if raw else float(DEFAULT_BUDGET_MIB)
     except ValueError:
-        budget = DEFAULT_BUDGET_MIB
+        budget = float("nan")
+    if not budget > 0 or budget == float("inf"):
+        msg = (f"{ENV_BUDGET}={raw!r} is not a number of MiB; set it to the memory a run may "
+               f"take, e.g. {ENV_BUDGET}=3000, or unset it for {DEFAULT_BUDGET_MIB}")
+        raise InputError(msg)
     available = _meminfo_mib("MemAvailable")
     return budget if available is None else min(budget, available / 2)
 

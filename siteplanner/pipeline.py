@@ -21,6 +21,7 @@ import geopandas as gpd
 import pandas as pd
 
 from siteplanner import features as feat
+from siteplanner._aside import budget_mib
 from siteplanner._errors import InputError
 from siteplanner._judgement_stages import collect_judgements, sensitivity_stage, stability_stage
 from siteplanner._memory import release_freed_memory
@@ -100,6 +101,7 @@ def load_stage(s: RankState) -> None:
         msg = "no data source: give --osm FILE, --place NAME, --bbox W,S,E,N or an area layer"
         raise InputError(msg)
     check_premises(study.floorplan, where=str(study.source_file or "study"))
+    budget_mib()  # a bad SITEPLANNER_MEMORY_MIB fails before the data is read
     check_mode_sources(study.network, osm=study.osm,
                        online=study.place is not None or study.bbox is not None)
     s.osm, s.online_area, s.inputs = load_osm(study)

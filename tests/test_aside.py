@@ -117,6 +117,24 @@ def test_the_budget_is_the_setting_and_at_most_half_the_available_memory(monkeyp
     assert _aside.budget_mib() == _aside.DEFAULT_BUDGET_MIB == 1536
 
 
+@pytest.mark.parametrize("value", ["lots", "0", "-5", "nan", "inf"])
+def test_a_bad_memory_budget_is_one_line_naming_the_variable_before_the_data_is_read(
+        value, monkeypatch, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from siteplanner.cli import app
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv(_aside.ENV_BUDGET, value)
+    out = tmp_path / "out"
+    got = CliRunner().invoke(app, ["rank", str(root / "data" / "helsinki" / "study.toml"),
+                                   "--no-report", "--out", str(out)])
+    assert got.exit_code != 0 and "Traceback" not in got.output
+    text = " ".join(got.output.split())
+    assert f"SITEPLANNER_MEMORY_MIB={value!r} is not a number of MiB" in text
+    assert "SITEPLANNER_MEMORY_MIB=3000" in text and not out.exists()
+
+
 def test_a_thread_other_than_the_main_one_runs_it_in_this_process(forks) -> None:
     """A Dask worker's task runs in a thread: it is never forked from."""
     import threading
