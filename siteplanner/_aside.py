@@ -35,17 +35,19 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Hashable, MutableMapping
 from typing import Any, Generic, TypeVar
 
 from siteplanner._errors import InputError, OutputError
 
-__all__ = ["CHILD_SHARE", "DEFAULT_BUDGET_MIB", "ENV_BUDGET", "ENV_OFF", "Aside", "aside",
+__all__ = ["CHILD_SHARE", "DEFAULT_BUDGET_MIB", "ENV_BUDGET", "ENV_OFF", "Aside", "Pending", "aside",
            "budget_mib", "can_fork", "forking"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 #: Set to 1 (or true/yes) to run every function in the caller's process.
 ENV_OFF = "SITEPLANNER_NO_FORK"
@@ -235,6 +237,52 @@ class Aside(Generic[T]):
         return False, OutputError(f"the second process {self.what} {how} before it finished "
                                   f"(out of memory?); rerun, or set {ENV_OFF}=1 to run in one "
                                   "process")
+
+
+class Pending(Generic[K, T]):
+    """Work started aside under a key, taken by the first caller that needs it.
+
+    ``weak=True`` keys by objects that may go (a walking graph): their work goes with
+    them. The figures of work taken (:attr:`Aside.stats`) are kept for the run's record,
+    read once (:meth:`stats`).
+    """
+
+    def __init__(self, *, weak: bool = False) -> None:
+        self._jobs: MutableMapping[K, Aside[T]] = weakref.WeakKeyDictionary() if weak else {}
+        self._stats: MutableMapping[K, dict[str, Any]] = weakref.WeakKeyDictionary() if weak else {}
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._jobs
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def start(self, key: K, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> None:
+        """``fn(*args, **kwargs)`` in a second process under ``key``, unless work runs for
+        it already or the run cannot fork (:func:`can_fork`): then nothing, and the caller
+        computes it where it always did when it needs it."""
+        if key not in self._jobs and can_fork(what):
+            self._jobs[key] = aside(what, fn, *args, **kwargs)
+
+    def take(self, key: K) -> tuple[bool, T | None]:
+        """``(True, answer)`` of the work started under ``key`` (its error raised here),
+        or ``(False, None)`` when none was."""
+        job = self._jobs.pop(key, None)
+        if job is None:
+            return False, None
+        value = job.result()
+        if job.forked:
+            self._stats[key] = job.stats
+        return True, value
+
+    def stats(self, key: K) -> dict[str, Any] | None:
+        """The seconds and own memory of the work taken under ``key``, once; else None."""
+        return self._stats.pop(key, None)
+
+    def cancel(self) -> None:
+        """Stop every piece of work not taken (a run that failed before reading it)."""
+        while self._jobs:
+            self._jobs.popitem()[1].cancel()
 
 
 def aside(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Aside[T]:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siteplanner._aside import Aside, aside, can_fork
+from siteplanner._aside import Aside, Pending, aside
 from siteplanner._errors import InputError
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
@@ -163,8 +163,7 @@ def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int,
 _CENTRES: dict[tuple[bytes, str, int], gpd.GeoDataFrame] = {}
 _CENTRES_KEPT = 2
 #: Centres being found in a second process (:func:`centres_aside`), by the same key.
-_PENDING: dict[tuple[bytes, str, int], Aside[tuple[np.ndarray, np.ndarray]]] = {}
-_ASIDE_STATS: dict[tuple[bytes, str, int], dict[str, Any]] = {}
+_PENDING: Pending[tuple[bytes, str, int], tuple[np.ndarray, np.ndarray]] = Pending()
 
 
 def _key(area: gpd.GeoDataFrame, resolution: int) -> tuple[bytes, str, int]:
@@ -176,22 +175,20 @@ def centres_aside(area: gpd.GeoDataFrame, *, resolution: int) -> None:
     (:mod:`siteplanner._aside`), so the caller's next work overlaps it; the first
     :func:`h3_candidates` or :func:`site_candidates` of the area collects them. Where the
     run cannot fork this does nothing, and they are found when first asked."""
-    key, what = _key(area, resolution), "finding the area's H3 cells"
-    if key in _CENTRES or key in _PENDING or not can_fork(what):
-        return
-    _PENDING[key] = aside(what, _centre_arrays, area.to_crs(4326).geometry.union_all(), resolution)
+    key = _key(area, resolution)
+    if key not in _CENTRES:
+        _PENDING.start(key, "finding the area's H3 cells", _area_centre_arrays, area, resolution)
 
 
 def centres_aside_stats(area: gpd.GeoDataFrame, *, resolution: int) -> dict[str, Any] | None:
     """The second process's seconds and own memory, when it found these cells since the
     last ask (each run's record says it once); else None."""
-    return _ASIDE_STATS.pop(_key(area, resolution), None)
+    return _PENDING.stats(_key(area, resolution))
 
 
 def drop_centres_aside() -> None:
     """Stop the cells still being found aside (a run that failed before reading them)."""
-    while _PENDING:
-        _PENDING.popitem()[1].cancel()
+    _PENDING.cancel()
 
 
 def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
@@ -199,16 +196,14 @@ def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFram
     if key not in _CENTRES:
         while len(_CENTRES) >= _CENTRES_KEPT:
             _CENTRES.pop(next(iter(_CENTRES)))
-        pending = _PENDING.pop(key, None)
-        if pending is not None:
-            ids, latlng = pending.result()
-            _ASIDE_STATS.clear()
-            if pending.forked:
-                _ASIDE_STATS[key] = pending.stats
-        else:
-            ids, latlng = _centre_arrays(area.to_crs(4326).geometry.union_all(), resolution)
+        found, arrays = _PENDING.take(key)
+        ids, latlng = arrays if found and arrays is not None else _area_centre_arrays(area, resolution)
         _CENTRES[key] = _centres_frame(ids, latlng, area.crs)
     return _CENTRES[key].copy()
+
+
+def _area_centre_arrays(area: gpd.GeoDataFrame, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    return _centre_arrays(area.to_crs(4326).geometry.union_all(), resolution)
 
 
 def _centre_arrays(wgs: shapely.Geometry, resolution: int) -> tuple[np.ndarray, np.ndarray]:

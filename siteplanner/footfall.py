@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from siteplanner._aside import Aside, aside, can_fork
+from siteplanner._aside import Pending
 from siteplanner.centrality import DEFAULT_RADII, walk_centrality
 from siteplanner.features import MODE_WEIGHTS, sum_series
 from siteplanner.layers import Layers
@@ -56,9 +56,8 @@ ATTRACTOR_RADIUS_M = 150.0
 PROXY_FEATURES = ("betweenness_400", "betweenness_800", "harmonic_800", "pois_150", "transit_150")
 
 _CENTRALITY: weakref.WeakKeyDictionary[WalkGraph, pd.DataFrame] = weakref.WeakKeyDictionary()
-#: Centrality being measured in a second process (:func:`centrality_aside`).
-_PENDING: weakref.WeakKeyDictionary[WalkGraph, Aside[pd.DataFrame]] = weakref.WeakKeyDictionary()
-_ASIDE_STATS: weakref.WeakKeyDictionary[WalkGraph, dict[str, float | None]] = weakref.WeakKeyDictionary()
+#: Centrality being measured in a second process (:func:`centrality_aside`), by graph.
+_PENDING: Pending[WalkGraph, pd.DataFrame] = Pending(weak=True)
 
 
 def foot_traffic_points(layers: Layers) -> tuple[gpd.GeoDataFrame, bool]:
@@ -80,20 +79,15 @@ def _centrality(graph: WalkGraph) -> pd.DataFrame:
     """Centrality of the graph's nodes, computed once per graph (or collected from the
     second process :func:`centrality_aside` started)."""
     if graph not in _CENTRALITY:
-        pending = _PENDING.pop(graph, None)
-        if pending is not None:
-            _CENTRALITY[graph] = pending.result()
-            if pending.forked:
-                _ASIDE_STATS[graph] = pending.stats
-        else:
-            _CENTRALITY[graph] = walk_centrality(graph, radii=DEFAULT_RADII)
+        found, value = _PENDING.take(graph)
+        _CENTRALITY[graph] = value if found else walk_centrality(graph, radii=DEFAULT_RADII)
     return _CENTRALITY[graph]
 
 
 def centrality_aside_stats(graph: WalkGraph) -> dict[str, float | None] | None:
     """The second process's seconds and own memory, when it measured this graph's
-    centrality (:attr:`siteplanner._aside.Aside.stats`); None when none did."""
-    return _ASIDE_STATS.get(graph)
+    centrality (:attr:`siteplanner._aside.Aside.stats`), once; None when none did."""
+    return _PENDING.stats(graph)
 
 
 def centrality_aside(graph: WalkGraph) -> None:
@@ -101,17 +95,14 @@ def centrality_aside(graph: WalkGraph) -> None:
     so the caller's next work overlaps it; the first :func:`centrality_features` of the
     graph collects it. Where the run cannot fork this does nothing, and centrality is
     measured when first asked, as before; the answer is the same either way."""
-    what = "measuring street centrality"
-    if graph in _CENTRALITY or graph in _PENDING or not can_fork(what):
-        return
-    _PENDING[graph] = aside(what, walk_centrality, graph, radii=DEFAULT_RADII)
+    if graph not in _CENTRALITY:
+        _PENDING.start(graph, "measuring street centrality", walk_centrality, graph,
+                       radii=DEFAULT_RADII)
 
 
 def drop_centrality_aside() -> None:
     """Stop every centrality still being measured aside (a run that failed before reading it)."""
-    while _PENDING:
-        _, pending = _PENDING.popitem()
-        pending.cancel()
+    _PENDING.cancel()
 
 
 def centrality_features(points: gpd.GeoDataFrame, layers: Layers, *, graph: WalkGraph | None,
