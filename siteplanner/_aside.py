@@ -98,34 +98,31 @@ def _room(what: str) -> bool:
     if mine is None:
         return True
     held = mine + sum(_pss_mib(pid) or 0.0 for pid in list(_LIVE))
-    need = held + CHILD_SHARE * mine
-    if need <= budget_mib():
+    need, budget = held + CHILD_SHARE * mine, budget_mib()
+    if need <= budget:
         return True
     log.info("%s in this process: a second process would take the run to about %.0f MiB, "
-             "past its %.0f MiB budget (%s)", what, need, budget_mib(), ENV_BUDGET)
+             "past its %.0f MiB budget (%s)", what, need, budget, ENV_BUDGET)
     return False
 
 
-def _pss_mib(pid: int) -> float | None:
+def _proc_mib(path: str, prefix: str) -> float | None:
+    """The sum (MiB) of the kB figures of a ``/proc`` file's lines starting with ``prefix``;
+    None when the file cannot be read (not Linux, a process gone) or has no such line."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
+        with open(path, encoding="ascii") as f:
+            kib = [int(line.split()[1]) for line in f if line.startswith(prefix)]
     except (OSError, ValueError, IndexError):
         return None
-    return None
+    return sum(kib) / 1024 if kib else None
+
+
+def _pss_mib(pid: int) -> float | None:
+    return _proc_mib(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def _meminfo_mib(field: str) -> float | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return _proc_mib("/proc/meminfo", field + ":")
 
 
 def can_fork(what: str) -> bool:
@@ -152,7 +149,8 @@ def forking() -> bool:
 class Aside(Generic[T]):
     """A function's run in a child process (or, when not forking, its finished run)."""
 
-    def __init__(self, what: str, fn: Callable[..., T], *args: Any) -> None:
+    def __init__(self, what: str, fn: Callable[..., T], *args: Any, fork: bool | None = None) -> None:
+        """Run ``fn(*args)``: forked when ``fork`` says so, or (None) when :func:`can_fork`."""
         self.what = what
         #: The child's own figures, once it has answered: ``seconds`` it ran, and the
         #: memory it held that the parent does not share, ``own_mib`` (its private pages at
@@ -161,7 +159,7 @@ class Aside(Generic[T]):
         self._pid = 0
         self._fd = -1
         self._done: tuple[bool, Any] | None = None
-        self.forked = forking() and _room(what)
+        self.forked = can_fork(what) if fork is None else fork
         if not self.forked:
             try:
                 self._done = (True, fn(*args))
@@ -262,7 +260,7 @@ class Pending(Generic[K, T]):
         it already or the run cannot fork (:func:`can_fork`): then nothing, and the caller
         computes it where it always did when it needs it."""
         if key not in self._jobs and can_fork(what):
-            self._jobs[key] = aside(what, fn, *args, **kwargs)
+            self._jobs[key] = Aside(what, functools.partial(fn, *args, **kwargs), fork=True)
 
     def take(self, key: K) -> tuple[bool, T | None]:
         """``(True, answer)`` of the work started under ``key`` (its error raised here),
@@ -320,9 +318,5 @@ def _child(w: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
 
 def _own_mib() -> float | None:
     """This process's private memory (MiB): the pages a fork's child no longer shares."""
-    try:
-        with open("/proc/self/smaps_rollup", encoding="ascii") as f:
-            kib = sum(int(line.split()[1]) for line in f if line.startswith("Private_"))
-    except (OSError, ValueError, IndexError):
-        return None
-    return round(kib / 1024, 1)
+    mib = _proc_mib("/proc/self/smaps_rollup", "Private_")
+    return None if mib is None else round(mib, 1)

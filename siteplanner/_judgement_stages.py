@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from siteplanner._aside import aside, can_fork
+from siteplanner._aside import Aside, can_fork
 from siteplanner._state import RankState, need, selected_of
 from siteplanner.stability import bootstrap_stability, weight_sensitivity, weight_stability
 
@@ -30,7 +30,7 @@ def stability_stage(s: RankState) -> None:
     """
     what = "measuring the ranking's stability"
     if (_stability_wanted(s) or _sensitivity_wanted(s)) and can_fork(what):
-        s.pending["judgements"] = aside(what, _judgements, s)
+        s.pending["judgements"] = Aside(what, _judgements, s, fork=True)
         return
     _apply_stability(s, _stability(s))
 
