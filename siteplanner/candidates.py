@@ -25,6 +25,7 @@ only because the competitors beyond the edge are not in the file.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -39,14 +40,15 @@ import shapely
 
 from siteplanner._aside import Aside, Pending, aside
 from siteplanner._errors import InputError
+from siteplanner._near_lines import near_lines
 from siteplanner.addresses import site_addresses
 from siteplanner.layers import Layers
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SITE_COLUMNS", "buildable", "centres_aside", "centres_aside_stats", "drop_centres_aside",
-           "edge_flags", "edge_policy", "h3_candidates", "site_candidates", "street_distance_default",
-           "user_candidates", "with_cells"]
+__all__ = ["SITE_COLUMNS", "AreaCells", "area_cells", "buildable", "centres_aside",
+           "centres_aside_stats", "drop_centres_aside", "edge_flags", "edge_policy", "h3_candidates",
+           "site_candidates", "street_distance_default", "user_candidates", "with_cells"]
 
 
 #: The candidate columns that go with each site into the ranked table.
@@ -110,24 +112,30 @@ def buildable(cands: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame, blocked: gp
         counts (``near_street``: also within the distance of a street).
     """
     pts = np.asarray(cands.geometry.values)
-    near = np.ones(len(pts), dtype=bool)
+    keep, counts = _buildable_mask(shapely.get_x(pts), shapely.get_y(pts), streets=streets,
+                                   blocked=blocked, street_within_m=street_within_m)
+    return cands[keep], counts
+
+
+def _buildable_mask(x: np.ndarray, y: np.ndarray, *, streets: gpd.GeoDataFrame,
+                    blocked: gpd.GeoDataFrame, street_within_m: float
+                    ) -> tuple[np.ndarray, dict[str, int]]:
+    """:func:`buildable` over the points' coordinates: the mask kept, and the counts."""
+    near = np.ones(len(x), dtype=bool)
     if len(streets):
-        tree = shapely.STRtree(np.asarray(streets.geometry.values))
-        hit = tree.query(pts, predicate="dwithin", distance=street_within_m)[0]
-        near = np.zeros(len(pts), dtype=bool)
-        near[hit] = True
-    free = np.ones(len(pts), dtype=bool)
-    if len(blocked):
+        near = near_lines(x, y, np.asarray(streets.geometry.values), street_within_m)
+    keep = near.copy()
+    idx = np.flatnonzero(near)
+    if len(blocked) and len(idx):  # only the centres by a street can be kept
         inside = shapely.STRtree(np.asarray(blocked.geometry.values)).query(
-            pts, predicate="within")[0]
-        free[inside] = False
-    keep = near & free
-    counts = {"in_area": len(pts), "near_street": int(near.sum()), "buildable": int(keep.sum())}
+            shapely.points(x[idx], y[idx]), predicate="within")[0]
+        keep[idx[inside]] = False
+    counts = {"in_area": len(x), "near_street": int(near.sum()), "buildable": int(keep.sum())}
     if not keep.any():
         msg = (f"no candidate cell lies within {street_within_m:.0f} m of a walkable street on "
                "open land in the study area; raise candidates.street_within_m or check the area")
         raise InputError(msg)
-    return cands[keep], counts
+    return keep, counts
 
 
 def edge_flags(cands: gpd.GeoDataFrame, extent: shapely.Geometry | None, *,
@@ -158,12 +166,38 @@ def h3_candidates(area: gpd.GeoDataFrame, *, resolution: int,
     return with_cells(centres) if polygons else centres
 
 
-#: The last few areas' cell centres: a run asks for the same area's cells twice (the
-#: candidates, then the demand over the whole area), and a country's take a second.
-_CENTRES: dict[tuple[bytes, str, int], gpd.GeoDataFrame] = {}
+@dataclasses.dataclass(eq=False)
+class AreaCells:
+    """An area's H3 cells: their sorted integer ids and projected centres, in one order.
+
+    The frame of every cell (:meth:`frame`) is built only when asked: a country holds
+    several times more cells than candidates, and the candidates and the demand read only
+    the cells they keep (:func:`site_candidates`, :mod:`siteplanner._demand_stage`).
+    """
+
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    crs: Any
+    resolution: int
+    _whole: gpd.GeoDataFrame | None = dataclasses.field(default=None, repr=False)
+
+    def frame(self, rows: np.ndarray | None = None) -> gpd.GeoDataFrame:
+        """The cells (all, or ``rows``: a mask or positions) as :func:`h3_candidates` returns
+        them without polygons: points at the centres, indexed by ``site_id``."""
+        if rows is not None:
+            return _centres_frame(self.ids[rows], self.x[rows], self.y[rows], self.crs)
+        if self._whole is None:
+            self._whole = _centres_frame(self.ids, self.x, self.y, self.crs)
+        return self._whole.copy()
+
+
+#: The last few areas' cells: a run asks for the same area's cells twice (the candidates,
+#: then the demand over the whole area), and a country's take a second.
+_CENTRES: dict[tuple[bytes, str, int], AreaCells] = {}
 _CENTRES_KEPT = 2
-#: Centres being found in a second process (:func:`centres_aside`), by the same key.
-_PENDING: Pending[tuple[bytes, str, int], tuple[np.ndarray, np.ndarray]] = Pending()
+#: Cells being found in a second process (:func:`centres_aside`), by the same key.
+_PENDING: Pending[tuple[bytes, str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = Pending()
 
 
 def _key(area: gpd.GeoDataFrame, resolution: int) -> tuple[bytes, str, int]:
@@ -173,8 +207,9 @@ def _key(area: gpd.GeoDataFrame, resolution: int) -> tuple[bytes, str, int]:
 def centres_aside(area: gpd.GeoDataFrame, *, resolution: int) -> None:
     """Start finding the area's cells and their centres in a second process
     (:mod:`siteplanner._aside`), so the caller's next work overlaps it; the first
-    :func:`h3_candidates` or :func:`site_candidates` of the area collects them. Where the
-    run cannot fork this does nothing, and they are found when first asked."""
+    :func:`area_cells` (or :func:`h3_candidates`, :func:`site_candidates`) of the area
+    collects them. Where the run cannot fork this does nothing, and they are found when
+    first asked."""
     key = _key(area, resolution)
     if key not in _CENTRES:
         _PENDING.start(key, "finding the area's H3 cells", _area_centre_arrays, area, resolution)
@@ -191,19 +226,31 @@ def drop_centres_aside() -> None:
     _PENDING.cancel()
 
 
-def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
+def area_cells(area: gpd.GeoDataFrame, *, resolution: int) -> AreaCells:
+    """The H3 cells whose centre lies in the study area (kept for the next ask)."""
     key = _key(area, resolution)
     if key not in _CENTRES:
         while len(_CENTRES) >= _CENTRES_KEPT:
             _CENTRES.pop(next(iter(_CENTRES)))
         found, arrays = _PENDING.take(key)
-        ids, latlng = arrays if found and arrays is not None else _area_centre_arrays(area, resolution)
-        _CENTRES[key] = _centres_frame(ids, latlng, area.crs)
-    return _CENTRES[key].copy()
+        ids, x, y = arrays if found and arrays is not None else _area_centre_arrays(area, resolution)
+        cells = AreaCells(ids, x, y, area.crs, resolution)
+        _CENTRES[key] = cells
+    return _CENTRES[key]
 
 
-def _area_centre_arrays(area: gpd.GeoDataFrame, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    return _centre_arrays(area.to_crs(4326).geometry.union_all(), resolution)
+def _cell_centres(area: gpd.GeoDataFrame, *, resolution: int) -> gpd.GeoDataFrame:
+    return area_cells(area, resolution=resolution).frame()
+
+
+def _area_centre_arrays(area: gpd.GeoDataFrame,
+                        resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sorted integer ids of the area's cells and their centres in the area's CRS."""
+    from pyproj import Transformer
+
+    ids, latlng = _centre_arrays(area.to_crs(4326).geometry.union_all(), resolution)
+    x, y = Transformer.from_crs(4326, area.crs, always_xy=True).transform(latlng[:, 1], latlng[:, 0])
+    return ids, np.asarray(x, dtype=float), np.asarray(y, dtype=float)
 
 
 def _centre_arrays(wgs: shapely.Geometry, resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,11 +278,8 @@ def _centre_arrays(wgs: shapely.Geometry, resolution: int) -> tuple[np.ndarray, 
     return ids, latlng
 
 
-def _centres_frame(ids: np.ndarray, latlng: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
-    from pyproj import Transformer
-
+def _centres_frame(ids: np.ndarray, x: np.ndarray, y: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
     cells = np.array([f"{c:x}" for c in ids.tolist()], dtype=object)  # as h3.int_to_str writes it
-    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(latlng[:, 1], latlng[:, 0])
     gdf = gpd.GeoDataFrame({"site_id": cells}, geometry=gpd.points_from_xy(x, y), crs=crs)
     return gdf.set_index("site_id", drop=False)
 
@@ -297,11 +341,12 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
         cands = user_candidates(layers.candidates, layers.area)
         report["source"] = "user premises"
     else:
-        cells = _cell_centres(layers.area, resolution=resolution)
-        kept, counts = buildable(cells, streets=layers.streets, blocked=layers.blocked,
-                                 street_within_m=within)
+        cells = area_cells(layers.area, resolution=resolution)
+        keep, counts = _buildable_mask(cells.x, cells.y, streets=layers.streets,
+                                       blocked=layers.blocked, street_within_m=within)
+        kept = cells.frame(keep)  # the frame of the cells kept only
         log.info("candidates: %s of %s cells by a street, on open land", f"{len(kept):,}",
-                 f"{len(cells):,}")
+                 f"{len(cells.ids):,}")
         log.info("candidates: addresses and districts of %s sites", f"{len(kept):,}")
         # the addresses need only the sites' points: a second process finds them while this
         # one draws the cells (both hold the GIL; siteplanner._aside)
