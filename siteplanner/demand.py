@@ -75,6 +75,7 @@ __all__ = [
     "UNTYPED_RESIDENTIAL_SHARE",
     "Densities",
     "building_people",
+    "cell_sums",
     "census_counts",
     "classify_use",
     "combined_demand",
@@ -340,12 +341,18 @@ def residents_workers(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *,
     """
     people = building_people(buildings, crs=cells.crs, landuse=landuse, densities=densities)
     b_idx, c_idx = _cell_of_points(cells, shapely.point_on_surface(people.geometry.values))
-    n = len(cells)
+    return pd.DataFrame(cell_sums(people, b_idx, c_idx, len(cells)), index=cells.index)
+
+
+def cell_sums(people: pd.DataFrame, b_idx: np.ndarray, c_idx: np.ndarray,
+              n: int) -> dict[str, np.ndarray]:
+    """``residents``, ``workers`` and ``floor_area_m2`` of :func:`building_people`'s
+    buildings ``b_idx`` summed into the ``n`` cells ``c_idx`` (building order)."""
     out = {col: np.bincount(c_idx, weights=people[col].to_numpy()[b_idx], minlength=n)
            for col in ("residents", "workers", "floor_area_m2")}
     log.info("demand: %s of %s buildings fall in the %s demand cells", f"{len(b_idx):,}",
              f"{len(people):,}", f"{n:,}")
-    return pd.DataFrame(out, index=cells.index)
+    return out
 
 
 _COUNT_COLUMNS = ("population", "residents", "workers", "count", "pop", "total")
@@ -516,7 +523,8 @@ def demand_layer(cells: gpd.GeoDataFrame, *, foot_traffic: pd.Series, foot_traff
                  landuse: gpd.GeoDataFrame | None = None,
                  census: tuple[gpd.GeoDataFrame, str] | None = None,
                  raster: str | Path | None = None,
-                 weights: dict[str, float] | None = None) -> gpd.GeoDataFrame:
+                 weights: dict[str, float] | None = None,
+                 people: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
     """The ``demand`` layer: one row per cell with residents, workers, foot traffic and demand.
 
     Residents come from ``raster`` when given, else ``census`` (a layer and its
@@ -524,15 +532,18 @@ def demand_layer(cells: gpd.GeoDataFrame, *, foot_traffic: pd.Series, foot_traff
     buildings (or an override) residents and workers are missing and demand
     falls back to the foot-traffic value, with a warning. ``attrs["sources"]``
     says where each part came from and ``attrs["unit"]`` the unit of ``demand``.
+    ``people`` is :func:`residents_workers` of these cells and buildings, counted
+    already (then ``buildings`` is not read).
     """
     import warnings
 
     n = len(cells)
     sources: dict[str, str] = {}
     parts = pd.DataFrame(index=cells.index)
-    if buildings is not None and len(buildings):
-        rw = residents_workers(cells, buildings, landuse=landuse)
-        parts["residents"], parts["workers"] = rw["residents"], rw["workers"]
+    if people is None and buildings is not None and len(buildings):
+        people = residents_workers(cells, buildings, landuse=landuse)
+    if people is not None:
+        parts["residents"], parts["workers"] = people["residents"], people["workers"]
         sources["residents"] = sources["workers"] = "OSM buildings (floor area / density)"
     if raster is not None:
         parts["residents"] = raster_counts(cells, raster).to_numpy()

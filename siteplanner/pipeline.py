@@ -22,6 +22,8 @@ import pandas as pd
 
 from siteplanner import features as feat
 from siteplanner._aside import budget_mib
+from siteplanner._demand_stage import buildings as buildings_of
+from siteplanner._demand_stage import demand_points, footprint_points_of, landuse_of
 from siteplanner._errors import InputError
 from siteplanner._judgement_stages import collect_judgements, sensitivity_stage, stability_stage
 from siteplanner._memory import release_freed_memory
@@ -39,7 +41,7 @@ from siteplanner.candidates import (
 )
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, FloorplanSettings, Study
-from siteplanner.demand import criteria_correlation, demand_layer, read_census
+from siteplanner.demand import criteria_correlation
 from siteplanner.features import compute_criteria
 from siteplanner.floorplan.sites import plan_sites
 from siteplanner.footfall import (
@@ -250,8 +252,8 @@ def select_stage(s: RankState) -> None:
                         min_spacing_m=sel.min_spacing_m,
                         min_distance_to_own_m=sel.min_distance_to_own_m)
     del pool
-    s.demand = _demand_points(need(s.cands), need(s.raw), layers, study,
-                              _footprint_points(s, layers.crs), _landuse(s))
+    s.demand = demand_points(need(s.cands), need(s.raw), layers, study,
+                             footprint_points_of(s, layers.crs), landuse_of(s))
     if not s.plan_floors or _premises_kind(study.floorplan, has_buildings=True) != "osm":
         # no floor plan reads them: the run does not carry them, nor the read's packed copy,
         # to the end
@@ -350,7 +352,7 @@ def floorplans_stage(s: RankState) -> None:
         return
     settings = s.study.floorplan
     # the buildings are read only when the premises would be theirs
-    buildings = _buildings(s) if _premises_kind(settings, has_buildings=True) == "osm" else None
+    buildings = buildings_of(s) if _premises_kind(settings, has_buildings=True) == "osm" else None
     kind = _premises_kind(settings, has_buildings=buildings is not None and not buildings.empty)
     if kind is None:
         return
@@ -490,84 +492,3 @@ def _calibrated_foot_traffic(idw: pd.Series, cands: gpd.GeoDataFrame, layers: La
     return cal.predicted.rename("foot_traffic"), {"source": "calibrated model", **cal.report}
 
 
-def _buildings(s: RankState) -> gpd.GeoDataFrame | None:
-    """The OSM building footprints (WGS84), read once per run and kept on the state: those
-    the source read with the rest of its data (a ``.pbf`` read, an online study), else from
-    the study's file."""
-    from siteplanner.sources.buildings import read_buildings
-
-    if s.buildings is None:
-        held, osm = (s.osm.buildings if s.osm is not None else None), s.study.osm
-        if osm is not None and osm.is_file():
-            s.buildings = _unpacked(held) if held is not None else read_buildings(osm)
-        elif held is not None and len(held):
-            s.buildings = _unpacked(held)
-    return s.buildings
-
-
-def _footprint_points(s: RankState, crs: Any) -> gpd.GeoDataFrame | None:
-    """What the demand reads of the footprints (tags, area, a point inside; ``crs``), reduced
-    piece by piece: from the read's packed copy, else from :func:`_buildings`' polygons."""
-    from siteplanner.sources.buildings import Packed, footprint_points
-
-    held = s.osm.buildings if s.osm is not None else None
-    if isinstance(held, Packed) and s.study.osm is not None and s.study.osm.is_file():
-        return footprint_points(held.frames(), crs=crs)
-    full = _buildings(s)
-    if full is None:
-        return None
-    return footprint_points((full.iloc[i:i + 20_000] for i in range(0, max(len(full), 1), 20_000)),
-                            crs=crs)
-
-
-def _landuse(s: RankState) -> gpd.GeoDataFrame | None:
-    """``landuse`` polygons (WGS84), from the same source as :func:`_buildings`."""
-    from siteplanner.sources.buildings import read_landuse
-
-    held, osm = (s.osm.landuse if s.osm is not None else None), s.study.osm
-    if held is not None:
-        return _unpacked(held)
-    return read_landuse(osm) if osm is not None and osm.is_file() else None
-
-
-def _unpacked(table: Any) -> gpd.GeoDataFrame:
-    """A held table of polygons as a GeoDataFrame (a ``.pbf`` read holds them packed)."""
-    from siteplanner.sources.buildings import Packed
-
-    return table.frame() if isinstance(table, Packed) else table
-
-
-def _demand_points(cands: gpd.GeoDataFrame, raw: pd.DataFrame, layers: Layers,
-                   study: Study, buildings: gpd.GeoDataFrame | None,
-                   landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    """The H3 cells of the study area that hold people, with people per day: the demand.
-
-    Demand covers the whole area, not only the buildable candidates: people
-    live and work where no branch can stand. Cells with no one in them are
-    left out of the market. Buildings come from the study's OSM file, or with
-    the data of an online study. Without buildings, census or raster the demand
-    falls back to the foot-traffic value over the candidates, with a warning.
-    """
-    d = study.demand
-    if buildings is None and d.census is None and d.raster is None:
-        cells, foot = cands, raw["foot_traffic"]
-    else:
-        cells = h3_candidates(layers.area, resolution=study.candidates.h3_resolution,
-                              polygons=d.census is not None or d.raster is not None)
-        foot = raw["foot_traffic"].reindex(cells.index)
-        if layers.foot_traffic_measured:
-            pts, _ = foot_traffic_points(layers)
-            foot = feat.foot_traffic(cells, pts, radius_m=study.criteria["foot_traffic"].radius_m,
-                                     measured=True)
-    census = (read_census(d.census), str(d.census)) if d.census is not None else None
-    out = demand_layer(
-        cells, foot_traffic=foot.fillna(0.0), foot_traffic_measured=layers.foot_traffic_measured,
-        buildings=buildings, landuse=landuse if buildings is not None else None,
-        census=census, raster=d.raster,
-        weights={"residents": d.residents_weight, "workers": d.workers_weight,
-                 "foot_traffic": d.foot_traffic_weight})
-    keep = out[out["demand"] > 0] if (out["demand"] > 0).any() else out
-    keep = keep.copy()
-    keep.attrs = out.attrs
-    keep["weight"] = keep["demand"]
-    return keep

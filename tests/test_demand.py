@@ -241,3 +241,52 @@ def test_buildings_go_to_their_h3_cell_without_building_cell_polygons(helsinki_c
     assert a.sum() == pytest.approx(b.sum(), rel=1e-6)
     # H3's own rule and the projected hexagon differ only for a footprint on a cell's edge
     assert np.abs(a - b).sum() <= 0.01 * a.sum()
+
+
+@pytest.mark.parametrize("resolution", [9, 11])
+def test_people_counted_over_the_cells_ids_are_those_of_the_cells_frame(resolution) -> None:
+    """The area's cells as sorted integer ids (no frame of them all, as a country's run
+    counts them) get every building in the same cell, so the very same people."""
+    from siteplanner._cell_people import people_of_cells
+    from siteplanner.candidates import area_cells
+
+    buildings, landuse = read_buildings(HELSINKI), read_landuse(HELSINKI)
+    crs = buildings.estimate_utm_crs()
+    area = gpd.GeoDataFrame(geometry=[buildings.to_crs(crs).union_all().convex_hull], crs=crs)
+    cells = area_cells(area, resolution=resolution)
+    got = people_of_cells(cells, buildings, landuse=landuse)
+    want = residents_workers(h3_candidates(area, resolution=resolution, polygons=False), buildings,
+                             landuse=landuse)
+    assert len(want) == len(cells.ids) and want["residents"].sum() > 1000
+    for col in ("residents", "workers", "floor_area_m2"):
+        assert np.array_equal(got[col], want[col].to_numpy()), col
+    # buildings outside the area's cells count nowhere, as there
+    assert got["residents"].sum() <= building_people(buildings, crs=crs)["residents"].sum()
+
+
+def test_the_demand_of_the_cells_with_people_is_the_demand_over_every_cell(demo_study) -> None:
+    """The select stage builds the demand over the cells with residents or workers only;
+    the layer (rows, values, order, sources) is the one built over every cell of the area
+    and then cut to the cells with demand."""
+    from siteplanner import _demand_stage, pipeline
+    from siteplanner._state import RankState
+
+    s = RankState(study=demo_study, plan_floors=False)
+    for name, stage in pipeline.STAGES:
+        if name == "select":
+            break
+        stage(s)
+    footprints = _demand_stage.footprint_points_of(s, s.layers.crs)
+    landuse = _demand_stage.landuse_of(s)
+    got = _demand_stage.demand_points(s.cands, s.raw, s.layers, s.study, footprints, landuse)
+    d = s.study.demand
+    every = h3_candidates(s.layers.area, resolution=s.study.candidates.h3_resolution,
+                          polygons=False)
+    out = demand_layer(every, foot_traffic=s.raw["foot_traffic"].reindex(every.index).fillna(0.0),
+                       foot_traffic_measured=False, buildings=footprints, landuse=landuse,
+                       weights={"residents": d.residents_weight, "workers": d.workers_weight,
+                                "foot_traffic": d.foot_traffic_weight})
+    want = out[out["demand"] > 0]
+    assert len(every) > 2 * len(got) > 0
+    assert got.drop(columns="weight").equals(want) and got.attrs == want.attrs
+    assert np.array_equal(got["weight"], got["demand"])

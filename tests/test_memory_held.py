@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import shapely
 
-from siteplanner import pipeline
+from siteplanner import _demand_stage, pipeline
 from siteplanner._state import RankState
 from siteplanner.config import load_study
 from siteplanner.demand import building_people
@@ -97,8 +97,8 @@ def _to_select(study, *, plan_floors: bool) -> RankState:
 def test_the_demand_from_the_packed_footprints_equals_the_one_from_the_file(fresh_copy) -> None:
     study = load_study(HELSINKI / "study.toml").replace(osm=fresh_copy)
     s = _to_select(study, plan_floors=False)
-    from_file = pipeline._demand_points(s.cands, s.raw, s.layers, s.study,
-                                        read_buildings(fresh_copy), read_landuse(fresh_copy))
+    from_file = _demand_stage.demand_points(s.cands, s.raw, s.layers, s.study,
+                                            read_buildings(fresh_copy), read_landuse(fresh_copy))
     assert s.demand is not None and s.demand["residents"].sum() > 0
     assert s.demand.equals(from_file)
     # nothing holds the footprints once the demand is built when no floor plan reads them
@@ -111,7 +111,7 @@ def test_floor_plans_in_osm_buildings_keep_the_footprints_read_with_the_data(fre
     study = study.replace(floorplan=dataclasses.replace(study.floorplan, outline=None, entrances=()))
     s = _to_select(study, plan_floors=True)
     assert s.osm is not None and isinstance(s.osm.buildings, Packed)
-    assert pipeline._buildings(s).equals(read_buildings(fresh_copy))
+    assert _demand_stage.buildings(s).equals(read_buildings(fresh_copy))
 
 
 @pytest.mark.parametrize("path", [HELSINKI / "helsinki.osm.pbf", ANDORRA], ids=["helsinki", "andorra"])
