@@ -96,8 +96,10 @@ def test_a_child_past_the_memory_budget_runs_in_this_process_and_says_why(
 
     mine = _aside._pss_mib(os.getpid())
     assert mine is not None and mine > 10  # read from /proc on Linux
-    monkeypatch.setattr(_aside, "budget_mib", lambda: mine * (1 + _aside.CHILD_SHARE) + 50)
-    assert _aside.aside("testing", _pid_and, 1).forked  # room for one
+    # room for one (with a margin: this process's share of pages it shared with a child
+    # that has just ended comes back to it)
+    monkeypatch.setattr(_aside, "budget_mib", lambda: mine * (1 + _aside.CHILD_SHARE) * 1.25 + 100)
+    assert _aside.aside("testing", _pid_and, 1).forked
     monkeypatch.setattr(_aside, "budget_mib", lambda: mine * 1.05)
     with caplog.at_level(logging.INFO, logger="siteplanner._aside"):
         job = _aside.aside("measuring street centrality", _pid_and, 2)
@@ -199,6 +201,7 @@ def test_work_measured_aside_gives_the_same_run_and_is_recorded(
     for name in ("candidates", "selected", "demand"):
         a, b = getattr(forked, name), getattr(plain, name)
         assert list(a.columns) == list(b.columns) and a.equals(b), name
+    assert forked.demand.attrs == plain.demand.attrs and forked.demand["residents"].sum() > 0
     assert forked.candidates["address"].notna().all() and forked.selected["stability"].notna().all()
     assert forked.sensitivity.to_record() == plain.sensitivity.to_record()
     assert forked.extras["stability"] == plain.extras["stability"]
