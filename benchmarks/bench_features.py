@@ -72,6 +72,7 @@ def prepare(place: str, path: str, brand: str | None) -> dict[str, Any]:
         if name == "features":
             break
         stage(state)
+    pipeline._addressed(state)  # the addresses found aside (a job, not pickled) joined now
     with open(path, "wb") as f:
         pickle.dump(state, f, protocol=5)
     return {"place": place, "cpu_s": round(_cpu() - start, 2), "candidates": len(state.cands)}

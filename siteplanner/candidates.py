@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SITE_COLUMNS", "AreaCells", "area_cells", "buildable", "centres_aside",
            "centres_aside_stats", "drop_centres_aside", "edge_flags", "edge_policy", "h3_candidates",
-           "site_candidates", "street_distance_default", "user_candidates", "with_cells"]
+           "site_candidates", "site_cells", "street_distance_default", "user_candidates",
+           "with_addresses", "with_cells"]
 
 
 #: The candidate columns that go with each site into the ranked table.
@@ -330,6 +331,19 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
     cands, report
         The candidates, and the counts and settings for run.json.
     """
+    cands, report, words = site_cells(layers, resolution=resolution, reach_m=reach_m,
+                                      street_within_m=street_within_m)
+    return with_addresses(cands, report, words), report
+
+
+def site_cells(layers: Layers, *, resolution: int, reach_m: float,
+               street_within_m: float | None = None
+               ) -> tuple[gpd.GeoDataFrame, dict[str, Any], Aside[pd.DataFrame]]:
+    """:func:`site_candidates` but the addresses: the candidates flagged ``edge``, the
+    report, and their addresses being found (in a second process where the run can fork:
+    :mod:`siteplanner._aside`), which :func:`with_addresses` joins. The pipeline joins them
+    only once the network and the features are measured, which read the sites' places only.
+    """
     default_m = street_distance_default(resolution)
     within = default_m if street_within_m is None else street_within_m
     report: dict[str, Any] = {}
@@ -371,13 +385,20 @@ def site_candidates(layers: Layers, *, resolution: int, reach_m: float,
                   edge_reach_m=reach_m)
     if words is None:
         log.info("candidates: addresses and districts of %s sites", f"{len(cands):,}")
-        found = addresses(cands.geometry)
-    else:
-        found = words.result()
-        if words.forked:
-            report["addresses_second_process"] = words.stats
+        words = Aside("finding the sites' addresses", addresses, cands.geometry, fork=False)
+    return cands.join(edge), report, words
+
+
+def with_addresses(cands: gpd.GeoDataFrame, report: dict[str, Any],
+                   words: Aside[pd.DataFrame]) -> gpd.GeoDataFrame:
+    """The candidates of :func:`site_cells` with their addresses (waited for), and the count
+    with a house number (and the second process's figures, when one found them) in
+    ``report``."""
+    found = words.result()
+    if words.forked:
+        report["addresses_second_process"] = words.stats
     report["with_house_number"] = int((found["address_source"] == "house number").sum())
-    return cands.join(edge).join(found), report
+    return cands.join(found)
 
 
 def user_candidates(cands: gpd.GeoDataFrame, area: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -37,7 +37,8 @@ from siteplanner.candidates import (
     drop_centres_aside,
     edge_policy,
     h3_candidates,
-    site_candidates,
+    site_cells,
+    with_addresses,
 )
 from siteplanner.clustering import opportunity_zones, territories
 from siteplanner.config import CRITERIA, FloorplanSettings, Study
@@ -135,20 +136,29 @@ def layers_stage(s: RankState) -> None:
 
 
 def candidates_stage(s: RankState) -> None:
-    """H3 cells on buildable land near streets (or the user's premises), addressed, edges flagged."""
+    """H3 cells on buildable land near streets (or the user's premises), edges flagged; their
+    addresses, found meanwhile in a second process, are joined in the score stage
+    (:func:`_addressed`: the network and features stages read the sites' places only)."""
     study = s.study
-    s.cands, s.extras["candidates"] = site_candidates(
+    s.cands, s.extras["candidates"], s.pending["addresses"] = site_cells(
         need(s.layers), resolution=study.candidates.h3_resolution,
         reach_m=max(c.radius_m for c in study.criteria.values()),
         street_within_m=study.candidates.street_within_m)
-    aside = s.extras.setdefault("second_process", {})
     cells = centres_aside_stats(need(s.layers).area, resolution=study.candidates.h3_resolution)
     if cells is not None and need(s.layers).candidates is None:
-        aside["cells"] = cells
-    if "addresses_second_process" in s.extras["candidates"]:
-        aside["addresses"] = s.extras["candidates"].pop("addresses_second_process")
-    if not aside:
-        del s.extras["second_process"]
+        s.extras.setdefault("second_process", {})["cells"] = cells
+
+
+def _addressed(s: RankState) -> None:
+    """The candidates' addresses joined (:func:`~siteplanner.candidates.with_addresses`)."""
+    job = s.pending.pop("addresses", None)
+    if job is None:
+        return
+    report = s.extras["candidates"]
+    s.cands = with_addresses(need(s.cands), report, job)
+    if "addresses_second_process" in report:
+        s.extras.setdefault("second_process", {})["addresses"] = report.pop(
+            "addresses_second_process")
     layers = need(s.layers)
     layers.addresses = layers.addresses.iloc[:0].copy()  # read only by the candidates' addresses
 
@@ -219,6 +229,7 @@ def features_stage(s: RankState) -> None:
 
 def score_stage(s: RankState) -> None:
     """The weighted score (or the learned model's), with each criterion's contribution."""
+    _addressed(s)
     study, layers, cands, raw = s.study, need(s.layers), need(s.cands), need(s.raw)
     if study.model.kind == "learned":
         from siteplanner.learned import learned_scores  # scikit-learn: only for a learned model
