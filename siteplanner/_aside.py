@@ -177,6 +177,7 @@ class Aside(Generic[T]):
         # the answer is read as soon as it is written: a child blocked on a full pipe would
         # live on, and every page this process writes meanwhile would exist twice
         self._chunks: list[bytes] = []
+        self._status = 0
         self._reader = threading.Thread(target=self._drain, name=f"aside-{pid}", daemon=True)
         self._reader.start()
 
@@ -184,6 +185,10 @@ class Aside(Generic[T]):
         with os.fdopen(self._fd, "rb") as f:  # reading a pipe lets go of the GIL
             while chunk := f.read(1 << 20):
                 self._chunks.append(chunk)
+        # the pipe closed: the child has answered or ended; reaped at once, so an answer
+        # nobody collects leaves no zombie behind
+        _, self._status = os.waitpid(self._pid, 0)
+        _LIVE.discard(self._pid)
 
     def result(self) -> T:
         """The function's return value; its exception, raised here; an error when the
@@ -218,9 +223,8 @@ class Aside(Generic[T]):
             self._done = self._wait()
 
     def _wait(self) -> tuple[bool, Any]:
-        self._reader.join()  # the pipe read to its end: the child has answered or ended
-        _, status = os.waitpid(self._pid, 0)
-        _LIVE.discard(self._pid)
+        self._reader.join()  # the pipe read to its end and the child reaped
+        status = self._status
         blob = b"".join(self._chunks)
         self._chunks = []
         if len(blob) >= _LEN.size and _LEN.unpack_from(blob)[0] == len(blob) - _LEN.size:
