@@ -185,6 +185,7 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
         Keep every street in ``sites.gpkg`` even past :data:`STREETS_KEPT_WHOLE`
         segments (by default a large network keeps only the streets near the sites).
     """
+    from siteplanner._map_streets import street_lines_stats
     from siteplanner._memory import release_freed_memory
     from siteplanner.maps import floorplan_links, write_map
 
@@ -219,8 +220,12 @@ def write_rank_outputs(result: Any, out_dir: Path, *, report: bool = True,
             gpkg.close()  # the folder is dropped: the second process is waited for first
             raise
         gpkg.result()
+        figures = {"sites.gpkg": gpkg.stats} if gpkg.forked else {}
+        streets = street_lines_stats(result.layers.streets)  # drawn aside for the map
+        if streets is not None:
+            figures["map streets"] = streets
         record = RunRecord.from_result(result, write_seconds=time.perf_counter() - t0,
-                                       aside={"sites.gpkg": gpkg.stats} if gpkg.forked else None)
+                                       aside=figures or None)
         if report:
             from siteplanner.report import build_report
 

@@ -60,8 +60,8 @@ from siteplanner._map_budget import (
     heat_points,
     simplified,
     stops_near,
-    street_lines,
 )
+from siteplanner._map_streets import map_street_lines
 from siteplanner._whatif import whatif_data, whatif_json
 
 __all__ = ["ATTRIBUTION", "SCORE_RAMP", "ZONE_FILLS", "build_map", "escape", "floorplan_links", "write_map"]
@@ -449,7 +449,7 @@ def _base_map(result: Any) -> folium.Map:
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION_HTML, name="OpenStreetMap tiles (online)",
                      max_zoom=19).add_to(m)
     m.fit_bounds([[s, w], [n, e]])
-    lines, left_out = street_lines(layers.streets)
+    lines, left_out = map_street_lines(layers.streets)  # drawn ahead, where it was
     name = "Study area and streets (offline base" + (f", {left_out})" if left_out else ")")
     base = folium.FeatureGroup(name=escape(name), show=True)
     folium.GeoJson(_features(area, {}), style_function=lambda _f: {

@@ -26,6 +26,7 @@ from siteplanner._demand_stage import buildings as buildings_of
 from siteplanner._demand_stage import demand_points, footprint_points_of, landuse_of
 from siteplanner._errors import InputError
 from siteplanner._judgement_stages import collect_judgements, sensitivity_stage, stability_stage
+from siteplanner._map_streets import drop_street_lines_ahead, street_lines_ahead
 from siteplanner._memory import release_freed_memory
 from siteplanner._money_stages import economics_stage, policy_stage, select_npv
 from siteplanner._state import MARKET_COLUMNS, RankResult, RankState, need, selected_of, split_market
@@ -251,6 +252,7 @@ def score_stage(s: RankState) -> None:
     s.extras["criteria_correlation"] = criteria_correlation(
         raw, {k: c.weight for k, c in study.criteria.items()})
     s.ranked = gpd.GeoDataFrame(table, geometry="geometry", crs=layers.crs)
+    street_lines_ahead(layers.streets)  # the map's streets, drawn aside through the selection
 
 
 def select_stage(s: RankState) -> None:
@@ -443,6 +445,9 @@ def rank_sites(study: Study, *, on_stage: Callable[[str], None] | None = None,
                 stage(state)
                 release_freed_memory()  # the next stage starts from what is still held
                 timings[name] = round(time.perf_counter() - t0, 4)
+        except BaseException:
+            drop_street_lines_ahead()  # no map will be drawn
+            raise
         finally:
             drop_centres_aside()  # a stage failed before the candidates read them
             drop_centrality_aside()  # a stage failed before the features read it

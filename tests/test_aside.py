@@ -181,10 +181,14 @@ def test_a_gpkg_write_that_dies_leaves_the_earlier_output_and_exits_non_zero(
 def test_work_measured_aside_gives_the_same_run_and_is_recorded(
         forks, demo_study, monkeypatch) -> None:
     """The street centrality (beside the candidates), the sites' addresses (beside their
-    cells) and the stability and sensitivity (beside the clusters), each measured in a
-    second process, give the very tables of measuring them in the run's own process, and
+    cells, the network and the features), the stability and sensitivity (beside the
+    clusters) and the map's streets (beside the selection), each measured in a second
+    process, give the very tables of measuring them in the run's own process, and
     run.json says what ran aside, for how long and with how much memory."""
-    from siteplanner import candidates, footfall, pipeline
+    import shapely
+
+    from siteplanner import _map_streets, candidates, footfall, pipeline
+    from siteplanner._map_budget import street_lines
     from siteplanner.record import RunRecord
 
     candidates._CENTRES.clear()  # nothing this process found before
@@ -206,19 +210,24 @@ def test_work_measured_aside_gives_the_same_run_and_is_recorded(
     assert forked.sensitivity.to_record() == plain.sensitivity.to_record()
     assert forked.extras["stability"] == plain.extras["stability"]
     assert sorted(forked.warnings) == sorted(plain.warnings)  # the children's, given again
+    lines, left_out = _map_streets.map_street_lines(forked.layers.streets)  # drawn ahead
+    assert (lines, left_out) != (None, None) and not _map_streets._AHEAD
+    want, want_left_out = street_lines(forked.layers.streets)
+    assert left_out == want_left_out and len(want) and shapely.equals_exact(lines, want, 0).all()
+    assert _map_streets.street_lines_stats(forked.layers.streets)["seconds"] > 0
     doc = RunRecord.from_result(forked, aside={"sites.gpkg": {"seconds": 0.5, "own_mib": 40.0}}).to_dict()
     assert set(doc["second_process"]) == {"cells", "centrality", "addresses", "stability",
                                           "sites.gpkg"}
 
 
-@pytest.mark.parametrize(("stage", "started"), [("candidates", 2), ("clusters", 4)],
+@pytest.mark.parametrize(("stage", "started"), [("candidates", 2), ("clusters", 5)],
                          ids=["centrality-running", "stability-running"])
 def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
         forks, demo_study, monkeypatch, stage, started) -> None:
     """A stage that fails while a second process still works (the cells and the centrality,
-    before the candidates; the stability, before the clusters) stops it: none is left running or
-    unreaped, and the stage's own error is the one raised."""
-    from siteplanner import candidates, footfall, pipeline
+    before the candidates; the stability and the map's streets, before the clusters) stops
+    it: none is left running or unreaped, and the stage's own error is the one raised."""
+    from siteplanner import _map_streets, candidates, footfall, pipeline
 
     def broken(_s) -> None:
         raise InputError(f"{stage}: broken on purpose; fix it")
@@ -239,8 +248,36 @@ def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
     footfall._CENTRALITY.clear()
     with pytest.raises(InputError, match="broken on purpose"):
         pipeline.rank_sites(demo_study, floorplans=False)
-    # the cells and the centrality, then the addresses, then the stability
+    # the cells and the centrality, then the addresses, the map's streets, the stability
     assert len(children) == started and not footfall._PENDING and not candidates._PENDING
+    assert not _map_streets._AHEAD
     for pid in children:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # gone, and reaped
+
+
+def test_an_answer_nobody_collects_leaves_no_zombie_and_goes_with_its_table(forks) -> None:
+    """A child is reaped as soon as it ends, collected or not; the map's streets drawn
+    ahead for a table go when the table goes (their child killed if still running)."""
+    import gc
+    import time
+
+    import geopandas as gpd
+    import shapely
+
+    from siteplanner import _map_streets
+
+    job = _aside.aside("testing", _pid_and, 3)
+    for _ in range(200):  # the reader thread reaps the child once its answer is read
+        if not job._reader.is_alive():
+            break
+        time.sleep(0.01)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(job._pid, os.WNOHANG)  # no zombie left to reap
+    assert job.result()[1] == 6
+    streets = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (500, 0)])], crs=3035)
+    _map_streets.street_lines_ahead(streets)
+    ((_, ahead),) = _map_streets._AHEAD.values()
+    del streets
+    gc.collect()
+    assert not _map_streets._AHEAD and ahead._done is not None  # cancelled and reaped
