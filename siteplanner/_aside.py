@@ -64,9 +64,10 @@ DEFAULT_BUDGET_MIB = 1536
 #: (run.json ``second_process`` on Andorra x3 and Helsinki x156: the street centrality of
 #: 867k nodes held 434 MiB of its own beside a 1.2 GiB parent), rounded up.
 CHILD_SHARE = 0.4
-#: The children started and not yet waited for.
-_LIVE: set[int] = set()
-
+#: The children started and not yet ended, with the memory of its own each is expected to
+#: reach (:data:`CHILD_SHARE` of its parent's resident memory when it forked): a child that
+#: has just started holds little of its own yet.
+_LIVE: dict[int, float] = {}
 
 def budget_mib() -> float:
     """The memory budget: ``SITEPLANNER_MEMORY_MIB`` (default :data:`DEFAULT_BUDGET_MIB`),
@@ -92,18 +93,38 @@ def budget_mib() -> float:
 
 def _room(what: str) -> bool:
     """Whether a child fits the budget beside this process and the live children: their
-    proportional memory (PSS) now, plus :data:`CHILD_SHARE` of this process's for the new
-    one. Without ``/proc`` (no PSS to read) there is no budget to hold."""
-    mine = _pss_mib(os.getpid())
+    proportional memory (PSS) now, plus what each live child is still expected to take of
+    its own, plus :data:`CHILD_SHARE` of this process's resident memory for the new one.
+    Without ``/proc`` (no PSS to read) there is no budget to hold."""
+    mine = _rollup_mib(os.getpid())
     if mine is None:
         return True
-    held = mine + sum(_pss_mib(pid) or 0.0 for pid in list(_LIVE))
-    need, budget = held + CHILD_SHARE * mine, budget_mib()
+    held = mine["Pss"]
+    for pid, expected in list(_LIVE.items()):
+        child = _rollup_mib(pid)
+        if child is not None:
+            held += child["Pss"] + max(0.0, expected - child["Private"])
+    need, budget = held + CHILD_SHARE * mine["Rss"], budget_mib()
     if need <= budget:
         return True
     log.info("%s in this process: a second process would take the run to about %.0f MiB, "
              "past its %.0f MiB budget (%s)", what, need, budget, ENV_BUDGET)
     return False
+
+
+def _rollup_mib(pid: int) -> dict[str, float] | None:
+    """A process's ``Rss``, ``Pss`` and ``Private`` (clean and dirty) memory in MiB, from
+    ``/proc/PID/smaps_rollup``; None off Linux or for a process gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            kib = {k.rstrip(":"): int(v) for k, v, *_ in (line.split() for line in f)
+                   if k.endswith(":") and v.isdigit()}
+    except (OSError, ValueError):
+        return None
+    if "Pss" not in kib or "Rss" not in kib:
+        return None
+    return {"Rss": kib["Rss"] / 1024, "Pss": kib["Pss"] / 1024,
+            "Private": (kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0)) / 1024}
 
 
 def _proc_mib(path: str, prefix: str) -> float | None:
@@ -173,7 +194,8 @@ class Aside(Generic[T]):
             _child(w, fn, args)
         os.close(w)
         self._pid, self._fd = pid, r
-        _LIVE.add(pid)
+        parent = _rollup_mib(os.getpid())
+        _LIVE[pid] = CHILD_SHARE * parent["Rss"] if parent is not None else 0.0
         # the answer is read as soon as it is written: a child blocked on a full pipe would
         # live on, and every page this process writes meanwhile would exist twice
         self._chunks: list[bytes] = []
@@ -188,7 +210,7 @@ class Aside(Generic[T]):
         # the pipe closed: the child has answered or ended; reaped at once, so an answer
         # nobody collects leaves no zombie behind
         _, self._status = os.waitpid(self._pid, 0)
-        _LIVE.discard(self._pid)
+        _LIVE.pop(self._pid, None)
 
     def result(self) -> T:
         """The function's return value; its exception, raised here; an error when the

@@ -108,6 +108,23 @@ def test_a_child_past_the_memory_budget_runs_in_this_process_and_says_why(
     assert "SITEPLANNER_MEMORY_MIB" in caplog.text
 
 
+def test_a_child_that_has_just_started_counts_as_what_it_is_expected_to_reach(
+        forks, monkeypatch) -> None:
+    """Room for one child but not two: the second is refused while the first runs, though
+    the first holds almost nothing of its own yet (its PSS alone would leave room)."""
+    import time
+
+    mine = _aside._pss_mib(os.getpid())
+    assert mine is not None
+    monkeypatch.setattr(_aside, "budget_mib", lambda: mine * (1 + 1.5 * _aside.CHILD_SHARE))
+    first = _aside.aside("sleeping", time.sleep, 1.0)
+    assert first.forked
+    second = _aside.aside("testing", _pid_and, 5)
+    assert not second.forked and second.result() == (os.getpid(), 10)
+    first.result()
+    assert _aside.aside("testing", _pid_and, 6).forked  # the first has ended: room again
+
+
 def test_the_budget_is_the_setting_and_at_most_half_the_available_memory(monkeypatch) -> None:
     monkeypatch.setenv(_aside.ENV_BUDGET, "1000")
     monkeypatch.setattr(_aside, "_meminfo_mib", lambda _field: 1e6)
