@@ -312,7 +312,11 @@ def with_cells(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         latlng = np.fromiter(flat(flat(rings[i] for i in pick)), dtype=float,
                              count=2 * size * len(pick)).reshape(len(pick), size, 2)
         x, y = to_crs.transform(latlng[:, :, 1], latlng[:, :, 0])  # one call, lon/lat order
-        polys[pick] = shapely.polygons(np.stack([x, y], axis=-1))
+        # closed rings as one ragged array: GEOS builds them without a copy per ring
+        ring = np.stack([x, y], axis=-1)
+        closed = np.concatenate([ring, ring[:, :1]], axis=1).reshape(-1, 2)
+        offsets = (np.arange(0, len(closed) + 1, size + 1), np.arange(len(pick) + 1))
+        polys[pick] = shapely.from_ragged_array(shapely.GeometryType.POLYGON, closed, offsets)
     out = gdf.copy()
     out["cell"] = gpd.GeoSeries(polys, index=gdf.index, crs=gdf.crs).values
     return out
