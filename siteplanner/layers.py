@@ -317,7 +317,7 @@ def _streets(osm: OSMData | None, target: CRS, sources: dict[str, LayerSource], 
     raw_nodes = _taken(osm, "nodes") if consume else osm.nodes
     raw_edges = _taken(osm, "edges") if consume else osm.edges
     ends = _segment_ends(raw_nodes, raw_edges)
-    nodes = raw_nodes.to_crs(target)
+    nodes = _points_to_crs(raw_nodes, target)
     del raw_nodes
     if ends is None:
         return nodes, raw_edges.to_crs(target)
@@ -328,6 +328,26 @@ def _streets(osm: OSMData | None, target: CRS, sources: dict[str, LayerSource], 
     segments = shapely.linestrings(np.stack([xy[ends[0]], xy[ends[1]]], axis=1))
     return nodes, gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(segments, index=table.index,
                                                                  crs=target, name=name))
+
+
+def _points_to_crs(points: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
+    """``points.to_crs(target)`` for a table of 2D points: their coordinates projected at once
+    and the points built from them (the same coordinates: PROJ projects each point alone),
+    without GeoPandas copying every geometry to set its coordinates (twice the time on a
+    country's 300k street nodes). Other geometries are projected by GeoPandas."""
+    geoms = points.geometry.values
+    if points.crs is None or not len(points) or shapely.has_z(geoms).any() or \
+            not (shapely.get_type_id(geoms) == shapely.GeometryType.POINT).all() or \
+            shapely.is_empty(geoms).any():
+        return points.to_crs(target)
+    from pyproj import Transformer
+
+    xy = shapely.get_coordinates(geoms)
+    x, y = Transformer.from_crs(points.crs, target, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    name = points.geometry.name
+    return gpd.GeoDataFrame(pd.DataFrame(points.drop(columns=name)), crs=target,
+                            geometry=gpd.GeoSeries(shapely.points(x, y), index=points.index,
+                                                   crs=target, name=name))
 
 
 def _segment_ends(nodes: gpd.GeoDataFrame,
