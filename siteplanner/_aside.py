@@ -69,6 +69,7 @@ CHILD_SHARE = 0.4
 #: has just started holds little of its own yet.
 _LIVE: dict[int, float] = {}
 
+
 def budget_mib() -> float:
     """The memory budget: ``SITEPLANNER_MEMORY_MIB`` (default :data:`DEFAULT_BUDGET_MIB`),
     at most half of the system's available memory.

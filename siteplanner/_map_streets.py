@@ -29,8 +29,9 @@ __all__ = ["drop_street_lines_ahead", "map_street_lines", "street_lines_ahead",
 _WHAT = "drawing the map's streets"
 #: The work started, by the street table's id: (a weak reference to it, the work).
 _AHEAD: dict[int, tuple[weakref.ref[gpd.GeoDataFrame], Aside[tuple[np.ndarray, str | None]]]] = {}
-#: The second process's figures, by the street table's id, once its answer was taken.
-_STATS: dict[int, dict[str, Any]] = {}
+#: The second process's figures, by the street table's id (with a weak reference to the
+#: table, so that another table given the same id later gets none), once its answer was taken.
+_STATS: dict[int, tuple[weakref.ref[gpd.GeoDataFrame], dict[str, Any]]] = {}
 
 
 def street_lines_ahead(streets: gpd.GeoDataFrame) -> None:
@@ -53,7 +54,7 @@ def map_street_lines(streets: gpd.GeoDataFrame) -> tuple[np.ndarray, str | None]
         if ref() is streets:
             lines = job.result()
             if job.forked:
-                _STATS[id(streets)] = job.stats
+                _STATS[id(streets)] = weakref.ref(streets), job.stats
             return lines
         job.cancel()
     return street_lines(streets)
@@ -61,7 +62,8 @@ def map_street_lines(streets: gpd.GeoDataFrame) -> tuple[np.ndarray, str | None]
 
 def street_lines_stats(streets: gpd.GeoDataFrame) -> dict[str, Any] | None:
     """The second process's seconds and own memory, when it drew these streets (once)."""
-    return _STATS.pop(id(streets), None)
+    entry = _STATS.pop(id(streets), None)
+    return entry[1] if entry is not None and entry[0]() is streets else None
 
 
 def drop_street_lines_ahead() -> None:

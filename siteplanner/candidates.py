@@ -367,7 +367,8 @@ def site_cells(layers: Layers, *, resolution: int, reach_m: float,
                  f"{len(cells.ids):,}")
         log.info("candidates: addresses and districts of %s sites", f"{len(kept):,}")
         # the addresses need only the sites' points: a second process finds them while this
-        # one draws the cells (both hold the GIL; siteplanner._aside)
+        # one draws the cells and then measures the network and the features (all hold the
+        # GIL; siteplanner._aside); the score stage joins them
         words = aside("finding the sites' addresses", addresses, kept.geometry)
         try:
             cands = with_cells(kept)
