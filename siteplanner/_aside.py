@@ -140,7 +140,8 @@ def _proc_mib(path: str, prefix: str) -> float | None:
 
 
 def _pss_mib(pid: int) -> float | None:
-    return _proc_mib(f"/proc/{pid}/smaps_rollup", "Pss:")
+    rollup = _rollup_mib(pid)
+    return None if rollup is None else rollup["Pss"]
 
 
 def _meminfo_mib(field: str) -> float | None:
@@ -345,5 +346,5 @@ def _child(w: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
 
 def _own_mib() -> float | None:
     """This process's private memory (MiB): the pages a fork's child no longer shares."""
-    mib = _proc_mib("/proc/self/smaps_rollup", "Private_")
-    return None if mib is None else round(mib, 1)
+    rollup = _rollup_mib(os.getpid())
+    return None if rollup is None else round(rollup["Private"], 1)
