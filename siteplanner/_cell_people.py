@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 
 from siteplanner.candidates import AreaCells
-from siteplanner.demand import Densities, building_people, cell_sums
+from siteplanner.demand import Densities, building_people, cell_sums, h3_cells_of
 
 __all__ = ["people_of_cells"]
 
@@ -29,16 +29,9 @@ def people_of_cells(cells: AreaCells, buildings: gpd.GeoDataFrame, *,
     """``residents``, ``workers`` and ``floor_area_m2`` of each of ``cells`` (arrays in the
     cells' order), from the footprints (any CRS) as :func:`~siteplanner.demand.residents_workers`
     counts them: a building counts in the cell that holds its point on surface."""
-    import h3.api.numpy_int as h3_int
-    from pyproj import Transformer
-
     people = building_people(buildings, crs=cells.crs, landuse=landuse, densities=densities)
-    pts = shapely.point_on_surface(people.geometry.values)
-    lon, lat = Transformer.from_crs(cells.crs, 4326, always_xy=True).transform(
-        shapely.get_x(pts), shapely.get_y(pts))
-    res = cells.resolution
-    found = np.fromiter((h3_int.latlng_to_cell(b, a, res) for a, b in zip(lon, lat, strict=True)),
-                        dtype=np.uint64, count=len(pts))
+    found = h3_cells_of(shapely.point_on_surface(people.geometry.values), cells.crs,
+                        cells.resolution)
     n = len(cells.ids)
     at = np.minimum(np.searchsorted(cells.ids, found), max(n - 1, 0))
     hit = np.flatnonzero(cells.ids[at] == found) if n else np.empty(0, dtype=np.int64)

@@ -81,6 +81,7 @@ __all__ = [
     "combined_demand",
     "criteria_correlation",
     "demand_layer",
+    "h3_cells_of",
     "raster_counts",
     "read_census",
     "residents_workers",
@@ -304,15 +305,22 @@ def _cell_of_points(cells: gpd.GeoDataFrame, points: np.ndarray) -> tuple[np.nda
         p_idx, c_idx = shapely.STRtree(_cell_polygons(cells)).query(points, predicate="within")
         p_idx, first = np.unique(p_idx, return_index=True)
         return p_idx, c_idx[first]
-    import h3
-    from pyproj import Transformer
-
-    lon, lat = Transformer.from_crs(cells.crs, 4326, always_xy=True).transform(
-        shapely.get_x(points), shapely.get_y(points))
-    ids = pd.Index([h3.latlng_to_cell(y, x, res) for x, y in zip(lon, lat, strict=True)])
-    row = cells.index.get_indexer(ids)
+    ids = pd.Index([f"{c:x}" for c in h3_cells_of(points, cells.crs, res).tolist()])
+    row = cells.index.get_indexer(ids)  # the cells' ids as h3 writes them
     hit = np.flatnonzero(row >= 0)
     return hit, row[hit]
+
+
+def h3_cells_of(points: np.ndarray, crs: Any, resolution: int) -> np.ndarray:
+    """The integer id of the H3 cell holding each point (in ``crs``): H3's own rule
+    (``latlng_to_cell``), one cell per point."""
+    import h3.api.numpy_int as h3_int
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(
+        shapely.get_x(points), shapely.get_y(points))
+    return np.fromiter((h3_int.latlng_to_cell(y, x, resolution)
+                        for x, y in zip(lon, lat, strict=True)), dtype=np.uint64, count=len(lon))
 
 
 def residents_workers(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *,
