@@ -161,7 +161,19 @@ def test_atms_near_a_mid_wall_door_pack_as_many_as_the_walls_hold() -> None:
     assert shapely.union_all(modules).area == pytest.approx(sum(m.area for m in modules))
 
 
-def test_outline_88_plans_its_seven_atms() -> None:
+def test_outline_88_plans_its_seven_atms(monkeypatch) -> None:
+    """Its searches with the backed-line term find no passing plan, the one without the term
+    does: found by the cheap searches, without the exhaustive fallback's minutes."""
+    from siteplanner.floorplan import plan as plan_module
+
+    fallbacks: list[int] = []
+    real = plan_module.exhaustive
+
+    def counted(*args, **kwargs):  # noqa: ANN202
+        fallbacks.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plan_module, "exhaustive", counted)
     plan = _plan([(0.0, 0.0), (-15.052538391271003, 30.35026081104402),
                   (-34.777193227956154, 20.56760602490351), (-29.77563767439741, 10.483026828649024),
                   (-18.110548215728993, 16.26845345174818), (-13.061120931575482, 6.087351033213137),
@@ -170,6 +182,7 @@ def test_outline_88_plans_its_seven_atms() -> None:
                  ["advisory", "back_office", "restroom"], 88)
     assert plan.ok
     assert (plan.fixtures[plan.fixtures["part"] == "body"]["fixture"] == "atm").sum() == 7
+    assert not fallbacks
 
 
 def test_outline_94_grows_the_self_service_zone_until_its_atms_fit() -> None:

@@ -282,6 +282,27 @@ def test_a_refusal_no_complete_search_proves_is_searched_again_without_the_backe
     assert unbacked_service(unbacked, masks, 1.8, 9.0) == UNBACKED_WEIGHT  # on again after
 
 
+def test_the_cheap_searches_come_first_and_the_exhaustive_fallback_last() -> None:
+    """Without the fallback, with the term and then without it; only when both refuse is
+    the search run with its fallback (with the term, then without it when unproven), and
+    the cheap mode is off again after."""
+    from siteplanner.floorplan._fallback import quick
+
+    masks = access_masks(("self_service", "waiting", "service", "back_office"), default_standard())
+    unbacked = np.zeros((4, 4))
+    calls: list[tuple[bool, float]] = []
+
+    def search() -> str:
+        calls.append((quick(), unbacked_service(unbacked, masks, 1.8, 9.0)))
+        if calls[-1] != (False, 0.0):  # only the full search without the term plans
+            raise LayoutRefused("no layout meets every hard constraint", proven=False)
+        return "a plan"
+
+    assert unless_unproven(search) == "a plan"
+    assert calls == [(True, UNBACKED_WEIGHT), (True, 0.0), (False, UNBACKED_WEIGHT), (False, 0.0)]
+    assert not quick()
+
+
 def test_a_long_counter_line_sends_its_overflow_to_a_wall_staff_floor_can_join() -> None:
     # 14 stations (25.2 m of line) in a 14 x 9.7 m service zone whose 14 m wall to the back
     # office holds 7: the placement sent the overflow to the right-hand wall (3, joined by

@@ -7,6 +7,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,7 +20,7 @@ from siteplanner.floorplan.fixtures import FIXTURE_OF
 from siteplanner.floorplan.layout import LayoutProblem
 from siteplanner.floorplan.search import search_pruned
 
-__all__ = ["LayoutRefused", "check_ranked", "exhaustive", "proof", "proven", "unless_unproven"]
+__all__ = ["LayoutRefused", "check_ranked", "exhaustive", "proof", "proven", "quick", "unless_unproven"]
 
 T = TypeVar("T")
 
@@ -32,6 +33,8 @@ _HARD = 10.0
 #: Measured here (benchmark refusals, a shared 2-core machine): five zones 1-2 CPU s, six
 #: 14-40, seven 28 when most sides break a rule early.
 _EXHAUSTIVE_S = 45.0
+#: On while :func:`unless_unproven` runs its cheap searches, which skip the fallback.
+_QUICK: ContextVar[bool] = ContextVar("siteplanner_floorplan_quick", default=False)
 #: CPU seconds for checking the full plan of every distinct layout that keeps the zone
 #: rules (each check assembles fixtures, doors and route: 0.05-0.3 s).
 _PROOF_S = 30.0
@@ -166,8 +169,30 @@ def proven(exhaustive: dict[str, Any] | None) -> bool:
 
 
 def unless_unproven(search: Callable[[], T]) -> T:
-    """``search()``, run again without the backed-line term (:func:`without_term`) when it
-    refuses without a proof; a complete search's verdict holds whatever the layouts cost."""
+    """``search()`` without its exhaustive fallback, with the backed-line term and then
+    without it (:func:`without_term`); when both refuse, ``search()`` with the fallback, run
+    again without the term when it refuses without a proof. A complete search's verdict
+    holds whatever the layouts cost.
+
+    The exhaustive fallback is the costly part (up to :data:`_EXHAUSTIVE_S` of branch and
+    bound, then :data:`_PROOF_S` of checks, per layout problem). An outline whose searches
+    with the term find no passing plan may have one the search without the term finds at
+    once (the benchmark's #88: two fallbacks of 55 CPU s each with the term, then a plan
+    in 4 s without it), so the cheap searches go first and the fallback, with its proof,
+    last."""
+    token = _QUICK.set(True)
+    try:
+        for term in (True, False):
+            try:
+                if term:
+                    return search()
+                with without_term():
+                    return search()
+            except LayoutRefused as refused:
+                if refused.proven:  # a proof holds whatever the searches cost
+                    raise
+    finally:
+        _QUICK.reset(token)
     try:
         return search()
     except LayoutRefused as refused:
@@ -175,6 +200,11 @@ def unless_unproven(search: Callable[[], T]) -> T:
             raise
         with without_term():
             return search()
+
+
+def quick() -> bool:
+    """Whether the searches now run without the exhaustive fallback (see :func:`unless_unproven`)."""
+    return _QUICK.get()
 
 
 def proof(exhaustive: dict[str, Any] | None) -> str:

@@ -399,7 +399,7 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
         if ok:
             return best[1], best[2]
     space = math.factorial(problem.n) * 2 ** (problem.n - 1)
-    if budget < space <= _EXHAUSTIVE:
+    if budget < space <= _EXHAUSTIVE and not _fallback.quick():
         assert best is not None
         best, ok = exhaustive(problem, best, tried, build, failures)
         if ok:
