@@ -36,7 +36,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Hashable, MutableMapping
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from siteplanner._errors import InputError, OutputError
@@ -47,7 +47,7 @@ __all__ = ["CHILD_SHARE", "DEFAULT_BUDGET_MIB", "ENV_BUDGET", "ENV_OFF", "Aside"
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-K = TypeVar("K", bound=Hashable)
+K = TypeVar("K")
 
 #: Set to 1 (or true/yes) to run every function in the caller's process.
 ENV_OFF = "SITEPLANNER_NO_FORK"
@@ -268,17 +268,42 @@ class Aside(Generic[T]):
 class Pending(Generic[K, T]):
     """Work started aside under a key, taken by the first caller that needs it.
 
-    ``weak=True`` keys by objects that may go (a walking graph): their work goes with
-    them. The figures of work taken (:attr:`Aside.stats`) are kept for the run's record,
+    ``weak=True`` keys by the object itself (its identity, so a table that cannot be hashed
+    serves too), held by a weak reference: an object that goes takes its work, killed if
+    still running, and its figures with it, and another object given its id later finds
+    none. The figures of work taken (:attr:`Aside.stats`) are kept for the run's record,
     read once (:meth:`stats`).
     """
 
     def __init__(self, *, weak: bool = False) -> None:
-        self._jobs: MutableMapping[K, Aside[T]] = weakref.WeakKeyDictionary() if weak else {}
-        self._stats: MutableMapping[K, dict[str, Any]] = weakref.WeakKeyDictionary() if weak else {}
+        self._weak = weak
+        self._jobs: dict[Any, Aside[T]] = {}
+        self._stats: dict[Any, dict[str, Any]] = {}
+        self._refs: dict[int, weakref.ref[Any]] = {}
+
+    def _slot(self, key: K, *, held: bool = False) -> Any:
+        """Where ``key``'s work is kept: the key, or (weak) its id while the id is this very
+        object's; None for an object not held (``held``: hold it now)."""
+        if not self._weak:
+            return key
+        slot = id(key)
+        ref = self._refs.get(slot)
+        if ref is not None and ref() is key:
+            return slot
+        if not held:
+            return None
+        self._refs[slot] = weakref.ref(key, functools.partial(self._gone, slot))
+        return slot
+
+    def _gone(self, slot: int, _ref: object) -> None:
+        self._refs.pop(slot, None)
+        self._stats.pop(slot, None)
+        job = self._jobs.pop(slot, None)
+        if job is not None:
+            job.cancel()
 
     def __contains__(self, key: K) -> bool:
-        return key in self._jobs
+        return self._slot(key) in self._jobs
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -287,23 +312,25 @@ class Pending(Generic[K, T]):
         """``fn(*args, **kwargs)`` in a second process under ``key``, unless work runs for
         it already or the run cannot fork (:func:`can_fork`): then nothing, and the caller
         computes it where it always did when it needs it."""
-        if key not in self._jobs and can_fork(what):
-            self._jobs[key] = Aside(what, functools.partial(fn, *args, **kwargs), fork=True)
+        if key not in self and can_fork(what):
+            self._jobs[self._slot(key, held=True)] = Aside(
+                what, functools.partial(fn, *args, **kwargs), fork=True)
 
     def take(self, key: K) -> tuple[bool, T | None]:
         """``(True, answer)`` of the work started under ``key`` (its error raised here),
         or ``(False, None)`` when none was."""
-        job = self._jobs.pop(key, None)
+        slot = self._slot(key)
+        job = self._jobs.pop(slot, None)
         if job is None:
             return False, None
         value = job.result()
         if job.forked:
-            self._stats[key] = job.stats
+            self._stats[slot] = job.stats
         return True, value
 
     def stats(self, key: K) -> dict[str, Any] | None:
         """The seconds and own memory of the work taken under ``key``, once; else None."""
-        return self._stats.pop(key, None)
+        return self._stats.pop(self._slot(key), None)
 
     def cancel(self) -> None:
         """Stop every piece of work not taken (a run that failed before reading it)."""

@@ -228,7 +228,7 @@ def test_work_measured_aside_gives_the_same_run_and_is_recorded(
     assert forked.extras["stability"] == plain.extras["stability"]
     assert sorted(forked.warnings) == sorted(plain.warnings)  # the children's, given again
     lines, left_out = _map_streets.map_street_lines(forked.layers.streets)  # drawn ahead
-    assert (lines, left_out) != (None, None) and not _map_streets._AHEAD
+    assert (lines, left_out) != (None, None) and not len(_map_streets._PENDING)
     want, want_left_out = street_lines(forked.layers.streets)
     assert left_out == want_left_out and len(want) and shapely.equals_exact(lines, want, 0).all()
     assert _map_streets.street_lines_stats(forked.layers.streets)["seconds"] > 0
@@ -267,7 +267,7 @@ def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
         pipeline.rank_sites(demo_study, floorplans=False)
     # the cells and the centrality, then the addresses, the map's streets, the stability
     assert len(children) == started and not footfall._PENDING and not candidates._PENDING
-    assert not _map_streets._AHEAD
+    assert not len(_map_streets._PENDING)
     for pid in children:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # gone, and reaped
@@ -294,7 +294,7 @@ def test_an_answer_nobody_collects_leaves_no_zombie_and_goes_with_its_table(fork
     assert job.result()[1] == 6
     streets = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (500, 0)])], crs=3035)
     _map_streets.street_lines_ahead(streets)
-    ((_, ahead),) = _map_streets._AHEAD.values()
+    (ahead,) = _map_streets._PENDING._jobs.values()
     del streets
     gc.collect()
-    assert not _map_streets._AHEAD and ahead._done is not None  # cancelled and reaped
+    assert not len(_map_streets._PENDING) and ahead._done is not None  # cancelled and reaped
