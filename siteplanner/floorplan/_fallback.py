@@ -20,7 +20,8 @@ from siteplanner.floorplan.fixtures import FIXTURE_OF
 from siteplanner.floorplan.layout import LayoutProblem
 from siteplanner.floorplan.search import search_pruned
 
-__all__ = ["LayoutRefused", "check_ranked", "exhaustive", "proof", "proven", "quick", "unless_unproven"]
+__all__ = ["LayoutRefused", "check_ranked", "exhaustive", "proof", "proven", "quick", "refusal",
+           "scope_text", "unless_unproven"]
 
 T = TypeVar("T")
 
@@ -41,7 +42,8 @@ _PROOF_S = 30.0
 
 
 def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried: set[Any],
-               build: Any, failures: dict[str, int] | None = None
+               build: Any, failures: dict[str, int] | None = None,
+               scope: dict[str, Any] | None = None
                ) -> tuple[tuple[float, Assembled, Any], bool]:
     """Every layout the decoder can express, by exact branch and bound, then their full plans.
 
@@ -52,6 +54,8 @@ def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried
     and checked and, when the search was complete and every one was checked, is
     the proof naming the zones that do not fit. ``failures`` holds the failed
     checks of the layouts tried before (see :func:`check_ranked`), counted on.
+    ``scope`` is the layout problem searched (see :func:`scope_text`), kept as
+    ``metrics["exhaustive"]["problem"]``: a proof holds for that problem only.
     """
     failures = {} if failures is None else failures
     found = search_pruned(problem, cpu_s=_EXHAUSTIVE_S)
@@ -78,7 +82,9 @@ def exhaustive(problem: LayoutProblem, best: tuple[float, Assembled, Any], tried
         "distinct_keeping_zone_rules": len(kept), "checked": len(kept) - len(unchecked),
         "all_checked": found.complete and not unchecked, "proof_cpu_budget_s": _PROOF_S,
         "failed_checks": dict(sorted(failures.items(), key=lambda kv: -kv[1])),
-        "zones_failing_checks": _zones_named(failures, problem.kinds)}
+        "zones_failing_checks": _zones_named(failures, problem.kinds),
+        "problem": scope or {"zones": dict(zip(problem.kinds, np.round(problem.targets, 1).tolist(),
+                                               strict=True)), "surplus": "unknown"}}
     return best, False
 
 
@@ -207,30 +213,79 @@ def quick() -> bool:
     return _QUICK.get()
 
 
+def scope_text(scope: dict[str, Any]) -> str:
+    """The layout problem a search covered, in words: its zones at their allotted m² and the surplus.
+
+    ``scope`` is what the plan records of it (``zones``: kind to m² as searched, the flex
+    floor counted in its host; ``surplus``: ``reserve``, ``flex``, ``shared`` or
+    ``none``; ``grown``: the zones grown past their share for their fixtures).
+    """
+    zones = scope["zones"]
+    sizes = ", ".join(f"{k} {v:.1f}" for k, v in zones.items())
+    surplus = {
+        "reserve": f"the surplus a staff reserve of {scope.get('reserve_m2', 0.0):.1f} m²",
+        "flex": (f"the surplus a flex zone of {scope.get('flex_m2', 0.0):.1f} m², laid out in "
+                 f"{scope.get('host', 'its host')}"),
+        "shared": "the surplus shared by the zones the standard gives it to (surplus_to)",
+        "none": "no surplus",
+    }.get(str(scope.get("surplus")), "the surplus as allotted")
+    grown = scope.get("grown") or []
+    if grown:
+        surplus += f"; {', '.join(grown)} grown for the fixtures that fell short"
+    return f"these {len(zones)} zones at their allotted sizes ({sizes} m²; {surplus})"
+
+
 def proof(exhaustive: dict[str, Any] | None) -> str:
-    """The exhaustive search's verdict for a refusal, or nothing when it did not run."""
+    """The exhaustive search's verdict for a refusal, or nothing when it did not run.
+
+    The verdict names the layout problem searched (:func:`scope_text`): it holds for
+    that problem, not for every allotment of the floor."""
     if not exhaustive:
         return ""
+    n = exhaustive["layouts"]
+    of = f"{n:,} layouts of {scope_text(exhaustive['problem'])}" if "problem" in exhaustive \
+        else f"{n:,} layouts the planner can express"
     if not exhaustive["complete"]:
         return (f": an exhaustive search stopped at its {exhaustive['cpu_budget_s']:g} CPU s "
-                f"budget after {exhaustive['visited']:,} of {exhaustive['layouts']:,} layouts, "
-                "none passing")
+                f"budget after {exhaustive['visited']:,} of {of}, none passing")
     if not exhaustive["zone_rules_met"]:
-        n, breaks = exhaustive["layouts"], exhaustive["zone_breaks"]
+        breaks = exhaustive["zone_breaks"]
         zones = ", ".join(f"{k} (its own rules break in at least {breaks.get(k, 0) / n:.0%} of them)"
                           for k in exhaustive["zones_not_fitting"]) or "the zones' walls and doors"
-        return (f": an exhaustive search of all {n:,} layouts the planner can "
-                f"express finds none that keeps every zone rule; zones that do not fit: {zones}")
+        return (f": an exhaustive search of all {of} finds none that keeps every zone rule; "
+                f"zones that do not fit: {zones}")
     if exhaustive.get("all_checked"):
         zones = exhaustive["zones_failing_checks"]
         worst = ", ".join(f"{k} (named by {n} failed checks)"
                           for k, n in list(zones.items())[:3]) or "none named"
         rules = sorted({k.split(":")[0] for k in exhaustive["failed_checks"]})
-        return (f": an exhaustive search of all {exhaustive['layouts']:,} layouts the planner can "
-                f"express finds {exhaustive['distinct_keeping_zone_rules']} distinct ones that keep "
+        return (f": an exhaustive search of all {of} finds "
+                f"{exhaustive['distinct_keeping_zone_rules']} distinct ones that keep "
                 "the zone rules, and every one fails the full plan checks "
                 f"({', '.join(rules)}); zones that do not fit: {worst}")
-    return (f": an exhaustive search of all {exhaustive['layouts']:,} layouts found "
+    return (f": an exhaustive search of all {of} found "
             f"{exhaustive['distinct_keeping_zone_rules']} distinct ones that keep the zone rules; "
             f"the {exhaustive['checked']} checked within {exhaustive['proof_cpu_budget_s']:g} CPU s "
             "fail the full plan checks")
+
+
+def refusal(searched: list[tuple[dict[str, Any], dict[str, Any] | None]],
+            inapplicable: list[str]) -> tuple[str, bool]:
+    """The verdict of a refusal over every layout problem searched, and whether it is proven.
+
+    ``searched`` holds each problem's scope (:func:`scope_text`) and its exhaustive
+    search's figures (None when none ran: the cheap searches, or too many layouts);
+    ``inapplicable`` says why each retry the planner has was not a problem to search
+    here (no surplus for a reserve, no fixtures short, ...). Proven only when every
+    problem searched is proven (:func:`proven`): a proof of the first problem says
+    nothing of the reserve or the grown zones the planner tries after it. Nothing is
+    said when no exhaustive search ran (too many zones, or the cheap searches).
+    """
+    if not any(ex for _, ex in searched):
+        return "", False
+    parts = [proof(ex)[2:] if ex else f"the searches of {scope_text(scope)} found none passing "
+             "(no exhaustive search)" for scope, ex in searched]
+    text = ": " + "; and ".join(parts)
+    if inapplicable:
+        text += "; no other layout problem applies (" + "; ".join(dict.fromkeys(inapplicable)) + ")"
+    return text, all(proven(ex) for _, ex in searched)

@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from siteplanner._errors import InputError
 from siteplanner.floorplan import _fallback
-from siteplanner.floorplan._fallback import check_ranked, exhaustive, proof
+from siteplanner.floorplan._fallback import check_ranked, exhaustive
 from siteplanner.floorplan._grow import grow_short, short_zones
 from siteplanner.floorplan.access import Door
 from siteplanner.floorplan.assemble import Assembled, assemble
@@ -168,6 +168,16 @@ class Allotment:
     host: str
     #: Flex floor closed to customers as a staff ``reserve`` zone (see ``_as_reserve``), m².
     reserve_m2: float = 0.0
+    #: The zones grown past their share because their fixtures fell short (see ``_grown``).
+    grown: tuple[str, ...] = ()
+
+    def scope(self, programme: pd.Series) -> dict[str, Any]:
+        """The layout problem of this allotment, as a proof records it (``_fallback.scope_text``)."""
+        surplus = ("reserve" if self.reserve_m2 > 0 else "flex" if self.flex_m2 > 0 else
+                   "shared" if float(self.targets.sum() - programme.sum()) > 1e-6 else "none")
+        return {"zones": {str(k): round(float(v), 1) for k, v in self.targets.items()},
+                "surplus": surplus, "reserve_m2": round(self.reserve_m2, 1),
+                "flex_m2": round(self.flex_m2, 1), "host": self.host, "grown": list(self.grown)}
 
 
 def allot(programme: pd.Series, available: float, standard: Standard) -> Allotment:
@@ -364,7 +374,7 @@ def _programme_that_fits(sizing: pd.DataFrame, available: float, standard: Stand
 
 def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame,
               outline: Polygon, entrances: tuple[Point, ...], back: list[float], seed: int,
-              budget: int) -> tuple[Assembled, Any]:
+              budget: int, broke: set[str], short: set[str]) -> tuple[Assembled, Any]:
     """The cheapest layout whose full plan passes every check.
 
     The search's cost sees the zones only; fixtures, doors and the public route
@@ -373,18 +383,24 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     search from another seed follows, up to ``_ATTEMPTS``. When those fail and
     every layout the method can express is at most ``_EXHAUSTIVE`` (seven zones),
     all are searched by branch and bound and checked: when none passes, the plan's
-    ``metrics["exhaustive"]`` is the proof, naming the zones that do not fit. The
-    least broken plan is returned when none passes.
+    ``metrics["exhaustive"]`` is the proof for this problem, naming the zones that do
+    not fit. The least broken plan is returned when none passes. ``broke`` and
+    ``short`` gather the checks every plan assembled here failed and the zones whose
+    fixtures fell short in any of them (the retries they call for, see ``_chain``).
     """
     programme = sizing["programme_m2"].reindex(list(problem.kinds), fill_value=0.0
                                                ).to_numpy(dtype=float)
     units = tuple(int(sizing["units"].get(k, 0)) for k in problem.kinds)
+    planned = dict(zip(problem.kinds, units, strict=True))
 
     def build(genome: Any) -> Assembled:
-        return assemble(problem.decode(genome), problem.kinds, problem.targets, programme, units,
+        done = assemble(problem.decode(genome), problem.kinds, problem.targets, programme, units,
                         outline, problem.outline, entrances, problem.entrances, back,
                         problem.standard, host=allotment.host, flex_m2=allotment.flex_m2,
                         residue_m2=allotment.residue_m2)
+        broke.update(k for k, v in done.metrics["constraints"].items() if not v["pass"])
+        short.update(short_zones(done.metrics["fixtures"], planned))
+        return done
 
     best: tuple[float, Assembled, Any] | None = None
     tried: set[Any] = set()
@@ -401,7 +417,8 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     space = math.factorial(problem.n) * 2 ** (problem.n - 1)
     if budget < space <= _EXHAUSTIVE and not _fallback.quick():
         assert best is not None
-        best, ok = exhaustive(problem, best, tried, build, failures)
+        best, ok = exhaustive(problem, best, tried, build, failures,
+                              allotment.scope(sizing["programme_m2"]))
         if ok:
             return best[1], best[2]
     assert best is not None
@@ -438,47 +455,131 @@ def _as_reserve(allotment: Allotment, programme: pd.Series, standard: Standard) 
     return Allotment(targets, allowed, 0.0, 0.0, allotment.host, reserve_m2=surplus)
 
 
-def _grown_retry(allotment: Allotment, sizing: pd.DataFrame, done: Assembled, local: Polygon,
-                 local_doors: tuple[Point, ...], outline: Polygon, entrances: tuple[Point, ...],
-                 back: list[float], standard: Standard, seed: int, budget: int
-                 ) -> tuple[Allotment, Assembled, Any, LayoutProblem] | None:
-    """The plan with the zones whose fixtures fell short grown from the surplus, if it passes.
+def _grown(allotment: Allotment, sizing: pd.DataFrame, short: list[str],
+           standard: Standard) -> Allotment | None:
+    """The allotment with the ``short`` zones grown from the surplus, or None when none can grow.
 
     See :mod:`siteplanner.floorplan._grow`: within ``max_zone_ratio`` of their
     programme, the area taken from the reserve, the flex zone or the other zones'
-    surplus. None when there is nothing to grow or the grown plan fails a check.
+    surplus.
     """
-    units = {str(k): int(v) for k, v in sizing["units"].items()}
-    short = short_zones(done.metrics["fixtures"], units)
     programme = sizing["programme_m2"].astype(float)
     grown = grow_short(allotment.targets, programme, short, allotment.host, allotment.flex_m2,
                        standard)
     if grown is None:
         return None
     targets, flex = grown
-    reserve = float(targets.get(RESERVE, 0.0))
-    new = Allotment(targets, allotment.allowed, flex, allotment.residue_m2, allotment.host,
-                    reserve_m2=reserve)
     log.debug("fixtures of %s fell short; retrying with them grown to %s m²", short,
               targets[short].round(1).to_dict())
-    done, genome, problem = _lay_out(local, local_doors, new, sizing, outline, entrances, back,
-                                     standard, seed, budget)
-    if not done.metrics["all_constraints_pass"]:
-        return None
-    return new, done, genome, problem
+    return Allotment(targets, allotment.allowed, flex, allotment.residue_m2, allotment.host,
+                     reserve_m2=float(targets.get(RESERVE, 0.0)), grown=tuple(short))
+
+
+@dataclass
+class _Searched:
+    """One layout problem searched: its allotment and best plan, and what its plans broke."""
+
+    allotment: Allotment
+    problem: LayoutProblem
+    done: Assembled
+    genome: Any
+    #: The checks some plan assembled for this problem failed (any of them, not only the best).
+    broke: set[str]
+    #: The zones whose fixtures fell short: in the best plan, else in any plan assembled.
+    short: list[str]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """The best plan's failed checks and their details."""
+        return {k: v["detail"] for k, v in self.done.metrics["constraints"].items()
+                if not v["pass"]}
 
 
 def _lay_out(local: Polygon, local_doors: tuple[Point, ...], allotment: Allotment,
              sizing: pd.DataFrame, outline: Polygon, entrances: tuple[Point, ...],
-             back: list[float], standard: Standard, seed: int, budget: int
-             ) -> tuple[Assembled, Any, LayoutProblem]:
+             back: list[float], standard: Standard, seed: int, budget: int) -> _Searched:
     """The best plan of one allotment (see :func:`_attempts`) and its search problem."""
     kinds = tuple(str(k) for k in allotment.targets.index)
     units = tuple(int(sizing["units"].get(k, 0)) for k in kinds)
     problem = LayoutProblem(local, kinds, allotment.targets.to_numpy(dtype=float),
                             local_doors, standard, units=units)
-    done, genome = _attempts(problem, allotment, sizing, outline, entrances, back, seed, budget)
-    return done, genome, problem
+    broke: set[str] = set()
+    seen: set[str] = set()
+    done, genome = _attempts(problem, allotment, sizing, outline, entrances, back, seed, budget,
+                             broke, seen)
+    planned = {str(k): int(v) for k, v in sizing["units"].items()}
+    short = short_zones(done.metrics["fixtures"], planned) or [k for k in kinds if k in seen]
+    return _Searched(allotment, problem, done, genome, broke, short)
+
+
+def _retries(searched: _Searched, sizing: pd.DataFrame, standard: Standard
+             ) -> tuple[list[Allotment], list[str]]:
+    """The layout problems to try after ``searched`` failed, in order, and why others do not apply.
+
+    The staff reserve (``_as_reserve``) when some plan broke the egress rule (the
+    reserve's purpose), the surplus is a usable room and it is not a reserve
+    already; the zones whose fixtures fell short grown (``_grown``) when some plan
+    placed fewer than planned. Every plan assembled counts, not only the least
+    broken: #138's best plan failed the clear width alone while others broke the
+    egress rule the reserve then meets. A grown problem is not grown again. The
+    reserve goes first when the best plan itself broke the egress rule.
+    """
+    allotment = searched.allotment
+    if allotment.grown:
+        return [], []
+    why: list[str] = []
+    out: list[Allotment] = []
+    programme = sizing["programme_m2"]
+    reserve = _as_reserve(allotment, programme, standard)
+    if allotment.reserve_m2 > 0:
+        why.append("the surplus is a staff reserve already")
+    elif "egress_distance" not in searched.broke:
+        why.append("no plan broke the egress rule, which a staff reserve is for")
+    elif reserve is allotment:
+        surplus = float(allotment.targets.sum() - programme.sum())
+        why.append(f"the surplus, {surplus:.1f} m², is too small for a staff reserve")
+    else:
+        out.append(reserve)
+    if not searched.short:
+        why.append("no plan placed fewer fixtures than planned, so no zone grows")
+    else:
+        grown = _grown(allotment, sizing, searched.short, standard)
+        if grown is None:
+            why.append(f"{', '.join(searched.short)} fell short of fixtures but can grow no "
+                       "further (at their allowance, or no surplus to take)")
+        else:
+            out.append(grown)
+    if out and "egress_distance" not in searched.failed:
+        out.reverse()  # the best plan's own failure decides which retry comes first
+    return out, why
+
+
+def _chain(first: Allotment, sizing: pd.DataFrame, local: Polygon,
+           local_doors: tuple[Point, ...], outline: Polygon, entrances: tuple[Point, ...],
+           back: list[float], standard: Standard, seed: int, budget: int
+           ) -> tuple[list[_Searched], list[str]]:
+    """Lay out ``first``, then each retry its failure calls for (:func:`_retries`), until one passes.
+
+    Each retry's own retries follow it at once (the reserve's grown zones before the
+    first problem's), so the first plan found is the one the planner found before
+    it tried every retry. Returns the problems searched (the last passes, when one
+    does) and why the retries not searched do not apply: a refusal is proven only
+    when every problem searched is (``_fallback.refusal``).
+    """
+    pending = [first]
+    searched: list[_Searched] = []
+    why: list[str] = []
+    while pending:
+        allotment = pending.pop(0)
+        done = _lay_out(local, local_doors, allotment, sizing, outline, entrances, back,
+                        standard, seed, budget)
+        searched.append(done)
+        if not done.failed:
+            break
+        more, not_here = _retries(done, sizing, standard)
+        pending[:0] = more
+        why += not_here
+    return searched, why
 
 
 def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame,
@@ -490,30 +591,15 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
     reduced = False
     for step in range(_FIT_STEPS + 1):
         allotment = allot(sizing["programme_m2"], float(outline.area), standard)
-        beyond = _beyond_egress(outline, entrances, standard)
-        if beyond:
+        if _beyond_egress(outline, entrances, standard):
+            # the far end out of the door's reach: the surplus is staff floor from the start
             allotment = _as_reserve(allotment, sizing["programme_m2"], standard)
-        done, genome, problem = _lay_out(local, local_doors, allotment, sizing, outline,
-                                         entrances, back, standard, seed, budget)
-        failed = {k: v["detail"] for k, v in done.metrics["constraints"].items() if not v["pass"]}
-        if "egress_distance" in failed and not beyond:
-            # the walk round the fixtures is longer than the straight line: the surplus
-            # as a staff reserve frees the far end from public floor
-            reserve = _as_reserve(allotment, sizing["programme_m2"], standard)
-            if reserve is not allotment:
-                allotment = reserve
-                done, genome, problem = _lay_out(local, local_doors, allotment, sizing, outline,
-                                                 entrances, back, standard, seed, budget)
-                failed = {k: v["detail"] for k, v in done.metrics["constraints"].items()
-                          if not v["pass"]}
-        if "fixtures_match_programme" in failed:
-            grown = _grown_retry(allotment, sizing, done, local, local_doors, outline, entrances,
-                                 back, standard, seed, budget)
-            if grown is not None:
-                allotment, done, genome, problem = grown
-                failed = {}
-        if not failed:
-            return sizing, allotment, done, genome, problem, reduced
+        searched, why_not = _chain(allotment, sizing, local, local_doors, outline, entrances,
+                                   back, standard, seed, budget)
+        last = searched[-1]
+        if not last.failed:
+            return sizing, last.allotment, last.done, last.genome, last.problem, reduced
+        failed = min((s.failed for s in searched), key=len)  # the least broken of them
         # a smaller programme leaves more floor to the public zones, which can free a
         # wall or a corner for the rooms that did not fit
         smaller = (reduce_programme(sizing, programme_area(sizing) - _STEP_M2, standard)
@@ -521,11 +607,13 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
         if smaller is None:
             hint = ("--fit found no smaller programme that lays out" if fit else
                     "rerun with --fit to lay out a reduced programme, or try another --seed")
-            why = proof(done.metrics.get("exhaustive"))
+            why, proven = _fallback.refusal(
+                [(s.allotment.scope(sizing["programme_m2"]), s.done.metrics.get("exhaustive"))
+                 for s in searched], why_not)
             msg = (f"no layout of {describe_programme(sizing)} in this {outline.area:.1f} m² "
                    f"outline meets every hard constraint{why} (best try: "
                    f"{'; '.join(f'{k}: {v}' for k, v in failed.items())}); {hint}")
-            raise _fallback.LayoutRefused(msg, proven=_fallback.proven(done.metrics.get("exhaustive")))
+            raise _fallback.LayoutRefused(msg, proven=proven)
         sizing, reduced = smaller, True
         warnings.warn(f"the programme does not lay out in this outline ({', '.join(failed)}); "
                       f"trying the reduced programme {describe_programme(smaller)}", stacklevel=3)
