@@ -18,7 +18,8 @@ Times are wall-clock and CPU seconds per plan (the CPU time is the fairer
 figure on a shared machine). ``refused_proven`` counts refusals plan_floor
 proves (the message names the zone: too narrow, public floor beyond the door's
 egress reach, too small, or no layout of up to seven zones keeping the zone
-rules, or passing the full checks, in plan_floor's own exhaustive search); each
+rules, or passing the full checks, in plan_floor's own exhaustive search of every
+layout problem it tried: ``LayoutRefused.proven``); each
 refusal lists its exhaustive fallbacks (one per layout problem tried: zones,
 layouts ``visited`` and ``pruned`` of all ``layouts``, ``complete``, distinct
 layouts keeping the zone rules and ``checked``); ``reserve_plans`` the plans whose
@@ -48,6 +49,7 @@ import siteplanner.floorplan.plan as _plan_module
 from siteplanner._errors import InputError
 from siteplanner.floorplan import Demand, default_standard, plan_floor
 from siteplanner.floorplan._check import check_layout
+from siteplanner.floorplan._fallback import LayoutRefused
 from siteplanner.floorplan.layout import GRID, LayoutProblem
 from siteplanner.floorplan.plan import _frame, allot
 from siteplanner.floorplan.search import search_exhaustive
@@ -142,8 +144,8 @@ _KEEP = ("layouts", "visited", "pruned", "costed", "complete", "search_cpu_s",
 
 def _recording(fallback: Any) -> Any:
     """plan_floor's exhaustive fallback, recording each run's figures (the refusal's are lost)."""
-    def run(problem: LayoutProblem, best: Any, *args: Any) -> Any:
-        out = fallback(problem, best, *args)
+    def run(problem: LayoutProblem, best: Any, *args: Any, **kwargs: Any) -> Any:
+        out = fallback(problem, best, *args, **kwargs)
         ex = out[0][1].metrics.get("exhaustive") if not out[1] else None
         _FALLBACKS.append({"zones": problem.n, "planned": bool(out[1]),
                            **({k: ex[k] for k in _KEEP if k in ex} if ex else {})})
@@ -193,8 +195,11 @@ def main() -> None:
             why = [c for c in CONSTRAINTS if c in str(exc)]
             entry: dict[str, object] = {"instance": k, "kind": inst["kind"], "broken": why}
             # refusals plan_floor proves before searching (too narrow, public floor beyond
-            # the egress reach of the door, too small) name the zones and need no search
-            proven = [p for p in PROOFS if p in str(exc)]
+            # the egress reach of the door, too small) name the zones and need no search; a
+            # search's refusal is proven only when every layout problem it tried is (its
+            # message may hold the proof of one problem and not of the next)
+            proven = (exc.proven if isinstance(exc, LayoutRefused)
+                      else any(p in str(exc) for p in PROOFS))
             if proven:
                 entry["proof"] = str(exc)
             # the exhaustive fallback of each layout problem tried (the last is the refusal's)
