@@ -9,15 +9,19 @@ five-zone layout) and #34 (a small chamfered floor for all seven zones).
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import shapely
-from shapely.geometry import Point, Polygon
+from shapely.geometry import Point, Polygon, box
 
 from siteplanner._errors import InputError
-from siteplanner.floorplan import default_standard, plan_floor
-from siteplanner.floorplan._fallback import proof
+from siteplanner.floorplan import _fallback, default_standard, plan_floor
+from siteplanner.floorplan import plan as plan_module
+from siteplanner.floorplan._fallback import LayoutRefused, proof, refusal, scope_text
+from siteplanner.floorplan.fixtures import FIXTURE_OF
 from siteplanner.floorplan.layout import GRID, LayoutProblem
 from siteplanner.floorplan.plan import _frame, allot
 from siteplanner.floorplan.search import search_all, search_pruned
@@ -137,3 +141,106 @@ def test_genomes_decoding_alike_are_one_layout() -> None:
     every = search_all(problem.n)
     distinct = {_layout(problem, g) for g in every}
     assert found.costed <= len(distinct) < len(every)
+
+
+#: The figures of a complete exhaustive search in which no layout keeps the zone rules.
+PROVEN = {"layouts": 1920, "visited": 1920, "pruned": 1900, "costed": 20, "complete": True,
+          "cpu_budget_s": 45.0, "zone_rules_met": False, "zones_not_fitting": ["restroom"],
+          "zone_breaks": {"restroom": 400}}
+RESERVE_SCOPE = {"zones": {"self_service": 17.9, "waiting": 12.9, "service": 67.6,
+                           "advisory": 58.5, "back_office": 88.4, "reserve": 137.5},
+                 "surplus": "reserve", "reserve_m2": 137.5, "flex_m2": 0.0,
+                 "host": "waiting", "grown": []}
+
+
+def test_a_proof_names_the_layout_problem_it_searched() -> None:
+    # the zones at the m² the search gave them and what the surplus was: a proof holds for
+    # that problem, not for every way of sharing out the floor
+    text = proof({**PROVEN, "layouts": 23040, "problem": RESERVE_SCOPE})
+    assert "all 23,040 layouts of these 6 zones at their allotted sizes (self_service 17.9, " \
+           "waiting 12.9, service 67.6, advisory 58.5, back_office 88.4, reserve 137.5 m²" in text
+    assert "the surplus a staff reserve of 137.5 m²" in text
+    flex = {**RESERVE_SCOPE, "surplus": "flex", "flex_m2": 40.0, "reserve_m2": 0.0,
+            "grown": ["self_service"]}
+    assert "a flex zone of 40.0 m², laid out in waiting; self_service grown" in scope_text(flex)
+
+
+def test_a_refusal_is_proven_only_when_every_layout_problem_searched_is() -> None:
+    first = {**RESERVE_SCOPE, "surplus": "flex", "reserve_m2": 0.0, "flex_m2": 137.5}
+    proven_both, ok = refusal([(first, {**PROVEN, "problem": first}),
+                               (RESERVE_SCOPE, {**PROVEN, "problem": RESERVE_SCOPE})], [])
+    assert ok and proven_both.count("finds none that keeps every zone rule") == 2
+    # the retry searched without an exhaustive search (or one stopped at its budget)
+    for second in (None, {**PROVEN, "complete": False, "problem": RESERVE_SCOPE}):
+        text, ok = refusal([(first, {**PROVEN, "problem": first}), (RESERVE_SCOPE, second)], [])
+        assert not ok
+        assert "staff reserve of 137.5 m²" in text  # the unproven problem is named too
+    assert refusal([(first, None), (RESERVE_SCOPE, None)], []) == ("", False)  # nothing claimed
+    text, ok = refusal([(first, {**PROVEN, "problem": first})],
+                       ["no plan broke the egress rule, which a staff reserve is for"])
+    assert ok and "no other layout problem applies (no plan broke the egress rule" in text
+
+
+def _refused_with(monkeypatch: pytest.MonkeyPatch, broke: set[str], short: set[str],
+                  prove_retries: bool) -> tuple[LayoutRefused, list[Any]]:
+    """plan_floor on a 14 x 12 m hall whose every layout problem is refused, as set up here.
+
+    Each problem's best plan fails the minimum width; its other plans broke ``broke``
+    and fell short of ``short``'s fixtures; the first problem's exhaustive search is
+    a proof, a retry's only when ``prove_retries``. Returns the refusal and the
+    allotments laid out by the full search (the cheap ones before it skip the fallback).
+    """
+    laid: list[Any] = []
+
+    def attempts(problem: Any, allotment: Any, sizing: Any, *args: Any) -> tuple[Any, Any]:
+        *_, seen_broke, seen_short = args
+        seen_broke.update({"min_width"} | broke)
+        seen_short.update(short)
+        metrics: dict[str, Any] = {
+            "constraints": {"min_width": {"pass": False, "detail": "narrow"}},
+            "fixtures": {f: 99 for f in FIXTURE_OF.values()}}
+        if not _fallback.quick():
+            laid.append(allotment)
+            retry = bool(allotment.reserve_m2 or allotment.grown)
+            if prove_retries or not retry:
+                metrics["exhaustive"] = {**PROVEN, "problem": allotment.scope(
+                    sizing["programme_m2"])}
+        return SimpleNamespace(metrics=metrics), ((), ())
+
+    monkeypatch.setattr(plan_module, "_attempts", attempts)
+    std = default_standard().with_zones(["advisory"])
+    with pytest.raises(LayoutRefused) as err, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan_floor(box(0, 0, 14, 12), [Point(7, 0)], 100.0, standard=std, seed=1)
+    return err.value, laid
+
+
+def test_a_retry_some_plan_calls_for_is_searched_before_a_refusal_is_proven(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first problem's proof is no proof of the floor while a retry is left: a plan
+    other than the least broken broke the egress rule (a staff reserve's purpose) or fell
+    short of its fixtures (the zone is grown), so that problem is searched too, and the
+    refusal is proven only when its search is."""
+    refused, laid = _refused_with(monkeypatch, {"egress_distance"}, set(), prove_retries=False)
+    assert [a.reserve_m2 > 0 for a in laid[:2]] == [False, True]
+    assert not refused.proven
+    assert "staff reserve of" in str(refused) and "no exhaustive search" in str(refused)
+    refused, laid = _refused_with(monkeypatch, {"egress_distance"}, set(), prove_retries=True)
+    assert refused.proven
+    assert str(refused).count("finds none that keeps every zone rule") == 2
+    # the desks fell short in some plan: the advisory zone grown is a problem of its own
+    refused, laid = _refused_with(monkeypatch, {"fixtures_match_programme"}, {"advisory"},
+                                  prove_retries=False)
+    assert [a.grown for a in laid[:2]] == [(), ("advisory",)]
+    assert not refused.proven
+    assert "advisory grown for the fixtures that fell short" in str(refused)
+
+
+def test_a_refusal_with_no_retry_left_is_proven_and_says_why(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    refused, laid = _refused_with(monkeypatch, set(), set(), prove_retries=False)
+    assert len(laid) == 1 and refused.proven
+    text = str(refused)
+    assert "of these 4 zones at their allotted sizes" in text
+    assert "no plan broke the egress rule, which a staff reserve is for" in text
+    assert "no plan placed fewer fixtures than planned" in text

@@ -10,7 +10,8 @@ stations stood on axis-parallel walls only (#24); a U
 whose self-service zone joined the rest of the public floor only across a 0.4 m
 sliver beside the restroom (#153); a WC with no staff room whose wall the counter line
 covered too little for a door (#93); a seat row whose cross aisle led onto the counters' staff side
-(#197).
+(#197); a U refused with a proof of its first layout problem only, whose staff reserve
+plans (#138).
 """
 
 from __future__ import annotations
@@ -397,3 +398,57 @@ def test_outline_30_backs_its_counter_line_onto_the_back_of_house() -> None:
                  (5.817247799013438, 7.759769640927131), 173.32398380730865, ALL, 30)
     assert plan.ok
     assert plan.metrics["counter_pockets_cut_off"] == []
+
+
+#: Outline #138 (a U, 536.9 m², 7 ATMs, 16 counters, 8 desks, a vault and a WC).
+OUTLINE_138 = ([(0.0, 0.0), (18.356034912986434, 22.05524183853333),
+                (0.5318168342856602, 36.88989981891814), (-5.5726114784312575, 29.555274266004695),
+                (4.70954126261834, 20.997691625237028), (-1.4376370249342578, 13.611700892530585),
+                (-11.719789765983855, 22.169283533298252),
+                (-17.824218078700774, 14.834657980384808)],
+               (-8.302032559989954, 19.324768335658188), 370.9090909087581,
+               ["advisory", "vault", "restroom"], 138)
+
+
+def _passes_every_hard_constraint(plan) -> None:  # noqa: ANN001
+    assert plan.ok
+    failed = [k for k, v in plan.metrics["constraints"].items() if not v["pass"]]
+    assert failed == []
+    body = plan.fixtures[plan.fixtures["part"] == "body"]["fixture"].value_counts()
+    assert (body["atm"], body["counter"], body["desk"], body["safe"]) == (7, 16, 8, 1)
+
+
+def test_outline_138_plans_with_its_far_arm_a_staff_reserve() -> None:
+    # refused before with a "proof" of its first layout problem only (23,040 layouts, the
+    # surplus as flex); its far arm as a staff reserve, the next problem, plans
+    plan = _plan(*OUTLINE_138)
+    _passes_every_hard_constraint(plan)
+    assert plan.metrics["reserve_m2"] > 200
+    assert plan.metrics["egress_m"] <= plan.standard.max_egress_m
+
+
+def test_outline_138_plans_after_its_exhaustive_fallback_too(monkeypatch) -> None:  # noqa: ANN001
+    """Without the cheap searches, the first problem's exhaustive fallback ends on a plan
+    that fails the clear width alone, while other plans it checked broke the egress rule:
+    the staff reserve is still tried (not a refusal "proven" for the first problem), and
+    plans."""
+    from siteplanner.floorplan import _fallback
+    from siteplanner.floorplan import plan as plan_module
+
+    monkeypatch.setattr(_fallback, "unless_unproven", lambda search: search())
+    fallbacks: list[dict] = []
+    real = plan_module.exhaustive
+
+    def recorded(*args, **kwargs):  # noqa: ANN202
+        out = real(*args, **kwargs)
+        fallbacks.append(out[0][1].metrics.get("exhaustive") or {})
+        return out
+
+    monkeypatch.setattr(plan_module, "exhaustive", recorded)
+    plan = _plan(*OUTLINE_138)
+    _passes_every_hard_constraint(plan)
+    assert plan.metrics["reserve_m2"] > 200
+    (first,) = fallbacks  # the flex problem's, proven for that problem only
+    assert first["complete"] and first["all_checked"]
+    assert first["problem"]["surplus"] == "flex"
+    assert "egress_distance" in {k.split(":")[0] for k in first["failed_checks"]}
