@@ -51,10 +51,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RADII",
     "SAMPLE_SOURCES",
+    "at_every_node",
+    "junction_inputs",
     "network_centrality",
     "sample_fraction",
     "stratified_sample",
     "walk_centrality",
+    "work_mib",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,19 @@ NEAR_M = 100.0
 #: Most distance-matrix entries one Dijkstra batch may hold (memory bound: with its
 #: predecessors and the pairs drawn from it, about 60 bytes an entry).
 _BATCH_ENTRIES = 2_000_000
+
+#: A centrality run's own memory (MiB) beside its inputs, for one Dijkstra batch of
+#: :data:`_BATCH_ENTRIES`: the dense distances (8 bytes an entry), predecessors (4) and pair
+#: index (4), and the reached pairs' arrays, a few bytes an entry on the average (most of a
+#: tile's box lies beyond the radius). See :func:`work_mib`.
+_BATCH_MIB = _BATCH_ENTRIES * 20 / 2**20
+
+
+def work_mib(n_nodes: int, radii: Sequence[float] = DEFAULT_RADII) -> float:
+    """The memory (MiB) :func:`network_centrality` takes of its own beside its inputs: a
+    Dijkstra batch's arrays and three float columns per radius."""
+    return _BATCH_MIB + n_nodes * 8 * 3 * len(radii) / 2**20
+
 
 #: Grid cell (metres) of the node index the tiles' boxes are read from: well under a radius.
 _BOX_CELL_M = 100.0
@@ -216,16 +232,30 @@ def walk_centrality(graph: WalkGraph, *, radii: Sequence[float] = DEFAULT_RADII,
     junctions (nodes of degree other than 2) with each chain of bends folded
     into one edge of the same length (the graph's own chain contraction), so
     the shortest paths are the same and the work is a fraction; every bend
-    node then takes the values of the nearer end of its chain.
+    node then takes the values of the nearer end of its chain
+    (:func:`junction_inputs`, :func:`at_every_node`: the two halves, for a
+    second process given the junctions only).
 
     Returns
     -------
     DataFrame
         One row per graph node (position order, as :attr:`WalkGraph.node_ids`).
     """
+    csgraph, xy = junction_inputs(graph)
+    return at_every_node(graph, network_centrality(csgraph, xy, radii=radii,
+                                                   sample_sources=sample_sources))
+
+
+def junction_inputs(graph: WalkGraph) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The junctions' graph (chains of bends folded into edges, metres) and coordinates."""
     chains = graph._chains
-    junction = network_centrality(chains.csgraph, graph.xy[chains.junctions], radii=radii,
-                                  sample_sources=sample_sources)
+    return sp.csr_matrix(chains.csgraph), graph.xy[chains.junctions]
+
+
+def at_every_node(graph: WalkGraph, junction: pd.DataFrame) -> pd.DataFrame:
+    """The junctions' centrality (:func:`network_centrality` of :func:`junction_inputs`)
+    given to every node of the graph: a bend takes the values of its chain's nearer end."""
+    chains = graph._chains
     n = graph.n_nodes
     take = chains.junction_index.copy()
     bend = take < 0

@@ -173,6 +173,13 @@ def graph_stage(s: RankState) -> None:
         centres_aside(layers.area, resolution=s.study.candidates.h3_resolution)
     # the graph reads only the nodes' ids and coordinates, and takes the table's place
     s.graph = walk_graph(layers, speed_kmh=net.walk_speed_kmh, consume=True)
+    _centrality_aside(s)
+
+
+def _centrality_aside(s: RankState) -> None:
+    """The street centrality measured in a second process, when the foot-traffic proxy reads
+    it and none measures it yet (:func:`~siteplanner.footfall.centrality_aside`)."""
+    layers = need(s.layers)
     if s.graph is not None and "foot_traffic" in s.study.criteria \
             and not layers.foot_traffic_measured:
         centrality_aside(s.graph)
@@ -181,6 +188,7 @@ def graph_stage(s: RankState) -> None:
 def network_stage(s: RankState) -> None:
     """One bounded search from every candidate over the walking graph, shared by all criteria."""
     net, cands = s.study.network, need(s.cands)
+    _centrality_aside(s)  # when the budget had no room beside the graph's children: now
     s.reach_m = max(max(c.radius_m for c in s.study.criteria.values()),
                     net.cutoff_min * s.metres_per_minute)
     if s.graph is None:

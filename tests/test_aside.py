@@ -260,7 +260,15 @@ def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
             children.append(pid)
         return pid
 
+    spawn = os.posix_spawn
+
+    def spawned(*args, **kwargs) -> int:  # noqa: ANN002, ANN003
+        pid = spawn(*args, **kwargs)
+        children.append(pid)
+        return pid
+
     monkeypatch.setattr(os, "fork", recorded)
+    monkeypatch.setattr(os, "posix_spawn", spawned)  # the centrality's fresh interpreter
     candidates._CENTRES.clear()
     footfall._CENTRALITY.clear()
     with pytest.raises(InputError, match="broken on purpose"):
@@ -298,3 +306,63 @@ def test_an_answer_nobody_collects_leaves_no_zombie_and_goes_with_its_table(fork
     del streets
     gc.collect()
     assert not len(_map_streets._PENDING) and ahead._done is not None  # cancelled and reaped
+
+
+def _nice_and(x: int) -> tuple[int, int, int]:
+    return os.getpid(), os.nice(0), x * 3
+
+
+def _hold(seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    return 1
+
+
+def test_a_fresh_interpreter_runs_the_pickled_call_nicer_and_its_answer_comes_back(forks) -> None:
+    pending: _aside.Pending[str, tuple[int, int, int]] = _aside.Pending()
+    pending.start_fresh("k", "testing", 1.0, _nice_and, 5)
+    assert "k" in pending
+    found, answer = pending.take("k")
+    assert found and answer is not None
+    pid, nice, value = answer
+    assert pid != os.getpid() and value == 15
+    assert nice == min(19, os.nice(0) + _aside.FRESH_NICE)  # the run's own processes go first
+    stats = pending.stats("k")
+    assert stats is not None and stats["seconds"] >= 0
+    with pytest.raises(InputError, match=r"^layer demand: no column 'people'; add it$"):
+        _aside.Aside("testing", _fail, fork=True, fresh_mib=10.0).result()
+    with pytest.raises(OutputError, match=r"^the second process testing was killed by signal 9"):
+        _aside.Aside("testing", _die, fork=True, fresh_mib=10.0).result()
+
+
+def test_a_fresh_interpreter_is_started_only_when_its_expected_memory_fits(forks, monkeypatch) -> None:
+    mine = _aside._pss_mib(os.getpid())
+    assert mine is not None
+    monkeypatch.setattr(_aside, "budget_mib", lambda: mine + _aside.FRESH_BASE_MIB + 150)
+    pending: _aside.Pending[str, int] = _aside.Pending()
+    pending.start_fresh("big", "testing", 1000.0, _hold, 0.0)
+    assert "big" not in pending and pending.take("big") == (False, None)
+    pending.start_fresh("small", "testing", 10.0, _hold, 0.0)
+    assert "small" in pending and pending.take("small") == (True, 1)
+
+
+def test_a_fresh_interpreter_holds_none_of_the_pages_the_caller_writes_meanwhile(forks) -> None:
+    """A fork's child keeps the old copy of every page its parent writes after the fork; a
+    fresh interpreter shares nothing, so the caller's work beside it costs it nothing."""
+    import time
+
+    import numpy as np
+
+    heap = np.ones(300 * 2**20 // 8)  # 300 MiB of the caller's, touched
+    own = {}
+    for how in ("fork", "fresh"):
+        job = (_aside.Aside("testing", _hold, 3.0, fork=True) if how == "fork" else
+               _aside.Aside("testing", _hold, 3.0, fork=True, fresh_mib=10.0))
+        time.sleep(1.0)  # started (a fresh one has imported what it needs)
+        heap += 1.0  # the caller writes every page
+        rollup = _aside._rollup_mib(job._pid)
+        assert rollup is not None
+        own[how] = rollup["Private"]
+        assert job.result() == 1
+    assert own["fork"] > 290 and own["fresh"] < 150, own
