@@ -32,7 +32,9 @@ Measurements (one function each; ``--only`` picks some):
   ``.osm.pbf`` of N translated copies of the real extract (``tile_pbf.py``; cached under
   the temp folder, never in ``data/``), then in one child times the read floor on that
   file exactly as ``read`` does, and ``siteplanner rank --osm FILE --brand B --no-report``:
-  wall and CPU seconds and peak RSS of each run (``os.wait4``), candidates, street nodes
+  wall and CPU seconds and peak RSS of each run (``os.wait4``), the peak of the run's
+  process tree's summed PSS (``peak_pss_tree_mib``, sampled every 50 ms: the memory the
+  run and its second processes take together), candidates, street nodes
   and seconds per stage from its ``run.json``, and the ratios to the read;
   ``pipeline_tiled`` is ``pipeline`` (each stage's own peak memory) on those files.
 
@@ -480,20 +482,57 @@ print(json.dumps([os.waitstatus_to_exitcode(status), u.ru_utime + u.ru_stime, u.
 """
 
 
-def _timed_run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process
-    (its own children's CPU included: they are waited for; ``env``: added variables)."""
+def _timed_run(cmd: list[str], env: dict[str, str] | None = None
+               ) -> tuple[float, float, float, float | None]:
+    """Wall seconds, CPU seconds (user + system), peak RSS (MiB) of one child process (its
+    own children's CPU included: they are waited for; ``env``: added variables), and the
+    peak of its process tree's summed PSS (MiB; None off Linux), sampled every 50 ms.
+
+    PSS (``/proc/PID/smaps_rollup``) shares each page among the processes mapping it, so
+    the sum over the run and its second processes is the memory they take together: what
+    the run's budget (``siteplanner._aside``) holds, and what issue 15's 1.5 GB bounds."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, check=False,
-                          env=None if env is None else {**os.environ, **env})
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, *cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
+                            env=None if env is None else {**os.environ, **env})
+    peak_pss: float | None = None
+    import threading
+
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    while proc.poll() is None:
+        pss = _tree_pss_mib(proc.pid)
+        if pss is not None:
+            peak_pss = pss if peak_pss is None else max(peak_pss, pss)
+        time.sleep(0.05)
+    reader.join()
     wall = time.perf_counter() - start
-    lines = done.stderr.decode(errors="replace").strip().splitlines()
-    code, cpu, maxrss_kb = json.loads(lines[-1]) if done.returncode == 0 else (done.returncode, 0, 0)
+    lines = b"".join(err).decode(errors="replace").strip().splitlines()
+    code, cpu, maxrss_kb = json.loads(lines[-1]) if proc.returncode == 0 else (proc.returncode, 0, 0)
     if code != 0:
         msg = f"{' '.join(cmd)} exited {code}: {' | '.join(lines[-4:-1])}"
         raise RuntimeError(msg)
-    return wall, cpu, maxrss_kb / 1024
+    return wall, cpu, maxrss_kb / 1024, None if peak_pss is None else round(peak_pss, 1)
+
+
+def _tree_pss_mib(pid: int) -> float | None:
+    """The summed PSS (MiB) of the descendants of ``pid`` (the launcher, left out) now; None
+    without ``/proc``."""
+    total, todo, seen = 0.0, [pid], False
+    while todo:
+        p = todo.pop()
+        try:
+            if p != pid:
+                with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as f:
+                    total += next(int(x.split()[1]) for x in f if x.startswith("Pss:")) / 1024
+            seen = True
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration, ValueError):
+            continue  # a process gone meanwhile
+    return total if seen else None
 
 
 def tiled_file(spec: str) -> tuple[Path, str, dict[str, Any]]:
@@ -516,7 +555,7 @@ def _rank_runs(cmd: list[str], out: Path, repeats: int, *, cold: Path | None,
     work went partly to a second process (``run.json``'s ``second_process``, where the
     tree has it) also gives ``peak_with_second_process_mb``: that peak plus the most
     memory of their own the second processes held, a bound from above (the two peaks
-    need not coincide)."""
+    need not coincide); ``peak_pss_tree_mib`` is the measured one (:func:`_timed_run`)."""
     import shutil
 
     import pyrosm
@@ -534,9 +573,11 @@ def _rank_runs(cmd: list[str], out: Path, repeats: int, *, cold: Path | None,
         own.append(max([v.get("own_mib") or 0.0 for v in run.get("second_process", {}).values()],
                        default=0.0))
     peak = round(max(r[2] for r in runs), 1)
+    pss = [r[3] for r in runs if r[3] is not None]
     found = {"wall_s": round(statistics.median(r[0] for r in runs), 3),
              "cpu_s": round(statistics.median(r[1] for r in runs), 3),
              "peak_mb": peak,
+             "peak_pss_tree_mib": max(pss) if pss else None,
              "stages_s": {k: round(statistics.median(s[k] for s in stages), 3)
                           for k in stages[0]}}
     if any(own):
@@ -603,6 +644,7 @@ def measure_end_to_end_tiled(spec: str, repeats: int) -> dict[str, Any]:
                        "ratio_cpu_to_read_cpu": round(e2e["cpu_s"] / read_cpu_s, 2),
                        "peak_mb": e2e["peak_mb"], "read_peak_mb": round(read_peak[base], 1),
                        "ratio_peak_to_read_peak": round(e2e["peak_mb"] / read_peak[base], 2),
+                       "peak_pss_tree_mib": e2e["peak_pss_tree_mib"],
                        **{k: e2e[k] for k in ("second_process_own_mb", "peak_with_second_process_mb")
                           if k in e2e},
                        "stages_s": e2e["stages_s"]}
