@@ -77,10 +77,10 @@ CHILD_SHARE = 0.4
 #: reach (:data:`CHILD_SHARE` of its parent's resident memory when it forked): a child that
 #: has just started holds little of its own yet.
 _LIVE: dict[int, float] = {}
-#: A fresh interpreter's memory (MiB) once it has imported numpy, scipy and pandas: its PSS
-#: measured here at 106 MiB alone (Python 3.11, numpy 2, scipy 1.17, pandas 2; 147 resident,
-#: of which the libraries' file pages are shared with the caller's), rounded up.
-FRESH_BASE_MIB = 110.0
+#: A fresh interpreter's memory (MiB) once it has imported numpy and scipy: its PSS measured
+#: here at 64 MiB (Python 3.11, numpy 2, scipy 1.17), rounded up. (Pandas would add 80: the
+#: functions run fresh take and give arrays.)
+FRESH_BASE_MIB = 70.0
 #: How much nicer than the run a fresh interpreter runs: its work is long and only
 #: overlaps the run's, so the run's own processes (and the forks it waits for) take a
 #: core first and it takes what they leave (Linux's weights: about 1 to 10 at 10).
@@ -90,8 +90,8 @@ FRESH_NICE = 10
 def fresh_mib(blob_bytes: int, work_mib: float = 0.0) -> float:
     """What a fresh interpreter is expected to reach: :data:`FRESH_BASE_MIB`, its pickled
     arguments twice (the bytes read and the objects made of them), and the function's own
-    ``work_mib``. (The street centrality of Helsinki x156's 378k junctions: 205 MiB
-    expected, a peak of 191 MiB PSS and 163 MiB private measured.)"""
+    ``work_mib``. (The street centrality of Helsinki x156's 378k junctions: 163 MiB
+    expected, a peak of 131 MiB PSS, 147 resident, measured.)"""
     return FRESH_BASE_MIB + 2.0 * blob_bytes / 2**20 + work_mib
 
 

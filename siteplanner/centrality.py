@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
@@ -46,12 +45,16 @@ from siteplanner._chains import induced
 from siteplanner._errors import InputError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from siteplanner.network import WalkGraph
 
 __all__ = [
     "DEFAULT_RADII",
     "SAMPLE_SOURCES",
     "at_every_node",
+    "centrality_arrays",
+    "centrality_frame",
     "junction_inputs",
     "network_centrality",
     "sample_fraction",
@@ -130,6 +133,18 @@ def network_centrality(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
         ``DataFrame.attrs["sample_fraction"]`` gives the fraction of sources
         used at each radius (1.0 = exact).
     """
+    return centrality_frame(*centrality_arrays(csgraph, xy, radii=radii, tile_m=tile_m,
+                                               sample_sources=sample_sources, seed=seed))
+
+
+def centrality_arrays(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
+                      radii: Sequence[float] = DEFAULT_RADII,
+                      tile_m: float | None = None,
+                      sample_sources: int | None = SAMPLE_SOURCES,
+                      seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """:func:`network_centrality`'s columns as arrays, and the source fraction of each
+    radius: numpy and scipy only, so a second process measuring it need not load pandas
+    (80 MiB of its own, more than the work takes)."""
     g = sp.csr_matrix(csgraph, dtype=np.float64)
     pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     n = g.shape[0]
@@ -154,8 +169,15 @@ def network_centrality(csgraph: sp.spmatrix | sp.sparray, xy: np.ndarray, *,
         for r in sampled:
             out[f"harmonic_{r:g}"] += near
     log.info("centrality: %d nodes, radii %s, source fractions %s", n, rs, frac)
-    df = pd.DataFrame(out)
-    df.attrs["sample_fraction"] = {f"{r:g}": round(frac[r], 4) for r in rs}
+    return out, {f"{r:g}": round(frac[r], 4) for r in rs}
+
+
+def centrality_frame(columns: dict[str, np.ndarray], fractions: dict[str, float]) -> pd.DataFrame:
+    """The table of :func:`centrality_arrays`' answer, as :func:`network_centrality` gives it."""
+    import pandas as pd
+
+    df = pd.DataFrame(columns)
+    df.attrs["sample_fraction"] = fractions
     return df
 
 
@@ -255,6 +277,8 @@ def junction_inputs(graph: WalkGraph) -> tuple[sp.csr_matrix, np.ndarray]:
 def at_every_node(graph: WalkGraph, junction: pd.DataFrame) -> pd.DataFrame:
     """The junctions' centrality (:func:`network_centrality` of :func:`junction_inputs`)
     given to every node of the graph: a bend takes the values of its chain's nearer end."""
+    import pandas as pd
+
     chains = graph._chains
     n = graph.n_nodes
     take = chains.junction_index.copy()

@@ -366,3 +366,19 @@ def test_a_fresh_interpreter_holds_none_of_the_pages_the_caller_writes_meanwhile
         own[how] = rollup["Private"]
         assert job.result() == 1
     assert own["fork"] > 290 and own["fresh"] < 150, own
+
+
+def _loads_pandas_for(module: str) -> bool:
+    import importlib
+    import sys
+
+    importlib.import_module(module)
+    return "pandas" in sys.modules
+
+
+def test_the_centrality_measured_fresh_loads_no_pandas(forks) -> None:
+    """The street centrality's fresh interpreter imports numpy and scipy only: pandas alone
+    would be 80 MiB, more than the work itself, beside a large city's run."""
+    pending: _aside.Pending[str, bool] = _aside.Pending()
+    pending.start_fresh("k", "testing", 1.0, _loads_pandas_for, "siteplanner.centrality")
+    assert pending.take("k") == (True, False)
