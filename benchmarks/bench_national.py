@@ -518,21 +518,37 @@ def _timed_run(cmd: list[str], env: dict[str, str] | None = None
 
 def _tree_pss_mib(pid: int) -> float | None:
     """The summed PSS (MiB) of the descendants of ``pid`` (the launcher, left out) now; None
-    without ``/proc``."""
-    total, todo, seen = 0.0, [pid], False
+    without ``/proc``, or when the tree changed while it was read: a fork between reading
+    the parent and listing its children would count their shared pages twice."""
+    before = _descendants(pid)
+    if before is None:
+        return None
+    total = 0.0
+    for p in before:
+        try:
+            with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as f:
+                total += next(int(x.split()[1]) for x in f if x.startswith("Pss:")) / 1024
+        except (OSError, StopIteration, ValueError):
+            return None  # a process gone meanwhile
+    return total if _descendants(pid) == before else None
+
+
+def _descendants(pid: int) -> list[int] | None:
+    """The processes below ``pid``, from ``/proc/PID/task/*/children``; None without them."""
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
         try:
-            if p != pid:
-                with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as f:
-                    total += next(int(x.split()[1]) for x in f if x.startswith("Pss:")) / 1024
-            seen = True
-            for task in os.listdir(f"/proc/{p}/task"):
+            tasks = os.listdir(f"/proc/{p}/task")
+            for task in tasks:
                 with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except (OSError, StopIteration, ValueError):
-            continue  # a process gone meanwhile
-    return total if seen else None
+                    kids = [int(c) for c in f.read().split()]
+                out += kids
+                todo += kids
+        except (OSError, ValueError):
+            if p == pid:
+                return None
+    return sorted(out)
 
 
 def tiled_file(spec: str) -> tuple[Path, str, dict[str, Any]]:
