@@ -13,7 +13,7 @@ from a KD-tree's sparse distance matrix without a loop over candidates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import geopandas as gpd
@@ -59,7 +59,8 @@ class _Study(Protocol):
 
 
 def compute_criteria(points: gpd.GeoDataFrame, layers: Any, study: _Study, *,
-                     proximity: Proximity | None = None) -> pd.DataFrame:
+                     proximity: Proximity | None = None,
+                     names: Sequence[str] | None = None) -> pd.DataFrame:
     """Every criterion of the study, measured at ``points``.
 
     Parameters
@@ -75,17 +76,19 @@ def compute_criteria(points: gpd.GeoDataFrame, layers: Any, study: _Study, *,
     proximity
         Walking distances along the streets
         (:class:`~siteplanner.proximity.NetworkWalk`); straight lines when ``None``.
+    names
+        The criteria to measure (of the study's); all of them when ``None``.
 
     Returns
     -------
     pandas.DataFrame
-        One column per criterion, in the registry's order, on ``points``' index.
+        One column per criterion measured, in the study's order, on ``points``' index.
     """
     if not isinstance(proximity, SharedPairs):  # the criteria share each layer's searches
         proximity = SharedPairs(proximity if proximity is not None else StraightLine(points),
                                 len(points), criteria_sums(layers, study))
     cols = [c.spec.feature(points, layers, radius_m=c.radius_m, proximity=proximity).rename(name)
-            for name, c in study.criteria.items()]
+            for name, c in study.criteria.items() if names is None or name in names]
     return pd.concat(cols, axis=1) if cols else pd.DataFrame(index=points.index)
 
 

@@ -223,9 +223,18 @@ def features_stage(s: RankState) -> None:
         *feat.criteria_sums(layers, study),
         *feat.transit_access_sums(layers.transit, reach_m=s.reach_m, **walk),
         *nearby_sums(near, **walk)])
-    s.raw = compute_criteria(cands, layers, study, proximity=prox)
+    # the foot-traffic proxy reads the street centrality measured aside: asked last, so the
+    # other criteria, the transit access and the counts run while it is still measured (each
+    # value is the same whatever the order: the shared searches give every ask the same sums)
+    last = [n for n in study.criteria if n == "foot_traffic" and s.graph is not None
+            and not layers.foot_traffic_measured]
+    s.raw = compute_criteria(cands, layers, study, proximity=prox,
+                             names=[n for n in study.criteria if n not in last])
     s.access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=s.reach_m, **walk)
     s.access = s.access.join(nearby_counts(cands, near, proximity=prox, **walk))
+    if last:
+        s.raw = s.raw.join(compute_criteria(cands, layers, study, proximity=prox, names=last))
+        s.raw = s.raw[list(study.criteria)]
     log.debug("features: %d layer passes shared by every pair sum", prox.passes)
     stats = centrality_aside_stats(s.graph) if s.graph is not None else None
     if stats is not None:

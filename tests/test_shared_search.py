@@ -128,3 +128,30 @@ def test_straight_lines_share_only_asks_of_one_radius(state):
     assert shared.passes == 2  # 150 m, then 400 m for the kernel sum and the count
     for a, g in zip(asks, got, strict=True):
         assert np.array_equal(g, pair_sums(line, len(s.cands), [a])[0])
+
+
+def test_the_stage_asks_the_foot_traffic_last_and_gives_the_table_of_one_pass(state, monkeypatch):
+    """The foot-traffic proxy, which waits for the street centrality measured aside, is asked
+    after every other criterion, the transit count and the nearby counts; the table is the
+    one of measuring every criterion at once, its columns in the study's order."""
+    from siteplanner import criteria
+
+    s = state
+    asked: list[str] = []
+    real_proxy, real_counts = criteria.foot_traffic_proxy, pipeline.nearby_counts
+
+    def proxy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        asked.append("foot_traffic")
+        return real_proxy(*args, **kwargs)
+
+    def counts(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        asked.append("nearby")
+        return real_counts(*args, **kwargs)
+
+    monkeypatch.setattr(criteria, "foot_traffic_proxy", proxy)
+    monkeypatch.setattr(pipeline, "nearby_counts", counts)
+    raw, _ = _stage(s)
+    assert asked == ["nearby", "foot_traffic"]
+    assert list(raw.columns) == list(s.study.criteria) and "foot_traffic" in raw
+    at_once = feat.compute_criteria(s.cands, s.layers, s.study, proximity=_fresh(s))
+    assert raw.equals(at_once)
