@@ -107,9 +107,9 @@ def centrality_aside(graph: WalkGraph) -> None:
     (:func:`~siteplanner.centrality.junction_inputs`, about 50 bytes a junction), not a fork:
     a fork beside a large city's tables would come to hold every page the run writes
     meanwhile (measured on Helsinki x156: 434 MiB of its own, against a peak of 131 MiB
-    PSS for a fresh one, which loads numpy and scipy only). Where the run cannot fork, or the budget has no room, this does nothing,
-    and centrality is measured when first asked, as before; the answer is the same
-    either way."""
+    PSS for a fresh one, which loads numpy and scipy only). Where the run cannot fork, or
+    the budget has no room, this does nothing, and centrality is measured when first asked,
+    as before; the answer is the same either way."""
     if graph not in _CENTRALITY:
         csgraph, junctions = junction_inputs(graph)
         _PENDING.start_fresh(graph, "measuring street centrality", work_mib(len(junctions)),
