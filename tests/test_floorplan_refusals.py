@@ -65,6 +65,11 @@ def test_outline_17_plans_with_a_reserve_and_a_turning_circle_in_waiting() -> No
     assert plan.metrics["constraints"]["turning_circle"]["pass"]
     waiting = plan.zones.set_index("zone").loc["waiting"]
     assert waiting["area_m2"] == pytest.approx(waiting["programme_m2"], rel=0.1)
+    # its nine stations in one run along the outer wall from the back office's corner, the
+    # staff side opening into the back office through its end (eight were cut off before:
+    # tests/test_floorplan_rules.py::test_a_counter_line_starting_in_the_back_offices_corner...)
+    assert plan.metrics["fixtures"]["counter"] == 9
+    assert plan.metrics["counter_pockets_cut_off"] == []
 
 
 def test_outline_22_seat_row_leaves_the_advisory_desks_reachable() -> None:

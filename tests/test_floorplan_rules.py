@@ -317,3 +317,32 @@ def test_a_long_counter_line_sends_its_overflow_to_a_wall_staff_floor_can_join()
     assert done.metrics["all_constraints_pass"]
     assert done.metrics["fixtures"]["counter"] == 14  # not one station fewer
     assert done.metrics["counter_pockets_cut_off"] == []
+
+
+def test_a_counter_line_starting_in_the_back_offices_corner_opens_into_it_through_its_end() -> None:
+    # outline #17's layout (in its layout frame): a 16.5 x 4.6 m service zone whose one wall
+    # to the back office is its 4.6 m end. The backed line put one station on that end wall
+    # and eight along the outer wall, whose run no strip could join past the first station's
+    # customer side: 8 cashiers cut off from the vault. All nine along the outer wall from
+    # the back office's corner hold the line in one run whose staff side ends on the back
+    # office's wall, a door's width of it
+    zones = {"self_service": box(9.154238, -3.068527, 15.805401, -0.058527),
+             "waiting": box(13.442104, 2.812254, 16.564985, 7.432988),
+             "service": box(-3.016323, 2.812254, 13.442104, 7.432988),
+             "advisory": Polygon([(-3.016323, -0.058527), (-3.016323, 2.812254),
+                                  (16.564985, 2.812254), (16.564985, -3.068527),
+                                  (15.805401, -3.068527), (15.805401, -0.058527)]),
+             "back_office": Polygon([(-16.564985, 4.863941), (-13.995938, 4.863941),
+                                     (-13.995938, 7.432988), (-3.016323, 7.432988),
+                                     (-3.016323, -0.058527), (-16.564985, -0.058527)]),
+             "vault": box(-16.564985, 4.863941, -13.995938, 7.432988)}
+    done = _assembled(zones, {"self_service": 4, "waiting": 8, "service": 9, "advisory": 5,
+                              "back_office": 14, "vault": 1},
+                      Point(12.867282, -3.068527))
+    assert done.metrics["all_constraints_pass"]
+    assert done.metrics["fixtures"]["counter"] == 9  # not one station fewer
+    assert done.metrics["counter_pockets_cut_off"] == []
+    staff = [f.staff_side for f in done.fixtures if f.kind == "counter"]
+    assert all(s.bounds[3] == pytest.approx(7.432988) for s in staff)  # one run, on the outer wall
+    assert any(d.kind == "door" and {d.a, d.b} == {"counter_staff", "back_office"}
+               for d in done.doors)

@@ -8,10 +8,19 @@ customers' way or walling off a corner of their floor
 (:func:`siteplanner.floorplan._pockets.link_pockets`); a wall turning the corner from the
 back office's, or another wall whose run a strip can reach, often could be joined.
 
-So a plan that passes every check with cashiers cut off is assembled again with the
-line's overflow sent to one other wall first (:func:`wall_lines`), for at most
-:data:`MAX_TRIES` such lines, and the first new plan that passes every check with fewer
-pockets cut off is kept (:func:`retry`). The line still holds every planned station.
+A line may also start in a corner whose other wall is a staff room's and run along the
+wall that is not (:func:`end_lines`): its staff side then ends on the staff room's wall
+and opens into the room through that end, the way a teller line runs along the shop
+front with the back office's door behind its last station. A zone whose one wall to the
+back office is its short end holds the whole line in one run that way, where the backed
+line put a station on the end wall and stranded the rest beyond that station's customer
+side.
+
+So a plan that passes every check with cashiers cut off is assembled again with such a
+line, then with the line's overflow sent to one other wall first (:func:`wall_lines`),
+for at most :data:`MAX_TRIES` lines of each kind, and the first new plan that passes every
+check with fewer pockets cut off is kept (:func:`retry`). The line still holds every
+planned station.
 """
 
 from __future__ import annotations
@@ -23,12 +32,19 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from siteplanner.floorplan._wallrun import EPS
+from siteplanner.floorplan._wallrun import EPS, take
 from siteplanner.floorplan.access import access_masks, counter_pockets
-from siteplanner.floorplan.fixtures import Fixture, _edges, place_fixtures
+from siteplanner.floorplan.fixtures import (
+    Fixture,
+    _edges,
+    _frame,
+    _slanted,
+    _wall_modules,
+    place_fixtures,
+)
 from siteplanner.floorplan.standard import Standard
 
-__all__ = ["MAX_TRIES", "retry", "service_walls", "wall_lines"]
+__all__ = ["MAX_TRIES", "end_lines", "retry", "service_walls", "wall_lines"]
 
 #: Other counter lines assembled per plan at most, each one more placement and full check
 #: of the plan (a tenth to a fifth of a second). On the first 40 benchmark outlines every
@@ -79,6 +95,89 @@ def wall_lines(service: BaseGeometry, n: int, std: Standard, back: BaseGeometry,
     return [line for _, line in sorted(found, key=lambda x: x[0])]
 
 
+def end_lines(service: BaseGeometry, n: int, std: Standard, back: BaseGeometry,
+              prefer: BaseGeometry, plain: Sequence[Sequence[Fixture]]) -> list[list[Fixture]]:
+    """Lines of ``n`` stations that start in a corner of the zone whose other wall is
+    ``back``'s (a staff room's), along a wall that is not: the first station's staff side
+    ends on the staff room's wall, a door's width of it, so the run behind it opens into
+    the room through its end. Stations the wall cannot hold go to the walls nearest that
+    corner (the staff room's own wall beyond the first station's clear space, whose staff
+    side backs onto the room). Each such corner is tried alone, and every one at once (a
+    run from each end of the back wall). Best first: fewest pockets of staff side with no
+    door-wide wall to ``back``, then fewest pockets, then the most of the line's walls on
+    ``prefer`` (outer and staff walls: a wall to a public neighbour is the customers' way
+    in); lines equal to one of ``plain`` are left out.
+    """
+    if service.geom_type != "Polygon" or back.is_empty:
+        return []
+    f = std.fixtures
+    depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
+    edges = _edges(shapely.simplify(service, EPS))
+    zone = shapely.simplify(service, EPS)
+    edge, start, modules = _wall_modules(zone, f.counter_module_m, depth, None)
+    if not modules.size:
+        return []
+    near_back = shapely.buffer(back, 1e-4, cap_style="flat")
+    lines = shapely.linestrings(edges.reshape(-1, 2, 2))
+    backed = shapely.length(shapely.intersection(lines, near_back)) >= std.internal_door_m
+    length = shapely.length(lines)
+    preferred = shapely.length(shapely.intersection(
+        lines, shapely.buffer(prefer, 1e-4, cap_style="flat")))
+    starts = []  # (wall, start along it, corner) of each station standing in such a corner
+    for k in np.flatnonzero(~backed & (length + EPS >= f.counter_module_m)).tolist():
+        for end in (0, 1):
+            s0 = 0.0 if end == 0 else float(length[k]) - f.counter_module_m
+            staff = _frame(edges[k], np.array([s0]), f.counter_module_m, 0.0,
+                           f.counter_staff_side_m)[0]
+            # the staff side's end at the corner: on the staff room's wall for a door's width
+            tip = shapely.difference(shapely.boundary(staff),
+                                     shapely.buffer(lines[k], 1e-4, cap_style="flat"))
+            if shapely.length(shapely.intersection(tip, near_back)) >= std.internal_door_m:
+                starts.append((k, s0, shapely.Point(edges[k, 2 * end:2 * end + 2])))
+                # the wall's stations side by side from the corner (the modules' grid
+                # steps a third of a module from the wall's start, and leaves gaps)
+                step = np.arange(0.0, float(length[k]) + EPS, f.counter_module_m)
+                at = step if end == 0 else s0 - step
+                at = at[(at >= -EPS) & (at + f.counter_module_m <= length[k] + EPS)]
+                run = _frame(edges[k], at, f.counter_module_m, 0.0, depth)
+                ok = shapely.covers(shapely.buffer(zone, EPS, join_style="mitre"), run)
+                edge = np.append(edge, np.full(int(ok.sum()), k))
+                start = np.append(start, at[ok])
+                modules = np.append(modules, run[ok])
+    box = shapely.bounds(modules)
+    turned = _slanted(edges[edge])
+    # each corner alone, and every corner at once (runs from both ends of the back wall)
+    groups = [[x] for x in starts] + ([starts] if len(starts) > 1 else [])
+    seen = {_key(line) for line in plain}
+    found = []
+    for group in groups:
+        walls = np.array([k for k, _, _ in group])
+        along = np.full(len(modules), np.inf)
+        for k, s0, _ in group:
+            along = np.where(edge == k, np.minimum(along, np.abs(start - s0)), along)
+        corners = shapely.multipoints([c for _, _, c in group])
+        far = np.round(shapely.distance(modules, corners), 6)
+        on = np.isin(edge, walls)
+        taken = take(np.lexsort((far, along, ~on)), n, box, modules, turned)
+        if len(taken) < n or not on[taken].any():
+            continue
+        e, st = edges[edge[taken]], start[taken]
+        line = [Fixture("counter", "service", b, c, x) for b, c, x in zip(
+            _frame(e, st, f.counter_module_m, f.counter_staff_side_m,
+                   f.counter_staff_side_m + f.counter_depth_m),
+            _frame(e, st, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m, depth),
+            _frame(e, st, f.counter_module_m, 0.0, f.counter_staff_side_m), strict=True)]
+        if _key(line) in seen:
+            continue
+        seen.add(_key(line))
+        pockets = counter_pockets(shapely.union_all([x.staff_side for x in line]))
+        # pockets with no door-wide wall to the staff room, then the most outer or staff wall
+        alone = int((shapely.length(shapely.intersection(
+            shapely.boundary(pockets), near_back)) < std.internal_door_m).sum())
+        found.append(((alone, len(pockets), -float(preferred[walls].sum())), line))
+    return [line for _, line in sorted(found, key=lambda x: x[0])]
+
+
 def service_walls(local: Sequence[BaseGeometry], kinds: Sequence[str], outline: BaseGeometry,
                   std: Standard) -> tuple[BaseGeometry, BaseGeometry | None, BaseGeometry]:
     """What a counter line is placed against: the walls it prefers (the staff and secure
@@ -99,8 +198,8 @@ def retry(done: Any, local: Sequence[BaseGeometry], kinds: Sequence[str],
           units: Sequence[int], std: Standard, outline: BaseGeometry,
           fit: Callable[[list[Fixture]], Any]) -> Any:
     """``done`` (a passing plan with counter pockets cut off), or the plan with another
-    counter line (:func:`wall_lines`) when that passes every check with fewer pockets
-    cut off.
+    counter line (:func:`end_lines`, then :func:`wall_lines`) when that passes every check
+    with fewer pockets cut off.
 
     ``local`` and ``outline`` are in the layout frame; ``fit(line)`` assembles the same
     layout with ``line`` as the service zone's counters
@@ -117,7 +216,8 @@ def retry(done: Any, local: Sequence[BaseGeometry], kinds: Sequence[str],
     # the plan's own two lines (every wall's ends cleared, or only the corners turned)
     plain = [place_fixtures(service, "service", n, std, prefer=prefer, near=near, back=back,
                             turns=t) for t in (False, True)]
-    for line in wall_lines(service, n, std, back, near, plain)[:MAX_TRIES]:
+    for line in [*end_lines(service, n, std, back, prefer, plain)[:MAX_TRIES],
+                 *wall_lines(service, n, std, back, near, plain)[:MAX_TRIES]]:
         other = fit(line)
         if other.metrics["all_constraints_pass"] and \
                 len(other.metrics["counter_pockets_cut_off"]) < len(cut):
