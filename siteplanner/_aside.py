@@ -117,7 +117,7 @@ def budget_mib() -> float:
     return budget if available is None else min(budget, available / 2)
 
 
-def _room(what: str, need_mib: float | None = None) -> bool:
+def _room(what: str, need_mib: float | None = None, *, quiet: bool = False) -> bool:
     """Whether a child fits the budget beside this process and the live children: their
     proportional memory (PSS) now, plus what each live child is still expected to take of
     its own, plus what the new one will: ``need_mib`` (a fresh interpreter's,
@@ -135,8 +135,9 @@ def _room(what: str, need_mib: float | None = None) -> bool:
     need, budget = held + new, budget_mib()
     if need <= budget:
         return True
-    log.info("%s in this process: a second process would take the run to about %.0f MiB, "
-             "past its %.0f MiB budget (%s)", what, need, budget, ENV_BUDGET)
+    if not quiet:  # a caller with another way to run it aside says nothing yet
+        log.info("%s in this process: a second process would take the run to about %.0f "
+                 "MiB, past its %.0f MiB budget (%s)", what, need, budget, ENV_BUDGET)
     return False
 
 
@@ -175,11 +176,12 @@ def _meminfo_mib(field: str) -> float | None:
     return _proc_mib("/proc/meminfo", field + ":")
 
 
-def can_fork(what: str, need_mib: float | None = None) -> bool:
+def can_fork(what: str, need_mib: float | None = None, *, quiet: bool = False) -> bool:
     """Whether :func:`aside` would fork now for ``what`` (:func:`forking`, and room in the
     memory budget for a fork, or for a fresh interpreter of ``need_mib``): a caller that
-    only gains by overlapping asks first, and otherwise does the work where it always did."""
-    return forking() and _room(what, need_mib)
+    only gains by overlapping asks first, and otherwise does the work where it always did.
+    ``quiet``: no log line when there is no room (the caller tries another way)."""
+    return forking() and _room(what, need_mib, quiet=quiet)
 
 
 def forking() -> bool:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from siteplanner._aside import Pending
+from siteplanner._aside import Pending, can_fork
 from siteplanner.centrality import (
     DEFAULT_RADII,
     at_every_node,
@@ -103,17 +103,30 @@ def centrality_aside_stats(graph: WalkGraph) -> dict[str, float | None] | None:
 def centrality_aside(graph: WalkGraph) -> None:
     """Start measuring the graph's centrality in a second process (:mod:`siteplanner._aside`),
     so the caller's next work overlaps it; the first :func:`centrality_features` of the
-    graph collects it. The process is a fresh interpreter given the junctions' graph only
-    (:func:`~siteplanner.centrality.junction_inputs`, about 50 bytes a junction), not a fork:
-    a fork beside a large city's tables would come to hold every page the run writes
-    meanwhile (measured on Helsinki x156: 434 MiB of its own, against a peak of 131 MiB
-    PSS for a fresh one, which loads numpy and scipy only). Where the run cannot fork, or
+    graph collects it. The process is a fork when one fits the memory budget (it starts at
+    once: a fresh interpreter takes about 0.4 s to start, more than a town's whole
+    centrality), else a fresh interpreter given the junctions' graph only
+    (:func:`~siteplanner.centrality.junction_inputs`, about 50 bytes a junction): a fork
+    beside a large city's tables would come to hold every page the run writes meanwhile
+    (measured on Helsinki x156: 434 MiB of its own, against a peak of 131 MiB PSS for a
+    fresh one, which loads numpy and scipy only). Where the run cannot fork, or
     the budget has no room, this does nothing, and centrality is measured when first asked,
     as before; the answer is the same either way."""
-    if graph not in _CENTRALITY:
-        csgraph, junctions = junction_inputs(graph)
-        _PENDING.start_fresh(graph, "measuring street centrality", work_mib(len(junctions)),
-                             centrality_arrays, csgraph, junctions, radii=DEFAULT_RADII)
+    if graph in _CENTRALITY or graph in _PENDING:
+        return
+    what = "measuring street centrality"
+    if can_fork(what, quiet=True):  # a fork starts at once, with the graph already in it
+        _PENDING.start(graph, what, _junction_centrality, graph)
+        return
+    csgraph, junctions = junction_inputs(graph)
+    _PENDING.start_fresh(graph, what, work_mib(len(junctions)), centrality_arrays, csgraph,
+                         junctions, radii=DEFAULT_RADII)
+
+
+def _junction_centrality(graph: WalkGraph) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """:func:`~siteplanner.centrality.centrality_arrays` of the graph's junctions (a fork's
+    work: the same call a fresh interpreter is given)."""
+    return centrality_arrays(*junction_inputs(graph), radii=DEFAULT_RADII)
 
 
 def drop_centrality_aside() -> None:

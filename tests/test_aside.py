@@ -382,3 +382,30 @@ def test_the_centrality_measured_fresh_loads_no_pandas(forks) -> None:
     pending: _aside.Pending[str, bool] = _aside.Pending()
     pending.start_fresh("k", "testing", 1.0, _loads_pandas_for, "siteplanner.centrality")
     assert pending.take("k") == (True, False)
+
+
+def test_where_no_fork_fits_the_centrality_is_measured_fresh_and_is_the_same(
+        forks, demo_study, monkeypatch) -> None:
+    """A run whose fork would not fit the budget (a large city's) measures its street
+    centrality in a fresh interpreter, and ranks as the run's own process does."""
+    from siteplanner import footfall, pipeline
+
+    spawned: list[int] = []
+    spawn = os.posix_spawn
+
+    def recorded(*args, **kwargs) -> int:  # noqa: ANN002, ANN003
+        pid = spawn(*args, **kwargs)
+        spawned.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "posix_spawn", recorded)
+    monkeypatch.setattr(footfall, "can_fork", lambda *_a, **_k: False)
+    footfall._CENTRALITY.clear()
+    fresh = pipeline.rank_sites(demo_study, floorplans=False)
+    assert len(spawned) == 1 and fresh.extras["second_process"]["centrality"]["seconds"] > 0
+    monkeypatch.setenv(_aside.ENV_OFF, "1")
+    footfall._CENTRALITY.clear()
+    plain = pipeline.rank_sites(demo_study, floorplans=False)
+    for name in ("candidates", "selected"):
+        a, b = getattr(fresh, name), getattr(plain, name)
+        assert list(a.columns) == list(b.columns) and a.equals(b), name
