@@ -202,10 +202,11 @@ class Aside(Generic[T]):
     """A function's run in a child process (or, when not forking, its finished run)."""
 
     def __init__(self, what: str, fn: Callable[..., T], *args: Any, fork: bool | None = None,
-                 fresh_mib: float | None = None) -> None:
+                 fresh_mib: float | None = None, job: bytes | None = None) -> None:
         """Run ``fn(*args)``: in a second process when ``fork`` says so, or (None) when
         :func:`can_fork`; forked, or with ``fresh_mib`` in a fresh interpreter expected to
-        reach that many MiB (``fn`` and ``args`` are pickled to it)."""
+        reach that many MiB (``fn`` and ``args`` are pickled to it; ``job``: already
+        pickled, as :meth:`Pending.start_fresh` does to size it)."""
         self.what = what
         #: The child's own figures, once it has answered: ``seconds`` it ran, and the
         #: memory it held that the parent does not share, ``own_mib`` (its private pages at
@@ -221,7 +222,7 @@ class Aside(Generic[T]):
             except Exception as e:  # raised from result(), as the child's would be
                 self._done = (False, e)
             return
-        job = b""
+        blob = b""
         if fresh_mib is None:
             r, w = os.pipe()
             pid = os.fork()
@@ -233,7 +234,8 @@ class Aside(Generic[T]):
             expected = CHILD_SHARE * parent["Rss"] if parent is not None else 0.0
             self._job_fd = -1
         else:
-            job = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = job if job is not None else pickle.dumps((fn, args),
+                                                            protocol=pickle.HIGHEST_PROTOCOL)
             pid, r, self._job_fd = _spawn()
             expected = fresh_mib
         self._pid, self._fd = pid, r
@@ -242,7 +244,7 @@ class Aside(Generic[T]):
         # live on, and every page this process writes meanwhile would exist twice
         self._chunks: list[bytes] = []
         self._status = 0
-        self._reader = threading.Thread(target=self._drain, args=(job,), name=f"aside-{pid}",
+        self._reader = threading.Thread(target=self._drain, args=(blob,), name=f"aside-{pid}",
                                         daemon=True)
         self._reader.start()
 
@@ -372,11 +374,12 @@ class Pending(Generic[K, T]):
         if key in self:
             return
         call = functools.partial(fn, *args, **kwargs)
-        need = fresh_mib(len(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)), work_mib)
+        blob = pickle.dumps((call, ()), protocol=pickle.HIGHEST_PROTOCOL)
+        need = fresh_mib(len(blob), work_mib)
         if not can_fork(what, need):
             return
         try:
-            job = Aside(what, call, fork=True, fresh_mib=need)
+            job = Aside(what, call, fork=True, fresh_mib=need, job=blob)
         except OSError as e:  # no interpreter to start (an embedded Python): the caller's work
             log.info("%s in this process: no fresh interpreter started (%s)", what, e)
             return

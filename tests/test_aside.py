@@ -260,15 +260,7 @@ def test_a_run_that_fails_with_work_still_aside_leaves_no_child(
             children.append(pid)
         return pid
 
-    spawn = os.posix_spawn
-
-    def spawned(*args, **kwargs) -> int:  # noqa: ANN002, ANN003
-        pid = spawn(*args, **kwargs)
-        children.append(pid)
-        return pid
-
     monkeypatch.setattr(os, "fork", recorded)
-    monkeypatch.setattr(os, "posix_spawn", spawned)  # the centrality's fresh interpreter
     candidates._CENTRES.clear()
     footfall._CENTRALITY.clear()
     with pytest.raises(InputError, match="broken on purpose"):

@@ -123,27 +123,8 @@ def end_lines(service: BaseGeometry, n: int, std: Standard, back: BaseGeometry,
     length = shapely.length(lines)
     preferred = shapely.length(shapely.intersection(
         lines, shapely.buffer(prefer, 1e-4, cap_style="flat")))
-    starts = []  # (wall, start along it, corner) of each station standing in such a corner
-    for k in np.flatnonzero(~backed & (length + EPS >= f.counter_module_m)).tolist():
-        for end in (0, 1):
-            s0 = 0.0 if end == 0 else float(length[k]) - f.counter_module_m
-            staff = _frame(edges[k], np.array([s0]), f.counter_module_m, 0.0,
-                           f.counter_staff_side_m)[0]
-            # the staff side's end at the corner: on the staff room's wall for a door's width
-            tip = shapely.difference(shapely.boundary(staff),
-                                     shapely.buffer(lines[k], 1e-4, cap_style="flat"))
-            if shapely.length(shapely.intersection(tip, near_back)) >= std.internal_door_m:
-                starts.append((k, s0, shapely.Point(edges[k, 2 * end:2 * end + 2])))
-                # the wall's stations side by side from the corner (the modules' grid
-                # steps a third of a module from the wall's start, and leaves gaps)
-                step = np.arange(0.0, float(length[k]) + EPS, f.counter_module_m)
-                at = step if end == 0 else s0 - step
-                at = at[(at >= -EPS) & (at + f.counter_module_m <= length[k] + EPS)]
-                run = _frame(edges[k], at, f.counter_module_m, 0.0, depth)
-                ok = shapely.covers(shapely.buffer(zone, EPS, join_style="mitre"), run)
-                edge = np.append(edge, np.full(int(ok.sum()), k))
-                start = np.append(start, at[ok])
-                modules = np.append(modules, run[ok])
+    starts, edge, start, modules = _corner_starts(zone, edges, lines, length, backed, near_back,
+                                                  std, edge, start, modules)
     box = shapely.bounds(modules)
     turned = _slanted(edges[edge])
     # each corner alone, and every corner at once (runs from both ends of the back wall)
@@ -176,6 +157,40 @@ def end_lines(service: BaseGeometry, n: int, std: Standard, back: BaseGeometry,
             shapely.boundary(pockets), near_back)) < std.internal_door_m).sum())
         found.append(((alone, len(pockets), -float(preferred[walls].sum())), line))
     return [line for _, line in sorted(found, key=lambda x: x[0])]
+
+
+def _corner_starts(zone: BaseGeometry, edges: np.ndarray, lines: np.ndarray, length: np.ndarray,
+                   backed: np.ndarray, near_back: BaseGeometry, std: Standard, edge: np.ndarray,
+                   start: np.ndarray, modules: np.ndarray
+                   ) -> tuple[list[tuple[int, float, shapely.Point]], np.ndarray, np.ndarray,
+                              np.ndarray]:
+    """The stations of :func:`end_lines` that stand in a corner whose other wall is the staff
+    room's (wall, start along it, corner), and the wall modules with each such wall's
+    stations side by side from its corner added (``edge``, ``start``, ``modules``)."""
+    f = std.fixtures
+    depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
+    starts = []  # (wall, start along it, corner) of each station standing in such a corner
+    for k in np.flatnonzero(~backed & (length + EPS >= f.counter_module_m)).tolist():
+        for end in (0, 1):
+            s0 = 0.0 if end == 0 else float(length[k]) - f.counter_module_m
+            staff = _frame(edges[k], np.array([s0]), f.counter_module_m, 0.0,
+                           f.counter_staff_side_m)[0]
+            # the staff side's end at the corner: on the staff room's wall for a door's width
+            tip = shapely.difference(shapely.boundary(staff),
+                                     shapely.buffer(lines[k], 1e-4, cap_style="flat"))
+            if shapely.length(shapely.intersection(tip, near_back)) >= std.internal_door_m:
+                starts.append((k, s0, shapely.Point(edges[k, 2 * end:2 * end + 2])))
+                # the wall's stations side by side from the corner (the modules' grid
+                # steps a third of a module from the wall's start, and leaves gaps)
+                step = np.arange(0.0, float(length[k]) + EPS, f.counter_module_m)
+                at = step if end == 0 else s0 - step
+                at = at[(at >= -EPS) & (at + f.counter_module_m <= length[k] + EPS)]
+                run = _frame(edges[k], at, f.counter_module_m, 0.0, depth)
+                ok = shapely.covers(shapely.buffer(zone, EPS, join_style="mitre"), run)
+                edge = np.append(edge, np.full(int(ok.sum()), k))
+                start = np.append(start, at[ok])
+                modules = np.append(modules, run[ok])
+    return starts, edge, start, modules
 
 
 def service_walls(local: Sequence[BaseGeometry], kinds: Sequence[str], outline: BaseGeometry,
