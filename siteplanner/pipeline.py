@@ -176,13 +176,18 @@ def graph_stage(s: RankState) -> None:
     _centrality_aside(s)
 
 
+def _reads_centrality(s: RankState) -> bool:
+    """Whether the foot-traffic criterion is the street-centrality proxy (a walking graph, no
+    measured counts)."""
+    return (s.graph is not None and "foot_traffic" in s.study.criteria
+            and not need(s.layers).foot_traffic_measured)
+
+
 def _centrality_aside(s: RankState) -> None:
     """The street centrality measured in a second process, when the foot-traffic proxy reads
     it and none measures it yet (:func:`~siteplanner.footfall.centrality_aside`)."""
-    layers = need(s.layers)
-    if s.graph is not None and "foot_traffic" in s.study.criteria \
-            and not layers.foot_traffic_measured:
-        centrality_aside(s.graph)
+    if _reads_centrality(s):
+        centrality_aside(need(s.graph))
 
 
 def network_stage(s: RankState) -> None:
@@ -226,8 +231,7 @@ def features_stage(s: RankState) -> None:
     # the foot-traffic proxy reads the street centrality measured aside: asked last, so the
     # other criteria, the transit access and the counts run while it is still measured (each
     # value is the same whatever the order: the shared searches give every ask the same sums)
-    last = [n for n in study.criteria if n == "foot_traffic" and s.graph is not None
-            and not layers.foot_traffic_measured]
+    last = ["foot_traffic"] if _reads_centrality(s) else []
     s.raw = compute_criteria(cands, layers, study, proximity=prox,
                              names=[n for n in study.criteria if n not in last])
     s.access = feat.transit_access(cands, layers.transit, proximity=prox, reach_m=s.reach_m, **walk)
