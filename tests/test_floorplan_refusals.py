@@ -11,7 +11,7 @@ whose self-service zone joined the rest of the public floor only across a 0.4 m
 sliver beside the restroom (#153); a WC with no staff room whose wall the counter line
 covered too little for a door (#93); a seat row whose cross aisle led onto the counters' staff side
 (#197); a U refused with a proof of its first layout problem only, whose staff reserve
-plans (#138).
+plans (#138); an irregular floor whose service zone touched no staff room (#54).
 """
 
 from __future__ import annotations
@@ -403,6 +403,27 @@ def test_outline_30_backs_its_counter_line_onto_the_back_of_house() -> None:
                  (5.817247799013438, 7.759769640927131), 173.32398380730865, ALL, 30)
     assert plan.ok
     assert plan.metrics["counter_pockets_cut_off"] == []
+
+
+def test_outline_54_is_laid_out_again_with_its_service_zone_against_the_back_office() -> None:
+    # an irregular floor with 15 stations, a back office and a vault: the search's best
+    # layout put the service zone at the entrance with no wall to the back office, so one
+    # run of its counter line was cut off from the cash room whatever the line did; the
+    # plan is searched again with that a broken rule, and the layout it finds (the same
+    # closeness) backs the service zone onto the back office and joins every cashier
+    plan = _plan([(0.0, 0.0), (2.111724647155553, 20.535651048042368),
+                  (-1.1893834338554266, 24.59349590121715), (-7.811172328415516, 24.839998992318836),
+                  (-12.642597072423223, 20.90957389172338), (-14.682190283954553, 1.0753712988897133)],
+                 (-6.67842340836248, 0.48914941955457747), 309.36002115206065,
+                 ["back_office", "vault"], 54)
+    assert plan.ok
+    assert plan.metrics["counter_pockets_cut_off"] == []
+    body = plan.fixtures[plan.fixtures["part"] == "body"]["fixture"].value_counts()
+    assert body["counter"] == 15
+    zones = dict(zip(plan.zones["zone"], plan.zones.geometry, strict=True))
+    walls = shared_walls([zones["service"], zones["back_office"]])
+    assert walls[0, 1] >= default_standard().door_width_m
+    assert plan.metrics["adjacency_satisfaction"] >= 0.9
 
 
 #: Outline #138 (a U, 536.9 m², 7 ATMs, 16 counters, 8 desks, a vault and a WC).

@@ -10,7 +10,14 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 
 from siteplanner.floorplan import FloorPlan, default_standard, plan_floor
-from siteplanner.floorplan._backing import UNBACKED_WEIGHT, unbacked_service
+from siteplanner.floorplan._backing import (
+    HARD_COST,
+    HARD_SHARE_WEIGHT,
+    UNBACKED_WEIGHT,
+    as_hard_rule,
+    unbacked_service,
+    without_term,
+)
 from siteplanner.floorplan._fallback import LayoutRefused, unless_unproven
 from siteplanner.floorplan.access import access_masks
 from siteplanner.floorplan.assemble import assemble, check_fixtures
@@ -260,6 +267,22 @@ def test_the_search_charges_a_counter_line_its_walls_to_the_back_of_house_cannot
     assert unbacked_service(walls, masks, 1.8, 9.0) == pytest.approx(UNBACKED_WEIGHT * 2 / 3)
     walls[2, 4] = walls[4, 2] = 6.0  # the cash room's wall holds the rest
     assert unbacked_service(walls, masks, 1.8, 9.0) == 0.0
+
+
+def test_the_search_for_a_backed_layout_counts_a_service_zone_off_the_back_of_house_as_a_broken_rule(
+) -> None:
+    kinds = ("self_service", "waiting", "service", "back_office", "vault")
+    masks = access_masks(kinds, default_standard())
+    walls = np.zeros((5, 5))
+    with as_hard_rule():
+        assert unbacked_service(walls, masks, 1.8, 9.0) == HARD_COST + UNBACKED_WEIGHT
+        with without_term():  # the backed search runs under the second search's mode too
+            assert unbacked_service(walls, masks, 1.8, 9.0) == HARD_COST + UNBACKED_WEIGHT
+        walls[2, 3] = walls[3, 2] = 3.0  # a door-wide wall: the share is left, above closeness
+        assert unbacked_service(walls, masks, 1.8, 9.0) == pytest.approx(HARD_SHARE_WEIGHT * 2 / 3)
+        assert HARD_SHARE_WEIGHT > 1.0  # the adjacency term's whole range
+    # and off again after: the share weighs the soft term's weight
+    assert unbacked_service(walls, masks, 1.8, 9.0) == pytest.approx(UNBACKED_WEIGHT * 2 / 3)
 
 
 def test_a_refusal_no_complete_search_proves_is_searched_again_without_the_backed_line_term() -> None:

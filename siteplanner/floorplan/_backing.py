@@ -19,7 +19,8 @@ import numpy as np
 from siteplanner.floorplan._check import TOUCH_M
 from siteplanner.floorplan.access import AccessMasks
 
-__all__ = ["UNBACKED_WEIGHT", "behind_counter_breaks", "unbacked_service", "without_term"]
+__all__ = ["HARD_COST", "HARD_SHARE_WEIGHT", "UNBACKED_WEIGHT", "as_hard_rule",
+           "behind_counter_breaks", "unbacked_service", "without_term"]
 
 #: Cost of a service zone with no door-wide wall to the back of house, and the factor on the
 #: share of the counter line its walls there cannot hold. Soft: half the adjacency term's
@@ -31,6 +32,16 @@ UNBACKED_WEIGHT = 0.5
 
 #: Off while :func:`without_term` runs (a plan searched again without the term).
 _ON: ContextVar[bool] = ContextVar("siteplanner_floorplan_backing", default=True)
+#: On while :func:`as_hard_rule` runs (the search for another layout of a plan whose
+#: cashiers are cut off, :mod:`siteplanner.floorplan._relayout`).
+_HARD_ON: ContextVar[bool] = ContextVar("siteplanner_floorplan_backing_hard", default=False)
+#: What a broken hard rule costs the layout search (``layout._PENALTY``).
+HARD_COST = 10.0
+#: Under :func:`as_hard_rule`, the factor on the share of the line the walls to the back
+#: of house cannot hold: twice the whole adjacency term's range, so that search gives up
+#: closeness for the line's back (its plan replaces one that is kept when it finds none
+#: better). Not a published figure; a weight between the soft term and a broken rule.
+HARD_SHARE_WEIGHT = 2.0
 
 
 @contextlib.contextmanager
@@ -46,6 +57,20 @@ def without_term() -> Iterator[None]:
         _ON.reset(token)
 
 
+@contextlib.contextmanager
+def as_hard_rule() -> Iterator[None]:
+    """Search with a service zone that shares no door-wide wall with the back of house
+    counted as a broken hard rule, and the share of the counter line its walls there
+    cannot hold weighted :data:`HARD_SHARE_WEIGHT`. Only for the search for another
+    layout of a plan whose cashiers are cut off, whose layouts replace that plan only when
+    they pass with fewer cut off, so no outline is refused for it."""
+    token = _HARD_ON.set(True)
+    try:
+        yield
+    finally:
+        _HARD_ON.reset(token)
+
+
 def unbacked_service(walls: np.ndarray, access: AccessMasks, door_m: float,
                      counter_len: float) -> float:
     """How badly the service zone's walls to the back of house fail the counter line.
@@ -54,24 +79,29 @@ def unbacked_service(walls: np.ndarray, access: AccessMasks, door_m: float,
     staff room staff walk through or a secure room, else that weight times the share
     of the ``counter_len`` m line longer than those walls (0 when they can hold it).
     Programmes without a service zone, or with no room behind it to back onto
-    (restrooms do not count), score 0.
+    (restrooms do not count), score 0. Under :func:`as_hard_rule` (with or without the
+    term) no door-wide wall also costs :data:`HARD_COST`, and the share weighs
+    :data:`HARD_SHARE_WEIGHT`.
     """
     s = access.service
-    if s < 0 or UNBACKED_WEIGHT == 0 or not _ON.get():
+    hard = _HARD_ON.get()
+    if s < 0 or not (hard or (UNBACKED_WEIGHT > 0 and _ON.get())):
         return 0.0
     back = (access.passable | access.secure) & ~access.public
     back[s] = False
     if not back.any():
         return 0.0
     backing = walls[s, back]
+    broken = HARD_COST if hard else 0.0
     if not bool((backing >= door_m - TOUCH_M).any()):
-        return UNBACKED_WEIGHT
+        return UNBACKED_WEIGHT + broken
     if counter_len <= 0:
         return 0.0
     # the share of the line the walls to the back of house cannot hold: its stations there
     # stand in pockets the staff floor must join along the customers' side
     held = float(backing[backing >= door_m - TOUCH_M].sum())
-    return UNBACKED_WEIGHT * max(0.0, 1.0 - held / counter_len)
+    short = max(0.0, 1.0 - held / counter_len)
+    return (HARD_SHARE_WEIGHT if hard else UNBACKED_WEIGHT) * short
 
 
 def behind_counter_breaks(walls: np.ndarray, access: AccessMasks, counter_len: float) -> float:

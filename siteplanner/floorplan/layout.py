@@ -142,6 +142,10 @@ class LayoutProblem:
         out, _ = self._decode(self.outline, self.outline_key, tuple(order), tuple(flips))
         return [out[k] for k in range(self.n)]
 
+    def layout_key(self, genome: Genome) -> tuple[bytes, ...]:
+        """The same for two genomes exactly when they decode to the same zone polygons."""
+        return tuple(key for _, key in self._leaves(genome))
+
     def _decode(self, region: BaseGeometry, rkey: bytes, items: tuple[int, ...],
                 flips: tuple[int, ...]) -> tuple[dict[int, Leaf], float]:
         """Leaves of one subtree and how many local rules they break.

@@ -19,7 +19,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from siteplanner._errors import InputError
-from siteplanner.floorplan import _fallback
+from siteplanner.floorplan import _fallback, _relayout
 from siteplanner.floorplan._fallback import check_ranked, exhaustive
 from siteplanner.floorplan._grow import grow_short, short_zones
 from siteplanner.floorplan.access import Door
@@ -393,11 +393,14 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
     units = tuple(int(sizing["units"].get(k, 0)) for k in problem.kinds)
     planned = dict(zip(problem.kinds, units, strict=True))
 
-    def build(genome: Any) -> Assembled:
-        done = assemble(problem.decode(genome), problem.kinds, problem.targets, programme, units,
+    def lay(genome: Any) -> Assembled:
+        return assemble(problem.decode(genome), problem.kinds, problem.targets, programme, units,
                         outline, problem.outline, entrances, problem.entrances, back,
                         problem.standard, host=allotment.host, flex_m2=allotment.flex_m2,
                         residue_m2=allotment.residue_m2)
+
+    def build(genome: Any) -> Assembled:
+        done = lay(genome)
         broke.update(k for k, v in done.metrics["constraints"].items() if not v["pass"])
         short.update(short_zones(done.metrics["fixtures"], planned))
         return done
@@ -413,7 +416,9 @@ def _attempts(problem: LayoutProblem, allotment: Allotment, sizing: pd.DataFrame
                                patience=_PATIENCE if attempt == 0 else budget)
         best, ok = check_ranked(ranked, tried, best, build, failures=failures)
         if ok:
-            return best[1], best[2]
+            # cashiers cut off: a layout whose service zone backs onto the back of house
+            return _relayout.backed(problem, best[1], best[2], lay, tried, seed=seed,
+                                    budget=budget)
     space = math.factorial(problem.n) * 2 ** (problem.n - 1)
     if budget < space <= _EXHAUSTIVE and not _fallback.quick():
         assert best is not None

@@ -148,7 +148,8 @@ def search_layout(problem: LayoutProblem, *, seed: int = 0,
 
 
 def search_ranked(problem: LayoutProblem, *, seed: int = 0, budget: int = 500,
-                  patience: int = _PATIENCE) -> list[tuple[Genome, float]]:
+                  patience: int = _PATIENCE, start: Genome | None = None
+                  ) -> list[tuple[Genome, float]]:
     """Seeded iterated local search over genomes; exhaustive when the space fits the budget.
 
     Starts from the relationship-chart order (Systematic Layout Planning: the
@@ -159,7 +160,8 @@ def search_ranked(problem: LayoutProblem, *, seed: int = 0, budget: int = 500,
     can check the full plan of the next best when the best one fails a check
     the cost cannot see. Once the best layout breaks no rule, the search stops
     after ``patience`` layouts bring no improvement. The same problem and seed
-    always give the same list.
+    always give the same list. ``start``, when given, is one more starting layout
+    (a layout found before, searched again under another cost).
     """
     n = problem.n
     if n == 1:
@@ -174,6 +176,8 @@ def search_ranked(problem: LayoutProblem, *, seed: int = 0, budget: int = 500,
                             for f in ((0,) * (n - 1), (1,) * (n - 1))]
     starts += [(tuple(int(v) for v in rng.permutation(n)),
                 tuple(int(v) for v in rng.integers(0, 2, n - 1))) for _ in range(4)]
+    if start is not None and start not in starts:
+        starts.insert(0, start)
     ranked = sorted(starts, key=lambda g: (cost(g), starts.index(g)))
     best, best_cost = _descend(ranked[0], cost, rng)
     for g in ranked[1:3]:
