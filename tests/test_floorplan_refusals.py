@@ -11,7 +11,8 @@ whose self-service zone joined the rest of the public floor only across a 0.4 m
 sliver beside the restroom (#153); a WC with no staff room whose wall the counter line
 covered too little for a door (#93); a seat row whose cross aisle led onto the counters' staff side
 (#197); a U refused with a proof of its first layout problem only, whose staff reserve
-plans (#138); an irregular floor whose service zone touched no staff room (#54).
+plans (#138); an irregular floor whose service zone touched no staff room (#54); an irregular floor whose
+counters now run straight past the back office's wall (#89).
 """
 
 from __future__ import annotations
@@ -424,6 +425,29 @@ def test_outline_54_is_laid_out_again_with_its_service_zone_against_the_back_off
     walls = shared_walls([zones["service"], zones["back_office"]])
     assert walls[0, 1] >= default_standard().door_width_m
     assert plan.metrics["adjacency_satisfaction"] >= 0.9
+
+
+def test_outline_89_runs_its_eight_counters_in_one_straight_line_past_the_back_office() -> None:
+    # an irregular floor: the service zone's long wall is the back office's for 9.7 m and
+    # then the self-service zone's; the backed line put five stations on the back office's
+    # stretch and three across the customers' floor on the outer wall, cut off. One
+    # straight run down the whole wall (slid clear of the chamfered corner) keeps the staff
+    # side one piece with a door into the back office
+    plan = _plan([(0.0, 0.0), (-7.108842997032329, 15.362800140628746),
+                  (-9.852266026033753, 16.370474388987695), (-16.56845166922519, 12.929939687077516),
+                  (-17.807395755451687, 9.556877664966455), (-10.897737336040402, -5.375468060173704)],
+                 (-14.70647446504406, 2.8555292097761624), 176.17873218821842,
+                 ["back_office", "vault"], 89)
+    assert plan.ok
+    assert plan.metrics["counter_pockets_cut_off"] == []
+    fx = plan.fixtures
+    staff = fx[(fx["fixture"] == "counter") & (fx["part"] == "staff_side")]
+    assert len(staff) == 8
+    side = shapely.union_all(staff.geometry.buffer(1e-3).to_numpy())
+    assert side.geom_type == "Polygon"  # one run
+    assert side.minimum_rotated_rectangle.area == pytest.approx(side.area, rel=0.01)  # straight
+    assert any(d.kind == "door" and "back_office" in (d.a, d.b) and "counter" in d.a + d.b
+               for d in plan.doors)
 
 
 #: Outline #138 (a U, 536.9 m², 7 ATMs, 16 counters, 8 desks, a vault and a WC).

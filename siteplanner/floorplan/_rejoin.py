@@ -44,13 +44,15 @@ from siteplanner.floorplan.fixtures import (
 )
 from siteplanner.floorplan.standard import Standard
 
-__all__ = ["MAX_TRIES", "end_lines", "retry", "service_walls", "wall_lines"]
+__all__ = ["MAX_TRIES", "end_lines", "retry", "service_walls", "straight_lines", "wall_lines"]
 
 #: Other counter lines assembled per plan at most, each one more placement and full check
 #: of the plan (a tenth to a fifth of a second). On the first 40 benchmark outlines every
 #: line that joined pockets was one of the first two tried; trying every line (up to 13 a
 #: plan) joined no more and cost a CPU second or two on each plan cut off.
 MAX_TRIES = 2
+#: The step of the starts a straight line is tried at along its wall, metres.
+_SLIDE_M = 0.05
 
 
 def _key(line: Sequence[Fixture]) -> tuple[tuple[float, ...], ...]:
@@ -159,6 +161,62 @@ def end_lines(service: BaseGeometry, n: int, std: Standard, back: BaseGeometry,
     return [line for _, line in sorted(found, key=lambda x: x[0])]
 
 
+def straight_lines(service: BaseGeometry, n: int, std: Standard, back: BaseGeometry,
+                   plain: Sequence[Sequence[Fixture]]) -> list[list[Fixture]]:
+    """Lines of ``n`` stations side by side in one straight run along a whole wall of the zone
+    that ``back`` (a staff room) covers for a door's width or more, placed to cover as much
+    of that stretch as they can from either of its ends: the staff side is one piece and
+    opens into the room, and the stations beyond the room's wall stand on the same wall's
+    stretch to a neighbour (a public zone's wall is a wall: the line is still the only
+    opening between staff and customers). Best first: the most staff side on ``back``;
+    lines equal to one of ``plain`` are left out.
+    """
+    if service.geom_type != "Polygon" or back.is_empty:
+        return []
+    f = std.fixtures
+    depth = f.counter_staff_side_m + f.counter_depth_m + f.counter_customer_side_m
+    zone = shapely.simplify(service, EPS)
+    edges = _edges(zone, slanted=True)
+    lines = shapely.linestrings(edges.reshape(-1, 2, 2))
+    near_back = shapely.buffer(back, 1e-4, cap_style="flat")
+    run = n * f.counter_module_m
+    room = shapely.buffer(zone, EPS, join_style="mitre")
+    seen = {_key(line) for line in plain}
+    found = []
+    for k in range(len(edges)):
+        length = float(shapely.length(lines[k]))
+        shared = shapely.intersection(lines[k], near_back)
+        if length + EPS < run or shapely.length(shared) < std.internal_door_m:
+            continue
+        along = shapely.line_locate_point(lines[k], shapely.points(shapely.get_coordinates(shared)))
+        lo, hi = float(along.min()), float(along.max())
+        # every start on a 5 cm grid whose whole run stands in the zone (a chamfered corner
+        # pushes it along), then those covering the most of the stretch, nearest either end
+        grid = np.arange(0.0, length - run + EPS, _SLIDE_M)
+        at = (grid[:, None] + f.counter_module_m * np.arange(n)[None, :]).ravel()
+        fits = shapely.covers(room, _frame(edges[k], at, f.counter_module_m, 0.0, depth)
+                              ).reshape(len(grid), n).all(axis=1)
+        if not fits.any():
+            continue
+        cover = np.minimum(grid + run, hi) - np.maximum(grid, lo)
+        best = grid[fits & (cover >= cover[fits].max() - EPS)]
+        for s0 in sorted({float(best.min()), float(best.max())}):
+            at = s0 + f.counter_module_m * np.arange(n)
+            line = [Fixture("counter", "service", b, c, x) for b, c, x in zip(
+                _frame(edges[k], at, f.counter_module_m, f.counter_staff_side_m,
+                       f.counter_staff_side_m + f.counter_depth_m),
+                _frame(edges[k], at, f.counter_module_m, f.counter_staff_side_m + f.counter_depth_m,
+                       depth),
+                _frame(edges[k], at, f.counter_module_m, 0.0, f.counter_staff_side_m), strict=True)]
+            if _key(line) in seen:
+                continue
+            seen.add(_key(line))
+            held = float(shapely.length(shapely.intersection(
+                shapely.union_all([x.staff_side for x in line]).boundary, near_back)))
+            found.append((-held, line))
+    return [line for _, line in sorted(found, key=lambda x: x[0])]
+
+
 def _corner_starts(zone: BaseGeometry, edges: np.ndarray, lines: np.ndarray, length: np.ndarray,
                    backed: np.ndarray, near_back: BaseGeometry, std: Standard, edge: np.ndarray,
                    start: np.ndarray, modules: np.ndarray
@@ -231,7 +289,8 @@ def retry(done: Any, local: Sequence[BaseGeometry], kinds: Sequence[str],
     # the plan's own two lines (every wall's ends cleared, or only the corners turned)
     plain = [place_fixtures(service, "service", n, std, prefer=prefer, near=near, back=back,
                             turns=t) for t in (False, True)]
-    for line in [*end_lines(service, n, std, back, prefer, plain)[:MAX_TRIES],
+    for line in [*straight_lines(service, n, std, back, plain)[:MAX_TRIES],
+                 *end_lines(service, n, std, back, prefer, plain)[:MAX_TRIES],
                  *wall_lines(service, n, std, back, near, plain)[:MAX_TRIES]]:
         other = fit(line)
         if other.metrics["all_constraints_pass"] and \
