@@ -164,3 +164,68 @@ def test_per_channel_arrivals_and_targets_change_the_sizing(app: typer.Typer,
     assert units["advisory"] == 1  # no advisory demand given: the standard's minimum
     assert units["self_service"] == size_servers(20.0, 2.2, target_level=0.8, target_wait_min=2.0,
                                                  max_occupancy=0.85).servers
+
+
+#: Benchmark outline #113 (a U, 274 m², a cash room and a WC, no back office, 13 stations):
+#: the service zone's one wall to the back of house is the cash room's, and the stations
+#: the line cannot stand there are cut off from it on the other walls.
+OUTLINE_113 = ([(0.0, 0.0), (17.32212727565065, 12.389174133618976),
+                (10.12820280439185, 22.44747777505484), (4.9509445843010145, 18.74458651910739),
+                (9.237397032318196, 12.751412634813232), (2.2697861968492177, 7.768021013089154),
+                (-2.0166662511679645, 13.761194897383312), (-7.1939244712588, 10.058303641435863)],
+               (-3.2577787540782768, 4.55491686575967), 274.52704557402285)
+
+
+@pytest.fixture(scope="module")
+def cut_off_plan():  # noqa: ANN201
+    import warnings
+
+    from shapely.geometry import Point, Polygon
+
+    from siteplanner.floorplan import default_standard, plan_floor
+
+    coords, door, arrivals = OUTLINE_113
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return plan_floor(Polygon(coords), [Point(door)], arrivals,
+                          standard=default_standard().with_zones(["vault", "restroom"]), seed=113)
+
+
+def test_cashiers_cut_off_from_the_cash_room_are_shown_on_every_output(cut_off_plan, tmp_path: Path,
+                                                                      app: typer.Typer,
+                                                                      monkeypatch: pytest.MonkeyPatch
+                                                                      ) -> None:  # noqa: ANN001
+    from siteplanner.floorplan import cli as cli_module
+    from siteplanner.floorplan.export import write_plan
+
+    plan = cut_off_plan
+    assert plan.ok  # every hard constraint passes; the security review would still object
+    n = plan.cashiers_cut_off
+    assert 0 < n < 13
+    fx = plan.fixtures
+    flagged = fx[fx["cut_off"]]
+    assert set(flagged["fixture"]) == {"counter"}
+    assert sorted(set(flagged["index"])) == sorted(plan.metrics["counters_cut_off"])
+    assert plan.security_note.startswith(f"{n} of 13 counter stations have no staff-only way")
+
+    write_plan(plan, tmp_path / "p")
+    feats = json.loads((tmp_path / "p" / "zones.geojson").read_text())["features"]
+    cut = [f["properties"] for f in feats if f["properties"].get("cut_off_from_cash_room")]
+    assert sum(p.get("fixture") == "counter" for p in cut) == n
+    assert sum(p.get("staff_side") == "counter" for p in cut) == n
+    layer = ezdxf.readfile(tmp_path / "p" / "plan.dxf").modelspace().query(
+        'LWPOLYLINE[layer=="CASHIERS_CUT_OFF"]')
+    assert len(layer) >= n
+    svg = (tmp_path / "p" / "plan.svg").read_text()
+    assert "cashiers cut off from the cash room (no staff-only way to it)" in svg
+
+    # the command prints it under the constraints line (the plan above, not searched again)
+    monkeypatch.setattr(cli_module, "plan_floor", lambda *a, **k: plan)
+    coords, door, _ = OUTLINE_113
+    (tmp_path / "o.wkt").write_text("POLYGON ((" + ", ".join(f"{x} {y}" for x, y in
+                                                            [*coords, coords[0]]) + "))")
+    res = _run(app, "--outline", str(tmp_path / "o.wkt"), "--entrance", f"{door[0]},{door[1]}",
+               "--arrivals", "274", "--out", str(tmp_path / "cli"))
+    assert res.exit_code == 0, res.output
+    assert f"security: {n} of 13 counter stations have no staff-only way to the cash room" in \
+        " ".join(res.output.split())

@@ -30,7 +30,8 @@ from shapely.ops import substring
 from siteplanner.floorplan.standard import Standard
 
 __all__ = ["AccessMasks", "Door", "access_breaks", "access_masks", "check_access",
-           "counter_pockets", "cut_off_pockets", "plan_doors", "shared_line"]
+           "counter_pockets", "cut_off_pockets", "plan_doors", "pocket_name", "pockets_cut_off",
+           "shared_line"]
 
 COUNTER_STAFF = "counter_staff"
 #: Gap (m) below which two stretches of the counters' staff floor are one pocket.
@@ -282,10 +283,23 @@ def cut_off_pockets(counter_staff: BaseGeometry | None, doors: Sequence[Door],
     the pocket it opens onto); every pocket with a counter station must reach every
     secure zone through staff floor. A whole counter line in one pocket is one node.
     """
+    pockets, cut = pockets_cut_off(counter_staff, doors, kinds, standard, stations)
+    return [pocket_name(p, len(pockets)) for p in cut]
+
+
+def pocket_name(p: int, n: int) -> str:
+    """How :func:`cut_off_pockets` names the ``p``-th (from 0) of ``n`` pockets."""
+    return f"service: counter staff floor {p + 1} of {n}"
+
+
+def pockets_cut_off(counter_staff: BaseGeometry | None, doors: Sequence[Door], kinds: Sequence[str],
+             standard: Standard, stations: BaseGeometry | None) -> tuple[np.ndarray, list[int]]:
+    """The counters' staff-floor pockets (:func:`counter_pockets`) and the indices of those
+    :func:`cut_off_pockets` names."""
     secure = [k for k in kinds if standard.access(k) == "secure"]
     pockets = counter_pockets(counter_staff)
     if not len(pockets) or not secure:
-        return []
+        return pockets, []
     rooms = [k for k in kinds if standard.access(k) != "public"]
     idx = {k: i for i, k in enumerate(rooms)}
     n = len(rooms) + len(pockets)
@@ -302,8 +316,8 @@ def cut_off_pockets(counter_staff: BaseGeometry | None, doors: Sequence[Door],
     wanted = {label[idx[k]] for k in secure}
     cashiers = (np.ones(len(pockets), dtype=bool) if stations is None
                 else shapely.intersects(pockets, stations))
-    return [f"service: counter staff floor {p + 1} of {len(pockets)}"
-            for p in range(len(pockets)) if cashiers[p] and not wanted <= {label[len(rooms) + p]}]
+    return pockets, [p for p in range(len(pockets))
+                     if cashiers[p] and not wanted <= {label[len(rooms) + p]}]
 
 
 def check_access(kinds: Sequence[str], walls: np.ndarray, doors: Sequence[Door],

@@ -32,8 +32,9 @@ from siteplanner.floorplan.access import (
     Door,
     access_masks,
     check_access,
-    cut_off_pockets,
     plan_doors,
+    pocket_name,
+    pockets_cut_off,
 )
 from siteplanner.floorplan.fixtures import (
     Fixture,
@@ -580,9 +581,14 @@ def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
     metrics["access"] = dict(zip(names, m.access, strict=True))
     # reported, not yet a hard constraint: counter pockets (or a whole line) with no
     # staff-only way to the cash room
-    metrics["counter_pockets_cut_off"] = cut_off_pockets(
-        counter_staff, doors, names, standard, stations=shapely.union_all(
-            [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]))
+    pockets, cut = pockets_cut_off(counter_staff, doors, names, standard, shapely.union_all(
+        [f.staff_side for f in fixtures if f.kind == "counter" and f.staff_side is not None]))
+    metrics["counter_pockets_cut_off"] = [pocket_name(p, len(pockets)) for p in cut]
+    # the stations standing in them, by their index in the plan's fixtures
+    cut_floor = shapely.union_all(pockets[cut]) if cut else None
+    metrics["counters_cut_off"] = [] if cut_floor is None else [
+        k for k, f in enumerate(fixtures) if f.kind == "counter" and f.staff_side is not None
+        and bool(shapely.intersects(f.staff_side, cut_floor))]
     metrics["doors"] = [{"kind": d.kind, "between": [d.a, d.b], "width_m": round(d.geometry.length, 2)}
                         for d in doors]
     metrics["targets_m2"] = dict(zip(names, targets.tolist(), strict=True))

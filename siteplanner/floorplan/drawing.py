@@ -35,6 +35,8 @@ COLOURS = {
 }
 #: Hatching per access class: public floor plain, staff floor hatched, secure cross-hatched.
 ACCESS_HATCH = {"public": None, "staff": "//", "secure": "xx"}
+#: The staff side of a counter whose cashier has no staff-only way to the cash room.
+CUT_OFF = "#F08080"
 #: Door colours by kind.
 DOOR_COLOURS = {"passage": "#FFFFFF", "door": "#0072B2", "controlled": "#CC0000",
                 "entrance": "#CC0000"}
@@ -78,6 +80,9 @@ def _fixtures(ax: Axes, plan: FloorPlan) -> None:
         if row.part == "clearance":
             _polys(ax, row.geometry, facecolor="none", edgecolor="#555555", linewidth=0.5,
                    linestyle=(0, (2, 2)), zorder=3)
+        elif row.part == "staff_side" and getattr(row, "cut_off", False):
+            _polys(ax, row.geometry, facecolor=CUT_OFF, edgecolor="#8B0000", linewidth=1.0,
+                   hatch="//", alpha=0.8, zorder=3)
         elif row.part == "staff_side":
             _polys(ax, row.geometry, facecolor="#BBBBBB", edgecolor="#555555", linewidth=0.4,
                    hatch="//", alpha=0.6, zorder=3)
@@ -115,7 +120,7 @@ def _doors(ax: Axes, plan: FloorPlan) -> None:
                     xytext=(8, 8), fontsize=9, color="#CC0000", weight="bold")
 
 
-def _legend(ax: Axes) -> None:
+def _legend(ax: Axes, plan: FloorPlan) -> None:
     from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -127,6 +132,9 @@ def _legend(ax: Axes) -> None:
                                  ("entrance", "entrance"))]
     handles += [Line2D([], [], color="#0072B2", linestyle=":", label="public route (0.9 m clear)"),
                 Line2D([], [], color="#0072B2", linewidth=1.8, label="egress path")]
+    if plan.cashiers_cut_off:
+        handles.append(Patch(facecolor=CUT_OFF, edgecolor="#8B0000", hatch="//",
+                             label="cut off from cash room"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
               frameon=False)
 
@@ -163,10 +171,13 @@ def draw_plan(plan: FloorPlan, svg: Path, png: Path) -> None:
     ax.text(bx + bar / 2, by - 0.02 * max(h, w), f"{bar:g} m", ha="center", va="top", fontsize=9)
     m = plan.metrics
     status = "all hard constraints pass" if m["all_constraints_pass"] else "HARD CONSTRAINTS FAIL"
+    if plan.cashiers_cut_off:  # on a line of its own: the title is as wide as the plan
+        status += (f";\n{plan.cashiers_cut_off} of {m['fixtures'].get('counter', 0)} cashiers "
+                   "cut off from the cash room (no staff-only way to it)")
     ax.set_title(f"Branch floor plan: {m['outline_m2']:.0f} m², programme "
                  f"{m['programme_m2']:.0f} m², adjacency {m['adjacency_satisfaction']:.0%}, "
                  f"egress {m['egress_m']:.1f} m, {status}", fontsize=11)
-    _legend(ax)
+    _legend(ax, plan)
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()

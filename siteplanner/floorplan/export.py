@@ -86,15 +86,17 @@ def _feature(geom: Any, **props: Any) -> dict[str, Any]:
 #: the desks' chairs and the seat rows' wheelchair places are furniture and spaces.
 def _fixture_props(row: Any) -> dict[str, Any]:
     kind, zone = str(row.fixture), str(row.zone)
+    # a counter whose staff side has no staff-only way to the cash room says so
+    cut = {"cut_off_from_cash_room": True} if getattr(row, "cut_off", False) else {}
     if row.part == "clearance":
         return {"clearance": kind, "zone": zone}
     if row.part == "staff_side":
-        return {"staff_side": kind, "zone": zone, "access": "staff"}
+        return {"staff_side": kind, "zone": zone, "access": "staff"} | cut
     if kind == "chair":
         return {"furniture": "chair", "zone": zone}
     if kind == "wheelchair_place":
         return {"space": "wheelchair_place", "zone": zone}
-    return {"fixture": kind, "zone": zone}
+    return {"fixture": kind, "zone": zone} | cut
 
 
 def _geojson(plan: FloorPlan) -> str:
@@ -130,7 +132,8 @@ def _dxf(plan: FloorPlan, path: Path) -> None:
     doc.units = units.M
     msp = doc.modelspace()
     for name, colour in (("OUTLINE", 7), ("ENTRANCE", 1), ("ZONES", 7), ("FIXTURES", 250),
-                         ("DOORS", 5), ("CIRCULATION", 4), ("DIMENSIONS", 7)):
+                         ("DOORS", 5), ("CIRCULATION", 4), ("DIMENSIONS", 7),
+                         ("CASHIERS_CUT_OFF", 1)):
         doc.layers.add(name, color=colour)
 
     def poly(geom: Any, layer: str) -> None:
@@ -149,7 +152,9 @@ def _dxf(plan: FloorPlan, path: Path) -> None:
                      dxfattribs={"layer": "ZONES"}).set_placement((centre.x, centre.y))
     if plan.fixtures is not None:
         for row in plan.fixtures.itertuples(index=False):
-            poly(row.geometry, "FIXTURES")
+            # a staff side with no staff-only way to the cash room on a layer of its own
+            cut = row.part == "staff_side" and bool(getattr(row, "cut_off", False))
+            poly(row.geometry, "CASHIERS_CUT_OFF" if cut else "FIXTURES")
     for d in plan.doors:
         (ax, ay), (bx, by) = d.geometry.coords[0], d.geometry.coords[-1]
         msp.add_line((ax, ay), (bx, by), dxfattribs={"layer": "DOORS"})

@@ -76,8 +76,9 @@ class FloorPlan:
     outline: Polygon
     entrances: tuple[Point, ...]
     standard: Standard = field(repr=False)
-    #: GeoDataFrame, one row per fixture: ``fixture``, ``zone``, ``part`` (body or
-    #: clearance, and the counters' staff side), polygon.
+    #: GeoDataFrame, one row per fixture part: ``fixture``, ``zone``, ``part`` (body or
+    #: clearance, and the counters' staff side), ``index`` (the fixture's), ``cut_off``
+    #: (a counter whose staff side has no staff-only way to the cash room), polygon.
     fixtures: gpd.GeoDataFrame | None = None
     doors: list[Door] = field(default_factory=list)
     route: Route | None = None
@@ -86,6 +87,24 @@ class FloorPlan:
     def ok(self) -> bool:
         """True when every hard constraint passes."""
         return bool(self.metrics["all_constraints_pass"])
+
+    @property
+    def cashiers_cut_off(self) -> int:
+        """Counter stations whose staff side has no staff-only way to the cash room."""
+        return len(self.metrics.get("counters_cut_off") or [])
+
+    @property
+    def security_note(self) -> str | None:
+        """What a security review would object to in a plan that passes every hard
+        constraint: cashiers cut off from the cash room (reported, not yet enforced)."""
+        n = self.cashiers_cut_off
+        if not n:
+            return None
+        total = int(self.metrics["fixtures"].get("counter", 0))
+        return (f"{n} of {total} counter stations have no staff-only way to the cash room: "
+                "their cashiers would carry cash across the customers' floor. A layout with "
+                "the service zone along the back office (try another --seed), or fewer "
+                "counters on this floor, joins them")
 
 
 def validate_outline(outline: object, *, source: str = "outline") -> Polygon:
@@ -627,17 +646,16 @@ def _search(outline: Polygon, entrances: tuple[Point, ...], sizing: pd.DataFrame
 
 def _fixture_table(done: Assembled) -> gpd.GeoDataFrame:
     rows: list[dict[str, Any]] = []
+    cut = set(done.metrics.get("counters_cut_off") or [])
     for k, fx in enumerate(done.fixtures):
+        row = {"fixture": fx.kind, "zone": fx.zone, "index": k, "cut_off": k in cut}
         if not fx.body.is_empty:  # a staff strip is staff floor only
-            rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "body", "index": k,
-                         "geometry": fx.body})
+            rows.append(row | {"part": "body", "geometry": fx.body})
         if not fx.clearance.is_empty:
-            rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "clearance", "index": k,
-                         "geometry": fx.clearance})
+            rows.append(row | {"part": "clearance", "geometry": fx.clearance})
         if fx.staff_side is not None:
-            rows.append({"fixture": fx.kind, "zone": fx.zone, "part": "staff_side", "index": k,
-                         "geometry": fx.staff_side})
-    cols = ["fixture", "zone", "part", "index", "geometry"]
+            rows.append(row | {"part": "staff_side", "geometry": fx.staff_side})
+    cols = ["fixture", "zone", "part", "index", "cut_off", "geometry"]
     return gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=None)
 
 

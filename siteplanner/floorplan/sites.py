@@ -123,11 +123,15 @@ def plan_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, *,
                        f"programme for {arrivals:g} arrivals per hour; laid out a reduced programme "
                        f"of {plan.metrics['programme_m2']:.1f} m²")
             warnings.warn(f"floor plan for site {site_id}: {reduced}", UserWarning, stacklevel=2)
+        if plan.security_note:
+            warnings.warn(f"floor plan for site {site_id}: {plan.security_note}", UserWarning,
+                          stacklevel=2)
         plans[site_id] = SitePlan(plan, {
             "arrivals_per_hour": arrivals,
             "premises": used,
             "zones": int(len(plan.zones)),
             "all_constraints_pass": plan.ok,
+            "cashiers_cut_off": plan.cashiers_cut_off,
             "reduced_programme": reduced,
         }, premises=p)
     return plans
