@@ -12,7 +12,8 @@ sliver beside the restroom (#153); a WC with no staff room whose wall the counte
 covered too little for a door (#93); a seat row whose cross aisle led onto the counters' staff side
 (#197); a U refused with a proof of its first layout problem only, whose staff reserve
 plans (#138); an irregular floor whose service zone touched no staff room (#54); an irregular floor whose
-counters now run straight past the back office's wall (#89).
+counters now run straight past the back office's wall (#89); a T with no back office whose
+line backs onto the cash room (#92).
 """
 
 from __future__ import annotations
@@ -447,6 +448,25 @@ def test_outline_89_runs_its_eight_counters_in_one_straight_line_past_the_back_o
     assert side.geom_type == "Polygon"  # one run
     assert side.minimum_rotated_rectangle.area == pytest.approx(side.area, rel=0.01)  # straight
     assert any(d.kind == "door" and "back_office" in (d.a, d.b) and "counter" in d.a + d.b
+               for d in plan.doors)
+
+
+def test_outline_92_backs_its_counter_line_onto_the_cash_room_when_there_is_no_back_office() -> None:
+    # a T with a cash room and a WC but no back office, 16 stations: the cash room opens
+    # onto the counters' staff side itself, and no other counter line was tried when the
+    # zone had no staff room to back onto, so two runs stayed cut off from it; the lines
+    # tried now back onto the cash room's walls instead
+    plan = _plan([(8.908923694723194, 4.243451948798145), (16.48487997905564, 7.851991830871851),
+                  (12.637613814836458, 15.929142486490013), (21.54653750955965, 20.172594435288158),
+                  (16.201633283238174, 31.393964320574124), (-9.19217039054066, 19.29852054090413),
+                  (-3.847266164219184, 8.077150655618162), (5.061657530504011, 12.320602604416308)],
+                 (9.164915524036635, 28.042271713069525), 370.9090909087581,
+                 ["advisory", "vault", "restroom"], 92)
+    assert plan.ok
+    assert plan.metrics["counter_pockets_cut_off"] == []
+    body = plan.fixtures[plan.fixtures["part"] == "body"]["fixture"].value_counts()
+    assert body["counter"] == 16
+    assert any(d.kind == "controlled" and "vault" in (d.a, d.b) and "counter" in d.a + d.b
                for d in plan.doors)
 
 

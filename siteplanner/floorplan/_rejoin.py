@@ -284,7 +284,11 @@ def retry(done: Any, local: Sequence[BaseGeometry], kinds: Sequence[str],
         return done
     prefer, near, back = service_walls(local, kinds, outline, std)
     if back.is_empty:
-        return done
+        if near is None:
+            return done
+        # no staff room staff walk through: the cash room opens onto the counters' staff
+        # side itself (the only way staff reach it), so the line backs onto its walls
+        back = near
     service, n = local[m.service], int(units[m.service])
     # the plan's own two lines (every wall's ends cleared, or only the corners turned)
     plain = [place_fixtures(service, "service", n, std, prefer=prefer, near=near, back=back,
