@@ -28,6 +28,7 @@ the plans with a counter station whose staff side has no staff-only way to the c
 room (reported, not yet enforced).
 
     .venv/bin/python benchmarks/bench_floorplan.py [--n 200] [--exhaustive 4] [--check-refused 2]
+        [--instances 11,18,20]
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def main() -> None:
                     "searched exhaustively for any valid layout")
     ap.add_argument("--budget", type=int, default=None, help="plan_floor's search budget "
                     "(its default when not given)")
+    ap.add_argument("--instances", default=None, help="comma-separated outline numbers to "
+                    "plan, of the first --n (the others are drawn but not planned)")
     args = ap.parse_args()
     _plan_module.exhaustive = _recording(_plan_module.exhaustive)  # type: ignore[assignment]
     rng = np.random.default_rng(20240603)
@@ -177,8 +180,11 @@ def main() -> None:
     by_kind: dict[str, list[float]] = {}
     gaps: list[dict[str, float]] = []
     ratios: list[float] = []
+    only = None if args.instances is None else {int(v) for v in args.instances.split(",")}
     for k in range(args.n):
-        inst = _instance(k, rng, std)
+        inst = _instance(k, rng, std)  # drawn in order: the generator's stream is the same
+        if only is not None and k not in only:
+            continue
         t0, c0 = time.perf_counter(), time.process_time()
         _FALLBACKS.clear()
         try:

@@ -16,11 +16,19 @@ back office is its short end holds the whole line in one run that way, where the
 line put a station on the end wall and stranded the rest beyond that station's customer
 side.
 
-So a plan that passes every check with cashiers cut off is assembled again with such a
-line, then with the line's overflow sent to one other wall first (:func:`wall_lines`),
-for at most :data:`MAX_TRIES` lines of each kind, and the first new plan that passes every
-check with fewer pockets cut off is kept (:func:`retry`). The line still holds every
-planned station.
+Or the line may run straight on along the same wall past the staff room's stretch of it
+(:func:`straight_lines`): a wall that is the back office's for half its length and a
+public neighbour's for the rest holds the whole line in one run, its staff side in one
+piece with a door into the room, where the backed line sent the stations beyond the
+room's stretch to another wall across the customers' floor.
+
+So a plan that passes every check with cashiers cut off is assembled again with a
+straight line, then with a line from a corner, then with the line's overflow sent to one
+other wall first (:func:`wall_lines`), for at most :data:`MAX_TRIES` lines of each kind,
+and the first new plan that passes every check with fewer pockets cut off is kept
+(:func:`retry`). With no staff room staff walk through, the cash room's walls stand in for
+its walls (the cash room then opens onto the counters' staff side). The line still holds
+every planned station.
 """
 
 from __future__ import annotations
