@@ -197,6 +197,35 @@ def test_a_counter_pocket_with_no_staff_way_to_the_cash_room_breaks_the_security
     assert cut_off_pockets(pockets, [], ["self_service", "waiting", "service"], std) == []
 
 
+def test_a_back_office_whose_only_way_to_the_cash_room_crosses_the_customers_floor_is_named() -> None:
+    # two counter lines: the left backs the back office, the right the reserve, which opens
+    # into the vault. Every zone is entered from staff floor, so staff_reach_secure passes,
+    # yet the back office's staff would carry cash across the customers' floor
+    from siteplanner.floorplan.access import COUNTER_STAFF, Door, staff_rooms_cut_off
+
+    std = default_standard()
+    kinds = ["self_service", "waiting", "service", "back_office", "reserve", "vault", "restroom"]
+    pockets = shapely.MultiPolygon([box(0, 0, 5.4, 1.2), box(8, 0, 13.4, 1.2)])
+    doors = [Door("door", COUNTER_STAFF, "back_office", LineString([(1, 1.2), (2, 1.2)])),
+             Door("door", COUNTER_STAFF, "reserve", LineString([(10, 1.2), (11, 1.2)])),
+             Door("controlled", "reserve", "vault", LineString([(13, 4), (13, 5)])),
+             Door("door", "waiting", "restroom", LineString([(6, 8), (7, 8)]))]
+    # the restroom is no one's workplace, so it is not named
+    assert staff_rooms_cut_off(pockets, doors, kinds, std) == ["back_office"]
+    # a door between the back office and the reserve gives it a staff-only way
+    joined = [*doors, Door("door", "back_office", "reserve", LineString([(6, 3), (7, 3)]))]
+    assert staff_rooms_cut_off(pockets, joined, kinds, std) == []
+    # one counter line joining both rooms does too
+    one = [Door("door", COUNTER_STAFF, "back_office", LineString([(1, 1.2), (2, 1.2)])),
+           *doors[1:3]]
+    assert staff_rooms_cut_off(box(0, 0, 13.4, 1.2), one, kinds, std) == []
+    # a back office entered only from the customers' floor is cut off
+    public = [Door("door", "waiting", "back_office", LineString([(0, 5), (0, 6)])), *doors[1:3]]
+    assert staff_rooms_cut_off(pockets, public, kinds, std) == ["back_office"]
+    # with no secure zone there is nothing to reach
+    assert staff_rooms_cut_off(pockets, doors[:2], kinds[:5], std) == []
+
+
 def test_a_staff_room_opens_onto_each_pocket_of_a_split_counter_line() -> None:
     # the back office runs along both runs of a counter line split by customers' floor:
     # one door onto each run's staff side, so both runs' cashiers reach the back office

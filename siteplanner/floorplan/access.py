@@ -31,7 +31,7 @@ from siteplanner.floorplan.standard import Standard
 
 __all__ = ["AccessMasks", "Door", "access_breaks", "access_masks", "check_access",
            "counter_pockets", "cut_off_pockets", "plan_doors", "pocket_name", "pockets_cut_off",
-           "shared_line"]
+           "shared_line", "staff_rooms_cut_off"]
 
 COUNTER_STAFF = "counter_staff"
 #: Gap (m) below which two stretches of the counters' staff floor are one pocket.
@@ -292,6 +292,26 @@ def pocket_name(p: int, n: int) -> str:
     return f"service: counter staff floor {p + 1} of {n}"
 
 
+def _staff_graph(pockets: np.ndarray, doors: Sequence[Door], rooms: Sequence[str]
+                 ) -> np.ndarray:
+    """Component labels of the staff graph: ``rooms`` (the zones staff and secure), then
+    each of the counters' staff-floor ``pockets``, joined by the doors between them (a
+    door onto the staff side belongs to the pocket nearest it)."""
+    idx = {k: i for i, k in enumerate(rooms)}
+    n = len(rooms) + len(pockets)
+    adj = np.eye(n, dtype=bool)
+    for d in doors:
+        if d.a in idx and d.b in idx:
+            adj[idx[d.a], idx[d.b]] = adj[idx[d.b], idx[d.a]] = True
+        elif COUNTER_STAFF in (d.a, d.b) and len(pockets):
+            room = d.b if d.a == COUNTER_STAFF else d.a
+            if room in idx:
+                at = len(rooms) + int(np.argmin(shapely.distance(pockets, d.geometry)))
+                adj[idx[room], at] = adj[at, idx[room]] = True
+    _, label = connected_components(csr_matrix(adj), directed=False)
+    return np.asarray(label)
+
+
 def pockets_cut_off(counter_staff: BaseGeometry | None, doors: Sequence[Door], kinds: Sequence[str],
              standard: Standard, stations: BaseGeometry | None) -> tuple[np.ndarray, list[int]]:
     """The counters' staff-floor pockets (:func:`counter_pockets`) and the indices of those
@@ -301,23 +321,32 @@ def pockets_cut_off(counter_staff: BaseGeometry | None, doors: Sequence[Door], k
     if not len(pockets) or not secure:
         return pockets, []
     rooms = [k for k in kinds if standard.access(k) != "public"]
-    idx = {k: i for i, k in enumerate(rooms)}
-    n = len(rooms) + len(pockets)
-    adj = np.eye(n, dtype=bool)
-    for d in doors:
-        if d.a in idx and d.b in idx:
-            adj[idx[d.a], idx[d.b]] = adj[idx[d.b], idx[d.a]] = True
-        elif COUNTER_STAFF in (d.a, d.b):
-            room = d.b if d.a == COUNTER_STAFF else d.a
-            if room in idx:
-                at = len(rooms) + int(np.argmin(shapely.distance(pockets, d.geometry)))
-                adj[idx[room], at] = adj[at, idx[room]] = True
-    _, label = connected_components(csr_matrix(adj), directed=False)
-    wanted = {label[idx[k]] for k in secure}
+    label = _staff_graph(pockets, doors, rooms)
+    wanted = {label[rooms.index(k)] for k in secure}
     cashiers = (np.ones(len(pockets), dtype=bool) if stations is None
                 else shapely.intersects(pockets, stations))
     return pockets, [p for p in range(len(pockets))
                      if cashiers[p] and not wanted <= {label[len(rooms) + p]}]
+
+
+def staff_rooms_cut_off(counter_staff: BaseGeometry | None, doors: Sequence[Door],
+                        kinds: Sequence[str], standard: Standard) -> list[str]:
+    """The staff rooms staff work in (every staff zone but the restroom: the back office,
+    a reserve) from which no staff-only way leads to every secure zone.
+
+    ``staff_reach_secure`` asks only that each staff and secure zone be entered from staff
+    floor or a controlled door; a back office entered from the customers' floor, with the
+    cash room behind a counter line it has no door onto, passes it, and its staff would
+    carry cash across the customers' floor. Pockets of the counters' staff side are nodes
+    of their own, as in :func:`cut_off_pockets`."""
+    m = access_masks(kinds, standard)
+    if not m.secure.any():
+        return []
+    rooms = [k for k in kinds if standard.access(k) != "public"]
+    label = _staff_graph(counter_pockets(counter_staff), doors, rooms)
+    wanted = {label[rooms.index(k)] for k, s in zip(kinds, m.secure, strict=True) if s}
+    return [k for k, st, ps in zip(kinds, m.staff, m.passable, strict=True)
+            if st and ps and not wanted <= {label[rooms.index(k)]}]
 
 
 def check_access(kinds: Sequence[str], walls: np.ndarray, doors: Sequence[Door],

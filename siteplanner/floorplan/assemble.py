@@ -35,6 +35,7 @@ from siteplanner.floorplan.access import (
     plan_doors,
     pocket_name,
     pockets_cut_off,
+    staff_rooms_cut_off,
 )
 from siteplanner.floorplan.fixtures import (
     Fixture,
@@ -589,6 +590,7 @@ def _fitted(local: list[BaseGeometry], kinds: list[str], names: list[str],
     metrics["counters_cut_off"] = [] if cut_floor is None else [
         k for k, f in enumerate(fixtures) if f.kind == "counter" and f.staff_side is not None
         and bool(shapely.intersects(f.staff_side, cut_floor))]
+    metrics["staff_rooms_cut_off"] = staff_rooms_cut_off(counter_staff, doors, names, standard)
     metrics["doors"] = [{"kind": d.kind, "between": [d.a, d.b], "width_m": round(d.geometry.length, 2)}
                         for d in doors]
     metrics["targets_m2"] = dict(zip(names, targets.tolist(), strict=True))
