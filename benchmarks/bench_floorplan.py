@@ -174,6 +174,7 @@ def main() -> None:
     checked = 0
     reserves = 0
     cut_off = 0
+    rooms_cut_off = 0
     via_fallback = 0
     extra = {} if args.budget is None else {"budget": args.budget}
     failed: dict[str, int] = {}
@@ -235,11 +236,14 @@ def main() -> None:
         m = plan.metrics
         via_fallback += any(f["planned"] for f in _FALLBACKS)
         cut_here = len(plan.metrics.get("counter_pockets_cut_off") or [])
+        rooms_here = plan.metrics.get("staff_rooms_cut_off") or []
         print(f"{k} {inst['kind']} planned {cpu[-1]:.2f} CPU s"
-              + (f", {cut_here} counter pocket(s) cut off" if cut_here else ""),
+              + (f", {cut_here} counter pocket(s) cut off" if cut_here else "")
+              + (f", {rooms_here} cut off" if rooms_here else ""),
               file=sys.stderr, flush=True)
         reserves += m.get("reserve_m2", 0.0) > 0
         cut_off += bool(m.get("counter_pockets_cut_off"))
+        rooms_cut_off += bool(m.get("staff_rooms_cut_off"))
         err_mean.append(m["area_error_mean"])
         err_max.append(m["area_error_max"])
         sat.append(m["adjacency_satisfaction"])
@@ -280,6 +284,9 @@ def main() -> None:
         # plans whose counter line leaves a station's staff pocket with no staff-only way
         # to the cash room (reported by plan_floor, not yet a hard constraint)
         "plans_with_counter_pockets_cut_off": cut_off,
+        # plans with a back office or reserve whose only way to the cash room crosses the
+        # customers' floor (reported, not a hard constraint)
+        "plans_with_staff_rooms_cut_off": rooms_cut_off,
         "plans_found_by_exhaustive_fallback": via_fallback,
         "refused_complete_search": sum(bool(r["search_complete"]) for r in refused),
         "refused_cpu_s": {"median": float(np.median([r["cpu_s"] for r in refused])),

@@ -229,3 +229,44 @@ def test_cashiers_cut_off_from_the_cash_room_are_shown_on_every_output(cut_off_p
     assert res.exit_code == 0, res.output
     assert f"security: {n} of 13 counter stations have no staff-only way to the cash room" in \
         " ".join(res.output.split())
+
+
+#: Benchmark outline #64 (``bench_floorplan.py``; vault, back office and restroom): its two
+#: counter lines back onto the back office and onto the reserve the vault opens from, and
+#: no staff-only way joins the back office to the reserve.
+OUTLINE_64 = ([(0.0, 0.0), (-19.350023680703863, 19.451456126955026),
+               (-25.96866793452044, 19.468758180403988), (-31.77866351192964, 9.778352395509627),
+               (-31.790782535730372, 5.14239935807322), (-11.45200476166054, -15.302993891896005)],
+              (-23.245174909886355, 19.46163859215101), 352.36363636347505)
+
+
+def test_a_back_office_cut_off_from_the_cash_room_is_shown_on_every_output(tmp_path: Path) -> None:
+    import warnings
+
+    from shapely.geometry import Point, Polygon
+
+    from siteplanner.floorplan import default_standard, plan_floor
+    from siteplanner.floorplan.export import write_plan
+
+    coords, door, arrivals = OUTLINE_64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_floor(Polygon(coords), [Point(door)], arrivals, seed=64,
+                          standard=default_standard().with_zones(["vault", "back_office",
+                                                                  "restroom"]))
+    assert plan.ok  # staff_reach_secure passes: the back office opens onto a counter's staff side
+    assert plan.staff_rooms_cut_off == ["back_office"]
+    # no door joins the back office to the secure side of the plan but across public floor
+    secure_side = {"vault", "reserve"}
+    assert not any({d.a, d.b} & secure_side and {d.a, d.b} & {"back_office"} for d in plan.doors)
+    assert "the back office has no staff-only way to the cash room" in plan.security_note
+
+    write_plan(plan, tmp_path / "p")
+    feats = json.loads((tmp_path / "p" / "zones.geojson").read_text())["features"]
+    cut = [f["properties"]["zone"] for f in feats
+           if f["properties"].get("cut_off_from_cash_room") and "access" in f["properties"]
+           and "fixture" not in f["properties"] and "staff_side" not in f["properties"]]
+    assert cut == ["back_office"]
+    assert "back office cut off from the cash room" in (tmp_path / "p" / "plan.svg").read_text()
+    assert json.loads((tmp_path / "p" / "metrics.json").read_text())["staff_rooms_cut_off"] == [
+        "back_office"]

@@ -12,8 +12,8 @@ layout, with a service zone sharing no door-wide wall with the back of house cou
 a broken rule and the share of the line those walls cannot hold weighted above the
 closeness term (:func:`siteplanner.floorplan._backing.as_hard_rule`). Its cheapest
 distinct layouts keeping every rule are assembled, and the plan that passes every check
-with the fewest pockets cut off is kept; the plan found first is kept when none has
-fewer. No outline is refused for it, the station count never changes, and a plan that
+with the fewest pockets and staff rooms cut off is kept; the plan found first is kept when
+none has fewer. No outline is refused for it, the station count never changes, and a plan that
 passed still passes.
 """
 
@@ -44,7 +44,9 @@ _FEASIBLE = 10.0
 
 
 def _cut(done: Assembled) -> int:
-    return len(done.metrics["counter_pockets_cut_off"])
+    """Pockets of the counters' staff side, and staff rooms, with no staff-only way to the
+    cash room."""
+    return len(done.metrics["counter_pockets_cut_off"]) + len(done.metrics["staff_rooms_cut_off"])
 
 
 def backed(problem: LayoutProblem, done: Assembled, genome: Any, assemble: Callable[[Any], Assembled],

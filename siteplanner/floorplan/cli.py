@@ -118,6 +118,7 @@ def floorplan_command(
                   f"{m['area_error_mean']:.2%}, "
                   + ("all hard constraints pass" if not failed else f"FAILED: {failed}"))
     if plan.security_note:
-        console.print(f"security: {plan.security_note} (metrics.json: counters_cut_off)",
+        console.print(f"security: {plan.security_note} (metrics.json: counters_cut_off, "
+                      "staff_rooms_cut_off)",
                       markup=False, highlight=False)
     console.print(f"wrote {out}/: zones.geojson, plan.svg, plan.png, plan.dxf, metrics.json")

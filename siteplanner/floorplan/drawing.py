@@ -174,6 +174,8 @@ def draw_plan(plan: FloorPlan, svg: Path, png: Path) -> None:
     if plan.cashiers_cut_off:  # on a line of its own: the title is as wide as the plan
         status += (f";\n{plan.cashiers_cut_off} of {m['fixtures'].get('counter', 0)} cashiers "
                    "cut off from the cash room (no staff-only way to it)")
+    for room in plan.staff_rooms_cut_off:
+        status += f";\n{room.replace('_', ' ')} cut off from the cash room (no staff-only way to it)"
     ax.set_title(f"Branch floor plan: {m['outline_m2']:.0f} m², programme "
                  f"{m['programme_m2']:.0f} m², adjacency {m['adjacency_satisfaction']:.0%}, "
                  f"egress {m['egress_m']:.1f} m, {status}", fontsize=11)

@@ -102,12 +102,15 @@ def _fixture_props(row: Any) -> dict[str, Any]:
 def _geojson(plan: FloorPlan) -> str:
     """Zones (with ``access``), fixtures, clearances, doors, the egress path and entrances."""
     feats = []
+    # a staff room with no staff-only way to the cash room says so
+    cut_rooms = set(plan.staff_rooms_cut_off)
     for row in plan.zones.itertuples(index=False):
+        cut = {"cut_off_from_cash_room": True} if row.zone in cut_rooms else {}
         feats.append(_feature(
             row.geometry, zone=row.zone, access=row.access,
             area_m2=round(float(row.area_m2), 3), target_m2=round(float(row.target_m2), 3),
             programme_m2=round(float(row.programme_m2), 3), units=int(row.units),
-            unit=row.unit))
+            unit=row.unit, **cut))
     if plan.fixtures is not None:
         for row in plan.fixtures.itertuples(index=False):
             feats.append(_feature(row.geometry, **_fixture_props(row)))

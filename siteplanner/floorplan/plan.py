@@ -94,17 +94,29 @@ class FloorPlan:
         return len(self.metrics.get("counters_cut_off") or [])
 
     @property
+    def staff_rooms_cut_off(self) -> list[str]:
+        """Staff rooms (the back office, a reserve) with no staff-only way to the cash room."""
+        return list(self.metrics.get("staff_rooms_cut_off") or [])
+
+    @property
     def security_note(self) -> str | None:
         """What a security review would object to in a plan that passes every hard
-        constraint: cashiers cut off from the cash room (reported, not yet enforced)."""
-        n = self.cashiers_cut_off
-        if not n:
+        constraint: cashiers, or staff rooms, cut off from the cash room (reported, not yet
+        enforced)."""
+        n, rooms = self.cashiers_cut_off, self.staff_rooms_cut_off
+        if not n and not rooms:
             return None
-        total = int(self.metrics["fixtures"].get("counter", 0))
-        return (f"{n} of {total} counter stations have no staff-only way to the cash room: "
-                "their cashiers would carry cash across the customers' floor. A layout with "
-                "the service zone along the back office (try another --seed), or fewer "
-                "counters on this floor, joins them")
+        said = []
+        if n:
+            total = int(self.metrics["fixtures"].get("counter", 0))
+            said.append(f"{n} of {total} counter stations have no staff-only way to the cash "
+                        "room: their cashiers would carry cash across the customers' floor")
+        if rooms:
+            said.append(f"the {' and the '.join(r.replace('_', ' ') for r in rooms)} "
+                        f"{'has' if len(rooms) == 1 else 'have'} no staff-only way to the cash "
+                        "room: its staff would carry cash across the customers' floor")
+        return ("; ".join(said) + ". A layout with the service zone along the back office "
+                "(try another --seed), or fewer counters on this floor, joins them")
 
 
 def validate_outline(outline: object, *, source: str = "outline") -> Polygon:

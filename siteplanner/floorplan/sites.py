@@ -132,6 +132,7 @@ def plan_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, *,
             "zones": int(len(plan.zones)),
             "all_constraints_pass": plan.ok,
             "cashiers_cut_off": plan.cashiers_cut_off,
+            "staff_rooms_cut_off": plan.staff_rooms_cut_off,
             "reduced_programme": reduced,
         }, premises=p)
     return plans
