@@ -240,20 +240,27 @@ OUTLINE_64 = ([(0.0, 0.0), (-19.350023680703863, 19.451456126955026),
               (-23.245174909886355, 19.46163859215101), 352.36363636347505)
 
 
-def test_a_back_office_cut_off_from_the_cash_room_is_shown_on_every_output(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def plan_64():  # noqa: ANN201
     import warnings
 
     from shapely.geometry import Point, Polygon
 
     from siteplanner.floorplan import default_standard, plan_floor
-    from siteplanner.floorplan.export import write_plan
 
     coords, door, arrivals = OUTLINE_64
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plan = plan_floor(Polygon(coords), [Point(door)], arrivals, seed=64,
+        return plan_floor(Polygon(coords), [Point(door)], arrivals, seed=64,
                           standard=default_standard().with_zones(["vault", "back_office",
                                                                   "restroom"]))
+
+
+def test_a_back_office_cut_off_from_the_cash_room_is_shown_on_every_output(plan_64, tmp_path: Path
+                                                                          ) -> None:  # noqa: ANN001
+    from siteplanner.floorplan.export import write_plan
+
+    plan = plan_64
     assert plan.ok  # staff_reach_secure passes: the back office opens onto a counter's staff side
     assert plan.staff_rooms_cut_off == ["back_office"]
     # no door joins the back office to the secure side of the plan but across public floor
@@ -270,3 +277,34 @@ def test_a_back_office_cut_off_from_the_cash_room_is_shown_on_every_output(tmp_p
     assert "back office cut off from the cash room" in (tmp_path / "p" / "plan.svg").read_text()
     assert json.loads((tmp_path / "p" / "metrics.json").read_text())["staff_rooms_cut_off"] == [
         "back_office"]
+
+
+def test_every_zone_label_sits_in_its_zone_or_is_called_out_beside_the_plan(plan_64) -> None:  # noqa: ANN001
+    # a vault of a few square metres in a 600 m² plan cannot hold its three-line label:
+    # drawn on top of its neighbours it hid them and the vault's walls; it goes beside the
+    # plan with a leader
+    import numpy as np
+    import shapely
+    from shapely.geometry import Point, box
+
+    from siteplanner.floorplan.drawing import _figure, _label
+
+    plan = plan_64
+    fig, called = _figure(plan)
+    ax = fig.axes[0]
+    fig.draw_without_rendering()
+    inv = ax.transData.inverted()
+    texts = {t.get_text(): t for t in ax.texts if t.get_visible()}
+    lines = [np.asarray(line.get_xydata()) for line in ax.lines]
+    assert {"vault", "restroom"} <= set(called)
+    for row in plan.zones.itertuples(index=False):
+        text = texts[_label(row)]  # each zone's label is drawn once, and shown
+        (x0, y0), (x1, y1) = inv.transform(text.get_window_extent().get_points())
+        label = box(x0, y0, x1, y1)
+        if row.zone not in called:
+            assert row.geometry.buffer(0.05).contains(label), row.zone
+            continue
+        assert not label.intersects(plan.outline), row.zone  # beside the plan, over nothing
+        # a leader from inside the zone to the label
+        assert any(row.geometry.contains(Point(xy[0])) and
+                   shapely.distance(Point(xy[-1]), label) < 0.1 for xy in lines if len(xy) == 2)

@@ -16,6 +16,8 @@ from shapely.geometry.base import BaseGeometry
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
     from siteplanner.floorplan.plan import FloorPlan
 
@@ -40,6 +42,10 @@ CUT_OFF = "#F08080"
 #: Door colours by kind.
 DOOR_COLOURS = {"passage": "#FFFFFF", "door": "#0072B2", "controlled": "#CC0000",
                 "entrance": "#CC0000"}
+#: A zone label may overhang its zone by this much (its box's padding), metres.
+_LABEL_SLACK_M = 0.05
+#: The gap between the outline and the labels called out beside it, a share of the plan's size.
+_CALLOUT_GAP = 0.04
 _FIXTURE_FACE = {"counter": "#4D4D4D", "atm": "#000000", "seat": "#6E6E6E",
                  "wheelchair_place": "#FFFFFF", "desk": "#8C6D46", "chair": "#B0B0B0",
                  "safe": "#3A3A3A"}
@@ -146,9 +152,39 @@ def scale_length(width: float) -> float:
     return float(max(m * base for m in (1, 2, 5) if m * base <= raw))
 
 
-def draw_plan(plan: FloorPlan, svg: Path, png: Path) -> None:
-    """Draw ``plan`` into ``svg`` and ``png``."""
-    from matplotlib import rc_context
+def _callouts(fig: Figure, ax: Axes, plan: FloorPlan, labels: list[tuple[Text, Any]]) -> list[str]:
+    """Move each zone label its zone cannot hold (a 6 m² vault under a three-line label)
+    out beside the plan, right of the outline in the order of the zones' heights, with a
+    leader line to the zone; the zones called out."""
+    fig.draw_without_rendering()
+    inv = ax.transData.inverted()
+    out = []
+    for text, row in labels:
+        (bx0, by0), (bx1, by1) = inv.transform(text.get_window_extent().get_points())
+        if not row.geometry.buffer(_LABEL_SLACK_M).contains(shapely.box(bx0, by0, bx1, by1)):
+            out.append((text, row, by1 - by0))
+    if not out:
+        return []
+    x0, y0, x1, y1 = plan.outline.bounds
+    gap = _CALLOUT_GAP * max(x1 - x0, y1 - y0)
+    # the heights of the called-out labels, stacked down from each one's own zone's height
+    out.sort(key=lambda o: -o[0].get_position()[1])
+    top = np.inf
+    for text, _row, height in out:
+        ax_, ay = text.get_position()
+        y = min(ay, top - height / 2 - gap / 4)
+        top = y - height / 2
+        text.set_visible(False)
+        ax.text(x1 + gap, y, text.get_text(), ha="left", va="center",
+                fontsize=text.get_fontsize(), zorder=9,
+                bbox={"facecolor": "white", "alpha": 0.9, "edgecolor": "none", "pad": 1.5})
+        # the leader runs under the other zones' labels
+        ax.plot([ax_, x1 + gap], [ay, y], color="black", linewidth=0.7, zorder=8.5)
+    return [str(row.zone) for _t, row, _h in out]
+
+
+def _figure(plan: FloorPlan) -> tuple[Figure, list[str]]:
+    """The plan's figure, and the zones whose labels are called out beside it."""
     from matplotlib.figure import Figure
 
     x0, y0, x1, y1 = plan.outline.bounds
@@ -158,10 +194,13 @@ def draw_plan(plan: FloorPlan, svg: Path, png: Path) -> None:
     _zones(ax, plan)
     _fixtures(ax, plan)
     _route(ax, plan)
+    labels = []
     for row in plan.zones.itertuples(index=False):
         anchor = shapely.get_point(shapely.maximum_inscribed_circle(row.geometry, 0.01), 0)
-        ax.text(anchor.x, anchor.y, _label(row), ha="center", va="center", fontsize=8, zorder=9,
-                bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1.5})
+        labels.append((ax.text(anchor.x, anchor.y, _label(row), ha="center", va="center",
+                               fontsize=8, zorder=9, bbox={"facecolor": "white", "alpha": 0.75,
+                                                           "edgecolor": "none", "pad": 1.5}),
+                       row))
     xs, ys = plan.outline.exterior.xy
     ax.plot(xs, ys, color="black", linewidth=2.5, zorder=6)
     _doors(ax, plan)
@@ -183,6 +222,22 @@ def draw_plan(plan: FloorPlan, svg: Path, png: Path) -> None:
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()
+    called = _callouts(fig, ax, plan, labels)
+    if called:
+        # room for the callouts right of the outline (the axes keep the plan's limits else)
+        fig.draw_without_rendering()
+        right = max(ax.transData.inverted().transform(a.get_window_extent().get_points())[1, 0]
+                    for a in ax.texts if a.get_visible())
+        ax.set_xlim(right=max(ax.get_xlim()[1], right + _CALLOUT_GAP * max(w, h)))
+        fig.tight_layout()
+    return fig, called
+
+
+def draw_plan(plan: FloorPlan, svg: Path, png: Path) -> None:
+    """Draw ``plan`` into ``svg`` and ``png``."""
+    from matplotlib import rc_context
+
+    fig, _ = _figure(plan)
     with rc_context({"svg.hashsalt": "siteplanner", "hatch.linewidth": 0.6}):
-        fig.savefig(svg, format="svg", metadata={"Date": None})
-        fig.savefig(png, format="png", dpi=150, metadata={"Software": None})
+        fig.savefig(svg, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        fig.savefig(png, format="png", dpi=150, metadata={"Software": None}, bbox_inches="tight")
