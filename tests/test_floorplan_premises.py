@@ -81,3 +81,31 @@ def test_a_site_away_from_any_building_or_in_degrees_is_refused(city) -> None:  
         premises_at(Point(24.94, 60.17), buildings.to_crs(4326), streets, target_m2=TARGET_M2)
     with pytest.raises(InputError, match="target_m2"):
         premises_at(Point(x0, y0), buildings, streets, target_m2=float("nan"))
+
+
+def test_a_unit_of_a_large_building_fronts_a_wall_as_long_as_its_frontage() -> None:
+    # Andorra la Vella, way/312685610 (1,715 m², a pharmacy's): the wall nearest a street is
+    # a 3.7 m jog of the facade; the unit cut on it was 4.3 m wide and 32.5 m deep, which no
+    # layout fits and a shop unit never is
+    from pyrosm import OSM
+
+    from siteplanner import datasets
+    from siteplanner.floorplan.premises import UNIT_DEPTH_RATIO
+    from siteplanner.sources.buildings import read_buildings
+
+    pbf = datasets.andorra().osm
+    buildings = read_buildings(pbf)
+    crs = buildings.estimate_utm_crs()
+    buildings = buildings.to_crs(crs).set_index("osm_id", drop=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        streets = OSM(str(pbf)).get_network("driving").to_crs(crs)
+    site = buildings.loc["way/312685610"].geometry.representative_point()
+    p = premises_at(site, buildings, streets, target_m2=140.0)
+    assert p.source == "osm_unit"
+    assert p.area_m2 == pytest.approx(140.0, rel=0.02)
+    rect = np.asarray(p.outline.minimum_rotated_rectangle.exterior.coords)
+    sides = sorted(np.hypot(*np.diff(rect[:3], axis=0).T))
+    assert sides[0] >= 0.9 * np.sqrt(140.0 / UNIT_DEPTH_RATIO)
+    assert sides[1] / sides[0] <= 2.0 * UNIT_DEPTH_RATIO
+    assert faces_street(p, streets)

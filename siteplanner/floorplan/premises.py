@@ -115,17 +115,18 @@ def _footprint_at(site: Point, buildings: gpd.GeoDataFrame) -> tuple[object, Pol
     return label, shapely.simplify(Polygon(geom.exterior), 0.05)
 
 
-def _street_wall(outline: Polygon, streets: gpd.GeoDataFrame
+def _street_wall(outline: Polygon, streets: gpd.GeoDataFrame, min_length: float = DOOR_M
                  ) -> tuple[LineString, float, Point]:
     """The outline wall facing the nearest street, the distance to it and the street point.
 
-    A wall faces a street when the street lies on its outer side; among walls long
-    enough for a door, the one whose midpoint is nearest a street wins.
+    A wall faces a street when the street lies on its outer side; among walls at least
+    ``min_length`` long (a door's width; a unit's frontage when one is cut, falling back to
+    the longest wall when none is that long), the one whose midpoint is nearest a street wins.
     """
     ring = shapely.get_coordinates(shapely.orient_polygons(outline).exterior)
     a, b = ring[:-1], ring[1:]
     length = np.hypot(*(b - a).T)
-    ok = length >= DOOR_M
+    ok = length >= min(min_length, max(float(length.max()), DOOR_M))
     if not ok.any():
         msg = f"premises: no wall of the building is {DOOR_M:g} m long, too short for a door"
         raise InputError(msg)
@@ -243,11 +244,17 @@ def premises_at(site: Point, buildings: gpd.GeoDataFrame, streets: gpd.GeoDataFr
         lines = streets_only if not streets_only.empty else lines
     lines = lines.explode(index_parts=False).reset_index(drop=True)
     label, footprint = _footprint_at(site, buildings)
-    wall, _, street_pt = _street_wall(footprint, lines)
-    at = float(wall.project(wall.interpolate(wall.project(street_pt))))
     outline, source = footprint, "osm_building"
     if footprint.area > max_ratio * target_m2:
+        # the unit's shop front: a wall as long as its frontage, or a short jog of the
+        # facade (a 3.7 m corner wall) gives a unit 4 m wide and 32 m deep
+        wall, _, street_pt = _street_wall(footprint, lines,
+                                          float(np.sqrt(target_m2 / UNIT_DEPTH_RATIO)))
+        at = float(wall.project(street_pt))
         outline, source = _unit(footprint, wall, at, target_m2), "osm_unit"
+    else:
+        wall, _, street_pt = _street_wall(footprint, lines)
+        at = float(wall.project(street_pt))
     outline = _square(outline, wall)
     if source == "osm_unit" or not outline.equals(footprint):
         wall, _, street_pt = _street_wall(outline, lines)
