@@ -224,7 +224,12 @@ def _stepped(region: BaseGeometry, area: float, t: float, vertical: bool, depth:
     if cut is None:
         return None
     tab, rest = cut
-    merged = _polygonal(shapely.set_precision(shapely.union(taker, tab), GRID))
+    try:
+        merged = _polygonal(shapely.set_precision(shapely.union(taker, tab), GRID))
+    except shapely.errors.GEOSException:
+        # a union GEOS cannot build (it raised "unable to assign free hole to a shell" on
+        # a unit of a Helsinki block): the cut is not taken, as one leaving a hole is not
+        return None
     if merged.geom_type != "Polygon" or len(merged.interiors):
         return None
     return (merged, rest) if delta > 0 else (rest, merged)
