@@ -208,6 +208,8 @@ def _refused_with(monkeypatch: pytest.MonkeyPatch, broke: set[str], short: set[s
         return SimpleNamespace(metrics=metrics), ((), ())
 
     monkeypatch.setattr(plan_module, "_attempts", attempts)
+    # the hall is 1.5 x the programme: no unit of it is cut (the premises' own problems here)
+    monkeypatch.setattr(plan_module, "_UNIT_SHARES", ())
     std = default_standard().with_zones(["advisory"])
     with pytest.raises(LayoutRefused) as err, warnings.catch_warnings():
         warnings.simplefilter("ignore")

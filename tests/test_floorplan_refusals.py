@@ -522,3 +522,50 @@ def test_outline_138_plans_after_its_exhaustive_fallback_too(monkeypatch) -> Non
     assert first["complete"] and first["all_checked"]
     assert first["problem"]["surplus"] == "flex"
     assert "egress_distance" in {k.split(":")[0] for k in first["failed_checks"]}
+
+
+def test_a_deep_unit_twice_the_programme_grows_its_public_zones_out_of_the_staff_reserve() -> None:
+    # 30 x 16 m with the door in the middle of a 16 m end, 100 arrivals an hour: 171 m² of
+    # programme in 480 m². The far corners lie beyond the 30 m egress reach, so the surplus
+    # is a staff reserve and the public zones stay at their programme; sliced beside a
+    # 309 m² reserve the 12.9 m² waiting area was 0.8 m wide, and the outline was refused
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_floor(box(0, 0, 30, 16), [Point(30, 8)], 100.0, seed=0)
+    assert plan.ok
+    zones = plan.zones.set_index("zone")
+    assert "reserve" in zones.index
+    # the narrow zone and the other surplus takers grew, within the 1.5 x allowance
+    for z in ("waiting", "self_service", "service"):
+        ratio = zones.loc[z, "area_m2"] / zones.loc[z, "programme_m2"]
+        assert 1.2 < ratio <= 1.5 + 1e-6, z
+
+
+def test_premises_no_layout_fills_are_planned_in_a_unit_at_the_door(tmp_path) -> None:  # noqa: ANN001
+    # the same 30 x 16 m unit and programme, seed 1: no layout of the whole 480 m² passes
+    # (the public route never reaches past the reserve), so it was refused; a bank would
+    # partition off the part it needs, as the premises step does with a large OSM building
+    import json
+
+    from siteplanner.floorplan.export import write_plan
+    from siteplanner.floorplan.sizing import Demand, programme_area, size_programme
+
+    premises = box(0, 0, 30, 16)
+    with pytest.warns(UserWarning, match=r"planned in a [\d.]+ m² unit of them at the entrance"):
+        plan = plan_floor(premises, [Point(30, 8)], 100.0, seed=1)
+    assert plan.ok
+    programme = programme_area(size_programme(Demand(100.0), default_standard()))
+    unit = plan.metrics["unit_of_premises"]
+    assert unit["premises_m2"] == pytest.approx(480.0)
+    assert plan.outline.area == pytest.approx(1.25 * programme, rel=0.02)
+    assert unit["rest_m2"] == pytest.approx(480.0 - plan.outline.area, abs=0.1)
+    assert plan.premises.equals(premises)
+    assert plan.outline.within(premises.buffer(1e-6))
+    assert plan.outline.exterior.distance(plan.entrances[0]) < 1e-6
+    assert plan.entrances[0].distance(Point(30, 8)) < 0.1  # the premises' own door
+    write_plan(plan, tmp_path / "p")
+    feats = json.loads((tmp_path / "p" / "zones.geojson").read_text())["features"]
+    rest = [f["properties"] for f in feats if "premises" in f["properties"]]
+    assert rest == [{"premises": "rest, not planned", "area_m2": pytest.approx(480.0 - plan.outline.area,
+                                                                                abs=0.01)}]
+    assert "a unit of the 480 m² premises" in (tmp_path / "p" / "plan.svg").read_text()

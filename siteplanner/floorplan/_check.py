@@ -188,8 +188,9 @@ def satisfaction(walls: np.ndarray, cover: np.ndarray, w: np.ndarray, we: np.nda
     return float(got / total)
 
 
-def _result(ok: bool, detail: str) -> dict[str, Any]:
-    return {"pass": bool(ok), "detail": detail}
+def _result(ok: bool, detail: str, zones: Sequence[str] | None = None) -> dict[str, Any]:
+    out = {"pass": bool(ok), "detail": detail}
+    return out if zones is None else out | {"zones": list(zones)}
 
 
 def _fit_checks(geoms: np.ndarray, targets: np.ndarray, outline: Polygon, eps: float,
@@ -227,9 +228,10 @@ def _shape_checks(geoms: np.ndarray, kinds: Sequence[str], standard: Standard
     return {
         "turning_circle": _result(not bad_turn, f"public zones without a "
                                   f"{standard.turning_circle_m:g} m circle: {bad_turn}"
-                                  if bad_turn else "every public zone holds one"),
+                                  if bad_turn else "every public zone holds one", bad_turn),
         "min_width": _result(not bad_width, f"zones narrower than their minimum width: "
-                             f"{bad_width}" if bad_width else "every zone meets its minimum width"),
+                             f"{bad_width}" if bad_width else "every zone meets its minimum width",
+                             bad_width),
         "connected": _result(not split, f"zones in several pieces: {split}" if split
                              else "every zone is one piece"),
     }

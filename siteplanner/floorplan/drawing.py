@@ -165,7 +165,7 @@ def _callouts(fig: Figure, ax: Axes, plan: FloorPlan, labels: list[tuple[Text, A
             out.append((text, row, by1 - by0))
     if not out:
         return []
-    x0, y0, x1, y1 = plan.outline.bounds
+    x0, y0, x1, y1 = (plan.outline if plan.premises is None else plan.premises).bounds
     gap = _CALLOUT_GAP * max(x1 - x0, y1 - y0)
     # the heights of the called-out labels, stacked down from each one's own zone's height
     out.sort(key=lambda o: -o[0].get_position()[1])
@@ -187,10 +187,21 @@ def _figure(plan: FloorPlan) -> tuple[Figure, list[str]]:
     """The plan's figure, and the zones whose labels are called out beside it."""
     from matplotlib.figure import Figure
 
-    x0, y0, x1, y1 = plan.outline.bounds
+    x0, y0, x1, y1 = (plan.outline if plan.premises is None else plan.premises).bounds
     w, h = x1 - x0, y1 - y0
     fig = Figure(figsize=(12, 10 * max(h, 1) / max(w, 1) * 0.9 + 1.2))
     ax = fig.add_subplot()
+    if plan.premises is not None:
+        # the premises beyond the unit the branch is planned in
+        rest = plan.premises.difference(plan.outline)
+        _polys(ax, rest, facecolor="#F4F4F4", edgecolor="#777777", linewidth=1.0,
+               linestyle="--", hatch="..", zorder=0)
+        xs, ys = plan.premises.exterior.xy
+        ax.plot(xs, ys, color="#777777", linewidth=1.5, linestyle="--", zorder=5)
+        spot = shapely.get_point(shapely.maximum_inscribed_circle(rest, 0.01), 0)
+        ax.text(spot.x, spot.y, f"rest of the premises\n{rest.area:.1f} m² · not planned",
+                ha="center", va="center", fontsize=8, color="#444444", zorder=9,
+                bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1.5})
     _zones(ax, plan)
     _fixtures(ax, plan)
     _route(ax, plan)
@@ -215,7 +226,9 @@ def _figure(plan: FloorPlan) -> tuple[Figure, list[str]]:
                    "cut off from the cash room (no staff-only way to it)")
     for room in plan.staff_rooms_cut_off:
         status += f";\n{room.replace('_', ' ')} cut off from the cash room (no staff-only way to it)"
-    ax.set_title(f"Branch floor plan: {m['outline_m2']:.0f} m², programme "
+    unit = m.get("unit_of_premises")
+    of = f" (a unit of the {unit['premises_m2']:.0f} m² premises)" if unit else ""
+    ax.set_title(f"Branch floor plan: {m['outline_m2']:.0f} m²{of}, programme "
                  f"{m['programme_m2']:.0f} m², adjacency {m['adjacency_satisfaction']:.0%}, "
                  f"egress {m['egress_m']:.1f} m, {status}", fontsize=11)
     _legend(ax, plan)

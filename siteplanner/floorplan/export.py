@@ -123,6 +123,11 @@ def _geojson(plan: FloorPlan) -> str:
     for k, p in enumerate(plan.entrances):
         feats.append({"type": "Feature", "properties": {"entrance": k + 1},
                       "geometry": mapping(p)})
+    if plan.premises is not None:
+        # the premises beyond the unit the branch is planned in
+        rest = plan.premises.difference(plan.outline)
+        feats.append(_feature(rest, premises="rest, not planned",
+                              area_m2=round(float(rest.area), 3)))
     return json.dumps({"type": "FeatureCollection", "features": feats}, indent=1) + "\n"
 
 
@@ -168,6 +173,9 @@ def _dxf(plan: FloorPlan, path: Path) -> None:
                                dxfattribs={"layer": "CIRCULATION"})
     ring = list(plan.outline.exterior.coords)
     msp.add_lwpolyline(ring[:-1], close=True, dxfattribs={"layer": "OUTLINE"})
+    if plan.premises is not None:  # the whole premises, of which the outline is a unit
+        msp.add_lwpolyline(list(plan.premises.exterior.coords)[:-1], close=True,
+                           dxfattribs={"layer": "PREMISES"})
     for a, b in zip(ring[:-1], ring[1:], strict=True):
         if np.hypot(b[0] - a[0], b[1] - a[1]) > 0.5:
             msp.add_aligned_dim(p1=a, p2=b, distance=-1.0,

@@ -50,6 +50,10 @@ _ATTEMPTS = 4
 _RESEED = 7919
 #: Most layouts searched exhaustively (branch and bound) after the seeded searches fail (7! * 2**6).
 _EXHAUSTIVE = 322_560
+#: Shares of the zone allowance (``max_zone_ratio - 1``) a unit cut from premises far larger
+#: than the branch adds to its programme, tried in turn: half (the premises verdict's
+#: recommended size), then all of it.
+_UNIT_SHARES = (0.5, 1.0)
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
@@ -82,6 +86,9 @@ class FloorPlan:
     fixtures: gpd.GeoDataFrame | None = None
     doors: list[Door] = field(default_factory=list)
     route: Route | None = None
+    #: The whole premises, when the branch is planned in a unit of them (``outline``) because
+    #: no layout fills them (see :func:`plan_floor`); else None.
+    premises: Polygon | None = None
 
     @property
     def ok(self) -> bool:
@@ -366,6 +373,15 @@ def plan_floor(
         constraint (with ``fit``: not even of a programme reduced one unit at a
         time). A plan that breaks a hard constraint is never returned.
     """
+    return _plan_floor(outline, entrances, demand, standard=standard, seed=seed, fit=fit,
+                       budget=budget, in_a_unit=True)
+
+
+def _plan_floor(outline: Polygon, entrances: Sequence[Point], demand: Demand | float, *,
+                standard: Standard | None, seed: int, fit: bool, budget: int,
+                in_a_unit: bool) -> FloorPlan:
+    """:func:`plan_floor`; ``in_a_unit``: premises far larger than the branch that hold no
+    layout are planned in a unit of them (not again inside that unit)."""
     t0 = time.perf_counter()
     standard = standard or default_standard()
     outline = validate_outline(outline)
@@ -377,11 +393,68 @@ def plan_floor(
                                            standard, fit)
     _check_wide_enough(outline, [str(k) for k in sizing.index], standard)
     _check_egress_reach(outline, entrances, sizing, standard)
-    found = _fallback.unless_unproven(lambda: _search(outline, entrances, sizing, standard,
-                                                      seed=seed, fit=fit, budget=budget))
+    # premises far larger than the branch (a 480 m² unit for 171 m²): when no layout fills
+    # them, the branch is planned in a unit of them at the door, before any programme is cut
+    large = in_a_unit and float(outline.area) > standard.max_zone_ratio * programme_area(sizing)
+    try:
+        found = _fallback.unless_unproven(lambda: _search(outline, entrances, sizing, standard,
+                                                          seed=seed, fit=fit and not large,
+                                                          budget=budget))
+    except _fallback.LayoutRefused as refused:
+        if not large:
+            raise
+        return _in_a_unit(outline, entrances, demand, sizing, standard, refused, seed=seed,
+                          fit=fit, budget=budget)
     sizing, allotment, done, genome, problem, reduced_here = found
     return _plan(done, sizing, allotment, outline, entrances, standard, genome, problem,
                  reduced or reduced_here, seed, t0)
+
+
+def _in_a_unit(outline: Polygon, entrances: tuple[Point, ...], demand: Demand,
+               sizing: pd.DataFrame, standard: Standard, refused: InputError, *, seed: int,
+               fit: bool, budget: int) -> FloorPlan:
+    """The branch planned in a unit of ``outline`` at its first entrance, or ``refused``.
+
+    The unit is the one :mod:`~siteplanner.floorplan.premises` cuts from a large OSM
+    building: the programme plus half the zone allowance (1.25 x by default), against
+    the entrance's wall, centred on the door, 1.5 x as deep as wide; when that unit
+    holds no layout, one of the programme plus the whole allowance (1.5 x). The rest of the
+    premises is not part of the plan, and the plan says so (``premises``,
+    ``metrics["unit_of_premises"]``, a warning).
+    """
+    from siteplanner.floorplan.premises import _square, _unit
+
+    ring = shapely.orient_polygons(outline)
+    xy = shapely.get_coordinates(ring.exterior)
+    walls = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    door = entrances[0]
+    wall = walls[int(np.argmin(shapely.distance(walls, door)))]
+    plan = None
+    for share in _UNIT_SHARES:
+        target = programme_area(sizing) * (1.0 + (standard.max_zone_ratio - 1.0) * share)
+        unit = _square(_unit(ring, wall, float(wall.project(door)), target), wall)
+        doors = [p for p in entrances if unit.exterior.distance(p) <= ENTRANCE_TOLERANCE_M]
+        if unit.is_empty or unit.area >= outline.area or not doors:
+            continue
+        try:
+            plan = _plan_floor(unit, doors, demand, standard=standard, seed=seed, fit=fit,
+                               budget=budget, in_a_unit=False)
+            break
+        except InputError:
+            continue
+    if plan is None:
+        raise refused
+    rest = float(outline.area - unit.area)
+    plan.premises = outline
+    plan.metrics["unit_of_premises"] = {
+        "premises_m2": round(float(outline.area), 1), "unit_m2": round(float(unit.area), 1),
+        "rest_m2": round(rest, 1), "why": str(refused)}
+    warnings.warn(f"no layout fills the {outline.area:.1f} m² premises (about "
+                  f"{outline.area / programme_area(sizing):.1f} x the {programme_area(sizing):.1f} m² "
+                  f"programme); the branch is planned in a {unit.area:.1f} m² unit of them at "
+                  f"the entrance, and the other {rest:.1f} m² are not part of the plan "
+                  "(partition them off, or let them)", stacklevel=3)
+    return plan
 
 
 def _programme_that_fits(sizing: pd.DataFrame, available: float, standard: Standard,
@@ -587,6 +660,18 @@ def _retries(searched: _Searched, sizing: pd.DataFrame, standard: Standard
             out.append(grown)
     if out and "egress_distance" not in searched.failed:
         out.reverse()  # the best plan's own failure decides which retry comes first
+    narrow = [k for c in ("min_width", "turning_circle")
+              for k in searched.done.metrics["constraints"].get(c, {}).get("zones", ())
+              if k in programme.index]
+    if not searched.short and narrow:
+        # zones too narrow (a 12.9 m² waiting area beside a 309 m² staff reserve, sliced to
+        # 0.8 m), grown towards their allowance from the surplus: last, so the plans the
+        # other retries found are kept
+        grow = set(narrow) | {k for k in standard.surplus_to if k in programme.index}
+        wider = _grown(allotment, sizing, sorted(grow), standard)
+        if wider is not None:
+            out.append(wider)
+            why.pop()  # the zones do grow, for width rather than fixtures
     return out, why
 
 
