@@ -422,7 +422,7 @@ def _in_a_unit(outline: Polygon, entrances: tuple[Point, ...], demand: Demand,
     premises is not part of the plan, and the plan says so (``premises``,
     ``metrics["unit_of_premises"]``, a warning).
     """
-    from siteplanner.floorplan.premises import _square, _unit
+    from siteplanner.floorplan.premises import UNIT_DEPTH_RATIO, _square, _unit
 
     ring = shapely.orient_polygons(outline)
     xy = shapely.get_coordinates(ring.exterior)
@@ -432,7 +432,11 @@ def _in_a_unit(outline: Polygon, entrances: tuple[Point, ...], demand: Demand,
     plan = None
     for share in _UNIT_SHARES:
         target = programme_area(sizing) * (1.0 + (standard.max_zone_ratio - 1.0) * share)
-        unit = _square(_unit(ring, wall, float(wall.project(door)), target), wall)
+        front = math.sqrt(target / UNIT_DEPTH_RATIO)
+        if wall.length - front < 2.0 * standard.spec(FLEX).min_width_m:
+            # the wall's ends beside the unit would be strips too narrow to use: the whole wall
+            front = float(wall.length)
+        unit = _square(_unit(ring, wall, float(wall.project(door)), target, front), wall)
         doors = [p for p in entrances if unit.exterior.distance(p) <= ENTRANCE_TOLERANCE_M]
         if unit.is_empty or unit.area >= outline.area or not doors:
             continue
@@ -443,7 +447,13 @@ def _in_a_unit(outline: Polygon, entrances: tuple[Point, ...], demand: Demand,
         except InputError:
             continue
     if plan is None:
-        raise refused
+        # the whole premises' refusal, which says so of units of them too (--fit would
+        # shrink the programme of premises too large for it)
+        sizes = " or ".join(f"{1.0 + (standard.max_zone_ratio - 1.0) * k:g}"
+                            for k in _UNIT_SHARES)
+        msg = (f"{refused}; a unit of the premises at the entrance, {sizes} x the programme, "
+               "holds none either")
+        raise _fallback.LayoutRefused(msg, proven=getattr(refused, "proven", False)) from None
     rest = float(outline.area - unit.area)
     plan.premises = outline
     plan.metrics["unit_of_premises"] = {

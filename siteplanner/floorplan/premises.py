@@ -145,12 +145,13 @@ def _street_wall(outline: Polygon, streets: gpd.GeoDataFrame, min_length: float 
     return LineString([a[k], b[k]]), float(dist[k]), Point(target[k])
 
 
-def _unit(outline: Polygon, wall: LineString, at: float, target_m2: float) -> Polygon:
+def _unit(outline: Polygon, wall: LineString, at: float, target_m2: float,
+          front: float | None = None) -> Polygon:
     """A unit of ``target_m2`` against ``wall``, centred at ``at`` along it, as deep as needed.
 
-    The frontage starts at ``sqrt(target / UNIT_DEPTH_RATIO)`` and widens (past the
-    wall's ends, round the corner of the block) only when the building is too
-    shallow behind the wall to hold the target area.
+    The frontage starts at ``front`` (by default ``sqrt(target / UNIT_DEPTH_RATIO)``) and
+    widens (past the wall's ends, round the corner of the block) only when the building
+    is too shallow behind the wall to hold the target area.
     """
     (x0, y0), (x1, y1) = wall.coords
     u = np.array([x1 - x0, y1 - y0]) / wall.length
@@ -170,7 +171,8 @@ def _unit(outline: Polygon, wall: LineString, at: float, target_m2: float) -> Po
         # the piece on the street wall: a deep cut may reach round a courtyard corner
         return min(parts, key=lambda g: g.distance(wall))
 
-    front = min(wall.length, float(np.sqrt(target_m2 / UNIT_DEPTH_RATIO)))
+    front = min(wall.length, float(np.sqrt(target_m2 / UNIT_DEPTH_RATIO)) if front is None
+                else front)
     while cut(reach, front).area < target_m2 and front < 2.0 * reach:
         front = max(front * 1.5, wall.length) if front < wall.length else front * 1.5
     lo, hi = 0.0, reach
