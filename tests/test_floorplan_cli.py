@@ -176,19 +176,24 @@ OUTLINE_113 = ([(0.0, 0.0), (17.32212727565065, 12.389174133618976),
                (-3.2577787540782768, 4.55491686575967), 274.52704557402285)
 
 
-@pytest.fixture(scope="module")
-def cut_off_plan():  # noqa: ANN201
+def _bench_plan(outline: tuple, zones: list[str], seed: int):  # type: ignore[type-arg]  # noqa: ANN202
+    """A benchmark outline (coordinates, door, arrivals) planned with ``zones`` at its seed."""
     import warnings
 
     from shapely.geometry import Point, Polygon
 
     from siteplanner.floorplan import default_standard, plan_floor
 
-    coords, door, arrivals = OUTLINE_113
+    coords, door, arrivals = outline
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return plan_floor(Polygon(coords), [Point(door)], arrivals,
-                          standard=default_standard().with_zones(["vault", "restroom"]), seed=113)
+        return plan_floor(Polygon(coords), [Point(door)], arrivals, seed=seed,
+                          standard=default_standard().with_zones(zones))
+
+
+@pytest.fixture(scope="module")
+def cut_off_plan():  # noqa: ANN201
+    return _bench_plan(OUTLINE_113, ["vault", "restroom"], 113)
 
 
 def test_cashiers_cut_off_from_the_cash_room_are_shown_on_every_output(cut_off_plan, tmp_path: Path,
@@ -242,18 +247,7 @@ OUTLINE_64 = ([(0.0, 0.0), (-19.350023680703863, 19.451456126955026),
 
 @pytest.fixture(scope="module")
 def plan_64():  # noqa: ANN201
-    import warnings
-
-    from shapely.geometry import Point, Polygon
-
-    from siteplanner.floorplan import default_standard, plan_floor
-
-    coords, door, arrivals = OUTLINE_64
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return plan_floor(Polygon(coords), [Point(door)], arrivals, seed=64,
-                          standard=default_standard().with_zones(["vault", "back_office",
-                                                                  "restroom"]))
+    return _bench_plan(OUTLINE_64, ["vault", "back_office", "restroom"], 64)
 
 
 def test_a_back_office_cut_off_from_the_cash_room_is_shown_on_every_output(plan_64, tmp_path: Path

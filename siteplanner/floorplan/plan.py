@@ -54,6 +54,8 @@ _EXHAUSTIVE = 322_560
 #: than the branch adds to its programme, tried in turn: half (the premises verdict's
 #: recommended size), then all of it.
 _UNIT_SHARES = (0.5, 1.0)
+#: Why no zone is grown for its fixtures, as a refusal says it.
+_NO_GROWTH = "no plan placed fewer fixtures than planned, so no zone grows"
 #: Units --fit takes off, one at a time, looking for a programme that lays out.
 _FIT_STEPS = 6
 
@@ -660,7 +662,7 @@ def _retries(searched: _Searched, sizing: pd.DataFrame, standard: Standard
     else:
         out.append(reserve)
     if not searched.short:
-        why.append("no plan placed fewer fixtures than planned, so no zone grows")
+        why.append(_NO_GROWTH)
     else:
         grown = _grown(allotment, sizing, searched.short, standard)
         if grown is None:
@@ -681,7 +683,7 @@ def _retries(searched: _Searched, sizing: pd.DataFrame, standard: Standard
         wider = _grown(allotment, sizing, sorted(grow), standard)
         if wider is not None:
             out.append(wider)
-            why.pop()  # the zones do grow, for width rather than fixtures
+            why.remove(_NO_GROWTH)  # the zones do grow, for width rather than fixtures
     return out, why
 
 
