@@ -25,6 +25,7 @@ from siteplanner.floorplan._grow import grow_short, short_zones
 from siteplanner.floorplan.access import Door
 from siteplanner.floorplan.assemble import Assembled, assemble
 from siteplanner.floorplan.layout import GRID, LayoutProblem
+from siteplanner.floorplan.premises import unit_at_door
 from siteplanner.floorplan.route import Route
 from siteplanner.floorplan.search import _PATIENCE, search_ranked
 from siteplanner.floorplan.sizing import (
@@ -413,8 +414,8 @@ def _plan_floor(outline: Polygon, entrances: Sequence[Point], demand: Demand | f
 
 
 def _in_a_unit(outline: Polygon, entrances: tuple[Point, ...], demand: Demand,
-               sizing: pd.DataFrame, standard: Standard, refused: InputError, *, seed: int,
-               fit: bool, budget: int) -> FloorPlan:
+               sizing: pd.DataFrame, standard: Standard, refused: _fallback.LayoutRefused, *,
+               seed: int, fit: bool, budget: int) -> FloorPlan:
     """The branch planned in a unit of ``outline`` at its first entrance, or ``refused``.
 
     The unit is the one :mod:`~siteplanner.floorplan.premises` cuts from a large OSM
@@ -424,21 +425,10 @@ def _in_a_unit(outline: Polygon, entrances: tuple[Point, ...], demand: Demand,
     premises is not part of the plan, and the plan says so (``premises``,
     ``metrics["unit_of_premises"]``, a warning).
     """
-    from siteplanner.floorplan.premises import UNIT_DEPTH_RATIO, _square, _unit
-
-    ring = shapely.orient_polygons(outline)
-    xy = shapely.get_coordinates(ring.exterior)
-    walls = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
-    door = entrances[0]
-    wall = walls[int(np.argmin(shapely.distance(walls, door)))]
     plan = None
     for share in _UNIT_SHARES:
         target = programme_area(sizing) * (1.0 + (standard.max_zone_ratio - 1.0) * share)
-        front = math.sqrt(target / UNIT_DEPTH_RATIO)
-        if wall.length - front < 2.0 * standard.spec(FLEX).min_width_m:
-            # the wall's ends beside the unit would be strips too narrow to use: the whole wall
-            front = float(wall.length)
-        unit = _square(_unit(ring, wall, float(wall.project(door)), target, front), wall)
+        unit = unit_at_door(outline, entrances[0], target, standard.spec(FLEX).min_width_m)
         doors = [p for p in entrances if unit.exterior.distance(p) <= ENTRANCE_TOLERANCE_M]
         if unit.is_empty or unit.area >= outline.area or not doors:
             continue
@@ -455,7 +445,7 @@ def _in_a_unit(outline: Polygon, entrances: tuple[Point, ...], demand: Demand,
                             for k in _UNIT_SHARES)
         msg = (f"{refused}; a unit of the premises at the entrance, {sizes} x the programme, "
                "holds none either")
-        raise _fallback.LayoutRefused(msg, proven=getattr(refused, "proven", False)) from None
+        raise _fallback.LayoutRefused(msg, proven=refused.proven) from None
     rest = float(outline.area - unit.area)
     plan.premises = outline
     plan.metrics["unit_of_premises"] = {

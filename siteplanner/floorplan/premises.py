@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from siteplanner._errors import InputError
 
-__all__ = ["Premises", "premises_at"]
+__all__ = ["Premises", "premises_at", "unit_at_door"]
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,23 @@ def _square(outline: Polygon, wall: LineString) -> Polygon:
     rect = shapely.box(bx0, lo, bx1, lo + depth)
     # no rounding after the turn: rounded corners would skew the walls off square again
     return shapely.affinity.rotate(rect, angle, origin=(x0, y0))
+
+
+def unit_at_door(outline: Polygon, door: Point, target_m2: float, min_strip_m: float) -> Polygon:
+    """A unit of ``target_m2`` of ``outline`` against the wall ``door`` is on, centred on it.
+
+    Cut as :func:`premises_at` cuts one from a large building (1.5 x as deep as wide),
+    but across the whole wall when the strips left beside the unit would be narrower
+    than ``min_strip_m`` each (a 16 m end wall and an 11.9 m front left two 2 m strips).
+    """
+    ring = shapely.orient_polygons(outline)
+    xy = shapely.get_coordinates(ring.exterior)
+    walls = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    wall = walls[int(np.argmin(shapely.distance(walls, door)))]
+    front = float(np.sqrt(target_m2 / UNIT_DEPTH_RATIO))
+    if wall.length - front < 2.0 * min_strip_m:
+        front = float(wall.length)
+    return _square(_unit(ring, wall, float(wall.project(door)), target_m2, front), wall)
 
 
 def premises_at(site: Point, buildings: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, *,
